@@ -1,0 +1,126 @@
+"""Pinhole cameras in the OpenCV convention.
+
+Convention (used everywhere in mirage_viz):
+- camera frame: x right, y down, z forward (OpenCV);
+- ``camera_to_world`` (c2w) maps camera-frame points to the world: ``X_world = R @ X_cam + t``;
+- ``world_to_camera`` (w2c) is its inverse;
+- pixel ``(u, v)`` has its centre at integer coordinates: column ``u``, row ``v``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["Intrinsics", "Camera", "invert_pose", "look_at_camera_to_world"]
+
+
+@dataclass(frozen=True)
+class Intrinsics:
+    """Pinhole intrinsics of an image of ``width`` x ``height`` pixels."""
+
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    width: int
+    height: int
+
+    def __post_init__(self) -> None:
+        for name in ("fx", "fy", "cx", "cy"):
+            value = getattr(self, name)
+            if not math.isfinite(value):
+                raise ValueError(f"intrinsics: {name} must be a finite number, got {value}")
+        if self.fx <= 0 or self.fy <= 0:
+            raise ValueError(
+                f"intrinsics: focal lengths must be > 0, got fx={self.fx}, fy={self.fy}"
+            )
+        if int(self.width) != self.width or int(self.height) != self.height or self.width <= 0 or self.height <= 0:
+            raise ValueError(
+                f"intrinsics: width and height must be positive integers, got {self.width}x{self.height}"
+            )
+
+    @classmethod
+    def from_fov(cls, width: int, height: int, fov_x_degrees: float = 60.0) -> Intrinsics:
+        """Square pixels, principal point at the image centre, horizontal field of view in degrees."""
+        if not (0.0 < fov_x_degrees < 180.0):
+            raise ValueError(f"fov_x_degrees must be in (0, 180), got {fov_x_degrees}")
+        fx = 0.5 * width / math.tan(math.radians(fov_x_degrees) / 2.0)
+        return cls(fx=fx, fy=fx, cx=(width - 1) / 2.0, cy=(height - 1) / 2.0, width=width, height=height)
+
+    def scaled_to(self, width: int, height: int) -> Intrinsics:
+        """The same camera seen on a grid of ``width`` x ``height`` cells (e.g. the latent grid).
+
+        Scaled per axis: fx, cx by ``width / self.width``; fy, cy by ``height / self.height``.
+        Centres are kept at cell centres: a pixel-space point ``u`` maps to ``(u + 0.5) * s - 0.5``.
+        """
+        sx = width / self.width
+        sy = height / self.height
+        return Intrinsics(
+            fx=self.fx * sx,
+            fy=self.fy * sy,
+            cx=(self.cx + 0.5) * sx - 0.5,
+            cy=(self.cy + 0.5) * sy - 0.5,
+            width=int(width),
+            height=int(height),
+        )
+
+    def matrix(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """K: (3, 3)."""
+        return torch.tensor(
+            [[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]], dtype=dtype
+        )
+
+    def to_dict(self) -> dict:
+        return {"fx": self.fx, "fy": self.fy, "cx": self.cx, "cy": self.cy, "width": self.width, "height": self.height}
+
+
+def invert_pose(pose: torch.Tensor) -> torch.Tensor:
+    """Inverse of a rigid 4x4 transform: (4, 4) -> (4, 4)."""
+    rotation = pose[:3, :3]
+    out = torch.eye(4, dtype=pose.dtype)
+    out[:3, :3] = rotation.T
+    out[:3, 3] = -rotation.T @ pose[:3, 3]
+    return out
+
+
+def look_at_camera_to_world(eye: torch.Tensor, target: torch.Tensor, down: tuple[float, float, float] = (0.0, 1.0, 0.0)) -> torch.Tensor:
+    """OpenCV camera_to_world (4, 4) at ``eye`` whose +z looks at ``target``; ``down`` is the world's down."""
+    eye = torch.as_tensor(eye, dtype=torch.float64)
+    forward = torch.as_tensor(target, dtype=torch.float64) - eye
+    forward = forward / forward.norm()
+    right = torch.linalg.cross(torch.tensor(down, dtype=torch.float64), forward)
+    right = right / right.norm()
+    new_down = torch.linalg.cross(forward, right)
+    c2w = torch.eye(4, dtype=torch.float64)
+    c2w[:3, 0], c2w[:3, 1], c2w[:3, 2], c2w[:3, 3] = right, new_down, forward, eye
+    return c2w.float()
+
+
+@dataclass(frozen=True)
+class Camera:
+    """A pinhole camera: intrinsics and a ``camera_to_world`` pose (4, 4), OpenCV convention."""
+
+    intrinsics: Intrinsics
+    camera_to_world: torch.Tensor  # (4, 4) float32
+
+    def __post_init__(self) -> None:
+        pose = torch.as_tensor(self.camera_to_world, dtype=torch.float32)
+        if pose.shape != (4, 4):
+            raise ValueError(f"camera_to_world must have shape (4, 4), got {tuple(pose.shape)}")
+        if not torch.isfinite(pose).all():
+            raise ValueError("camera_to_world must be finite")
+        rotation = pose[:3, :3].double()
+        if not torch.allclose(rotation @ rotation.T, torch.eye(3, dtype=torch.float64), atol=1e-3):
+            raise ValueError("camera_to_world[:3, :3] must be a rotation matrix")
+        object.__setattr__(self, "camera_to_world", pose)
+
+    @property
+    def world_to_camera(self) -> torch.Tensor:
+        """(4, 4) world-to-camera transform."""
+        return invert_pose(self.camera_to_world)
+
+    def scaled_to(self, width: int, height: int) -> Camera:
+        return Camera(self.intrinsics.scaled_to(width, height), self.camera_to_world)

@@ -1,0 +1,117 @@
+"""Command line: ``mirage-viz rollout ...`` (see ``mirage-viz rollout --help``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .depth import DEPTH_DOWNSAMPLE_MODES
+from .engine import DEPTH_SOURCES, RolloutConfig
+from .memories import MEMORY_NAMES
+from .trajectories import PRESETS, TRAJECTORY_NAMES
+from .worlds import DEFAULT_WORLD, WORLD_NAMES
+
+_DEFAULTS = RolloutConfig()
+
+
+def _memories(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    bad = [n for n in names if n not in MEMORY_NAMES]
+    if not names or bad or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give distinct names from {','.join(MEMORY_NAMES)} separated by commas"
+        )
+    return names
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mirage-viz",
+        description="See, teach and measure latent spatial memory for video world models (Mirage).",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    presets = "; ".join(f"{n}: {p.description} (default {p.magnitude:g} {p.unit})" for n, p in PRESETS.items())
+    rollout = commands.add_parser(
+        "rollout",
+        help="run a camera trajectory with the latent, RGB and no memory side by side",
+        description="Run a camera trajectory through an embedded synthetic world with several spatial memories "
+        "side by side, and write DIR/summary.json and the frames as PNG. Runs offline on the embedded models.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    rollout.add_argument("--world", default=DEFAULT_WORLD, help=f"embedded synthetic world: {', '.join(WORLD_NAMES)}")
+    rollout.add_argument("--world-seed", type=int, default=_DEFAULTS.world_seed, help="seed of the procedural world")
+    rollout.add_argument("--trajectory", default=_DEFAULTS.trajectory, help=f"camera preset. {presets}")
+    rollout.add_argument("--trajectory-file", type=Path, default=None,
+                         help="JSON trajectory (OpenCV camera_to_world 4x4 poses, start first); overrides --trajectory and --steps")
+    rollout.add_argument("--steps", type=int, default=_DEFAULTS.steps, help="generated steps after the first frame (> 0)")
+    rollout.add_argument("--magnitude", type=float, default=None, help="total motion of the preset (metres or degrees; default: the preset's)")
+    rollout.add_argument("--size", type=int, default=_DEFAULTS.size, help="image size in pixels (square; a multiple of 32)")
+    rollout.add_argument("--fov", type=float, default=_DEFAULTS.fov_degrees, help="horizontal field of view in degrees")
+    rollout.add_argument("--seed", type=int, default=_DEFAULTS.seed, help="generation seed (the same noise for every memory)")
+    rollout.add_argument("--memories", type=_memories, default=",".join(MEMORY_NAMES), help="comma-separated memories to compare")
+    rollout.add_argument("--depth", choices=DEPTH_SOURCES, default=_DEFAULTS.depth_source,
+                         help="depth used to lift generated frames: the world's true depth or the embedded estimator")
+    rollout.add_argument("--depth-mode", choices=DEPTH_DOWNSAMPLE_MODES, default=_DEFAULTS.depth_mode,
+                         help="how the latent memory brings depth down to the latent grid")
+    rollout.add_argument("--inference-steps", type=int, default=_DEFAULTS.num_inference_steps, help="denoising steps per frame")
+    rollout.add_argument("--out", type=Path, default=Path("mirage_out"), help="output directory (must be new or empty unless --overwrite)")
+    rollout.add_argument("--overwrite", action="store_true", help="replace a non-empty output directory")
+    rollout.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def _rollout(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .engine import RolloutEngine, Rollout
+    from .io import write_rollout
+    from .trajectories import load_trajectory
+
+    memories = args.memories if isinstance(args.memories, tuple) else _memories(args.memories)
+    config = RolloutConfig(
+        world=args.world, world_seed=args.world_seed, trajectory=args.trajectory, steps=args.steps,
+        magnitude=args.magnitude, size=args.size, fov_degrees=args.fov, seed=args.seed, memories=memories,
+        depth_source=args.depth, depth_mode=args.depth_mode, num_inference_steps=args.inference_steps,
+    )
+    if args.out.exists() and (not args.out.is_dir() or (any(args.out.iterdir()) and not args.overwrite)):
+        raise ValueError(f"--out {args.out} exists and is not empty; choose a new directory or pass --overwrite")
+    trajectory = load_trajectory(args.trajectory_file) if args.trajectory_file is not None else None
+    if trajectory is None:
+        config.validate()  # fail on bad names and sizes before loading any model
+    engine = RolloutEngine(config, trajectory=trajectory)
+    rollout = Rollout(config=engine.config, cameras=engine.cameras, records={n: [] for n in engine.memories},
+                      backbone_name=engine.backbone.name)
+    for records in tqdm(engine, total=len(engine), desc="rollout", unit="step", disable=args.quiet, file=sys.stderr):
+        for name, record in records.items():
+            rollout.records[name].append(record)
+    out = write_rollout(rollout, args.out, overwrite=args.overwrite)
+    last = {name: records[-1] for name, records in rollout.records.items()}
+    for name, record in last.items():
+        mean_psnr = sum(r.psnr for r in rollout.records[name][1:]) / max(1, len(rollout.records[name]) - 1)
+        print(f"{name:>6}: mean PSNR {mean_psnr:6.2f} dB over generated steps, cache {record.cache_points} points / {record.cache_bytes} bytes")
+    print(f"wrote {out / 'summary.json'} and {out / 'frames'}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        if args.command == "rollout":
+            return _rollout(args)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"mirage-viz {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"mirage-viz {args.command}: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    parser.error(f"unknown command {args.command!r}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

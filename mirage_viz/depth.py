@@ -1,0 +1,37 @@
+"""Bring a pixel-resolution depth map down to a coarser grid (the latent grid).
+
+The modes are the paper's ablation: ``bilinear`` (default), ``nearest``, ``area``, ``median``, ``min``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .geometry import check_depth
+
+__all__ = ["DEPTH_DOWNSAMPLE_MODES", "downsample_depth"]
+
+DEPTH_DOWNSAMPLE_MODES = ("bilinear", "nearest", "area", "median", "min")
+
+
+def downsample_depth(depth: torch.Tensor, height: int, width: int, mode: str = "bilinear") -> torch.Tensor:
+    """Depth (H, W) -> (height, width). ``median`` and ``min`` need H, W multiples of the target."""
+    if mode not in DEPTH_DOWNSAMPLE_MODES:
+        raise ValueError(f"unknown depth downsampling mode {mode!r}; accepted: {', '.join(DEPTH_DOWNSAMPLE_MODES)}")
+    depth = check_depth(depth)
+    source_h, source_w = depth.shape
+    x = depth[None, None]  # (1, 1, H, W)
+    if mode == "bilinear":
+        out = F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False, antialias=False)
+    elif mode == "nearest":
+        out = F.interpolate(x, size=(height, width), mode="nearest")
+    elif mode == "area":
+        out = F.interpolate(x, size=(height, width), mode="area")
+    else:
+        if source_h % height or source_w % width:
+            raise ValueError(f"mode {mode!r} needs the depth size {source_h}x{source_w} to be a multiple of {height}x{width}")
+        fh, fw = source_h // height, source_w // width
+        blocks = x.reshape(height, fh, width, fw).permute(0, 2, 1, 3).reshape(height, width, fh * fw)
+        out = blocks.median(dim=-1).values if mode == "median" else blocks.amin(dim=-1)
+    return out.reshape(height, width)

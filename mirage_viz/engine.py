@@ -1,0 +1,264 @@
+"""The generation engine: one camera trajectory, several memories side by side, one record a step.
+
+Each step reads as the algorithm: read memory -> generate -> decode -> depth -> write memory.
+Every memory gets the same backbone and the same noise at each step, so the differences between
+their rollouts come from memory alone.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, asdict
+from typing import Callable, Iterator
+
+import torch
+
+from .backbone import Backbone, load_embedded_backbone
+from .cameras import Camera, Intrinsics
+from .depth import DEPTH_DOWNSAMPLE_MODES
+from .memories import MEMORY_NAMES, LatentSpatialMemory, NoMemory, Observation, RGBPointCloudMemory, SpatialMemory
+from .metrics import psnr, ssim
+from .trajectories import TRAJECTORY_NAMES, Trajectory, make_trajectory
+from .worlds import DEFAULT_WORLD, WORLD_NAMES, Render, SyntheticWorld, make_world
+
+__all__ = ["DEPTH_SOURCES", "STAGES", "RolloutConfig", "StepRecord", "Rollout", "RolloutEngine", "run_rollout"]
+
+STAGES = ("read", "generate", "decode", "depth", "write")
+DEPTH_SOURCES = ("truth", "estimated")
+
+
+@dataclass
+class RolloutConfig:
+    """Everything that defines a rollout; every field has a sensible default."""
+
+    world: str = DEFAULT_WORLD
+    world_seed: int = 0
+    trajectory: str = "loop"
+    steps: int = 12
+    magnitude: float | None = None  # preset's default when None
+    size: int = 256
+    fov_degrees: float = 60.0
+    seed: int = 0
+    memories: tuple[str, ...] = MEMORY_NAMES
+    depth_source: str = "truth"
+    depth_mode: str = "bilinear"
+    num_inference_steps: int = 6
+
+    def validate(self, size_multiple: int = 32) -> None:
+        """Raise ``ValueError`` naming the first bad parameter and what is accepted."""
+        if self.world not in WORLD_NAMES:
+            raise ValueError(f"unknown world {self.world!r}; accepted: {', '.join(WORLD_NAMES)}")
+        if self.trajectory not in TRAJECTORY_NAMES and self.trajectory != "custom":
+            raise ValueError(f"unknown trajectory {self.trajectory!r}; accepted: {', '.join(TRAJECTORY_NAMES)}")
+        for name in ("steps", "size", "seed", "world_seed", "num_inference_steps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{name} must be an integer, got {value!r}")
+        if self.steps <= 0:
+            raise ValueError(f"steps must be > 0, got {self.steps}")
+        if self.size <= 0 or self.size % size_multiple or self.size > 2048:
+            raise ValueError(
+                f"size must be a positive multiple of {size_multiple} up to 2048 (the VAE's factor times the "
+                f"denoiser's downsampling), got {self.size}"
+            )
+        if self.seed < 0 or self.world_seed < 0:
+            raise ValueError("seed and world_seed must be >= 0")
+        if not 10.0 <= float(self.fov_degrees) <= 150.0:
+            raise ValueError(f"fov_degrees must be in [10, 150], got {self.fov_degrees}")
+        if not self.memories or any(m not in MEMORY_NAMES for m in self.memories) or len(set(self.memories)) != len(self.memories):
+            raise ValueError(f"memories must be distinct names from {', '.join(MEMORY_NAMES)}, got {list(self.memories)}")
+        if self.depth_source not in DEPTH_SOURCES:
+            raise ValueError(f"depth_source must be one of {', '.join(DEPTH_SOURCES)}, got {self.depth_source!r}")
+        if self.depth_mode not in DEPTH_DOWNSAMPLE_MODES:
+            raise ValueError(f"depth_mode must be one of {', '.join(DEPTH_DOWNSAMPLE_MODES)}, got {self.depth_mode!r}")
+        if not 1 <= self.num_inference_steps <= 1000:
+            raise ValueError(f"num_inference_steps must be in [1, 1000], got {self.num_inference_steps}")
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["memories"] = list(self.memories)
+        return data
+
+
+@dataclass
+class StepRecord:
+    """Everything one step of one memory's rollout produced."""
+
+    step: int  # 0 is the given first frame
+    memory: str
+    camera: Camera
+    conditioning_latent: torch.Tensor  # (C, h, w); 0 in holes
+    mask: torch.Tensor  # (h, w) bool
+    generated_latent: torch.Tensor  # (C, h, w)
+    frame: torch.Tensor  # (3, H, W) decoded, in [0, 1]
+    depth: torch.Tensor  # (H, W) metric depth used to write the memory
+    depth_source: str  # "truth", "estimated" or "given"
+    cache_points: int
+    cache_bytes: int
+    timings_ms: dict[str, float]  # one entry per STAGES
+    true_frame: torch.Tensor | None = None  # (3, H, W) when the world is known
+    memory_render: torch.Tensor | None = None  # (3, H, W) the RGB memory's pixel render
+    psnr: float | None = None
+    ssim: float | None = None
+
+    @property
+    def mask_coverage(self) -> float:
+        return float(self.mask.float().mean())
+
+    def summary(self) -> dict:
+        return {
+            "step": self.step,
+            "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
+            "cache_points": self.cache_points,
+            "cache_bytes": self.cache_bytes,
+            "mask_coverage": round(self.mask_coverage, 5),
+            "depth_source": self.depth_source,
+            "psnr": None if self.psnr is None else round(self.psnr, 4),
+            "ssim": None if self.ssim is None else round(self.ssim, 5),
+        }
+
+
+@dataclass
+class Rollout:
+    """All records of a rollout: ``records[memory][step]``."""
+
+    config: RolloutConfig
+    cameras: list[Camera]
+    records: dict[str, list[StepRecord]] = field(default_factory=dict)
+    backbone_name: str = "embedded"
+
+    def summary(self) -> dict:
+        """The JSON-ready summary written as ``summary.json``."""
+        config = self.config.to_dict() | {"backbone": self.backbone_name, "convention": "opencv camera_to_world"}
+        return {
+            "config": config,
+            "memories": {name: {"steps": [r.summary() for r in records]} for name, records in self.records.items()},
+        }
+
+
+def make_memory(name: str, backbone: Backbone, depth_mode: str = "bilinear") -> SpatialMemory:
+    if name == "latent":
+        return LatentSpatialMemory(depth_mode=depth_mode)
+    if name == "rgb":
+        return RGBPointCloudMemory(encode=backbone.encode)
+    if name == "none":
+        return NoMemory()
+    raise ValueError(f"unknown memory {name!r}; accepted: {', '.join(MEMORY_NAMES)}")
+
+
+class RolloutEngine:
+    """Runs a trajectory step by step with several memories side by side.
+
+    >>> engine = RolloutEngine(RolloutConfig(steps=4))
+    >>> for step in engine:          # one dict {memory: StepRecord} per step
+    ...     print(step["latent"].psnr)
+    """
+
+    def __init__(
+        self,
+        config: RolloutConfig | None = None,
+        backbone: Backbone | None = None,
+        world: SyntheticWorld | None = None,
+        trajectory: Trajectory | None = None,
+    ) -> None:
+        self.config = config or RolloutConfig()
+        self.backbone = backbone or load_embedded_backbone()
+        if trajectory is not None:
+            self.config.trajectory, self.config.steps = trajectory.name if trajectory.name in TRAJECTORY_NAMES else "custom", trajectory.steps
+        self.config.validate(self.backbone.size_multiple)
+        self.world = world or make_world(self.config.world, self.config.world_seed)
+        self.trajectory = trajectory or make_trajectory(self.config.trajectory, self.config.steps, self.config.magnitude)
+        size = self.config.size
+        self.intrinsics = Intrinsics.from_fov(size, size, self.config.fov_degrees)
+        self.cameras = self.trajectory.cameras(self.intrinsics)
+        self.memories = {name: make_memory(name, self.backbone, self.config.depth_mode) for name in self.config.memories}
+        factor = self.backbone.downsample_factor
+        self.latent_shape = (self.backbone.latent_channels, size // factor, size // factor)
+
+    def __len__(self) -> int:
+        return len(self.cameras)
+
+    def __iter__(self) -> Iterator[dict[str, StepRecord]]:
+        for step, camera in enumerate(self.cameras):
+            truth = self.world.render(camera)
+            if step == 0:
+                yield self._first_step(camera, truth)
+            else:
+                yield {name: self._step(step, camera, memory, truth) for name, memory in self.memories.items()}
+
+    def _depth(self, frame: torch.Tensor, truth: Render | None) -> tuple[torch.Tensor, str]:
+        if self.config.depth_source == "truth" and truth is not None:
+            return truth.depth, "truth"
+        return self.backbone.estimate_depth(frame), "estimated"
+
+    def _first_step(self, camera: Camera, truth: Render) -> dict[str, StepRecord]:
+        """Step 0: the given frame is encoded and written into every memory."""
+        image = truth.rgb
+        latent = self.backbone.encode(image[None])[0]
+        start = time.perf_counter()
+        depth, depth_source = self._depth(image, truth)
+        depth_ms = (time.perf_counter() - start) * 1e3
+        records = {}
+        for name, memory in self.memories.items():
+            start = time.perf_counter()
+            memory.write(Observation(camera=camera, image=image, latent=latent, depth=depth))
+            write_ms = (time.perf_counter() - start) * 1e3
+            stats = memory.stats()
+            records[name] = StepRecord(
+                step=0, memory=name, camera=camera, conditioning_latent=torch.zeros_like(latent),
+                mask=torch.zeros(latent.shape[1:], dtype=torch.bool), generated_latent=latent, frame=image,
+                depth=depth, depth_source=depth_source, cache_points=stats.points, cache_bytes=stats.bytes,
+                timings_ms={"read": 0.0, "generate": 0.0, "decode": 0.0, "depth": depth_ms, "write": write_ms},
+                true_frame=truth.rgb, psnr=psnr(image, truth.rgb), ssim=ssim(image, truth.rgb),
+            )
+        return records
+
+    def _step(self, step: int, camera: Camera, memory: SpatialMemory, truth: Render | None) -> StepRecord:
+        timings: dict[str, float] = {}
+        # read memory
+        read = memory.read(camera, self.latent_shape)
+        timings["read"] = read.read_ms
+        # generate, with the same noise for every memory at this step
+        start = time.perf_counter()
+        generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + step)
+        latent = self.backbone.generate(read.latent, read.mask.float(), generator)
+        timings["generate"] = (time.perf_counter() - start) * 1e3
+        # decode
+        start = time.perf_counter()
+        frame = self.backbone.decode(latent[None])[0]
+        timings["decode"] = (time.perf_counter() - start) * 1e3
+        # depth of the new frame
+        start = time.perf_counter()
+        depth, depth_source = self._depth(frame, truth)
+        timings["depth"] = (time.perf_counter() - start) * 1e3
+        # write memory
+        start = time.perf_counter()
+        memory.write(Observation(camera=camera, image=frame, latent=latent, depth=depth))
+        timings["write"] = (time.perf_counter() - start) * 1e3
+        stats = memory.stats()
+        return StepRecord(
+            step=step, memory=memory.name, camera=camera, conditioning_latent=read.latent, mask=read.mask,
+            generated_latent=latent, frame=frame, depth=depth, depth_source=depth_source,
+            cache_points=stats.points, cache_bytes=stats.bytes, timings_ms=timings,
+            true_frame=None if truth is None else truth.rgb, memory_render=read.render,
+            psnr=None if truth is None else psnr(frame, truth.rgb),
+            ssim=None if truth is None else ssim(frame, truth.rgb),
+        )
+
+
+def run_rollout(
+    config: RolloutConfig | None = None,
+    backbone: Backbone | None = None,
+    trajectory: Trajectory | None = None,
+    on_step: Callable[[int, dict[str, StepRecord]], None] | None = None,
+) -> Rollout:
+    """Run a whole rollout and keep every record. ``on_step(step, records)`` is called as steps finish."""
+    engine = RolloutEngine(config, backbone=backbone, trajectory=trajectory)
+    rollout = Rollout(config=engine.config, cameras=engine.cameras, records={n: [] for n in engine.memories},
+                      backbone_name=engine.backbone.name)
+    for step, records in enumerate(engine):
+        for name, record in records.items():
+            rollout.records[name].append(record)
+        if on_step is not None:
+            on_step(step, records)
+    return rollout

@@ -1,0 +1,52 @@
+"""Writing a rollout to disk: PNG frames and ``summary.json``, all or nothing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .engine import Rollout
+
+__all__ = ["to_uint8_image", "write_rollout"]
+
+
+def to_uint8_image(image: torch.Tensor) -> np.ndarray:
+    """(3, H, W) in [0, 1] -> (H, W, 3) uint8."""
+    return (image.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def write_rollout(rollout: Rollout, out_dir: str | Path, overwrite: bool = False) -> Path:
+    """Write ``summary.json`` and ``frames/<memory>/step_###.png`` (and ``frames/truth``) into ``out_dir``.
+
+    Everything goes to a temporary folder beside ``out_dir`` first and is moved into place at the end,
+    so a failure never leaves a half-written output directory.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and not overwrite)):
+        raise ValueError(f"output directory {out_dir} exists and is not empty; choose another or allow overwriting")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        for name, records in rollout.records.items():
+            (staging / "frames" / name).mkdir(parents=True)
+            for record in records:
+                Image.fromarray(to_uint8_image(record.frame)).save(staging / "frames" / name / f"step_{record.step:03d}.png")
+        first = next(iter(rollout.records.values()))
+        if first and first[0].true_frame is not None:
+            (staging / "frames" / "truth").mkdir(parents=True)
+            for record in first:
+                Image.fromarray(to_uint8_image(record.true_frame)).save(staging / "frames" / "truth" / f"step_{record.step:03d}.png")
+        (staging / "summary.json").write_text(json.dumps(rollout.summary(), indent=1))
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        staging.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out_dir

@@ -1,0 +1,66 @@
+"""The one interface every spatial memory implements: write an observation, read a camera."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import torch
+
+from ..cameras import Camera
+
+__all__ = ["Observation", "MemoryRead", "MemoryStats", "SpatialMemory"]
+
+
+@dataclass
+class Observation:
+    """One frame the world model produced (or was given), as a memory stores it."""
+
+    camera: Camera  # pixel-resolution intrinsics, camera_to_world pose
+    image: torch.Tensor  # (3, H, W) in [0, 1]
+    latent: torch.Tensor  # (C, h, w) scaled VAE latent of ``image``
+    depth: torch.Tensor  # (H, W) metric depth > 0
+
+
+@dataclass
+class MemoryRead:
+    """What a memory answers for a target camera: the generator's conditioning."""
+
+    latent: torch.Tensor  # (C, h, w) conditioning latent; 0 in holes
+    mask: torch.Tensor  # (h, w) bool; True where memory covers the cell
+    read_ms: float  # wall time of the read (for the RGB memory: rasterize + VAE encode)
+    render: torch.Tensor | None = None  # (3, H, W) pixel render, RGB memory only
+    render_mask: torch.Tensor | None = None  # (H, W) bool pixel hit mask, RGB memory only
+
+    @property
+    def coverage(self) -> float:
+        """Fraction of latent cells the memory covers."""
+        return float(self.mask.float().mean())
+
+
+@dataclass(frozen=True)
+class MemoryStats:
+    points: int
+    bytes: int
+
+
+class SpatialMemory(ABC):
+    """A spatial memory for a world model: ``write`` each frame, ``read`` before each new one."""
+
+    name: str = "memory"
+
+    @abstractmethod
+    def write(self, observation: Observation) -> None:
+        """Store a frame."""
+
+    @abstractmethod
+    def read(self, camera: Camera, latent_shape: tuple[int, int, int]) -> MemoryRead:
+        """Conditioning for ``camera`` (pixel intrinsics) on a latent of ``latent_shape`` (C, h, w)."""
+
+    @abstractmethod
+    def stats(self) -> MemoryStats:
+        """Points stored and their bytes."""
+
+    @abstractmethod
+    def reset(self) -> None:
+        """Forget everything."""

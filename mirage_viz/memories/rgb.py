@@ -1,0 +1,63 @@
+"""The classic baseline: an RGB point cloud, rasterized at pixel resolution and VAE-encoded per read."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from ..cameras import Camera
+from ..geometry import backproject_depth, splat_points
+from .base import MemoryRead, MemoryStats, Observation, SpatialMemory
+from .point_cache import PointCache
+
+__all__ = ["RGBPointCloudMemory"]
+
+
+class RGBPointCloudMemory(SpatialMemory):
+    """Store every pixel with its colour; a read renders the cloud, encodes the render, pools the mask.
+
+    ``encode`` maps images (B, 3, H, W) in [0, 1] to scaled latents (B, C, H / f, W / f). A latent
+    cell counts as covered when at least ``mask_threshold`` of its f x f pixels were hit.
+    """
+
+    name = "rgb"
+
+    def __init__(self, encode: Callable[[torch.Tensor], torch.Tensor], mask_threshold: float = 0.5) -> None:
+        if not 0.0 < mask_threshold <= 1.0:
+            raise ValueError(f"mask_threshold must be in (0, 1], got {mask_threshold}")
+        self.encode = encode
+        self.mask_threshold = mask_threshold
+        self.cache = PointCache(torch.float32)
+
+    def write(self, observation: Observation) -> None:
+        points = backproject_depth(observation.depth, observation.camera)  # [H*W, 3] world frame
+        colors = observation.image.reshape(3, -1).T  # [H*W, 3]
+        self.cache.append(points, colors)
+
+    def read(self, camera: Camera, latent_shape: tuple[int, int, int]) -> MemoryRead:
+        start = time.perf_counter()
+        channels, height, width = latent_shape
+        k = camera.intrinsics
+        points, colors = self.cache.tensors()
+        if points.shape[0] == 0:
+            render, pixel_mask = torch.zeros(3, k.height, k.width), torch.zeros(k.height, k.width, dtype=torch.bool)
+        else:
+            splat = splat_points(points, colors, camera)  # pixel resolution
+            render, pixel_mask = splat.features, splat.mask
+        with torch.no_grad():
+            latent = self.encode(render[None])[0]  # (C, h, w): the VAE round trip
+        coverage = F.adaptive_avg_pool2d(pixel_mask[None, None].float(), (height, width))[0, 0]
+        mask = coverage >= self.mask_threshold
+        latent = latent * mask
+        return MemoryRead(
+            latent=latent, mask=mask, read_ms=(time.perf_counter() - start) * 1e3, render=render, render_mask=pixel_mask
+        )
+
+    def stats(self) -> MemoryStats:
+        return MemoryStats(points=len(self.cache), bytes=self.cache.nbytes)
+
+    def reset(self) -> None:
+        self.cache.clear()

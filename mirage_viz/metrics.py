@@ -1,0 +1,32 @@
+"""Image fidelity against the true render: PSNR and SSIM on images in [0, 1]."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["psnr", "ssim"]
+
+
+def psnr(prediction: torch.Tensor, target: torch.Tensor) -> float:
+    """PSNR in dB of images (..., 3, H, W) in [0, 1]."""
+    mse = F.mse_loss(prediction.float(), target.float()).item()
+    return float("inf") if mse == 0 else 10.0 * torch.log10(torch.tensor(1.0 / mse)).item()
+
+
+def ssim(prediction: torch.Tensor, target: torch.Tensor, window: int = 11, sigma: float = 1.5) -> float:
+    """Mean SSIM (Wang et al. 2004, Gaussian window) of images (3, H, W) or (B, 3, H, W) in [0, 1]."""
+    x = prediction.float().reshape(-1, 1, *prediction.shape[-2:])
+    y = target.float().reshape(-1, 1, *target.shape[-2:])
+    coords = torch.arange(window, dtype=torch.float32) - window // 2
+    gauss = torch.exp(-(coords**2) / (2 * sigma**2))
+    gauss = gauss / gauss.sum()
+    kernel = (gauss[:, None] * gauss[None, :])[None, None]
+    blur = lambda t: F.conv2d(t, kernel)  # noqa: E731 - valid-mode window, as in the reference
+    mu_x, mu_y = blur(x), blur(y)
+    var_x = blur(x * x) - mu_x**2
+    var_y = blur(y * y) - mu_y**2
+    cov = blur(x * y) - mu_x * mu_y
+    c1, c2 = 0.01**2, 0.03**2
+    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+    return ssim_map.mean().item()

@@ -1,0 +1,103 @@
+"""The embedded warp-conditioned denoiser and its sampling pipeline.
+
+Inpainting formulation: the UNet sees ``[noisy latent (C), hole mask (1), warped latent (C)]`` stacked
+on channels and predicts the clean latent (``prediction_type="sample"``); a diffusers scheduler
+(DDIM by default) samples in a few steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from diffusers import DDIMScheduler, SchedulerMixin, UNet2DModel
+
+__all__ = ["embedded_unet_config", "build_embedded_unet", "build_scheduler", "WarpConditionedPipeline", "DenoiserOutput"]
+
+
+def embedded_unet_config(latent_channels: int = 4) -> dict:
+    return dict(
+        sample_size=32,
+        in_channels=2 * latent_channels + 1,
+        out_channels=latent_channels,
+        block_out_channels=(64, 96, 128),
+        layers_per_block=1,
+        down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
+        up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
+        norm_num_groups=32,
+        attention_head_dim=32,
+    )
+
+
+def build_embedded_unet(latent_channels: int = 4) -> UNet2DModel:
+    return UNet2DModel(**embedded_unet_config(latent_channels))
+
+
+def build_scheduler() -> DDIMScheduler:
+    return DDIMScheduler(
+        num_train_timesteps=1000,
+        beta_schedule="squaredcos_cap_v2",
+        prediction_type="sample",
+        clip_sample=False,
+        timestep_spacing="trailing",
+    )
+
+
+@dataclass
+class DenoiserOutput:
+    latents: torch.Tensor  # (B, C, h, w) generated scaled latents
+
+
+class WarpConditionedPipeline:
+    """Generate a view's latent from the warped latent and its hole mask."""
+
+    def __init__(self, unet: UNet2DModel, scheduler: SchedulerMixin) -> None:
+        self.unet = unet.eval()
+        self.scheduler = scheduler
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path) -> WarpConditionedPipeline:
+        """Load ``unet/`` and ``scheduler/`` from a folder or hub id saved by :meth:`save_pretrained`."""
+        path = str(path)
+        unet = UNet2DModel.from_pretrained(path, subfolder="unet")
+        scheduler = DDIMScheduler.from_pretrained(path, subfolder="scheduler")
+        return cls(unet, scheduler)
+
+    def save_pretrained(self, path: str | Path) -> None:
+        self.unet.save_pretrained(Path(path) / "unet")
+        self.scheduler.save_pretrained(Path(path) / "scheduler")
+
+    @property
+    def latent_channels(self) -> int:
+        return self.unet.config.out_channels
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        warped_latent: torch.Tensor,
+        mask: torch.Tensor,
+        num_inference_steps: int = 6,
+        generator: torch.Generator | None = None,
+    ) -> DenoiserOutput:
+        """warped_latent (B, C, h, w), 0 in holes; mask (B, 1, h, w) or (B, h, w), 1 where covered."""
+        # 1. check inputs
+        if warped_latent.ndim != 4 or warped_latent.shape[1] != self.latent_channels:
+            raise ValueError(f"warped_latent must be (B, {self.latent_channels}, h, w), got {tuple(warped_latent.shape)}")
+        if mask.ndim == 3:
+            mask = mask[:, None]
+        if mask.shape[0] != warped_latent.shape[0] or mask.shape[-2:] != warped_latent.shape[-2:] or mask.shape[1] != 1:
+            raise ValueError(f"mask must be (B, 1, h, w) matching the latent, got {tuple(mask.shape)}")
+        if num_inference_steps < 1:
+            raise ValueError(f"num_inference_steps must be >= 1, got {num_inference_steps}")
+        mask = mask.float()
+        # 2. prepare
+        self.scheduler.set_timesteps(num_inference_steps)
+        latents = torch.randn(warped_latent.shape, generator=generator, dtype=warped_latent.dtype)
+        latents = latents * self.scheduler.init_noise_sigma
+        # 3. denoise
+        for t in self.scheduler.timesteps:
+            model_input = torch.cat([self.scheduler.scale_model_input(latents, t), mask, warped_latent], dim=1)
+            prediction = self.unet(model_input, t).sample
+            latents = self.scheduler.step(prediction, t, latents, generator=generator).prev_sample
+        return DenoiserOutput(latents=latents)

@@ -1,0 +1,1 @@
+"""Seeded, CPU-feasible training scripts for the embedded models (one command each)."""

@@ -1,0 +1,45 @@
+"""Small helpers shared by the training scripts."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def cosine_lr(step: int, total: int, peak: float, warmup: int = 100, floor: float = 0.05) -> float:
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+class Log:
+    """Prints a line and appends it to ``path`` as JSON."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.start = time.perf_counter()
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("")
+
+    def __call__(self, **fields: object) -> None:
+        fields = {"elapsed_s": round(time.perf_counter() - self.start, 1), **fields}
+        print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in fields.items()), flush=True)
+        if self.path is not None:
+            with self.path.open("a") as f:
+                f.write(json.dumps(fields) + "\n")

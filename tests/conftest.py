@@ -1,0 +1,16 @@
+import os
+
+import pytest
+import torch
+
+# Nothing here may reach a model hub: every model is shipped or built by the tests.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture(scope="session")
+def backbone():
+    from mirage_viz.backbone import load_embedded_backbone
+
+    return load_embedded_backbone()

@@ -1,0 +1,126 @@
+import pytest
+import torch
+
+from mirage_viz.cameras import Camera, Intrinsics
+from mirage_viz.depth import DEPTH_DOWNSAMPLE_MODES, downsample_depth
+from mirage_viz.geometry import backproject_depth, project_points, splat_points
+
+
+def splat_reference(points, features, camera):
+    """A plain loop z-buffer: nearest cell, closest depth wins (ties: first point), empty cells zero."""
+    k = camera.intrinsics
+    out = torch.zeros(features.shape[1], k.height, k.width)
+    zbuf = torch.full((k.height, k.width), float("inf"))
+    w2c = camera.world_to_camera
+    for i in range(points.shape[0]):
+        x, y, z = (w2c[:3, :3] @ points[i] + w2c[:3, 3]).tolist()
+        if z <= 1e-3:
+            continue
+        col = round(k.fx * x / z + k.cx)
+        row = round(k.fy * y / z + k.cy)
+        if 0 <= col < k.width and 0 <= row < k.height and z < zbuf[row, col]:
+            zbuf[row, col] = z
+            out[:, row, col] = features[i]
+    return out, torch.isfinite(zbuf)
+
+
+def random_camera(seed: int, width=24, height=16) -> Camera:
+    g = torch.Generator().manual_seed(seed)
+    angle = float(torch.rand(1, generator=g)) * 0.6 - 0.3
+    c, s = torch.cos(torch.tensor(angle)), torch.sin(torch.tensor(angle))
+    pose = torch.eye(4)
+    pose[:3, :3] = torch.tensor([[c, 0, s], [0, 1, 0], [-s, 0, c]])
+    pose[:3, 3] = torch.rand(3, generator=g) - 0.5
+    return Camera(Intrinsics(fx=20.0, fy=22.0, cx=11.3, cy=7.6, width=width, height=height), pose)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_vectorized_splat_matches_the_loop_reference(seed):
+    g = torch.Generator().manual_seed(seed)
+    points = torch.randn(600, 3, generator=g) * torch.tensor([2.0, 1.5, 1.0]) + torch.tensor([0.0, 0.0, 3.0])
+    features = torch.randn(600, 5, generator=g)
+    camera = random_camera(seed)
+    expected, expected_mask = splat_reference(points, features, camera)
+    result = splat_points(points, features, camera)
+    assert torch.equal(result.mask, expected_mask)
+    assert torch.allclose(result.features, expected, atol=1e-6)
+
+
+def test_identity_camera_returns_its_input():
+    camera = Camera(Intrinsics.from_fov(32, 24, 70.0), torch.eye(4))
+    depth = 1.0 + torch.rand(24, 32)
+    features = torch.randn(24 * 32, 4)
+    result = splat_points(backproject_depth(depth, camera), features, camera)
+    assert result.mask.all()
+    assert torch.allclose(result.features, features.T.reshape(4, 24, 32))
+    assert torch.allclose(result.depth, depth)
+
+
+def test_fronto_parallel_plane_shifts_by_predicted_cells():
+    k = Intrinsics(fx=16.0, fy=16.0, cx=15.5, cy=15.5, width=32, height=32)
+    depth, shift = 4.0, 1.0  # a plane 4 m away, camera moves 1 m to the right
+    source = Camera(k, torch.eye(4))
+    moved = torch.eye(4)
+    moved[0, 3] = shift
+    target = Camera(k, moved)
+    columns = torch.arange(32.0).repeat(32, 1)
+    result = splat_points(backproject_depth(torch.full((32, 32), depth), source), columns.reshape(-1, 1), target)
+    expected_cells = k.fx * shift / depth  # = 4 cells to the left
+    assert expected_cells == 4.0
+    assert not result.mask[:, -4:].any() and result.mask[:, :-4].all()
+    assert torch.equal(result.features[0][:, :-4], columns[:, 4:])
+
+
+def test_nearer_of_two_points_in_one_cell_wins():
+    camera = Camera(Intrinsics(fx=10.0, fy=10.0, cx=2.0, cy=2.0, width=5, height=5), torch.eye(4))
+    points = torch.tensor([[0.0, 0.0, 3.0], [0.0, 0.0, 2.0], [0.01, 0.0, 5.0]])
+    features = torch.tensor([[1.0], [2.0], [3.0]])
+    result = splat_points(points, features, camera)
+    assert result.features[0, 2, 2] == 2.0 and result.depth[2, 2] == 2.0
+    assert result.point_index[2, 2] == 1
+    assert result.mask.sum() == 1 and result.features.sum() == 2.0
+
+
+def test_points_behind_or_outside_leave_empty_zero_cells():
+    camera = Camera(Intrinsics.from_fov(8, 8), torch.eye(4))
+    points = torch.tensor([[0.0, 0.0, -1.0], [100.0, 0.0, 1.0]])
+    result = splat_points(points, torch.ones(2, 3), camera)
+    assert not result.mask.any() and result.features.abs().sum() == 0 and (result.point_index == -1).all()
+
+
+def test_backproject_then_project_is_identity():
+    camera = random_camera(7, width=20, height=12)
+    depth = 0.5 + 3 * torch.rand(12, 20)
+    uv, z = project_points(backproject_depth(depth, camera), camera)
+    v, u = torch.meshgrid(torch.arange(12.0), torch.arange(20.0), indexing="ij")
+    assert torch.allclose(uv, torch.stack([u.flatten(), v.flatten()], -1), atol=1e-3)
+    assert torch.allclose(z, depth.flatten(), atol=1e-4)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), 0.0, -1.0])
+def test_bad_depth_is_refused_with_a_clear_message(bad):
+    depth = torch.ones(4, 4)
+    depth[1, 2] = bad
+    with pytest.raises(ValueError, match="depth"):
+        backproject_depth(depth, Camera(Intrinsics.from_fov(4, 4), torch.eye(4)))
+
+
+def test_depth_must_match_the_camera_grid():
+    with pytest.raises(ValueError, match="scale the intrinsics"):
+        backproject_depth(torch.ones(4, 4), Camera(Intrinsics.from_fov(8, 8), torch.eye(4)))
+
+
+@pytest.mark.parametrize("mode", DEPTH_DOWNSAMPLE_MODES)
+def test_depth_downsampling_modes(mode):
+    depth = torch.arange(1.0, 65.0).reshape(8, 8)
+    out = downsample_depth(depth, 2, 2, mode)
+    assert out.shape == (2, 2) and (out > 0).all()
+    if mode == "min":
+        assert out[0, 0] == 1.0
+    if mode == "area":
+        assert out[0, 0] == depth[:4, :4].mean()
+
+
+def test_unknown_depth_mode_names_the_accepted_ones():
+    with pytest.raises(ValueError, match="bilinear"):
+        downsample_depth(torch.ones(8, 8), 2, 2, "cubic")
