@@ -16,7 +16,7 @@ from diffusers import AutoencoderKL, AutoencoderTiny
 
 from .models.denoiser import WarpConditionedPipeline
 from .models.depth_net import DepthNet
-from .models.vae import decode_latents, encode_images, vae_downsample_factor
+from .models.vae import decode_latents, encode_images, load_vae, vae_downsample_factor
 
 __all__ = ["ASSETS_DIR", "Backbone", "load_backbone", "load_embedded_backbone"]
 
@@ -77,13 +77,9 @@ def load_backbone(
     ``vae`` holds an ``AutoencoderKL`` (or ``AutoencoderTiny``) config; ``denoiser`` a ``unet/`` and
     ``scheduler/`` pair; ``depth`` a :class:`DepthNet`.
     """
-    vae_path = str(vae)
-    try:
-        vae_model = AutoencoderKL.from_pretrained(vae_path)
-    except (OSError, ValueError, EnvironmentError):
-        vae_model = AutoencoderTiny.from_pretrained(vae_path)
+    vae_model = load_vae(vae)
     depth_model = DepthNet.from_pretrained(str(depth)).eval() if depth is not None else None
-    return Backbone(vae=vae_model.eval(), denoiser=WarpConditionedPipeline.from_pretrained(denoiser),
+    return Backbone(vae=vae_model, denoiser=WarpConditionedPipeline.from_pretrained(denoiser),
                     depth_estimator=depth_model, name=name, **kwargs)
 
 

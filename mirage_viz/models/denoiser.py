@@ -21,11 +21,11 @@ def embedded_unet_config(latent_channels: int = 4) -> dict:
         sample_size=32,
         in_channels=2 * latent_channels + 1,
         out_channels=latent_channels,
-        block_out_channels=(64, 96, 128),
+        block_out_channels=(32, 64, 96),
         layers_per_block=1,
         down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
         up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
-        norm_num_groups=32,
+        norm_num_groups=16,
         attention_head_dim=32,
     )
 

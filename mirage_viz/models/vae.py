@@ -1,36 +1,42 @@
-"""The embedded VAE: a small diffusers ``AutoencoderKL`` with f = 8 and 4 latent channels.
+"""The embedded VAE: a small diffusers ``AutoencoderTiny`` (TAESD layout) with f = 8 and 4 latent channels.
 
 Images are (B, 3, H, W) in [0, 1] at the API; the model sees [-1, 1]. Latents handed to the rest of
-mirage_viz are the posterior mode multiplied by ``config.scaling_factor`` (unit variance on the
+mirage_viz are the encoder output (for ``AutoencoderKL``: the posterior mode) times ``config.scaling_factor`` (unit variance on the
 training views), as diffusers pipelines do.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from diffusers import AutoencoderKL, AutoencoderTiny
 
-__all__ = ["embedded_vae_config", "build_embedded_vae", "encode_images", "decode_latents", "vae_downsample_factor"]
+__all__ = ["embedded_vae_config", "build_embedded_vae", "load_vae", "encode_images", "decode_latents", "vae_downsample_factor"]
 
 
 def embedded_vae_config() -> dict:
     return dict(
         in_channels=3,
         out_channels=3,
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-        block_out_channels=(16, 32, 64, 64),
-        layers_per_block=1,
+        encoder_block_out_channels=(32, 32, 32, 32),
+        decoder_block_out_channels=(32, 32, 32, 32),
         latent_channels=4,
-        norm_num_groups=16,
-        sample_size=256,
-        mid_block_add_attention=False,
         scaling_factor=1.0,
     )
 
 
-def build_embedded_vae() -> AutoencoderKL:
-    return AutoencoderKL(**embedded_vae_config())
+def build_embedded_vae() -> AutoencoderTiny:
+    return AutoencoderTiny(**embedded_vae_config())
+
+
+def load_vae(path: str | Path) -> AutoencoderKL | AutoencoderTiny:
+    """Load an ``AutoencoderKL`` or ``AutoencoderTiny`` saved with ``save_pretrained`` (folder or hub id)."""
+    class_name = AutoencoderKL.load_config(str(path)).get("_class_name", "AutoencoderKL")
+    model_class = {"AutoencoderKL": AutoencoderKL, "AutoencoderTiny": AutoencoderTiny}.get(class_name)
+    if model_class is None:
+        raise ValueError(f"{path}: unsupported VAE class {class_name!r}; accepted: AutoencoderKL, AutoencoderTiny")
+    return model_class.from_pretrained(str(path)).eval()
 
 
 def vae_downsample_factor(vae: AutoencoderKL | AutoencoderTiny) -> int:

@@ -17,19 +17,19 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from diffusers import AutoencoderKL
+from diffusers import AutoencoderKL, AutoencoderTiny
 
 from ..cameras import Intrinsics
 from ..data import HELD_OUT_SEED_START, nearby_camera, random_camera
 from ..memories import LatentSpatialMemory, NoMemory, Observation, RGBPointCloudMemory
 from ..models.denoiser import WarpConditionedPipeline, build_embedded_unet, build_scheduler
-from ..models.vae import encode_images
+from ..models.vae import encode_images, load_vae
 from ..worlds import SyntheticWorld
 from .common import ASSETS, Log, cosine_lr, seed_everything
 
 
 @torch.no_grad()
-def make_pairs(vae: AutoencoderKL, seeds: range, per_world: int, size: int, rng_seed: int) -> dict[str, torch.Tensor]:
+def make_pairs(vae: AutoencoderKL | AutoencoderTiny, seeds: range, per_world: int, size: int, rng_seed: int) -> dict[str, torch.Tensor]:
     """Targets (N, C, h, w), conditionings (N, C, h, w), masks (N, 1, h, w) and the memory kind (N,)."""
     rng = np.random.default_rng(rng_seed)
     intrinsics = Intrinsics.from_fov(size, size, 60.0)
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     seed_everything(args.seed)
     log = Log(args.out.parent / f"{args.out.name}_train_log.jsonl")
-    vae = AutoencoderKL.from_pretrained(args.vae).eval()
+    vae = load_vae(args.vae)
     if args.pairs_cache is not None and args.pairs_cache.exists():
         train = torch.load(args.pairs_cache)
     else:

@@ -1,0 +1,110 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mirage_viz.cameras import Camera, Intrinsics
+from mirage_viz.memories import LatentSpatialMemory, NoMemory, Observation, RGBPointCloudMemory
+from mirage_viz.trajectories import make_trajectory
+from mirage_viz.worlds import make_world
+
+SIZE, FACTOR, CHANNELS = 256, 8, 4
+
+
+def pooling_encoder(images: torch.Tensor) -> torch.Tensor:
+    """A stand-in VAE encoder with f = 8 and C = 4: (B, 3, H, W) -> (B, 4, H / 8, W / 8)."""
+    pooled = F.avg_pool2d(images, FACTOR)
+    return torch.cat([pooled, pooled.mean(1, keepdim=True)], dim=1)
+
+
+def observation(world, camera) -> Observation:
+    render = world.render(camera)
+    return Observation(camera=camera, image=render.rgb, latent=pooling_encoder(render.rgb[None])[0], depth=render.depth)
+
+
+@pytest.fixture(scope="module")
+def scene():
+    world = make_world("room")
+    k = Intrinsics.from_fov(SIZE, SIZE, 60.0)
+    cameras = make_trajectory("move_right", 4, magnitude=0.6).cameras(k)
+    return world, cameras, [observation(world, c) for c in cameras]
+
+
+def test_latent_cache_is_over_40x_smaller_than_the_rgb_cache(scene):
+    _, _, observations = scene
+    latent, rgb = LatentSpatialMemory(), RGBPointCloudMemory(pooling_encoder)
+    for obs in observations:
+        latent.write(obs)
+        rgb.write(obs)
+    latent_stats, rgb_stats = latent.stats(), rgb.stats()
+    frames = len(observations)
+    assert latent_stats.points == frames * (SIZE // FACTOR) ** 2
+    assert rgb_stats.points == frames * SIZE**2
+    assert latent_stats.bytes == frames * (SIZE // FACTOR) ** 2 * (3 + CHANNELS) * 4  # xyz + C float32
+    assert rgb_stats.bytes / latent_stats.bytes >= 40.0
+    assert rgb_stats.bytes / latent_stats.bytes == pytest.approx(64 * 6 / 7, rel=1e-6)
+
+
+def test_masks_of_both_memories_agree_up_to_resolution(scene):
+    _, cameras, observations = scene
+    latent, rgb = LatentSpatialMemory(), RGBPointCloudMemory(pooling_encoder)
+    latent.write(observations[0])
+    rgb.write(observations[0])
+    shape = (CHANNELS, SIZE // FACTOR, SIZE // FACTOR)
+    latent_read, rgb_read = latent.read(cameras[-1], shape), rgb.read(cameras[-1], shape)
+    assert 0.5 < latent_read.coverage < 1.0  # a real disocclusion to compare
+    agreement = (latent_read.mask == rgb_read.mask).float().mean().item()
+    assert agreement > 0.9
+    # Where they disagree, the pixel render is partly covered: a boundary effect, not a different answer.
+    pixel_coverage = F.avg_pool2d(rgb_read.render_mask[None, None].float(), FACTOR)[0, 0]
+    disagree = latent_read.mask != rgb_read.mask
+    assert ((pixel_coverage[disagree] > 0.0) & (pixel_coverage[disagree] < 1.0)).float().mean() > 0.5
+
+
+def test_reading_the_written_camera_returns_the_written_latent(scene):
+    _, cameras, observations = scene
+    memory = LatentSpatialMemory()
+    memory.write(observations[0])
+    read = memory.read(cameras[0], tuple(observations[0].latent.shape))
+    assert read.mask.all()
+    assert torch.allclose(read.latent, observations[0].latent)
+    assert read.read_ms >= 0
+
+
+def test_rgb_read_is_the_vae_round_trip_of_its_render(scene):
+    _, cameras, observations = scene
+    memory = RGBPointCloudMemory(pooling_encoder)
+    memory.write(observations[0])
+    read = memory.read(cameras[1], (CHANNELS, SIZE // FACTOR, SIZE // FACTOR))
+    assert read.render.shape == (3, SIZE, SIZE)
+    assert torch.allclose(read.latent, pooling_encoder(read.render[None])[0] * read.mask)
+
+
+def test_half_precision_cache_halves_the_bytes(scene):
+    _, _, observations = scene
+    full, half = LatentSpatialMemory(), LatentSpatialMemory(dtype=torch.float16)
+    full.write(observations[0])
+    half.write(observations[0])
+    assert half.stats().bytes * 2 == full.stats().bytes
+
+
+def test_no_memory_and_empty_memories_read_nothing(scene):
+    _, cameras, observations = scene
+    shape = (CHANNELS, 32, 32)
+    none = NoMemory()
+    none.write(observations[0])
+    for memory in (none, LatentSpatialMemory(), RGBPointCloudMemory(pooling_encoder)):
+        read = memory.read(cameras[0], shape)
+        assert not read.mask.any() and read.latent.abs().sum() == 0
+
+
+def test_reset_forgets(scene):
+    _, _, observations = scene
+    memory = LatentSpatialMemory()
+    memory.write(observations[0])
+    memory.reset()
+    assert memory.stats().points == 0 and memory.stats().bytes == 0
+
+
+def test_unknown_depth_mode_is_refused():
+    with pytest.raises(ValueError, match="depth_mode"):
+        LatentSpatialMemory(depth_mode="bicubic")

@@ -1,0 +1,88 @@
+"""The shipped models load offline and meet their bars; the loading code works on tiny saved models."""
+
+import json
+
+import pytest
+import torch
+from diffusers import AutoencoderKL
+
+from mirage_viz.backbone import ASSETS_DIR, load_backbone
+from mirage_viz.data import HELD_OUT_SEED_START, render_views
+from mirage_viz.metrics import psnr
+from mirage_viz.models.denoiser import WarpConditionedPipeline, build_scheduler
+from mirage_viz.models.depth_net import DepthNet
+
+
+def test_shipped_models_are_safetensors_and_load_offline(backbone):
+    for folder in ("vae", "denoiser/unet", "depth"):
+        assert list((ASSETS_DIR / folder).glob("*.safetensors")), folder
+    assert backbone.downsample_factor == 8 and backbone.latent_channels == 4
+    assert backbone.name == "embedded"
+
+
+def test_shipped_vae_reconstructs_held_out_views_at_26_db(backbone):
+    images = render_views(range(HELD_OUT_SEED_START, HELD_OUT_SEED_START + 4), 4, 256, rng_seed=123).float() / 255
+    reconstruction = torch.cat([backbone.decode(backbone.encode(chunk)) for chunk in images.split(4)])
+    assert psnr(reconstruction, images) >= 26.0
+    recorded = json.loads((ASSETS_DIR / "vae" / "training_result.json").read_text())
+    assert recorded["held_out_psnr_db"] >= 26.0
+
+
+def test_shipped_depth_estimator_is_close_on_held_out_views(backbone):
+    from mirage_viz.cameras import Intrinsics
+    from mirage_viz.data import random_camera
+    from mirage_viz.worlds import SyntheticWorld
+    import numpy as np
+
+    world = SyntheticWorld(name="held_out", seed=HELD_OUT_SEED_START + 1)
+    rng = np.random.default_rng(5)
+    errors = []
+    for _ in range(4):
+        render = world.render(random_camera(world, rng, Intrinsics.from_fov(256, 256)))
+        estimate = backbone.estimate_depth(render.rgb)
+        errors.append(((estimate - render.depth).abs() / render.depth).mean().item())
+    assert sum(errors) / len(errors) < 0.25
+
+
+def test_denoiser_copies_a_fully_covered_conditioning(backbone):
+    image = render_views([HELD_OUT_SEED_START + 2], 1, 256, rng_seed=9).float() / 255
+    latent = backbone.encode(image)[0]
+    generated = backbone.generate(latent, torch.ones(latent.shape[1:]), torch.Generator().manual_seed(0))
+    noise_only = backbone.generate(torch.zeros_like(latent), torch.zeros(latent.shape[1:]), torch.Generator().manual_seed(0))
+    assert (generated - latent).pow(2).mean() < 0.25 * (noise_only - latent).pow(2).mean()
+
+
+def test_load_backbone_from_tiny_saved_models(tmp_path):
+    vae = AutoencoderKL(block_out_channels=(8, 8, 8, 8), down_block_types=("DownEncoderBlock2D",) * 4,
+                        up_block_types=("UpDecoderBlock2D",) * 4, latent_channels=4, norm_num_groups=4,
+                        layers_per_block=1)
+    vae.save_pretrained(tmp_path / "vae")
+    from diffusers import UNet2DModel
+
+    unet = UNet2DModel(sample_size=8, in_channels=9, out_channels=4, block_out_channels=(8, 16), layers_per_block=1,
+                       down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"),
+                       norm_num_groups=4)
+    WarpConditionedPipeline(unet, build_scheduler()).save_pretrained(tmp_path / "denoiser")
+    DepthNet(widths=(8, 8, 8, 8)).save_pretrained(tmp_path / "depth")
+
+    backbone = load_backbone(tmp_path / "vae", tmp_path / "denoiser", tmp_path / "depth", name="tiny")
+    assert backbone.downsample_factor == 8 and backbone.size_multiple == 16
+    latent = backbone.encode(torch.rand(1, 3, 64, 64))
+    assert latent.shape == (1, 4, 8, 8)
+    generated = backbone.generate(latent[0], torch.ones(8, 8), torch.Generator().manual_seed(0))
+    assert generated.shape == (4, 8, 8)
+    assert backbone.decode(generated[None]).shape == (1, 3, 64, 64)
+    assert backbone.estimate_depth(torch.rand(3, 64, 64)).shape == (64, 64)
+
+
+def test_denoiser_pipeline_checks_its_inputs():
+    from diffusers import UNet2DModel
+
+    unet = UNet2DModel(sample_size=8, in_channels=9, out_channels=4, block_out_channels=(8, 16), layers_per_block=1,
+                       down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"),
+                       norm_num_groups=4)
+    pipeline = WarpConditionedPipeline(unet, build_scheduler())
+    with pytest.raises(ValueError, match="warped_latent"):
+        pipeline(torch.zeros(1, 3, 8, 8), torch.ones(1, 8, 8))
+    with pytest.raises(ValueError, match="mask"):
+        pipeline(torch.zeros(1, 4, 8, 8), torch.ones(1, 4, 4))
