@@ -8,7 +8,8 @@ their rollouts come from memory alone.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, asdict
+import math
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable, Iterator
 
 import torch
@@ -113,9 +114,14 @@ class StepRecord:
             "cache_bytes": self.cache_bytes,
             "mask_coverage": round(self.mask_coverage, 5),
             "depth_source": self.depth_source,
-            "psnr": None if self.psnr is None else round(self.psnr, 4),
-            "ssim": None if self.ssim is None else round(self.ssim, 5),
+            "psnr": _json_number(self.psnr, 4),
+            "ssim": _json_number(self.ssim, 5),
         }
+
+
+def _json_number(value: float | None, digits: int) -> float | None:
+    """JSON has no infinity: a perfect match (PSNR inf) or no truth is written as null."""
+    return None if value is None or not math.isfinite(value) else round(value, digits)
 
 
 @dataclass
@@ -161,10 +167,11 @@ class RolloutEngine:
         world: SyntheticWorld | None = None,
         trajectory: Trajectory | None = None,
     ) -> None:
-        self.config = config or RolloutConfig()
+        self.config = replace(config) if config is not None else RolloutConfig()  # never mutate the caller's
         self.backbone = backbone or load_embedded_backbone()
         if trajectory is not None:
-            self.config.trajectory, self.config.steps = trajectory.name if trajectory.name in TRAJECTORY_NAMES else "custom", trajectory.steps
+            self.config.trajectory = trajectory.name if trajectory.name in TRAJECTORY_NAMES else "custom"
+            self.config.steps = trajectory.steps
         self.config.validate(self.backbone.size_multiple)
         self.world = world or make_world(self.config.world, self.config.world_seed)
         self.trajectory = trajectory or make_trajectory(self.config.trajectory, self.config.steps, self.config.magnitude)
@@ -192,9 +199,13 @@ class RolloutEngine:
         return self.backbone.estimate_depth(frame), "estimated"
 
     def _first_step(self, camera: Camera, truth: Render) -> dict[str, StepRecord]:
-        """Step 0: the given frame is encoded and written into every memory."""
+        """Step 0: the given frame is encoded and written into every memory.
+
+        Its record shows the frame decoded back from its latent: what the model itself holds of it.
+        """
         image = truth.rgb
         latent = self.backbone.encode(image[None])[0]
+        decoded = self.backbone.decode(latent[None])[0]
         start = time.perf_counter()
         depth, depth_source = self._depth(image, truth)
         depth_ms = (time.perf_counter() - start) * 1e3
@@ -206,10 +217,10 @@ class RolloutEngine:
             stats = memory.stats()
             records[name] = StepRecord(
                 step=0, memory=name, camera=camera, conditioning_latent=torch.zeros_like(latent),
-                mask=torch.zeros(latent.shape[1:], dtype=torch.bool), generated_latent=latent, frame=image,
+                mask=torch.zeros(latent.shape[1:], dtype=torch.bool), generated_latent=latent, frame=decoded,
                 depth=depth, depth_source=depth_source, cache_points=stats.points, cache_bytes=stats.bytes,
                 timings_ms={"read": 0.0, "generate": 0.0, "decode": 0.0, "depth": depth_ms, "write": write_ms},
-                true_frame=truth.rgb, psnr=psnr(image, truth.rgb), ssim=ssim(image, truth.rgb),
+                true_frame=truth.rgb, psnr=psnr(decoded, truth.rgb), ssim=ssim(decoded, truth.rgb),
             )
         return records
 

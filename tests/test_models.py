@@ -86,3 +86,14 @@ def test_denoiser_pipeline_checks_its_inputs():
         pipeline(torch.zeros(1, 3, 8, 8), torch.ones(1, 8, 8))
     with pytest.raises(ValueError, match="mask"):
         pipeline(torch.zeros(1, 4, 8, 8), torch.ones(1, 4, 4))
+
+
+def test_mean_colour_init_is_a_working_autoencoder_before_training():
+    from mirage_viz.models.vae import build_embedded_vae, decode_latents, encode_images, init_mean_colour_path
+
+    images = render_views([HELD_OUT_SEED_START], 2, 128, rng_seed=4).float() / 255
+    with torch.no_grad():
+        untrained = build_embedded_vae()
+        started = init_mean_colour_path(build_embedded_vae())
+        assert psnr(decode_latents(started, encode_images(started, images)), images) > 22.0
+        assert psnr(decode_latents(untrained, encode_images(untrained, images)), images) < 15.0

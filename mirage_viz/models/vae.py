@@ -56,3 +56,49 @@ def decode_latents(vae: AutoencoderKL | AutoencoderTiny, latents: torch.Tensor) 
     """scaled latents (B, C, h, w) -> images (B, 3, h * f, w * f) in [0, 1]."""
     images = vae.decode(latents / vae.config.scaling_factor).sample
     return ((images + 1) / 2).clamp(0, 1)
+
+
+@torch.no_grad()
+def init_mean_colour_path(vae: AutoencoderTiny) -> AutoencoderTiny:
+    """Start an ``AutoencoderTiny`` as a working mean-colour autoencoder, so training adds detail.
+
+    Channels 0-2 of every layer carry RGB: the encoder averages it down (exact 2x2 area means at each stride) into
+    latent channels 0-2, the decoder carries it back up (nearest upsampling, 3x3 smoothing). Every
+    residual block starts as the identity (its last conv zeroed); the other channels keep their random
+    initialisation and learn the detail. From scratch, a small model on a CPU budget learns luminance
+    first and colour very late; this start is about 27 dB before the first step.
+    """
+    if not isinstance(vae, AutoencoderTiny):
+        raise TypeError("init_mean_colour_path expects an AutoencoderTiny")
+    from diffusers.models.autoencoders.vae import AutoencoderTinyBlock
+
+    def carry(conv: torch.nn.Conv2d, kernel: torch.Tensor) -> None:
+        conv.weight[:3] = 0.0
+        for c in range(3):
+            conv.weight[c, c] = kernel
+        if conv.bias is not None:
+            conv.bias[:3] = 0.0
+
+    centre = torch.zeros(3, 3)
+    centre[1, 1] = 1.0
+    mean = torch.full((3, 3), 1.0 / 9.0)
+    area = torch.zeros(3, 3)
+    area[1:, 1:] = 0.25  # stride 2, padding 1: output j averages inputs 2j and 2j + 1 (exact area downsampling)
+    for module in vae.modules():
+        if isinstance(module, AutoencoderTinyBlock):
+            module.conv[-1].weight.zero_()
+            module.conv[-1].bias.zero_()
+    for part in (vae.encoder.layers, vae.decoder.layers):
+        convs = [m for m in part if isinstance(m, torch.nn.Conv2d)]
+        for index, conv in enumerate(convs):
+            if conv.stride[0] == 2:
+                carry(conv, area)
+            elif part is vae.decoder.layers and 0 < index < len(convs) - 1:
+                carry(conv, mean)  # smooth after each nearest upsampling
+            elif part is vae.encoder.layers and index == len(convs) - 1:
+                carry(conv, 0.5 * centre)  # latents in [0, 0.5]: where the decoder's tanh clamp is near linear
+            elif part is vae.decoder.layers and index == 0:
+                carry(conv, 2.0 * centre)
+            else:
+                carry(conv, centre)
+    return vae

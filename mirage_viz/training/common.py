@@ -43,3 +43,11 @@ class Log:
         if self.path is not None:
             with self.path.open("a") as f:
                 f.write(json.dumps(fields) + "\n")
+
+
+def save_result(model: object, out: Path, result: dict, log: Log) -> dict:
+    """Save ``model`` with ``save_pretrained`` (safetensors) and its ``training_result.json`` into ``out``."""
+    model.save_pretrained(out)
+    (out / "training_result.json").write_text(json.dumps(result, indent=2))
+    log(event="done", **result)
+    return result

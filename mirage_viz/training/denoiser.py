@@ -11,7 +11,6 @@ Needs the trained VAE in ``assets/vae``.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,7 @@ from ..memories import LatentSpatialMemory, NoMemory, Observation, RGBPointCloud
 from ..models.denoiser import WarpConditionedPipeline, build_embedded_unet, build_scheduler
 from ..models.vae import encode_images, load_vae
 from ..worlds import SyntheticWorld
-from .common import ASSETS, Log, cosine_lr, seed_everything
+from .common import ASSETS, Log, cosine_lr, save_result, seed_everything
 
 
 @torch.no_grad()
@@ -108,8 +107,6 @@ def main(argv: list[str] | None = None) -> dict:
             group["lr"] = cosine_lr(step, args.iters, args.lr)
         index = torch.randint(0, count, (args.batch,), generator=generator)
         target, condition, mask = train["targets"][index], train["conditions"][index], train["masks"][index]
-        if torch.rand(1, generator=generator).item() < 0.5:  # a mirrored world is a world too
-            target, condition, mask = target.flip(-1), condition.flip(-1), mask.flip(-1)
         noise = torch.randn(target.shape, generator=generator)
         timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (args.batch,), generator=generator)
         noisy = scheduler.add_noise(target, noise, timesteps)
@@ -125,10 +122,7 @@ def main(argv: list[str] | None = None) -> dict:
             log(step=step + 1, **evaluate(pipeline, held_out, 6))
     unet.eval()
     result = {"iters": args.iters, "seed": args.seed, "train_pairs": count, **evaluate(pipeline, held_out, 6)}
-    pipeline.save_pretrained(args.out)
-    (args.out / "training_result.json").write_text(json.dumps(result, indent=2))
-    log(event="done", **result)
-    return result
+    return save_result(pipeline, args.out, result, log)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ scale-invariant term. Reports the held-out AbsRel (mean |d - d*| / d*) and saves
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ from ..cameras import Intrinsics
 from ..data import HELD_OUT_SEED_START, random_camera
 from ..models.depth_net import DepthNet
 from ..worlds import SyntheticWorld
-from .common import ASSETS, Log, cosine_lr, seed_everything
+from .common import ASSETS, Log, cosine_lr, save_result, seed_everything
 
 
 def render_rgbd(seeds: range, views: int, size: int, rng_seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -78,10 +77,7 @@ def main(argv: list[str] | None = None) -> dict:
         if step % 100 == 0:
             log(step=step, loss=loss.item())
     result = {"held_out_abs_rel": abs_rel(model, held_images, held_depths), "iters": args.iters, "seed": args.seed}
-    model.save_pretrained(args.out)
-    (args.out / "training_result.json").write_text(json.dumps(result, indent=2))
-    log(event="done", **result)
-    return result
+    return save_result(model, args.out, result, log)
 
 
 if __name__ == "__main__":
