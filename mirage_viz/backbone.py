@@ -78,7 +78,7 @@ def load_backbone(
     ``scheduler/`` pair; ``depth`` a :class:`DepthNet`.
     """
     vae_model = load_vae(vae)
-    depth_model = DepthNet.from_pretrained(str(depth)).eval() if depth is not None else None
+    depth_model = DepthNet.from_pretrained(str(depth), low_cpu_mem_usage=False).eval() if depth is not None else None
     return Backbone(vae=vae_model, denoiser=WarpConditionedPipeline.from_pretrained(denoiser),
                     depth_estimator=depth_model, name=name, **kwargs)
 

@@ -186,6 +186,8 @@ class RolloutEngine:
         return len(self.cameras)
 
     def __iter__(self) -> Iterator[dict[str, StepRecord]]:
+        for memory in self.memories.values():  # every pass is a fresh rollout
+            memory.reset()
         for step, camera in enumerate(self.cameras):
             truth = self.world.render(camera)
             if step == 0:

@@ -84,4 +84,4 @@ def test_latent_memory_beats_no_memory_on_the_default_loop(backbone):
     assert mean["latent"] > mean["none"] + 3.0, per_step
     assert mean["rgb"] > mean["none"] + 3.0, per_step
     # The revisit: the return frame of the latent rollout matches the first view better than no memory's.
-    assert rollout.records["latent"][-1].psnr > rollout.records["none"][-1].psnr + 3.0
+    assert rollout.records["latent"][-1].psnr > rollout.records["none"][-1].psnr + 5.0

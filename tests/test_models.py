@@ -95,5 +95,5 @@ def test_mean_colour_init_is_a_working_autoencoder_before_training():
     with torch.no_grad():
         untrained = build_embedded_vae()
         started = init_mean_colour_path(build_embedded_vae())
-        assert psnr(decode_latents(started, encode_images(started, images)), images) > 22.0
-        assert psnr(decode_latents(untrained, encode_images(untrained, images)), images) < 15.0
+        assert psnr(decode_latents(started, encode_images(started, images)), images) > 18.0
+        assert psnr(decode_latents(untrained, encode_images(untrained, images)), images) < 12.0

@@ -60,7 +60,7 @@ class WarpConditionedPipeline:
     def from_pretrained(cls, path: str | Path) -> WarpConditionedPipeline:
         """Load ``unet/`` and ``scheduler/`` from a folder or hub id saved by :meth:`save_pretrained`."""
         path = str(path)
-        unet = UNet2DModel.from_pretrained(path, subfolder="unet")
+        unet = UNet2DModel.from_pretrained(path, subfolder="unet", low_cpu_mem_usage=False)
         scheduler = DDIMScheduler.from_pretrained(path, subfolder="scheduler")
         return cls(unet, scheduler)
 

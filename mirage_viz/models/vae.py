@@ -7,10 +7,13 @@ training views), as diffusers pipelines do.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 from diffusers import AutoencoderKL, AutoencoderTiny
+from diffusers.utils import logging as diffusers_logging
 
 __all__ = ["embedded_vae_config", "build_embedded_vae", "load_vae", "encode_images", "decode_latents", "vae_downsample_factor"]
 
@@ -36,7 +39,19 @@ def load_vae(path: str | Path) -> AutoencoderKL | AutoencoderTiny:
     model_class = {"AutoencoderKL": AutoencoderKL, "AutoencoderTiny": AutoencoderTiny}.get(class_name)
     if model_class is None:
         raise ValueError(f"{path}: unsupported VAE class {class_name!r}; accepted: AutoencoderKL, AutoencoderTiny")
-    return model_class.from_pretrained(str(path)).eval()
+    with quiet_diffusers():  # AutoencoderTiny warns about a config key it writes itself
+        return model_class.from_pretrained(str(path), low_cpu_mem_usage=False).eval()
+
+
+@contextmanager
+def quiet_diffusers() -> Iterator[None]:
+    """Only errors from diffusers' logger inside the block."""
+    previous = diffusers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        diffusers_logging.set_verbosity(previous)
 
 
 def vae_downsample_factor(vae: AutoencoderKL | AutoencoderTiny) -> int:
