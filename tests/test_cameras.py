@@ -26,7 +26,7 @@ def test_scaled_camera_projects_a_point_to_the_same_relative_place():
     u = k.fx * point[0] / point[2] + k.cx
     s = k.scaled_to(32, 32)
     u_latent = s.fx * point[0] / point[2] + s.cx
-    assert (u_latent + 0.5) * 8 == pytest.approx(float(u) + 0.5, abs=1e-4)
+    assert float(u_latent + 0.5) * 8 == pytest.approx(float(u) + 0.5, abs=1e-4)
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ def test_presets_start_at_the_start_pose_and_have_steps_plus_one_poses(name):
 
 def test_directions_follow_the_opencv_convention():
     last = lambda name: make_trajectory(name, 4).camera_to_world[-1]  # noqa: E731
-    assert last("push_in")[2, 3] == pytest.approx(PRESETS["push_in"].magnitude)
+    assert float(last("push_in")[2, 3]) == pytest.approx(PRESETS["push_in"].magnitude)
     assert last("move_left")[0, 3] < 0 and last("move_right")[0, 3] > 0
     assert last("move_up")[1, 3] < 0 and last("move_down")[1, 3] > 0  # y points down
     assert last("pan_left")[0, 2] < 0 and last("pan_right")[0, 2] > 0  # forward axis turns left / right
@@ -35,7 +35,7 @@ def test_loop_returns_to_the_start_pose():
 
 
 def test_magnitude_scales_the_motion():
-    assert make_trajectory("move_right", 3, magnitude=0.5).camera_to_world[-1, 0, 3] == pytest.approx(0.5)
+    assert float(make_trajectory("move_right", 3, magnitude=0.5).camera_to_world[-1, 0, 3]) == pytest.approx(0.5)
 
 
 def test_json_round_trip(tmp_path):

@@ -31,8 +31,8 @@ def test_depth_is_z_along_the_optical_axis():
     # The floor is the plane y = camera_height: a floor pixel at row v has z-depth fy * h / (v - cy).
     k = camera.intrinsics
     for v in (28, 32):
-        assert depth[v, 0] == pytest.approx(k.fy * world.camera_height / (v - k.cy), rel=1e-4)
-        assert depth[v, 16] == pytest.approx(depth[v, 0], rel=1e-4)  # z-depth, not ray length
+        assert float(depth[v, 0]) == pytest.approx(k.fy * world.camera_height / (v - k.cy), rel=1e-4)
+        assert float(depth[v, 16]) == pytest.approx(float(depth[v, 0]), rel=1e-4)  # z-depth, not ray length
 
 
 def test_moving_camera_sees_occlusion_change():
