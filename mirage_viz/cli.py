@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _rollout(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .engine import RolloutEngine, Rollout
+    from .engine import run_rollout
     from .io import write_rollout
     from .trajectories import load_trajectory
 
@@ -79,12 +79,10 @@ def _rollout(args: argparse.Namespace) -> int:
     trajectory = load_trajectory(args.trajectory_file) if args.trajectory_file is not None else None
     if trajectory is None:
         config.validate()  # fail on bad names and sizes before loading any model
-    engine = RolloutEngine(config, trajectory=trajectory)
-    rollout = Rollout(config=engine.config, cameras=engine.cameras, records={n: [] for n in engine.memories},
-                      backbone_name=engine.backbone.name)
-    for records in tqdm(engine, total=len(engine), desc="rollout", unit="step", disable=args.quiet, file=sys.stderr):
-        for name, record in records.items():
-            rollout.records[name].append(record)
+    bar = tqdm(desc="rollout", unit="step", disable=args.quiet, file=sys.stderr)
+    with bar:
+        rollout = run_rollout(config, trajectory=trajectory, on_start=lambda engine: bar.reset(total=len(engine)),
+                              on_step=lambda step, records: bar.update())
     out = write_rollout(rollout, args.out, overwrite=args.overwrite)
     last = {name: records[-1] for name, records in rollout.records.items()}
     for name, record in last.items():

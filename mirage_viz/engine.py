@@ -132,6 +132,18 @@ class Rollout:
     cameras: list[Camera]
     records: dict[str, list[StepRecord]] = field(default_factory=dict)
     backbone_name: str = "embedded"
+    caches: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)  # final (points, features)
+
+    def cache_at(self, memory: str, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The cache of ``memory`` right after ``step``: points (N, 3) and features (N, C).
+
+        The caches are append-only, so it is the first ``cache_points`` entries of the final cache.
+        """
+        if memory not in self.caches:
+            raise ValueError(f"no cache kept for memory {memory!r}; kept: {', '.join(self.caches) or 'none'}")
+        count = self.records[memory][step].cache_points
+        points, features = self.caches[memory]
+        return points[:count], features[:count]
 
     def summary(self) -> dict:
         """The JSON-ready summary written as ``summary.json``."""
@@ -264,9 +276,16 @@ def run_rollout(
     backbone: Backbone | None = None,
     trajectory: Trajectory | None = None,
     on_step: Callable[[int, dict[str, StepRecord]], None] | None = None,
+    on_start: Callable[[RolloutEngine], None] | None = None,
 ) -> Rollout:
-    """Run a whole rollout and keep every record. ``on_step(step, records)`` is called as steps finish."""
+    """Run a whole rollout and keep every record and the final caches.
+
+    ``on_start(engine)`` is called once the inputs are checked and the models loaded;
+    ``on_step(step, records)`` as each step finishes.
+    """
     engine = RolloutEngine(config, backbone=backbone, trajectory=trajectory)
+    if on_start is not None:
+        on_start(engine)
     rollout = Rollout(config=engine.config, cameras=engine.cameras, records={n: [] for n in engine.memories},
                       backbone_name=engine.backbone.name)
     for step, records in enumerate(engine):
@@ -274,4 +293,5 @@ def run_rollout(
             rollout.records[name].append(record)
         if on_step is not None:
             on_step(step, records)
+    rollout.caches = {name: memory.cached_points() for name, memory in engine.memories.items()}
     return rollout

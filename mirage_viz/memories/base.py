@@ -58,6 +58,10 @@ class SpatialMemory(ABC):
         """Conditioning for ``camera`` (pixel intrinsics) on a latent of ``latent_shape`` (C, h, w)."""
 
     @abstractmethod
+    def cached_points(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Everything stored, in write order: world points (N, 3) and features (N, C)."""
+
+    @abstractmethod
     def stats(self) -> MemoryStats:
         """Points stored and their bytes."""
 

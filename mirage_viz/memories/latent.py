@@ -53,6 +53,9 @@ class LatentSpatialMemory(SpatialMemory):
             latent, mask = splat.features, splat.mask
         return MemoryRead(latent=latent, mask=mask, read_ms=(time.perf_counter() - start) * 1e3)
 
+    def cached_points(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.cache.tensors()
+
     def stats(self) -> MemoryStats:
         return MemoryStats(points=len(self.cache), bytes=self.cache.nbytes)
 

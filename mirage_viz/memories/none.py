@@ -24,6 +24,9 @@ class NoMemory(SpatialMemory):
         latent, mask = torch.zeros(latent_shape), torch.zeros(height, width, dtype=torch.bool)
         return MemoryRead(latent=latent, mask=mask, read_ms=(time.perf_counter() - start) * 1e3)
 
+    def cached_points(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.zeros(0, 3), torch.zeros(0, 0)
+
     def stats(self) -> MemoryStats:
         return MemoryStats(points=0, bytes=0)
 

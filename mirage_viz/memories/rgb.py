@@ -56,6 +56,9 @@ class RGBPointCloudMemory(SpatialMemory):
             latent=latent, mask=mask, read_ms=(time.perf_counter() - start) * 1e3, render=render, render_mask=pixel_mask
         )
 
+    def cached_points(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.cache.tensors()
+
     def stats(self) -> MemoryStats:
         return MemoryStats(points=len(self.cache), bytes=self.cache.nbytes)
 

@@ -1,0 +1,100 @@
+"""Exports of a rollout: caches as PLY (open3d), the rollout as a side-by-side GIF.
+
+Every file is written beside its target under a temporary name and renamed into place, so a
+failure never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import open3d as o3d
+import torch
+from PIL import Image
+
+from .engine import Rollout
+from .io import to_uint8_image
+from .pca import PCABasis
+
+__all__ = ["export_cache_ply", "read_cache_ply", "export_animation"]
+
+
+def _write_atomically(path: Path, write) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(handle)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def export_cache_ply(rollout: Rollout, memory: str, step: int, path: str | Path, basis: PCABasis | None = None) -> Path:
+    """Write ``memory``'s cache after ``step`` as a PLY point cloud.
+
+    Latent caches keep every feature channel as a per-point attribute ``latent_0`` .. ``latent_{C-1}``
+    and carry PCA colours (``basis``, by default the rollout's) as colours; RGB caches carry their colours.
+    """
+    if memory not in rollout.caches:
+        raise ValueError(f"no cache for memory {memory!r}; accepted: {', '.join(rollout.caches)}")
+    if not 0 <= step < len(rollout.cameras):
+        raise ValueError(f"step must be in [0, {len(rollout.cameras) - 1}], got {step}")
+    if Path(path).suffix.lower() != ".ply":
+        raise ValueError(f"PLY export needs a path ending in .ply, got {path}")
+    points, features = rollout.cache_at(memory, step)
+    if points.shape[0] == 0:
+        raise ValueError(f"the {memory!r} memory holds no points at step {step}; nothing to export")
+    cloud = o3d.t.geometry.PointCloud()
+    cloud.point.positions = o3d.core.Tensor(points.float().numpy())
+    if memory == "latent":
+        from .figures import rollout_pca
+
+        basis = basis or rollout_pca(rollout)
+        cloud.point.colors = o3d.core.Tensor(basis.colors(features).numpy().astype(np.float32))
+        for channel in range(features.shape[1]):
+            cloud.point[f"latent_{channel}"] = o3d.core.Tensor(features[:, channel : channel + 1].float().numpy())
+    else:
+        cloud.point.colors = o3d.core.Tensor(features.float().clamp(0, 1).numpy())
+
+    def write(temporary: str) -> None:
+        if not o3d.t.io.write_point_cloud(temporary, cloud):
+            raise OSError(f"open3d could not write {path}")
+
+    return _write_atomically(Path(path), write)
+
+
+def read_cache_ply(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a PLY written by :func:`export_cache_ply`: ``positions``, ``colors`` and ``latent`` (N, C) if present."""
+    cloud = o3d.t.io.read_point_cloud(str(path))
+    keys = set(cloud.point)  # noqa: SIM118 - open3d's TensorMap
+    out = {"positions": torch.from_numpy(cloud.point.positions.numpy()), "colors": torch.from_numpy(cloud.point.colors.numpy())}
+    channels = sorted((k for k in keys if k.startswith("latent_")), key=lambda k: int(k.split("_")[1]))
+    if channels:
+        out["latent"] = torch.cat([torch.from_numpy(cloud.point[k].numpy()) for k in channels], dim=1)
+    return out
+
+
+def export_animation(rollout: Rollout, path: str | Path, frame_ms: int = 400) -> Path:
+    """The rollout as a GIF: at each step, every memory's decoded frame side by side (and the truth)."""
+    if Path(path).suffix.lower() != ".gif":
+        raise ValueError(f"animation export writes GIF; the path must end in .gif, got {path}")
+    names = list(rollout.records)
+    frames = []
+    for step in range(len(rollout.cameras)):
+        images = [rollout.records[name][step].frame for name in names]
+        truth = rollout.records[names[0]][step].true_frame
+        if truth is not None:
+            images.append(truth)
+        frames.append(Image.fromarray(np.concatenate([to_uint8_image(i) for i in images], axis=1)))
+
+    def write(temporary: str) -> None:
+        frames[0].save(temporary, format="GIF", save_all=True, append_images=frames[1:], duration=frame_ms, loop=0)
+
+    return _write_atomically(Path(path), write)
