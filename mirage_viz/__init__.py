@@ -6,7 +6,7 @@ Camera convention everywhere: OpenCV (x right, y down, z forward), poses as ``ca
 from .backbone import Backbone, load_backbone, load_embedded_backbone
 from .cameras import Camera, Intrinsics
 from .depth import DEPTH_DOWNSAMPLE_MODES, downsample_depth
-from .engine import Rollout, RolloutConfig, RolloutEngine, StepRecord, run_rollout
+from .engine import Rollout, RolloutConfig, RolloutEngine, StepRecord, iter_rollout, run_rollout
 from .geometry import backproject_depth, project_points, splat_points
 from .memories import (
     MEMORY_NAMES,
@@ -54,6 +54,7 @@ __all__ = [
     "make_trajectory",
     "make_world",
     "project_points",
+    "iter_rollout",
     "run_rollout",
     "splat_points",
 ]

@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _rollout(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .engine import run_rollout
+    from .engine import iter_rollout
     from .io import write_rollout
     from .trajectories import load_trajectory
 
@@ -79,10 +79,10 @@ def _rollout(args: argparse.Namespace) -> int:
     trajectory = load_trajectory(args.trajectory_file) if args.trajectory_file is not None else None
     if trajectory is None:
         config.validate()  # fail on bad names and sizes before loading any model
-    bar = tqdm(desc="rollout", unit="step", disable=args.quiet, file=sys.stderr)
-    with bar:
-        rollout = run_rollout(config, trajectory=trajectory, on_start=lambda engine: bar.reset(total=len(engine)),
-                              on_step=lambda step, records: bar.update())
+    with tqdm(desc="rollout", unit="step", disable=args.quiet, file=sys.stderr) as bar:
+        for rollout in iter_rollout(config, trajectory=trajectory):
+            bar.total = len(rollout.cameras)
+            bar.update()
     out = write_rollout(rollout, args.out, overwrite=args.overwrite)
     last = {name: records[-1] for name, records in rollout.records.items()}
     for name, record in last.items():

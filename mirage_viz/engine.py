@@ -22,7 +22,7 @@ from .metrics import psnr, ssim
 from .trajectories import TRAJECTORY_NAMES, Trajectory, make_trajectory
 from .worlds import DEFAULT_WORLD, WORLD_NAMES, Render, SyntheticWorld, make_world
 
-__all__ = ["DEPTH_SOURCES", "STAGES", "RolloutConfig", "StepRecord", "Rollout", "RolloutEngine", "run_rollout"]
+__all__ = ["DEPTH_SOURCES", "STAGES", "RolloutConfig", "StepRecord", "Rollout", "RolloutEngine", "iter_rollout", "run_rollout"]
 
 STAGES = ("read", "generate", "decode", "depth", "write")
 DEPTH_SOURCES = ("truth", "estimated")
@@ -133,6 +133,10 @@ class Rollout:
     records: dict[str, list[StepRecord]] = field(default_factory=dict)
     backbone_name: str = "embedded"
     caches: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)  # final (points, features)
+
+    def __len__(self) -> int:
+        """Steps recorded so far."""
+        return len(next(iter(self.records.values()), []))
 
     def cache_at(self, memory: str, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The cache of ``memory`` right after ``step``: points (N, 3) and features (N, C).
@@ -271,27 +275,37 @@ class RolloutEngine:
         )
 
 
+def iter_rollout(
+    config: RolloutConfig | None = None,
+    backbone: Backbone | None = None,
+    trajectory: Trajectory | None = None,
+) -> Iterator[Rollout]:
+    """Stream a rollout: yields the same growing :class:`Rollout` after each step (caches included).
+
+    Inputs are checked and the models loaded before the first step runs.
+    """
+    engine = RolloutEngine(config, backbone=backbone, trajectory=trajectory)
+    rollout = Rollout(config=engine.config, cameras=engine.cameras, records={n: [] for n in engine.memories},
+                      backbone_name=engine.backbone.name)
+    for records in engine:
+        for name, record in records.items():
+            rollout.records[name].append(record)
+        rollout.caches = {name: memory.cached_points() for name, memory in engine.memories.items()}
+        yield rollout
+
+
 def run_rollout(
     config: RolloutConfig | None = None,
     backbone: Backbone | None = None,
     trajectory: Trajectory | None = None,
-    on_step: Callable[[int, dict[str, StepRecord]], None] | None = None,
-    on_start: Callable[[RolloutEngine], None] | None = None,
+    on_step: Callable[[int, Rollout], None] | None = None,
 ) -> Rollout:
     """Run a whole rollout and keep every record and the final caches.
 
-    ``on_start(engine)`` is called once the inputs are checked and the models loaded;
-    ``on_step(step, records)`` as each step finishes.
+    ``on_step(step, rollout)`` is called as each step finishes.
     """
-    engine = RolloutEngine(config, backbone=backbone, trajectory=trajectory)
-    if on_start is not None:
-        on_start(engine)
-    rollout = Rollout(config=engine.config, cameras=engine.cameras, records={n: [] for n in engine.memories},
-                      backbone_name=engine.backbone.name)
-    for step, records in enumerate(engine):
-        for name, record in records.items():
-            rollout.records[name].append(record)
+    rollout = None
+    for rollout in iter_rollout(config, backbone=backbone, trajectory=trajectory):
         if on_step is not None:
-            on_step(step, records)
-    rollout.caches = {name: memory.cached_points() for name, memory in engine.memories.items()}
+            on_step(len(rollout) - 1, rollout)
     return rollout

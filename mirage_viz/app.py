@@ -1,0 +1,164 @@
+"""The Gradio app: run a trajectory with the three memories side by side, watch each step, scrub back.
+
+UI code only: every number and picture comes from the engine (:mod:`mirage_viz.engine`), the figure
+functions (:mod:`mirage_viz.figures`) and the exports (:mod:`mirage_viz.export`). Each browser session
+keeps its own rollout in a ``gr.State``; nothing is shared between sessions but the read-only models.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import gradio as gr
+
+from .backbone import load_embedded_backbone
+from .engine import STAGES, Rollout, RolloutConfig, iter_rollout
+from .export import export_animation, export_cache_ply
+from .figures import cache_figure, frames_figure, latent_panels_figure, metrics_figure, rollout_pca
+from .trajectories import PRESETS, TRAJECTORY_NAMES
+from .worlds import DEFAULT_WORLD, WORLD_NAMES
+
+__all__ = ["build_demo", "EXAMPLES", "MAX_STEPS", "SIZES"]
+
+MAX_STEPS = 48
+SIZES = (128, 256)
+APP_MAX_POINTS = 6_000  # per cloud in the 3D view: keeps the browser responsive
+EXAMPLES = [
+    [DEFAULT_WORLD, "loop", 0.0, 8, 128, 0],
+    [DEFAULT_WORLD, "orbit_left", 0.0, 6, 128, 0],
+    ["studio", "push_in", 0.0, 6, 128, 1],
+]
+TABLE_HEADERS = ["memory", "step", "PSNR (dB)", "SSIM", "mask coverage", "cache points", "cache bytes",
+                 *[f"{stage} (ms)" for stage in STAGES]]
+
+
+def _config(world: str, trajectory: str, magnitude: float | None, steps: float, size: float, seed: float) -> RolloutConfig:
+    """The inputs as a checked config; a ``gr.Error`` names what was wrong and what is accepted."""
+    def integer(name: str, value: float | None) -> int:
+        if value is None or not math.isfinite(float(value)) or float(value) != int(value):
+            raise gr.Error(f"{name} must be a whole number, got {value!r}")
+        return int(value)
+
+    if magnitude is not None and (not math.isfinite(float(magnitude)) or magnitude < 0):
+        raise gr.Error(f"magnitude must be a number >= 0 (0 uses the preset's default), got {magnitude!r}")
+    config = RolloutConfig(world=world, trajectory=trajectory, magnitude=float(magnitude) if magnitude else None,
+                           steps=integer("steps", steps), size=integer("size", size), seed=integer("seed", seed))
+    try:
+        config.validate()
+    except ValueError as error:
+        raise gr.Error(str(error)) from None
+    if config.steps > MAX_STEPS:
+        raise gr.Error(f"steps must be at most {MAX_STEPS} in the app, got {config.steps}")
+    if config.size not in SIZES:
+        raise gr.Error(f"size must be one of {', '.join(map(str, SIZES))} in the app, got {config.size}")
+    return config
+
+
+def _table(rollout: Rollout, step: int) -> list[list[object]]:
+    rows = []
+    for name, records in rollout.records.items():
+        r = records[step]
+        rows.append([name, r.step, None if r.psnr is None else round(r.psnr, 2), None if r.ssim is None else round(r.ssim, 3),
+                     round(r.mask_coverage, 3), r.cache_points, r.cache_bytes,
+                     *[round(r.timings_ms[stage], 1) for stage in STAGES]])
+    return rows
+
+
+def _panels(rollout: Rollout | None, step: float) -> tuple:
+    """Every per-step panel for ``step`` of ``rollout``."""
+    if rollout is None or len(rollout) == 0:
+        return None, None, None, None, []
+    step = max(0, min(int(step), len(rollout) - 1))
+    basis = rollout_pca(rollout)
+    return (cache_figure(rollout, step, basis, max_points=APP_MAX_POINTS), latent_panels_figure(rollout, step, basis),
+            frames_figure(rollout, step), metrics_figure(rollout), _table(rollout, step))
+
+
+def _exports(rollout: Rollout) -> list[str]:
+    """summary.json, the caches as PLY and the rollout as GIF, in a folder of this session's own."""
+    folder = Path(tempfile.mkdtemp(prefix="mirage_viz_"))
+    last = len(rollout) - 1
+    (folder / "summary.json").write_text(json.dumps(rollout.summary(), indent=1))
+    files = [folder / "summary.json", export_animation(rollout, folder / "rollout.gif")]
+    for name in ("latent", "rgb"):
+        if name in rollout.caches and rollout.caches[name][0].shape[0]:
+            files.append(export_cache_ply(rollout, name, last, folder / f"{name}_cache_step{last:03d}.ply"))
+    return [str(f) for f in files]
+
+
+def run(world, trajectory, magnitude, steps, size, seed, progress=gr.Progress()) -> Iterator[tuple]:
+    """Stream the rollout: after each step, every panel, the slider on that step and the session state."""
+    config = _config(world, trajectory, magnitude, steps, size, seed)
+    total = config.steps + 1
+    rollout = None
+    try:
+        for rollout in iter_rollout(config, backbone=load_embedded_backbone()):
+            step = len(rollout) - 1
+            progress((step + 1) / total, desc=f"step {step} of {config.steps}")
+            yield (*_panels(rollout, step), _slider(step),
+                   f"Step {step} of {config.steps} done.", rollout, None)
+    except ValueError as error:
+        raise gr.Error(str(error)) from None
+    yield (*_panels(rollout, len(rollout) - 1), _slider(len(rollout) - 1),
+           f"Done: {config.steps} steps. Drag the slider to scrub back through every step.", rollout, _exports(rollout))
+
+
+def _slider(last_step: int) -> dict:
+    """The step slider up to ``last_step`` and on it (a slider needs max > min, so step 0 shows 0..1)."""
+    return gr.update(maximum=max(1, last_step), value=last_step, interactive=last_step > 0)
+
+
+def scrub(rollout: Rollout | None, step: float) -> tuple:
+    return _panels(rollout, step)
+
+
+def build_demo() -> gr.Blocks:
+    """The app's Blocks (launch it with ``demo.launch()``)."""
+    presets = ", ".join(f"{n} ({p.magnitude:g} {p.unit})" for n, p in PRESETS.items())
+    with gr.Blocks(title="mirage_viz: latent spatial memory") as demo:
+        gr.Markdown(
+            "# mirage_viz: latent spatial memory, step by step\n"
+            "A camera trajectory runs through a synthetic room with three memories side by side: **latent** "
+            "(Mirage: latent cells lifted to 3D and splatted at latent resolution), **rgb** (a pixel point cloud "
+            "rasterized and VAE-encoded every step) and **none**. Same models, same noise: the differences come "
+            "from memory alone. Camera convention: OpenCV, poses camera-to-world."
+        )
+        rollout_state = gr.State(None)
+        with gr.Row():
+            with gr.Column(scale=1):
+                world = gr.Dropdown(list(WORLD_NAMES), value=DEFAULT_WORLD, label="world")
+                trajectory = gr.Dropdown(list(TRAJECTORY_NAMES), value="loop", label="trajectory", info=presets)
+                magnitude = gr.Number(0.0, label="magnitude (metres or degrees; 0 = the preset's default)", minimum=0)
+                steps = gr.Slider(1, MAX_STEPS, value=8, step=1, label="steps")
+                size = gr.Radio(list(SIZES), value=256, label="size (pixels)")
+                seed = gr.Number(0, label="seed", precision=0, minimum=0)
+                gr.Image(label="first frame from a photo (coming: the synthetic world's view is used for now)",
+                         interactive=False, height=120)
+                with gr.Row():
+                    run_button = gr.Button("Run", variant="primary")
+                    stop_button = gr.Button("Stop")
+                status = gr.Markdown("Press **Run**.")
+            with gr.Column(scale=3):
+                step_slider = gr.Slider(0, MAX_STEPS, value=0, step=1, label="step", interactive=False)
+                frames_plot = gr.Plot(label="decoded frames")
+                with gr.Row():
+                    cache_plot = gr.Plot(label="3D caches")
+                    panels_plot = gr.Plot(label="conditioning")
+        metrics_plot = gr.Plot(label="metrics over steps")
+        table = gr.Dataframe(headers=TABLE_HEADERS, label="metrics at this step", interactive=False)
+        downloads = gr.File(label="downloads: summary.json, rollout.gif, caches as PLY", file_count="multiple")
+
+        inputs = [world, trajectory, magnitude, steps, size, seed]
+        panel_outputs = [cache_plot, panels_plot, frames_plot, metrics_plot, table]
+        run_event = run_button.click(
+            run, inputs, [*panel_outputs, step_slider, status, rollout_state, downloads], api_name="run",
+            concurrency_limit=2,
+        )
+        stop_button.click(lambda: "Stopped.", None, status, cancels=[run_event], api_name="stop")
+        step_slider.release(scrub, [rollout_state, step_slider], panel_outputs, api_name="scrub")
+        gr.Examples(EXAMPLES, inputs, label="examples (seconds on a CPU)")
+    return demo

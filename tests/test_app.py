@@ -1,0 +1,70 @@
+"""The Gradio app driven end to end through its API with gradio_client, as a Space visitor's browser would."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+gradio = pytest.importorskip("gradio")
+from gradio_client import Client  # noqa: E402
+
+from mirage_viz.app import build_demo  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def app_url(backbone):
+    demo = build_demo()
+    demo.queue(default_concurrency_limit=2)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True)
+    yield url
+    demo.close()
+
+
+def test_run_streams_a_rollout_and_leaves_downloads(app_url):
+    client = Client(app_url, verbose=False)
+    job = client.submit("room", "move_right", 0.0, 2, 128, 0, api_name="/run")
+    outputs = job.result(timeout=120)
+    statuses = [o[6] for o in job.outputs()]
+    assert any(s.startswith("Step 0 of 2") for s in statuses) and statuses[-1].startswith("Done: 2 steps")
+    cache, panels, frames, metrics, table, slider, status, downloads = outputs
+    assert table["headers"][0] == "memory" and [row[0] for row in table["data"]] == ["latent", "rgb", "none"]
+    names = sorted(Path(d).name for d in downloads)
+    assert names == ["latent_cache_step002.ply", "rgb_cache_step002.ply", "rollout.gif", "summary.json"]
+    summary = json.loads(Path(next(d for d in downloads if d.endswith("summary.json"))).read_text())
+    assert len(summary["memories"]["latent"]["steps"]) == 3
+    # The 3D plot carries the PCA-coloured latent cache.
+    figure = json.loads(cache["plot"])
+    assert any(trace.get("name", "").startswith("latent cache") for trace in figure["data"])
+
+    # Scrubbing back in the same session redraws step 0 from this session's own rollout.
+    scrubbed = client.predict(0, api_name="/scrub")
+    assert [row[1] for row in scrubbed[4]["data"]] == [0, 0, 0]
+
+
+def test_sessions_keep_their_own_rollouts(app_url):
+    first, second = Client(app_url, verbose=False), Client(app_url, verbose=False)
+    first.predict("room", "push_in", 0.0, 1, 128, 0, api_name="/run")
+    second.predict("studio", "pan_left", 0.0, 2, 128, 3, api_name="/run")
+    assert [row[1] for row in first.predict(1, api_name="/scrub")[4]["data"]] == [1, 1, 1]
+    assert [row[1] for row in second.predict(2, api_name="/scrub")[4]["data"]] == [2, 2, 2]
+    assert second.predict(2, api_name="/scrub")[2] != first.predict(1, api_name="/scrub")[2]  # other frames
+    fresh = Client(app_url, verbose=False)
+    assert fresh.predict(0, api_name="/scrub")[4]["data"] in ([], [[]])  # nothing of the others reaches it
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("room", "spiral", 0.0, 2, 128, 0), "spiral is not in the list of choices"),
+        (("room", "loop", -1.0, 2, 128, 0), "less than minimum value 0"),
+        (("room", "loop", 0.0, 0, 128, 0), "less than minimum value 1"),
+        (("room", "loop", 0.0, 2.5, 128, 0), "steps must be a whole number"),
+        (("room", "loop", 0.0, 2, 100, 0), "not in the list of choices: \\[128, 256\\]"),
+        (("castle", "loop", 0.0, 2, 128, 0), "castle is not in the list of choices"),
+    ],
+)
+def test_bad_input_gets_a_message_and_the_server_survives(app_url, args, message):
+    client = Client(app_url, verbose=False)
+    with pytest.raises(Exception, match=message):
+        client.predict(*args, api_name="/run")
+    assert client.predict("room", "push_in", 0.0, 1, 128, 0, api_name="/run")[6].startswith("Done")
