@@ -2,7 +2,7 @@
 # Installs everything mirage_viz needs on a fresh Debian machine (run as root), without a CUDA torch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-apt_packages=(libusb-1.0-0 libgomp1)
+apt_packages=(libusb-1.0-0 libgomp1 chromium)  # chromium: the browser tests (Playwright drives it)
 missing=()
 for package in "${apt_packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
