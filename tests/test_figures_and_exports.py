@@ -88,3 +88,17 @@ def test_animation_has_one_frame_per_step_side_by_side(rollout, tmp_path):
     with Image.open(path) as gif:
         assert gif.n_frames == len(rollout.cameras)
         assert gif.size == (4 * 128, 128)
+
+
+def test_inspector_moves_every_panel_with_its_slider(rollout):
+    pytest.importorskip("anywidget")
+    from mirage_viz.inspector import inspect
+
+    inspector = inspect(rollout, max_points=500)
+    assert inspector.step == 3 and inspector.slider.max == 3
+    assert inspector.frames.layout.title.text.startswith("Step 3")
+    inspector.slider.value = 1
+    for figure in (inspector.frames, inspector.cache, inspector.panels):
+        assert figure.layout.title.text.startswith("Step 1")
+    with pytest.raises(ValueError, match="step"):
+        inspector.step = 9

@@ -1,0 +1,66 @@
+"""A Jupyter inspector: one call from a rollout, a slider over steps, the app's panels as FigureWidgets.
+
+Works in Jupyter Lab and VS Code notebooks (ipywidgets + plotly ``FigureWidget``). Like the app, it only
+arranges what :mod:`mirage_viz.figures` draws.
+"""
+
+from __future__ import annotations
+
+import ipywidgets as widgets
+import plotly.graph_objects as go
+
+from .engine import Rollout
+from .figures import cache_figure, frames_figure, latent_panels_figure, metrics_figure, rollout_pca
+
+__all__ = ["RolloutInspector", "inspect"]
+
+
+def _replace(widget: go.FigureWidget, figure: go.Figure) -> None:
+    with widget.batch_update():
+        widget.data = []
+        widget.add_traces(figure.data)
+        widget.layout = figure.layout
+
+
+class RolloutInspector:
+    """``RolloutInspector(rollout)`` shows itself in a notebook; ``.step`` moves every panel."""
+
+    def __init__(self, rollout: Rollout, max_points: int = 6_000) -> None:
+        if len(rollout) == 0:
+            raise ValueError("the rollout has no steps yet; run at least its first step before inspecting it")
+        self.rollout = rollout
+        self.max_points = max_points
+        self.basis = rollout_pca(rollout)
+        last = len(rollout) - 1
+        self.slider = widgets.IntSlider(value=last, min=0, max=last, description="step", continuous_update=False)
+        self.frames = go.FigureWidget()
+        self.cache = go.FigureWidget()
+        self.panels = go.FigureWidget()
+        self.metrics = go.FigureWidget(metrics_figure(rollout))
+        self.slider.observe(lambda change: self.show(change["new"]), names="value")
+        self.widget = widgets.VBox([self.slider, self.frames, widgets.HBox([self.cache, self.panels]), self.metrics])
+        self.show(last)
+
+    @property
+    def step(self) -> int:
+        return self.slider.value
+
+    @step.setter
+    def step(self, value: int) -> None:
+        if not 0 <= int(value) < len(self.rollout):
+            raise ValueError(f"step must be in [0, {len(self.rollout) - 1}], got {value}")
+        self.slider.value = int(value)
+
+    def show(self, step: int) -> None:
+        """Redraw every per-step panel for ``step``."""
+        _replace(self.frames, frames_figure(self.rollout, step))
+        _replace(self.cache, cache_figure(self.rollout, step, self.basis, max_points=self.max_points))
+        _replace(self.panels, latent_panels_figure(self.rollout, step, self.basis))
+
+    def _repr_mimebundle_(self, **kwargs: object) -> dict:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+
+def inspect(rollout: Rollout, max_points: int = 6_000) -> RolloutInspector:
+    """The inspector for ``rollout``: put it last in a notebook cell to show it."""
+    return RolloutInspector(rollout, max_points=max_points)
