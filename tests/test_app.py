@@ -68,3 +68,18 @@ def test_bad_input_gets_a_message_and_the_server_survives(app_url, args, message
     with pytest.raises(Exception, match=message):
         client.predict(*args, api_name="/run")
     assert client.predict("room", "push_in", 0.0, 1, 128, 0, api_name="/run")[6].startswith("Done")
+
+
+def test_run_twice_scrub_mid_run_and_abandon_a_run_the_server_survives(app_url):
+    client = Client(app_url, verbose=False)
+    first = client.submit("room", "loop", 0.0, 6, 128, 0, api_name="/run")
+    second = client.submit("room", "push_in", 0.0, 2, 128, 1, api_name="/run")  # Run pressed again
+    assert second.result(timeout=120)[6].startswith("Done: 2 steps")
+    first.result(timeout=120)
+    # Scrub while another run of the same session streams: answers from the state it has, never fails.
+    third = client.submit("room", "loop", 0.0, 6, 128, 0, api_name="/run")
+    scrubbed = client.predict(0, api_name="/scrub")
+    assert [row[1] for row in scrubbed[4]["data"]] == [0, 0, 0]
+    third.cancel()  # the visitor closes the tab mid-run
+    other = Client(app_url, verbose=False)
+    assert other.predict("studio", "pan_right", 0.0, 1, 128, 0, api_name="/run")[6].startswith("Done: 1 steps")
