@@ -95,6 +95,17 @@ def _image(image: torch.Tensor) -> go.Image:
     return go.Image(z=(image.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy())
 
 
+def _image_row(panels: list[tuple[str, torch.Tensor]], title: str) -> go.Figure:
+    """One row of titled images (3, H, W) in [0, 1]."""
+    figure = make_subplots(rows=1, cols=max(1, len(panels)), subplot_titles=[t for t, _ in panels])
+    for column, (_, image) in enumerate(panels, start=1):
+        figure.add_trace(_image(image), row=1, col=column)
+    figure.update_xaxes(visible=False)
+    figure.update_yaxes(visible=False)
+    figure.update_layout(title=title, margin=dict(l=0, r=0, t=60, b=0))
+    return figure
+
+
 def latent_panels_figure(rollout: Rollout, step: int, basis: PCABasis | None = None) -> go.Figure:
     """What each memory handed the generator at ``step``: the warped latent and its hole mask, and the RGB
     baseline's pixel render with its re-encoded latent (PCA colours share the rollout's basis)."""
@@ -109,13 +120,7 @@ def latent_panels_figure(rollout: Rollout, step: int, basis: PCABasis | None = N
         render = record.memory_render if record.memory_render is not None else torch.zeros_like(record.frame)
         panels.append(("RGB memory: pixel render", render))
         panels.append(("RGB render re-encoded", basis.image(record.conditioning_latent, record.mask)))
-    figure = make_subplots(rows=1, cols=max(1, len(panels)), subplot_titles=[t for t, _ in panels])
-    for column, (_, image) in enumerate(panels, start=1):
-        figure.add_trace(_image(image), row=1, col=column)
-    figure.update_xaxes(visible=False)
-    figure.update_yaxes(visible=False)
-    figure.update_layout(title=f"Step {step}: what the generator is conditioned on", margin=dict(l=0, r=0, t=60, b=0))
-    return figure
+    return _image_row(panels, f"Step {step}: what the generator is conditioned on")
 
 
 def frames_figure(rollout: Rollout, step: int) -> go.Figure:
@@ -125,13 +130,7 @@ def frames_figure(rollout: Rollout, step: int) -> go.Figure:
     truth = next(iter(rollout.records.values()))[step].true_frame
     if truth is not None:
         panels.append(("truth", truth))
-    figure = make_subplots(rows=1, cols=len(panels), subplot_titles=[t for t, _ in panels])
-    for column, (_, image) in enumerate(panels, start=1):
-        figure.add_trace(_image(image), row=1, col=column)
-    figure.update_xaxes(visible=False)
-    figure.update_yaxes(visible=False)
-    figure.update_layout(title=f"Step {step}: decoded frames", margin=dict(l=0, r=0, t=60, b=0))
-    return figure
+    return _image_row(panels, f"Step {step}: decoded frames")
 
 
 def metrics_figure(rollout: Rollout) -> go.Figure:
