@@ -20,12 +20,13 @@ MEMORY_COLORS = {"latent": "#1f77b4", "rgb": "#d62728", "none": "#7f7f7f"}
 
 
 def rollout_pca(rollout: Rollout) -> PCABasis:
-    """One PCA basis for the whole rollout: fitted on the latent cache (or the generated latents)."""
-    if "latent" in rollout.caches and rollout.caches["latent"][0].shape[0] > 0:
-        return fit_pca(rollout.caches["latent"][1])
-    records = next(iter(rollout.records.values()))
-    latents = torch.stack([r.generated_latent for r in records])  # (T, C, h, w)
-    return fit_pca(latents.permute(0, 2, 3, 1).reshape(-1, latents.shape[1]))
+    """One PCA basis for the whole rollout, fitted on the first frame's latent cells.
+
+    The first frame is known from step 0 on, so colours are the same while a rollout streams, when it is
+    scrubbed afterwards, in the app and in the notebooks.
+    """
+    first = next(iter(rollout.records.values()))[0].generated_latent  # (C, h, w)
+    return fit_pca(first.reshape(first.shape[0], -1).T)
 
 
 def _to_plot(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
