@@ -4,8 +4,8 @@ Seeded and CPU-feasible: every batch is freshly rendered (128x128 views of a poo
 worlds, random field of view, random colour-channel order), so the model never sees a view twice
 and learns colours it was not shown. The model starts as a working mean-colour autoencoder
 (:func:`~mirage_viz.models.vae.init_mean_colour_path`, about 24 dB) and learns the detail with
-MSE + an 8x8 mean-colour MSE + a small latent penalty, Adam with a cosine schedule. Reports PSNR on held-out worlds at 256x256 and saves with
-``save_pretrained`` (safetensors) into ``--out``.
+MSE + an 8x8 mean-colour MSE + a small latent penalty, Adam with a cosine schedule. Reports PSNR
+on held-out worlds at 256x256 and saves with ``save_pretrained`` (safetensors) into ``--out``.
 """
 
 from __future__ import annotations
