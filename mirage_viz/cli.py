@@ -65,17 +65,15 @@ def _rollout(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .engine import iter_rollout
-    from .io import write_rollout
+    from .io import check_output_dir, write_rollout
     from .trajectories import load_trajectory
 
-    memories = args.memories if isinstance(args.memories, tuple) else _memories(args.memories)
     config = RolloutConfig(
         world=args.world, world_seed=args.world_seed, trajectory=args.trajectory, steps=args.steps,
-        magnitude=args.magnitude, size=args.size, fov_degrees=args.fov, seed=args.seed, memories=memories,
+        magnitude=args.magnitude, size=args.size, fov_degrees=args.fov, seed=args.seed, memories=args.memories,
         depth_source=args.depth, depth_mode=args.depth_mode, num_inference_steps=args.inference_steps,
     )
-    if args.out.exists() and (not args.out.is_dir() or (any(args.out.iterdir()) and not args.overwrite)):
-        raise ValueError(f"--out {args.out} exists and is not empty; choose a new directory or pass --overwrite")
+    check_output_dir(args.out, args.overwrite)  # before any model runs
     trajectory = load_trajectory(args.trajectory_file) if args.trajectory_file is not None else None
     if trajectory is None:
         config.validate()  # fail on bad names and sizes before loading any model

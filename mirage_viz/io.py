@@ -13,12 +13,19 @@ from PIL import Image
 
 from .engine import Rollout
 
-__all__ = ["to_uint8_image", "write_rollout"]
+__all__ = ["check_output_dir", "to_uint8_image", "write_rollout"]
 
 
 def to_uint8_image(image: torch.Tensor) -> np.ndarray:
     """(3, H, W) in [0, 1] -> (H, W, 3) uint8."""
     return (image.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def check_output_dir(out_dir: str | Path, overwrite: bool = False) -> None:
+    """Refuse an output path that is a file, or a non-empty directory unless ``overwrite``."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and not overwrite)):
+        raise ValueError(f"output directory {out_dir} exists and is not empty; choose a new one or pass --overwrite")
 
 
 def write_rollout(rollout: Rollout, out_dir: str | Path, overwrite: bool = False) -> Path:
@@ -28,8 +35,7 @@ def write_rollout(rollout: Rollout, out_dir: str | Path, overwrite: bool = False
     so a failure never leaves a half-written output directory.
     """
     out_dir = Path(out_dir)
-    if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and not overwrite)):
-        raise ValueError(f"output directory {out_dir} exists and is not empty; choose another or allow overwriting")
+    check_output_dir(out_dir, overwrite)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
