@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .depth import DEPTH_DOWNSAMPLE_MODES
 from .engine import DEPTH_SOURCES, RolloutConfig
-from .memories import MEMORY_NAMES
+from .memories import FUSION_MODES, LIFT_RESOLUTIONS, MEMORY_NAMES, STORAGE_DTYPES
 from .trajectories import PRESETS, TRAJECTORY_NAMES
 from .worlds import DEFAULT_WORLD, WORLD_NAMES
 
@@ -54,6 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
                          help="depth used to lift generated frames: the world's true depth or the embedded estimator")
     rollout.add_argument("--depth-mode", choices=DEPTH_DOWNSAMPLE_MODES, default=_DEFAULTS.depth_mode,
                          help="how the latent memory brings depth down to the latent grid")
+    rollout.add_argument("--latent-dtype", choices=tuple(STORAGE_DTYPES), default=_DEFAULTS.latent_dtype,
+                         help="storage precision of the latent cache")
+    rollout.add_argument("--voxel-size", type=float, default=None,
+                         help="fuse the latent cache per voxel of this many metres (default: the paper's flat cache)")
+    rollout.add_argument("--fusion", choices=FUSION_MODES, default=_DEFAULTS.fusion,
+                         help="feature kept per voxel with --voxel-size: the newest or the running mean")
+    rollout.add_argument("--lift", choices=LIFT_RESOLUTIONS, default=_DEFAULTS.lift,
+                         help="lift latent cells at latent resolution (Mirage) or every pixel with its cell's latent")
     rollout.add_argument("--inference-steps", type=int, default=_DEFAULTS.num_inference_steps, help="denoising steps per frame")
     rollout.add_argument("--out", type=Path, default=Path("mirage_out"), help="output directory (must be new or empty unless --overwrite)")
     rollout.add_argument("--overwrite", action="store_true", help="replace a non-empty output directory")
@@ -72,6 +80,7 @@ def _rollout(args: argparse.Namespace) -> int:
         world=args.world, world_seed=args.world_seed, trajectory=args.trajectory, steps=args.steps,
         magnitude=args.magnitude, size=args.size, fov_degrees=args.fov, seed=args.seed, memories=args.memories,
         depth_source=args.depth, depth_mode=args.depth_mode, num_inference_steps=args.inference_steps,
+        latent_dtype=args.latent_dtype, voxel_size=args.voxel_size, fusion=args.fusion, lift=args.lift,
     )
     check_output_dir(args.out, args.overwrite)  # before any model runs
     trajectory = load_trajectory(args.trajectory_file) if args.trajectory_file is not None else None

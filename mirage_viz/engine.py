@@ -17,7 +17,17 @@ import torch
 from .backbone import Backbone, load_embedded_backbone
 from .cameras import Camera, Intrinsics
 from .depth import DEPTH_DOWNSAMPLE_MODES
-from .memories import MEMORY_NAMES, LatentSpatialMemory, NoMemory, Observation, RGBPointCloudMemory, SpatialMemory
+from .memories import (
+    FUSION_MODES,
+    LIFT_RESOLUTIONS,
+    MEMORY_NAMES,
+    STORAGE_DTYPES,
+    LatentSpatialMemory,
+    NoMemory,
+    Observation,
+    RGBPointCloudMemory,
+    SpatialMemory,
+)
 from .metrics import psnr, ssim
 from .trajectories import TRAJECTORY_NAMES, Trajectory, make_trajectory
 from .worlds import DEFAULT_WORLD, WORLD_NAMES, Render, SyntheticWorld, make_world
@@ -44,6 +54,11 @@ class RolloutConfig:
     depth_source: str = "truth"
     depth_mode: str = "bilinear"
     num_inference_steps: int = 6
+    # the latent memory's cache: storage precision, optional voxel fusion, lifting resolution
+    latent_dtype: str = "float32"
+    voxel_size: float | None = None  # metres; None keeps the paper's flat cache
+    fusion: str = "newest"
+    lift: str = "latent"
 
     def validate(self, size_multiple: int = 32) -> None:
         """Raise ``ValueError`` naming the first bad parameter and what is accepted."""
@@ -74,6 +89,16 @@ class RolloutConfig:
             raise ValueError(f"depth_mode must be one of {', '.join(DEPTH_DOWNSAMPLE_MODES)}, got {self.depth_mode!r}")
         if not 1 <= self.num_inference_steps <= 1000:
             raise ValueError(f"num_inference_steps must be in [1, 1000], got {self.num_inference_steps}")
+        if self.latent_dtype not in STORAGE_DTYPES:
+            raise ValueError(f"latent_dtype must be one of {', '.join(STORAGE_DTYPES)}, got {self.latent_dtype!r}")
+        if self.voxel_size is not None and (
+            isinstance(self.voxel_size, bool) or not isinstance(self.voxel_size, (int, float)) or not 1e-3 <= self.voxel_size <= 10
+        ):
+            raise ValueError(f"voxel_size must be None (no fusion) or metres in [0.001, 10], got {self.voxel_size!r}")
+        if self.fusion not in FUSION_MODES:
+            raise ValueError(f"fusion must be one of {', '.join(FUSION_MODES)}, got {self.fusion!r}")
+        if self.lift not in LIFT_RESOLUTIONS:
+            raise ValueError(f"lift must be one of {', '.join(LIFT_RESOLUTIONS)}, got {self.lift!r}")
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -133,6 +158,8 @@ class Rollout:
     records: dict[str, list[StepRecord]] = field(default_factory=dict)
     backbone_name: str = "embedded"
     caches: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)  # final (points, features)
+    # per-step caches of memories that are not append-only (fused caches): snapshots[memory][step]
+    snapshots: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         """Steps recorded so far."""
@@ -141,10 +168,13 @@ class Rollout:
     def cache_at(self, memory: str, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The cache of ``memory`` right after ``step``: points (N, 3) and features (N, C).
 
-        The caches are append-only, so it is the first ``cache_points`` entries of the final cache.
+        An append-only cache is the first ``cache_points`` entries of the final cache; a fused cache
+        was kept step by step.
         """
         if memory not in self.caches:
             raise ValueError(f"no cache kept for memory {memory!r}; kept: {', '.join(self.caches) or 'none'}")
+        if memory in self.snapshots:
+            return self.snapshots[memory][step]
         count = self.records[memory][step].cache_points
         points, features = self.caches[memory]
         return points[:count], features[:count]
@@ -158,9 +188,12 @@ class Rollout:
         }
 
 
-def make_memory(name: str, backbone: Backbone, depth_mode: str = "bilinear") -> SpatialMemory:
+def make_memory(name: str, backbone: Backbone, config: RolloutConfig | None = None) -> SpatialMemory:
+    """The memory ``name`` set up as ``config`` says (depth mode, latent cache options)."""
+    config = config or RolloutConfig()
     if name == "latent":
-        return LatentSpatialMemory(depth_mode=depth_mode)
+        return LatentSpatialMemory(depth_mode=config.depth_mode, dtype=config.latent_dtype, voxel_size=config.voxel_size,
+                                   fusion=config.fusion, lift=config.lift)
     if name == "rgb":
         return RGBPointCloudMemory(encode=backbone.encode)
     if name == "none":
@@ -194,7 +227,7 @@ class RolloutEngine:
         size = self.config.size
         self.intrinsics = Intrinsics.from_fov(size, size, self.config.fov_degrees)
         self.cameras = self.trajectory.cameras(self.intrinsics)
-        self.memories = {name: make_memory(name, self.backbone, self.config.depth_mode) for name in self.config.memories}
+        self.memories = {name: make_memory(name, self.backbone, self.config) for name in self.config.memories}
         factor = self.backbone.downsample_factor
         self.latent_shape = (self.backbone.latent_channels, size // factor, size // factor)
 
@@ -291,6 +324,9 @@ def iter_rollout(
         for name, record in records.items():
             rollout.records[name].append(record)
         rollout.caches = {name: memory.cached_points() for name, memory in engine.memories.items()}
+        for name, memory in engine.memories.items():
+            if not memory.append_only:
+                rollout.snapshots.setdefault(name, []).append(rollout.caches[name])
         yield rollout
 
 

@@ -48,6 +48,7 @@ class SpatialMemory(ABC):
     """A spatial memory for a world model: ``write`` each frame, ``read`` before each new one."""
 
     name: str = "memory"
+    append_only: bool = True  # every write only adds points (False for fused caches)
 
     @abstractmethod
     def write(self, observation: Observation) -> None:

@@ -5,22 +5,39 @@ from __future__ import annotations
 import time
 
 import torch
+import torch.nn.functional as F
 
 from ..cameras import Camera
 from ..depth import DEPTH_DOWNSAMPLE_MODES, downsample_depth
 from ..geometry import backproject_depth, splat_points
 from .base import MemoryRead, MemoryStats, Observation, SpatialMemory
 from .point_cache import PointCache
+from .voxel_cache import FUSION_MODES, VoxelPointCache
 
-__all__ = ["LatentSpatialMemory", "lift_latents"]
+__all__ = ["LIFT_RESOLUTIONS", "STORAGE_DTYPES", "LatentSpatialMemory", "lift_latents"]
+
+LIFT_RESOLUTIONS = ("latent", "pixel")
+STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
-def lift_latents(observation: Observation, depth_mode: str = "bilinear") -> tuple[torch.Tensor, torch.Tensor]:
-    """Lift every latent cell: returns world points (h * w, 3) and latent features (h * w, C).
+def lift_latents(
+    observation: Observation, depth_mode: str = "bilinear", resolution: str = "latent"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lift a frame's latent: returns world points (N, 3) and latent features (N, C).
 
-    Depth comes down to the latent grid with ``depth_mode``; the intrinsics are scaled to it per axis.
+    ``resolution="latent"`` (Mirage): one point per latent cell, N = h * w, with depth brought down to
+    the latent grid by ``depth_mode`` and the intrinsics scaled to it per axis.
+    ``resolution="pixel"``: one point per pixel, N = H * W, at the full-resolution depth, each
+    carrying the latent of the cell it falls in (64x the points for f = 8).
     """
     channels, height, width = observation.latent.shape
+    if resolution == "pixel":
+        full_height, full_width = observation.depth.shape
+        points = backproject_depth(observation.depth, observation.camera)  # [H*W, 3] world frame
+        cells = F.interpolate(observation.latent[None], size=(full_height, full_width), mode="nearest")[0]
+        return points, cells.reshape(channels, -1).T  # [H*W, C]
+    if resolution != "latent":
+        raise ValueError(f"unknown lift resolution {resolution!r}; accepted: {', '.join(LIFT_RESOLUTIONS)}")
     latent_camera = observation.camera.scaled_to(width, height)
     latent_depth = downsample_depth(observation.depth, height, width, depth_mode)  # (h, w)
     points = backproject_depth(latent_depth, latent_camera)  # [h*w, 3] world frame
@@ -29,18 +46,49 @@ def lift_latents(observation: Observation, depth_mode: str = "bilinear") -> tupl
 
 
 class LatentSpatialMemory(SpatialMemory):
-    """Store: lift each frame's latent cells with depth. Read: z-buffer splat at latent resolution."""
+    """Store: lift each frame's latent cells with depth. Read: z-buffer splat at latent resolution.
+
+    Args:
+        depth_mode: how depth comes down to the latent grid (see :mod:`mirage_viz.depth`).
+        dtype: storage precision of points and features (float16 halves the bytes).
+        voxel_size: when set, fuse points per voxel of this size in metres (:class:`VoxelPointCache`);
+            ``None`` keeps the paper's flat cache.
+        fusion: ``"newest"`` or ``"mean"`` feature per voxel (with ``voxel_size``).
+        lift: ``"latent"`` (Mirage) or ``"pixel"`` resolution lifting (see :func:`lift_latents`).
+    """
 
     name = "latent"
 
-    def __init__(self, depth_mode: str = "bilinear", dtype: torch.dtype = torch.float32) -> None:
+    def __init__(
+        self,
+        depth_mode: str = "bilinear",
+        dtype: torch.dtype | str = torch.float32,
+        voxel_size: float | None = None,
+        fusion: str = "newest",
+        lift: str = "latent",
+    ) -> None:
         if depth_mode not in DEPTH_DOWNSAMPLE_MODES:
             raise ValueError(f"unknown depth_mode {depth_mode!r}; accepted: {', '.join(DEPTH_DOWNSAMPLE_MODES)}")
+        if lift not in LIFT_RESOLUTIONS:
+            raise ValueError(f"unknown lift {lift!r}; accepted: {', '.join(LIFT_RESOLUTIONS)}")
+        if fusion not in FUSION_MODES:
+            raise ValueError(f"unknown fusion {fusion!r}; accepted: {', '.join(FUSION_MODES)}")
+        if isinstance(dtype, str):
+            if dtype not in STORAGE_DTYPES:
+                raise ValueError(f"unknown dtype {dtype!r}; accepted: {', '.join(STORAGE_DTYPES)}")
+            dtype = STORAGE_DTYPES[dtype]
         self.depth_mode = depth_mode
-        self.cache = PointCache(dtype)
+        self.lift = lift
+        self.cache: PointCache | VoxelPointCache = (
+            PointCache(dtype) if voxel_size is None else VoxelPointCache(voxel_size, fusion, dtype)
+        )
+
+    @property
+    def append_only(self) -> bool:
+        return self.cache.append_only
 
     def write(self, observation: Observation) -> None:
-        self.cache.append(*lift_latents(observation, self.depth_mode))
+        self.cache.append(*lift_latents(observation, self.depth_mode, self.lift))
 
     def read(self, camera: Camera, latent_shape: tuple[int, int, int]) -> MemoryRead:
         start = time.perf_counter()
@@ -54,7 +102,8 @@ class LatentSpatialMemory(SpatialMemory):
         return MemoryRead(latent=latent, mask=mask, read_ms=(time.perf_counter() - start) * 1e3)
 
     def cached_points(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.cache.tensors()
+        points, features = self.cache.tensors()
+        return points.float(), features.float()
 
     def stats(self) -> MemoryStats:
         return MemoryStats(points=len(self.cache), bytes=self.cache.nbytes)

@@ -8,35 +8,63 @@ __all__ = ["PointCache"]
 
 
 class PointCache:
-    """Chunks of (points (N, 3), features (N, C)) concatenated lazily on first use after a write."""
+    """Points (N, 3) and features (N, C) in growable buffers (capacity doubles, like a vector).
+
+    An append copies only the new points; :meth:`tensors` returns views without copying. The buffers
+    hold coordinate rows, (3, capacity) and (C, capacity), so the views are transposed: projecting
+    rows runs several times faster than (N, 3) records on CPU. Everything is stored in ``dtype``
+    (float16 halves the bytes); readers convert what they use.
+    """
+
+    append_only = True
 
     def __init__(self, dtype: torch.dtype = torch.float32) -> None:
+        if not dtype.is_floating_point:
+            raise ValueError(f"PointCache stores floating-point values; got {dtype}")
         self.dtype = dtype
-        self._chunks: list[tuple[torch.Tensor, torch.Tensor]] = []
-        self._joined: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.clear()
 
     def append(self, points: torch.Tensor, features: torch.Tensor) -> None:
-        self._chunks.append((points.to(self.dtype).contiguous(), features.to(self.dtype).contiguous()))
-        self._joined = None
+        """Add points (M, 3) with features (M, C); C must match what is stored."""
+        if points.ndim != 2 or points.shape[1] != 3 or features.ndim != 2 or features.shape[0] != points.shape[0]:
+            raise ValueError(f"expected points (M, 3) and features (M, C), got {tuple(points.shape)} and {tuple(features.shape)}")
+        if self._count and features.shape[1] != self._features.shape[0]:
+            raise ValueError(f"features have {features.shape[1]} channels but the cache holds {self._features.shape[0]}")
+        needed = self._count + points.shape[0]
+        if needed > self._points.shape[1]:
+            capacity = max(needed, 2 * self._points.shape[1])
+            self._points = _grow(self._points[:, : self._count], 3, capacity, self.dtype)
+            self._features = _grow(self._features[:, : self._count], features.shape[1], capacity, self.dtype)
+        self._points[:, self._count : needed] = points.T
+        self._features[:, self._count : needed] = features.T
+        self._count = needed
 
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """All points (N, 3) and features (N, C), float32 for projection."""
-        if self._joined is None:
-            if not self._chunks:
-                return torch.zeros(0, 3), torch.zeros(0, 0)
-            points = torch.cat([p for p, _ in self._chunks]).float()
-            features = torch.cat([f for _, f in self._chunks]).float()
-            self._joined = (points, features)
-        return self._joined
+        """Views of everything stored: points (N, 3) and features (N, C), in the stored dtype."""
+        return self._points[:, : self._count].T, self._features[:, : self._count].T
 
     def __len__(self) -> int:
-        return sum(p.shape[0] for p, _ in self._chunks)
+        return self._count
 
     @property
     def nbytes(self) -> int:
-        """Bytes of the stored points and features (as stored, before any float32 view)."""
-        return sum(p.nbytes + f.nbytes for p, f in self._chunks)
+        """Bytes of the stored points and features (N rows; spare capacity not counted)."""
+        return self._count * (3 + self._features.shape[0]) * self._points.element_size()
+
+    @property
+    def capacity_nbytes(self) -> int:
+        """Bytes the buffers hold, spare capacity included (at most twice :attr:`nbytes` after growth)."""
+        return self._points.nbytes + self._features.nbytes
 
     def clear(self) -> None:
-        self._chunks.clear()
-        self._joined = None
+        self._points = torch.zeros(3, 0, dtype=self.dtype)  # [3, capacity]
+        self._features = torch.zeros(0, 0, dtype=self.dtype)  # [C, capacity]
+        self._count = 0
+
+
+def _grow(kept: torch.Tensor, rows: int, capacity: int, dtype: torch.dtype) -> torch.Tensor:
+    """A (rows, capacity) buffer starting with ``kept`` (rows, n), or empty when n = 0."""
+    buffer = torch.empty(rows, capacity, dtype=dtype)
+    if kept.shape[1]:
+        buffer[:, : kept.shape[1]] = kept
+    return buffer

@@ -1,0 +1,101 @@
+"""A fused point cache: points falling in one voxel are merged, so revisiting a place adds nothing.
+
+Beyond the paper's flat cache. Each voxel of ``voxel_size`` metres keeps one entry: its integer
+voxel coordinates (int16 x 3, the point is the voxel centre) and one feature vector, either the
+newest written (``reduce="newest"``) or the running mean of every feature written there
+(``reduce="mean"``, with a per-voxel count).
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["FUSION_MODES", "VoxelPointCache"]
+
+FUSION_MODES = ("newest", "mean")
+
+_COORD_LIMIT = 2**15 - 1  # int16 voxel coordinates
+_MAX_COUNT = 2**15 - 1  # int16 counts saturate: later features still move the mean by 1 / 32767
+
+
+class VoxelPointCache:
+    """Voxel-fused cache with the :class:`~mirage_viz.memories.point_cache.PointCache` interface.
+
+    Not append-only: an append may replace features of voxels already stored, and the entries are
+    kept sorted by voxel key.
+    """
+
+    append_only = False
+
+    def __init__(self, voxel_size: float, reduce: str = "newest", dtype: torch.dtype = torch.float32) -> None:
+        if not isinstance(voxel_size, (int, float)) or isinstance(voxel_size, bool) or not voxel_size > 0:
+            raise ValueError(f"voxel_size must be a positive number of metres, got {voxel_size!r}")
+        if reduce not in FUSION_MODES:
+            raise ValueError(f"unknown fusion {reduce!r}; accepted: {', '.join(FUSION_MODES)}")
+        if not dtype.is_floating_point:
+            raise ValueError(f"features are stored as floating point; got {dtype}")
+        self.voxel_size = float(voxel_size)
+        self.reduce = reduce
+        self.dtype = dtype
+        self.clear()
+
+    def append(self, points: torch.Tensor, features: torch.Tensor) -> None:
+        """Merge points (M, 3) with features (M, C) into their voxels."""
+        if points.ndim != 2 or points.shape[1] != 3 or features.ndim != 2 or features.shape[0] != points.shape[0]:
+            raise ValueError(f"expected points (M, 3) and features (M, C), got {tuple(points.shape)} and {tuple(features.shape)}")
+        if len(self) and features.shape[1] != self._features.shape[1]:
+            raise ValueError(f"features have {features.shape[1]} channels but the cache holds {self._features.shape[1]}")
+        new_voxels = torch.floor(points.float() / self.voxel_size)  # [M, 3]
+        if new_voxels.numel() and new_voxels.abs().max() > _COORD_LIMIT:
+            raise ValueError(
+                f"points reach {float(points.abs().max()):.4g} m: beyond {_COORD_LIMIT} voxels of {self.voxel_size} m "
+                "from the origin; use a larger voxel_size"
+            )
+        voxels = torch.cat([self._voxels, new_voxels.to(torch.int16)])  # [K + M, 3]
+        keys = _voxel_keys(voxels)  # [K + M]
+        unique_keys, slot = torch.unique(keys, return_inverse=True)  # sorted; slot: [K + M] -> voxel
+        num_voxels = unique_keys.shape[0]
+        stored = self._features.float() if len(self) else torch.zeros(0, features.shape[1])
+        stacked = torch.cat([stored, features.float()])  # [K + M, C]
+        if self.reduce == "newest":
+            order = torch.arange(keys.shape[0])  # later rows were written later
+            newest = torch.full((num_voxels,), -1, dtype=torch.int64).scatter_reduce_(0, slot, order, reduce="amax")
+            self._voxels, self._features = voxels[newest], stacked[newest].to(self.dtype)
+        else:
+            weights = torch.cat([self._counts.float(), torch.ones(points.shape[0])])  # [K + M]
+            count = torch.zeros(num_voxels).index_add_(0, slot, weights)  # [V]
+            total = torch.zeros(num_voxels, stacked.shape[1]).index_add_(0, slot, stacked * weights[:, None])
+            first = torch.full((num_voxels,), keys.shape[0], dtype=torch.int64).scatter_reduce_(
+                0, slot, torch.arange(keys.shape[0]), reduce="amin"
+            )
+            self._voxels = voxels[first]
+            self._features = (total / count[:, None]).to(self.dtype)
+            self._counts = count.clamp(max=_MAX_COUNT).to(torch.int16)
+
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Voxel centres (N, 3) float32 and features (N, C) in the stored dtype."""
+        points = (self._voxels.float() + 0.5) * self.voxel_size  # [N, 3]
+        return points, self._features
+
+    def __len__(self) -> int:
+        return self._voxels.shape[0]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes stored: voxel coordinates, features and (for ``mean``) counts."""
+        return self._voxels.nbytes + self._features.nbytes + self._counts.nbytes
+
+    @property
+    def capacity_nbytes(self) -> int:
+        return self.nbytes
+
+    def clear(self) -> None:
+        self._voxels = torch.zeros(0, 3, dtype=torch.int16)  # [N, 3] integer voxel coordinates
+        self._features = torch.zeros(0, 0, dtype=self.dtype)  # [N, C]
+        self._counts = torch.zeros(0, dtype=torch.int16)  # [N] writes merged per voxel (mean only)
+
+
+def _voxel_keys(voxels: torch.Tensor) -> torch.Tensor:
+    """One int64 per voxel: three int16 coordinates offset to 16-bit unsigned and packed."""
+    shifted = voxels.long() + 2**15  # [N, 3] in [0, 2**16)
+    return (shifted[:, 0] * 2**32) + (shifted[:, 1] * 2**16) + shifted[:, 2]
