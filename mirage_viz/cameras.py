@@ -9,6 +9,7 @@ Convention (used everywhere in mirage_viz):
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -117,10 +118,14 @@ class Camera:
             raise ValueError("camera_to_world[:3, :3] must be a rotation matrix")
         object.__setattr__(self, "camera_to_world", pose)
 
-    @property
+    @functools.cached_property
     def world_to_camera(self) -> torch.Tensor:
-        """(4, 4) world-to-camera transform."""
+        """(4, 4) world-to-camera transform (computed once per camera; do not modify it in place)."""
         return invert_pose(self.camera_to_world)
 
     def scaled_to(self, width: int, height: int) -> Camera:
-        return Camera(self.intrinsics.scaled_to(width, height), self.camera_to_world)
+        """The same pose with intrinsics scaled to a ``width`` x ``height`` grid (see :meth:`Intrinsics.scaled_to`)."""
+        scaled = object.__new__(Camera)  # the pose was validated when this camera was made
+        object.__setattr__(scaled, "intrinsics", self.intrinsics.scaled_to(width, height))
+        object.__setattr__(scaled, "camera_to_world", self.camera_to_world)
+        return scaled

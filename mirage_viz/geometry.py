@@ -6,13 +6,14 @@ OpenCV convention throughout (see :mod:`mirage_viz.cameras`): a camera-frame poi
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 
 from .cameras import Camera, Intrinsics
 
-__all__ = ["check_depth", "backproject_depth", "project_points", "SplatResult", "splat_points"]
+__all__ = ["check_depth", "backproject_depth", "project_points", "SplatResult", "SplatWorkspace", "splat_points"]
 
 
 def check_depth(depth: torch.Tensor, name: str = "depth") -> torch.Tensor:
@@ -70,18 +71,24 @@ def project_points(points_world: torch.Tensor, camera: Camera) -> tuple[torch.Te
     return uv.T, z
 
 
-def _project_rows(points_world: torch.Tensor, camera: Camera) -> tuple[torch.Tensor, torch.Tensor]:
-    """Projection on coordinate rows: points (3, N) -> uv (2, N) and z (N,).
+def _project_rows(
+    points_world: torch.Tensor, camera: Camera, out: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Projection on coordinate rows: points (3, N) -> uv (2, N) and z (N,), views of one (3, N) tensor.
 
     Rows, not (N, 3) records: every elementwise op then runs along N, several times faster on CPU.
+    ``out`` (3, N) float32 receives the result (no allocation).
     """
-    w2c = camera.world_to_camera.float()
-    points_cam = (w2c[:3, :3] @ points_world.float()).add_(w2c[:3, 3:])  # [3, N] camera frame
-    z = points_cam[2]  # [N]
+    w2c = camera.world_to_camera  # [4, 4] float32
+    if points_world.dtype != torch.float32:
+        points_world = points_world.float()
+    if out is None:
+        out = torch.empty(3, points_world.shape[1])
+    torch.mm(w2c[:3, :3], points_world, out=out).add_(w2c[:3, 3:])  # [3, N] camera frame
+    z = out[2]  # [N]
     k = camera.intrinsics
-    focal = torch.tensor([[k.fx], [k.fy]])  # [2, 1]
-    centre = torch.tensor([[k.cx], [k.cy]])  # [2, 1]
-    uv = (points_cam[:2] * focal).div_(z).add_(centre)  # [2, N] pixels
+    uv = out[:2]  # [2, N] pixels, in place
+    uv.mul_(torch.tensor([[k.fx], [k.fy]])).div_(z).add_(torch.tensor([[k.cx], [k.cy]]))
     return uv, z
 
 
@@ -96,6 +103,7 @@ class SplatResult:
 
 
 _NO_HIT = torch.iinfo(torch.int64).max
+DEPTH_MANTISSA_BITS = 7  # z-test precision: depths within ~1% tie, and the earliest point wins
 _ARANGE = torch.arange(0)
 
 
@@ -107,24 +115,59 @@ def _arange(n: int) -> torch.Tensor:
     return _ARANGE[:n]
 
 
+class SplatWorkspace:
+    """Scratch buffers that :func:`splat_points` reuses from call to call.
+
+    Without one, each splat allocates about 30 bytes per point of fresh memory, and fresh pages
+    fault in: after a large allocation elsewhere has been given back to the system, that alone
+    doubles the time of a small latent read. A memory keeps one workspace (one per instance, so
+    never shared between threads).
+    """
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, torch.Tensor] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        """A tensor of ``shape`` and ``dtype`` (uninitialised) backed by the buffer ``name``."""
+        numel = math.prod(shape)
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.dtype != dtype or buffer.numel() < numel:
+            spare = 0 if buffer is None or buffer.dtype != dtype else 2 * buffer.numel()
+            buffer = self._buffers[name] = torch.empty(max(numel, spare), dtype=dtype)
+        return buffer[:numel].view(shape)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(b.nbytes for b in self._buffers.values())
+
+
 def splat_points(
     points_world: torch.Tensor,
     features: torch.Tensor,
     camera: Camera,
     near: float = 1e-3,
+    workspace: SplatWorkspace | None = None,
+    depth_mantissa_bits: int = DEPTH_MANTISSA_BITS,
 ) -> SplatResult:
     """Forward z-buffer splat of N points with C-dim features into ``camera``'s grid.
 
-    Each point goes to the nearest cell (rounding), the closest depth wins (ties: lowest index),
-    empty cells are zero. Vectorized in one pass: the key ``(depth bits << 32) | point index`` is
-    reduced with ``amin`` per cell, which orders by depth because positive float32 bit patterns
-    sort like the floats themselves.
+    Each point goes to the nearest cell (rounding), the closest depth wins, empty cells are zero.
+    Depths are compared on ``depth_mantissa_bits`` of float32's 23 mantissa bits: with the default 7,
+    points within about 1% (2**-7) of each other's depth tie, and the lowest index (the earliest
+    written) wins. Memories write in time order, so where several frames saw the same surface, the
+    first view (the given frame, then the least drifted) is kept; 23 compares exact depths.
+    Vectorized in one pass: the key ``(depth bits << 32) | point index`` is reduced with ``amin``
+    per cell, which orders by depth because positive float32 bit patterns sort like the floats.
 
     Args:
         points_world: (N, 3) world frame.
         features: (N, C).
         camera: target camera; its intrinsics give the grid size.
+        workspace: scratch buffers to reuse (see :class:`SplatWorkspace`); a fresh one when None.
+        depth_mantissa_bits: depth precision of the z-test, 0 to 23 (see above).
     """
+    if not 0 <= depth_mantissa_bits <= 23:
+        raise ValueError(f"depth_mantissa_bits must be in [0, 23], got {depth_mantissa_bits}")
     if features.ndim != 2 or features.shape[0] != points_world.shape[0]:
         raise ValueError(
             f"features must have shape (N, C) with N = {points_world.shape[0]}, got {tuple(features.shape)}"
@@ -132,13 +175,21 @@ def splat_points(
     k = camera.intrinsics
     height, width = k.height, k.width
     num_cells = height * width
-    uv, z = _project_rows(points_world.T, camera)  # [2, N], [N]
-    cell_xy = uv.round_()  # [2, N] (col, row) of the nearest cell, as floats (exact below 2**24)
-    visible = (z > near) & (cell_xy[0] >= 0) & (cell_xy[0] < width) & (cell_xy[1] >= 0) & (cell_xy[1] < height)
-    cell = (cell_xy[1] * width + cell_xy[0]).masked_fill_(~visible, num_cells).long()  # [N]; hidden -> spare bin
+    n = points_world.shape[0]
+    scratch = workspace or SplatWorkspace()
+    uv, z = _project_rows(points_world.T, camera, out=scratch.get("camera", (3, n), torch.float32))  # [2, N], [N]
+    col, row = uv.round_()  # (col, row) of the nearest cell, as floats (exact below 2**24)
+    visible, test = scratch.get("visible", (n,), torch.bool), scratch.get("test", (n,), torch.bool)
+    torch.gt(z, near, out=visible)
+    for values, op, bound in ((col, torch.ge, 0), (col, torch.lt, width), (row, torch.ge, 0), (row, torch.lt, height)):
+        visible.logical_and_(op(values, bound, out=test))
+    cell_float = torch.mul(row, width, out=scratch.get("cell_float", (n,), torch.float32)).add_(col)
+    cell_float.masked_fill_(visible.logical_not_(), num_cells)  # hidden points -> a spare bin
+    cell = scratch.get("cell", (n,), torch.int64).copy_(cell_float)  # [N]
     # positive float32 bit patterns sort like the floats themselves; (bits << 32) | index, written as
     # arithmetic (int64 shifts and ors are several times slower on CPU)
-    key = (z.view(torch.int32).long() * 2**32).add_(_arange(z.shape[0]))  # [N]
+    depth_bits = z.view(torch.int32) >> (23 - depth_mantissa_bits)  # [N] depth on the chosen precision
+    key = scratch.get("key", (n,), torch.int64).copy_(depth_bits).mul_(2**32).add_(_arange(n))  # [N]
     best = torch.full((num_cells + 1,), _NO_HIT, dtype=torch.int64)
     best.scatter_reduce_(0, cell, key, reduce="amin", include_self=True)
     best = best[:num_cells]  # [H*W]

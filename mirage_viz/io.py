@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +15,7 @@ from PIL import Image
 
 from .engine import Rollout
 
-__all__ = ["check_output_dir", "to_uint8_image", "write_rollout"]
+__all__ = ["atomic_output_dir", "check_output_dir", "to_uint8_image", "write_rollout"]
 
 
 def to_uint8_image(image: torch.Tensor) -> np.ndarray:
@@ -28,17 +30,33 @@ def check_output_dir(out_dir: str | Path, overwrite: bool = False) -> None:
         raise ValueError(f"output directory {out_dir} exists and is not empty; choose a new one or pass --overwrite")
 
 
-def write_rollout(rollout: Rollout, out_dir: str | Path, overwrite: bool = False) -> Path:
-    """Write ``summary.json`` and ``frames/<memory>/step_###.png`` (and ``frames/truth``) into ``out_dir``.
+@contextmanager
+def atomic_output_dir(out_dir: str | Path, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a staging folder beside ``out_dir``, moved into place only when the block succeeds.
 
-    Everything goes to a temporary folder beside ``out_dir`` first and is moved into place at the end,
-    so a failure never leaves a half-written output directory.
+    A failure (or Ctrl-C) removes the staging folder and leaves ``out_dir`` as it was.
     """
     out_dir = Path(out_dir)
     check_output_dir(out_dir, overwrite)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
+        yield staging
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        staging.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def write_rollout(rollout: Rollout, out_dir: str | Path, overwrite: bool = False) -> Path:
+    """Write ``summary.json`` and ``frames/<memory>/step_###.png`` (and ``frames/truth``) into ``out_dir``.
+
+    Everything goes to a temporary folder beside ``out_dir`` first and is moved into place at the end,
+    so a failure never leaves a half-written output directory.
+    """
+    with atomic_output_dir(out_dir, overwrite) as staging:
         for name, records in rollout.records.items():
             (staging / "frames" / name).mkdir(parents=True)
             for record in records:
@@ -49,10 +67,4 @@ def write_rollout(rollout: Rollout, out_dir: str | Path, overwrite: bool = False
             for record in first:
                 Image.fromarray(to_uint8_image(record.true_frame)).save(staging / "frames" / "truth" / f"step_{record.step:03d}.png")
         (staging / "summary.json").write_text(json.dumps(rollout.summary(), indent=1))
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        staging.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return out_dir
+    return Path(out_dir)

@@ -6,11 +6,17 @@ from mirage_viz.depth import DEPTH_DOWNSAMPLE_MODES, downsample_depth
 from mirage_viz.geometry import backproject_depth, project_points, splat_points
 
 
-def splat_reference(points, features, camera):
-    """A plain loop z-buffer: nearest cell, closest depth wins (ties: first point), empty cells zero."""
+def _depth_key(z: float, mantissa_bits: int) -> int:
+    """float32 depth on ``mantissa_bits`` of precision, as an orderable integer."""
+    return int(torch.tensor([z], dtype=torch.float32).view(torch.int32)) >> (23 - mantissa_bits)
+
+
+def splat_reference(points, features, camera, mantissa_bits=23):
+    """A plain loop z-buffer: nearest cell, closest depth wins (depth on ``mantissa_bits`` of precision;
+    ties: first point), empty cells zero."""
     k = camera.intrinsics
     out = torch.zeros(features.shape[1], k.height, k.width)
-    zbuf = torch.full((k.height, k.width), float("inf"))
+    zbuf = torch.full((k.height, k.width), 2**62, dtype=torch.int64)
     w2c = camera.world_to_camera
     for i in range(points.shape[0]):
         x, y, z = (w2c[:3, :3] @ points[i] + w2c[:3, 3]).tolist()
@@ -18,10 +24,11 @@ def splat_reference(points, features, camera):
             continue
         col = round(k.fx * x / z + k.cx)
         row = round(k.fy * y / z + k.cy)
-        if 0 <= col < k.width and 0 <= row < k.height and z < zbuf[row, col]:
-            zbuf[row, col] = z
+        key = _depth_key(z, mantissa_bits)
+        if 0 <= col < k.width and 0 <= row < k.height and key < zbuf[row, col]:
+            zbuf[row, col] = key
             out[:, row, col] = features[i]
-    return out, torch.isfinite(zbuf)
+    return out, zbuf < 2**62
 
 
 def random_camera(seed: int, width=24, height=16) -> Camera:
@@ -34,14 +41,15 @@ def random_camera(seed: int, width=24, height=16) -> Camera:
     return Camera(Intrinsics(fx=20.0, fy=22.0, cx=11.3, cy=7.6, width=width, height=height), pose)
 
 
+@pytest.mark.parametrize("mantissa_bits", [23, 7, 2])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_vectorized_splat_matches_the_loop_reference(seed):
+def test_vectorized_splat_matches_the_loop_reference(seed, mantissa_bits):
     g = torch.Generator().manual_seed(seed)
     points = torch.randn(600, 3, generator=g) * torch.tensor([2.0, 1.5, 1.0]) + torch.tensor([0.0, 0.0, 3.0])
     features = torch.randn(600, 5, generator=g)
     camera = random_camera(seed)
-    expected, expected_mask = splat_reference(points, features, camera)
-    result = splat_points(points, features, camera)
+    expected, expected_mask = splat_reference(points, features, camera, mantissa_bits)
+    result = splat_points(points, features, camera, depth_mantissa_bits=mantissa_bits)
     assert torch.equal(result.mask, expected_mask)
     assert torch.allclose(result.features, expected, atol=1e-6)
 
@@ -79,6 +87,17 @@ def test_nearer_of_two_points_in_one_cell_wins():
     assert result.features[0, 2, 2] == 2.0 and result.depth[2, 2] == 2.0
     assert result.point_index[2, 2] == 1
     assert result.mask.sum() == 1 and result.features.sum() == 2.0
+
+
+def test_within_the_depth_tolerance_the_earliest_point_wins():
+    camera = Camera(Intrinsics(fx=10.0, fy=10.0, cx=2.0, cy=2.0, width=5, height=5), torch.eye(4))
+    points = torch.tensor([[0.0, 0.0, 3.01], [0.0, 0.0, 3.005], [0.0, 0.0, 2.5]])  # 0.2% and 17% nearer
+    features = torch.tensor([[1.0], [2.0], [3.0]])
+    assert splat_points(points[:2], features[:2], camera).point_index[2, 2] == 0  # a tie: the first written
+    assert splat_points(points[:2], features[:2], camera, depth_mantissa_bits=23).point_index[2, 2] == 1
+    assert splat_points(points, features, camera).point_index[2, 2] == 2  # clearly nearer still wins
+    with pytest.raises(ValueError, match="depth_mantissa_bits"):
+        splat_points(points, features, camera, depth_mantissa_bits=24)
 
 
 def test_points_behind_or_outside_leave_empty_zero_cells():

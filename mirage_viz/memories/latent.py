@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from ..cameras import Camera
 from ..depth import DEPTH_DOWNSAMPLE_MODES, downsample_depth
-from ..geometry import backproject_depth, splat_points
+from ..geometry import SplatWorkspace, backproject_depth, splat_points
 from .base import MemoryRead, MemoryStats, Observation, SpatialMemory
 from .point_cache import PointCache
 from .voxel_cache import FUSION_MODES, VoxelPointCache
@@ -79,6 +79,7 @@ class LatentSpatialMemory(SpatialMemory):
             dtype = STORAGE_DTYPES[dtype]
         self.depth_mode = depth_mode
         self.lift = lift
+        self._workspace = SplatWorkspace()
         self.cache: PointCache | VoxelPointCache = (
             PointCache(dtype) if voxel_size is None else VoxelPointCache(voxel_size, fusion, dtype)
         )
@@ -97,7 +98,7 @@ class LatentSpatialMemory(SpatialMemory):
         if points.shape[0] == 0:
             latent, mask = torch.zeros(latent_shape), torch.zeros(height, width, dtype=torch.bool)
         else:
-            splat = splat_points(points, features, camera.scaled_to(width, height))
+            splat = splat_points(points, features, camera.scaled_to(width, height), workspace=self._workspace)
             latent, mask = splat.features, splat.mask
         return MemoryRead(latent=latent, mask=mask, read_ms=(time.perf_counter() - start) * 1e3)
 

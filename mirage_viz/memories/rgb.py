@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from ..cameras import Camera
-from ..geometry import backproject_depth, splat_points
+from ..geometry import SplatWorkspace, backproject_depth, splat_points
 from .base import MemoryRead, MemoryStats, Observation, SpatialMemory
 from .point_cache import PointCache
 
@@ -31,6 +31,7 @@ class RGBPointCloudMemory(SpatialMemory):
         self.encode = encode
         self.mask_threshold = mask_threshold
         self.cache = PointCache(torch.float32)
+        self._workspace = SplatWorkspace()
 
     def write(self, observation: Observation) -> None:
         points = backproject_depth(observation.depth, observation.camera)  # [H*W, 3] world frame
@@ -45,7 +46,7 @@ class RGBPointCloudMemory(SpatialMemory):
         if points.shape[0] == 0:
             render, pixel_mask = torch.zeros(3, k.height, k.width), torch.zeros(k.height, k.width, dtype=torch.bool)
         else:
-            splat = splat_points(points, colors, camera)  # pixel resolution
+            splat = splat_points(points, colors, camera, workspace=self._workspace)  # pixel resolution
             render, pixel_mask = splat.features, splat.mask
         with torch.no_grad():
             latent = self.encode(render[None])[0]  # (C, h, w): the VAE round trip

@@ -15,7 +15,7 @@ import torch
 from diffusers import AutoencoderKL, AutoencoderTiny
 from diffusers.utils import logging as diffusers_logging
 
-__all__ = ["embedded_vae_config", "build_embedded_vae", "load_vae", "encode_images", "decode_latents", "vae_downsample_factor"]
+__all__ = ["embedded_vae_config", "build_embedded_vae", "sd_vae_config", "build_sd_layout_vae", "load_vae", "encode_images", "decode_latents", "vae_downsample_factor"]
 
 
 def embedded_vae_config() -> dict:
@@ -31,6 +31,28 @@ def embedded_vae_config() -> dict:
 
 def build_embedded_vae() -> AutoencoderTiny:
     return AutoencoderTiny(**embedded_vae_config())
+
+
+def sd_vae_config() -> dict:
+    """Stable Diffusion's VAE layout (``AutoencoderKL``, f = 8, 4 latent channels, widths 128-512)."""
+    return dict(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        block_out_channels=(128, 256, 512, 512),
+        layers_per_block=2,
+        latent_channels=4,
+        sample_size=512,
+        scaling_factor=0.18215,
+    )
+
+
+def build_sd_layout_vae(seed: int = 0) -> AutoencoderKL:
+    """An ``AutoencoderKL`` in the SD layout with random weights (84 M parameters): right for timing, not for images."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return AutoencoderKL(**sd_vae_config()).eval()
 
 
 def load_vae(path: str | Path) -> AutoencoderKL | AutoencoderTiny:

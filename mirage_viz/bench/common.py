@@ -1,0 +1,67 @@
+"""What every part of the benchmark shares: timing, medians, pairwise ratios, true observations."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+
+import torch
+
+from ..backbone import Backbone, load_embedded_backbone
+from ..cameras import Camera
+from ..memories import Observation
+from ..models.vae import build_sd_layout_vae
+from ..worlds import SyntheticWorld
+
+__all__ = ["VAE_KINDS", "bench_backbone", "median", "pairwise_ratio", "timed_ms", "true_observations"]
+
+VAE_KINDS = {
+    "embedded": "the embedded AutoencoderTiny (trained, assets/vae)",
+    "sd": "diffusers AutoencoderKL in the Stable Diffusion layout (widths 128-512, 84 M parameters) with random "
+    "weights: right for timing, not for images",
+}
+
+
+def timed_ms(function: Callable[[], object]) -> tuple[object, float]:
+    """Run ``function`` once: its result and its wall time in milliseconds."""
+    start = time.perf_counter()
+    result = function()
+    return result, (time.perf_counter() - start) * 1e3
+
+
+def median(samples: Sequence[float]) -> float:
+    return float(statistics.median(samples))
+
+
+def pairwise_ratio(numerator: Sequence[float], denominator: Sequence[float]) -> float:
+    """Median of ``numerator[i] / denominator[i]``: each pair timed back to back, so drifts of a shared
+    machine cancel in each ratio."""
+    if len(numerator) != len(denominator) or not numerator:
+        raise ValueError("pairwise_ratio needs two equally long, non-empty sample lists")
+    return median([n / max(d, 1e-9) for n, d in zip(numerator, denominator)])
+
+
+def bench_backbone(vae: str) -> Backbone:
+    """The embedded backbone, with its VAE swapped for ``vae`` (a key of :data:`VAE_KINDS`)."""
+    if vae not in VAE_KINDS:
+        raise ValueError(f"unknown VAE {vae!r}; accepted: {', '.join(VAE_KINDS)}")
+    embedded = load_embedded_backbone()
+    if vae == "embedded":
+        return embedded
+    return Backbone(vae=build_sd_layout_vae(), denoiser=embedded.denoiser, depth_estimator=embedded.depth_estimator,
+                    name="sd-layout-random", num_inference_steps=embedded.num_inference_steps)
+
+
+@torch.no_grad()
+def true_observations(world: SyntheticWorld, cameras: Sequence[Camera], encode: Callable[[torch.Tensor], torch.Tensor]) -> list[Observation]:
+    """The world's true view at every camera, with its latent from ``encode`` and its true depth.
+
+    Filling memories with these (instead of generated frames) gives caches of exactly the size a
+    rollout builds, at a fraction of the cost, and the truth to measure a read against.
+    """
+    observations = []
+    for camera in cameras:
+        render = world.render(camera)
+        observations.append(Observation(camera=camera, image=render.rgb, latent=encode(render.rgb[None])[0], depth=render.depth))
+    return observations

@@ -1,0 +1,127 @@
+"""Consistency and fidelity on synthetic worlds with ``loop`` trajectories.
+
+- :func:`loop_consistency`: full rollouts (generate, decode, lift) of the three memories side by
+  side: per-step PSNR and SSIM against the truth, and the revisit (the return frame, back at the
+  start pose, against the first frame and against the truth).
+- :func:`read_quality`: memories filled with the true views (teacher forcing), each read against the
+  true next view: the empty-cell rate of the mask (the paper's figure for depth downsampling modes)
+  and the latent error on covered cells, with bytes and read time: depth modes, latent- vs
+  pixel-resolution lifting, fused and half-precision caches.
+- :func:`half_precision_difference`: one read from a float16 cache against the float32 one.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+import torch
+
+from ..backbone import Backbone
+from ..cameras import Intrinsics
+from ..engine import RolloutConfig, run_rollout
+from ..memories import LatentSpatialMemory, Observation, SpatialMemory
+from ..metrics import psnr, ssim
+from ..trajectories import make_trajectory
+from ..worlds import make_world
+from .common import median, true_observations
+
+__all__ = ["PAPER_EMPTY_CELL_RATES", "loop_consistency", "trajectory_views", "read_quality", "half_precision_difference"]
+
+# Mirage's measured empty-cell rates of the warped latent per depth-downsampling mode (its data, not ours).
+PAPER_EMPTY_CELL_RATES = {"bilinear": 0.425, "nearest": 0.478, "area": 0.537, "median": 0.522}
+
+
+def _mean(values: Sequence[float]) -> float:
+    return round(float(statistics.fmean(values)), 4)
+
+
+def loop_consistency(worlds: Sequence[str], steps: int, size: int, backbone: Backbone, seed: int = 0,
+                     config: RolloutConfig | None = None) -> dict:
+    """Rollouts of ``loop`` in each world; per memory: per-step and mean PSNR/SSIM, and the revisit."""
+    per_world = {}
+    for world in worlds:
+        base = config or RolloutConfig()
+        rollout = run_rollout(replace(base, world=world, trajectory="loop", steps=steps, size=size, seed=seed), backbone=backbone)
+        per_world[world] = {}
+        for name, records in rollout.records.items():
+            generated = records[1:]
+            last, first = records[-1], records[0]
+            per_world[world][name] = {
+                "psnr": [round(r.psnr, 4) for r in records],
+                "ssim": [round(r.ssim, 5) for r in records],
+                "mean_psnr": _mean([r.psnr for r in generated]),
+                "mean_ssim": _mean([r.ssim for r in generated]),
+                "return_psnr_vs_truth": round(last.psnr, 4),
+                "return_psnr_vs_first": round(psnr(last.frame, first.frame), 4),
+                "return_ssim_vs_first": round(ssim(last.frame, first.frame), 5),
+                "cache_bytes": last.cache_bytes,
+                "read_ms_median": round(median([r.timings_ms["read"] for r in generated]), 4),
+            }
+    names = next(iter(per_world.values())).keys()
+    overall = {
+        name: {
+            key: _mean([per_world[w][name][key] for w in worlds])
+            for key in ("mean_psnr", "mean_ssim", "return_psnr_vs_truth", "return_psnr_vs_first")
+        }
+        for name in names
+    }
+    return {"worlds": list(worlds), "steps": steps, "size": size, "per_world": per_world, "mean_over_worlds": overall}
+
+
+def trajectory_views(world: str, trajectory: str, steps: int, size: int, backbone: Backbone, laps: int = 1) -> list[Observation]:
+    """The true views along a preset (``laps`` times over: a later lap revisits every pose)."""
+    cameras = make_trajectory(trajectory, steps).cameras(Intrinsics.from_fov(size, size, 60.0))
+    views = true_observations(make_world(world), cameras, backbone.encode)
+    return views + views[1:] * (laps - 1)
+
+
+@torch.no_grad()
+def read_quality(observations: Sequence[Observation], make: Callable[[], SpatialMemory]) -> dict:
+    """Teacher-forced: read each next view before writing it; compare the read with its true latent."""
+    memory = make()
+    memory.write(observations[0])
+    empty, error, read_ms = [], [], []
+    points, nbytes = [memory.stats().points], [memory.stats().bytes]
+    for observation in observations[1:]:
+        read = memory.read(observation.camera, tuple(observation.latent.shape))
+        covered = read.mask
+        empty.append(1.0 - float(covered.float().mean()))
+        if covered.any():
+            error.append(float(((read.latent - observation.latent)[:, covered] ** 2).mean()))
+        read_ms.append(read.read_ms)
+        memory.write(observation)
+        points.append(memory.stats().points)
+        nbytes.append(memory.stats().bytes)
+    stats = memory.stats()
+    return {
+        "empty_cell_rate": _mean(empty),
+        "latent_mse_covered": _mean(error) if error else None,
+        "read_ms_median": round(median(read_ms), 4),
+        "cache_bytes": stats.bytes,
+        "cache_points": stats.points,
+        "points_per_step": points,  # after writing frame 0, 1, ...
+        "bytes_per_step": nbytes,
+    }
+
+
+@torch.no_grad()
+def half_precision_difference(observations: Sequence[Observation]) -> dict:
+    """A float16 cache against a float32 one holding the same frames: how much one read changes."""
+    caches = {dtype: LatentSpatialMemory(dtype=dtype) for dtype in ("float32", "float16")}
+    for memory in caches.values():
+        for observation in observations[:-1]:
+            memory.write(observation)
+    target = observations[-1]
+    reads = {dtype: memory.read(target.camera, tuple(target.latent.shape)) for dtype, memory in caches.items()}
+    full, half = reads["float32"], reads["float16"]
+    both = full.mask & half.mask
+    difference = (full.latent - half.latent)[:, both].abs()
+    return {
+        "mask_agreement": round(float((full.mask == half.mask).float().mean()), 5),
+        "max_abs_difference": round(float(difference.max()), 5) if difference.numel() else 0.0,
+        "mean_abs_difference": round(float(difference.mean()), 6) if difference.numel() else 0.0,
+        "latent_abs_max": round(float(full.latent.abs().max()), 4),
+        "bytes": {dtype: memory.stats().bytes for dtype, memory in caches.items()},
+    }

@@ -1,0 +1,244 @@
+"""``mirage-viz bench``: every part of the benchmark in one run, one JSON, one table, one plot."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import statistics
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+
+import torch
+
+from ..backbone import load_embedded_backbone
+from ..depth import DEPTH_DOWNSAMPLE_MODES
+from ..engine import RolloutConfig, run_rollout
+from ..memories import LatentSpatialMemory, RGBPointCloudMemory
+from .bandwidth import read_throughput
+from .common import VAE_KINDS, median
+from .fidelity import PAPER_EMPTY_CELL_RATES, half_precision_difference, loop_consistency, read_quality, trajectory_views
+from .peak import measure_peak_memory
+from .speed import SpeedSetting, measure_speed
+
+__all__ = ["BENCH_FORMAT", "BenchConfig", "run_bench", "HALF_PRECISION_TOLERANCE"]
+
+BENCH_FORMAT = "mirage_viz.bench/v1"
+# A float16 cache must agree with the float32 one on at least this share of mask cells and change the
+# latent of cells covered by both by at most this much on average (latents have unit variance).
+HALF_PRECISION_TOLERANCE = {"mask_agreement_min": 0.99, "mean_abs_difference_max": 0.05}
+
+
+@dataclass
+class BenchConfig:
+    """What to measure. The defaults are the full benchmark (about 10 minutes on 2 CPU cores)."""
+
+    sizes: tuple[int, ...] = (128, 256, 512)
+    vaes: tuple[str, ...] = ("embedded", "sd")
+    sd_sizes: tuple[int, ...] | None = None  # sizes timed with the SD-layout VAE (default: ``sizes``)
+    speed_steps: int = 48
+    read_repeats: int = 5
+    step_repeats: int = 3
+    peak_memory_sizes: tuple[int, ...] | None = None  # default: every size of the speed runs
+    fidelity_worlds: tuple[str, ...] = ("room", "studio", "gallery")
+    fidelity_steps: int = 12
+    long_loop_steps: int = 48
+    variant_rollout_steps: int = 48  # rollouts with each cache variant (consistency through generation)
+    voxel_sizes: tuple[float, ...] = (0.02, 0.04, 0.08)
+    fusion_voxel_size: float = 0.04  # the fused variant carried into rollouts
+    read_cache_steps: int = 100
+    size: int = 256  # image size of the fidelity and cache parts
+    seed: int = 0
+    quick: bool = False
+    labels: dict = field(default_factory=dict)
+
+    @classmethod
+    def quick_preset(cls) -> BenchConfig:
+        """About a minute on 2 CPU cores: fewer sizes and steps, the SD layout at 128 only."""
+        return cls(sizes=(128, 256), sd_sizes=(128,), speed_steps=12, read_repeats=5, step_repeats=2,
+                   peak_memory_sizes=(256,), fidelity_worlds=("room",), fidelity_steps=12, long_loop_steps=48,
+                   variant_rollout_steps=12, voxel_sizes=(0.04,), read_cache_steps=100, quick=True)
+
+    def validate(self) -> None:
+        for size in self.sizes + (self.sd_sizes or ()) + (self.peak_memory_sizes or ()) + (self.size,):
+            if isinstance(size, bool) or not isinstance(size, int) or size <= 0 or size % 32 or size > 2048:
+                raise ValueError(f"sizes must be positive multiples of 32 up to 2048, got {size!r}")
+        bad = [v for v in self.vaes if v not in VAE_KINDS]
+        if bad or not self.vaes:
+            raise ValueError(f"unknown VAE {', '.join(map(repr, bad)) or '(none given)'}; accepted: {', '.join(VAE_KINDS)}")
+        for name in ("speed_steps", "read_repeats", "step_repeats", "fidelity_steps", "long_loop_steps",
+                     "variant_rollout_steps", "read_cache_steps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if any(not 0.001 <= v <= 10 for v in self.voxel_sizes + (self.fusion_voxel_size,)):
+            raise ValueError("voxel sizes must be in [0.001, 10] metres")
+
+
+def _speed_settings(config: BenchConfig) -> list[SpeedSetting]:
+    settings = []
+    for vae in config.vaes:
+        sizes = config.sizes if vae != "sd" or config.sd_sizes is None else config.sd_sizes
+        for size in sizes:
+            settings.append(SpeedSetting(size=size, vae=vae, steps=config.speed_steps, read_repeats=config.read_repeats,
+                                         step_repeats=config.step_repeats, seed=config.seed))
+    return settings
+
+
+def _latent_cache_variants(config: BenchConfig) -> dict[str, Callable[[], LatentSpatialMemory]]:
+    variants: dict[str, Callable[[], LatentSpatialMemory]] = {
+        "flat float32 (paper)": lambda: LatentSpatialMemory(),
+        "flat float16": lambda: LatentSpatialMemory(dtype="float16"),
+    }
+    for voxel in config.voxel_sizes:
+        for fusion in ("newest", "mean"):
+            variants[f"fused {fusion} {voxel:g} m float16"] = (
+                lambda voxel=voxel, fusion=fusion: LatentSpatialMemory(dtype="float16", voxel_size=voxel, fusion=fusion)
+            )
+    return variants
+
+
+def _summary(quality: dict) -> dict:
+    """A read-quality result without its per-step lists."""
+    return {k: v for k, v in quality.items() if not k.endswith("_per_step")}
+
+
+def _targets(result: dict) -> list[dict]:
+    """The issue's bars, each with the measured value and whether it is met."""
+    targets = []
+    speed = result["speed"]
+
+    def add(name: str, value: float | None, bar: float, higher: bool = True) -> None:
+        met = None if value is None else (value >= bar if higher else value <= bar)
+        targets.append({"target": name, "value": value, "bar": bar, "met": met})
+
+    embedded_256 = speed.get("embedded", {}).get("256")
+    add("read speedup, embedded VAE, 256x256 (in context)", embedded_256 and round(embedded_256["read_speedup"], 2), 100)
+    add("read speedup, embedded VAE, 256x256 (warm)", embedded_256 and round(embedded_256["read_speedup_warm"], 2), 100)
+    sd_512 = speed.get("sd", {}).get("512")
+    add("read speedup, SD-layout VAE, 512x512", sd_512 and round(sd_512["read_speedup"], 1), 1000)
+    if embedded_256:
+        add("cache bytes ratio at equal frames (f=8, C=4)", round(embedded_256["cache_bytes_ratio"], 2), 55)
+    fused = [v["bytes_ratio_vs_rgb"] for k, v in result["caches"]["variants"].items() if k.startswith("fused")]
+    if fused:
+        add(f"cache bytes ratio with fusion + float16 over a {result['caches']['steps']}-step loop (best voxel size)", max(fused), 100)
+    overall = result["fidelity"]["loop"]["mean_over_worlds"]
+    add("loop mean PSNR: latent minus rgb (dB)", round(overall["latent"]["mean_psnr"] - overall["rgb"]["mean_psnr"], 3), 0.0)
+    add("loop mean PSNR: rgb minus none (dB)", round(overall["rgb"]["mean_psnr"] - overall["none"]["mean_psnr"], 3), 0.0)
+    add("loop mean PSNR: latent minus none (dB)", round(overall["latent"]["mean_psnr"] - overall["none"]["mean_psnr"], 3), 0.0)
+    return targets
+
+
+def _machine() -> dict:
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def run_bench(config: BenchConfig | None = None, progress: Callable[[str], None] | None = None) -> dict:
+    """Run everything ``config`` asks for and return the JSON-ready result (see ``bench.json`` in the README)."""
+    config = config or BenchConfig()
+    config.validate()
+    say = progress or (lambda message: None)
+    backbone = load_embedded_backbone()
+    result: dict = {
+        "format": BENCH_FORMAT,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "config": asdict(config),
+        "machine": _machine(),
+        "notes": {
+            "vaes": VAE_KINDS,
+            "read_speedup": "median over pairs of (RGB read / latent read), each pair timed back to back on the same cache",
+            "step_speedup": "median over pairs of (RGB step / latent step); a step is read + generate + decode + depth + write",
+            "cache_bytes_ratio": "RGB cache bytes over latent cache bytes after the last step (float32 both)",
+        },
+    }
+
+    # speed, bytes and peak memory
+    result["speed"] = {}
+    for setting in _speed_settings(config):
+        say(f"speed: {setting.vae} VAE at {setting.size}x{setting.size}, {setting.steps}-step loop")
+        entry = measure_speed(setting)
+        peak_sizes = config.peak_memory_sizes if config.peak_memory_sizes is not None else config.sizes
+        if setting.size in peak_sizes:
+            say(f"peak memory: {setting.vae} VAE at {setting.size}x{setting.size} (one fresh process per memory)")
+            entry["peak_memory"] = {
+                name: measure_peak_memory(name, setting.size, setting.vae, setting.steps + 1) for name in ("latent", "rgb")
+            }
+        result["speed"].setdefault(setting.vae, {})[str(setting.size)] = entry
+
+    # fidelity through full rollouts
+    say(f"fidelity: loop of {config.fidelity_steps} steps in {', '.join(config.fidelity_worlds)}")
+    fidelity: dict = {"loop": loop_consistency(config.fidelity_worlds, config.fidelity_steps, config.size, backbone, config.seed)}
+
+    # reads against the truth: depth modes and lifting resolution, on the loop and on a pan that reveals new content
+    say("fidelity: empty cells per depth-downsampling mode, latent vs pixel lifting")
+    world = config.fidelity_worlds[0]
+    fidelity["depth_modes"] = {"world": world, "steps": config.fidelity_steps, "paper_empty_cell_rates": PAPER_EMPTY_CELL_RATES}
+    fidelity["lifting"] = {"world": world, "steps": config.fidelity_steps}
+    for trajectory in ("loop", "pan_right"):
+        views = trajectory_views(world, trajectory, config.fidelity_steps, config.size, backbone)
+        fidelity["depth_modes"][trajectory] = {
+            mode: _summary(read_quality(views, lambda mode=mode: LatentSpatialMemory(depth_mode=mode))) for mode in DEPTH_DOWNSAMPLE_MODES
+        }
+        fidelity["lifting"][trajectory] = {
+            "latent resolution (Mirage)": fidelity["depth_modes"][trajectory]["bilinear"],
+            "pixel resolution": _summary(read_quality(views, lambda: LatentSpatialMemory(lift="pixel"))),
+            "rgb point cloud (baseline)": _summary(read_quality(views, lambda: RGBPointCloudMemory(backbone.encode))),
+        }
+        if trajectory == "loop":
+            fidelity["half_precision"] = half_precision_difference(views) | {"tolerance": HALF_PRECISION_TOLERANCE}
+    result["fidelity"] = fidelity
+
+    # cache variants over a long loop, twice round: bytes, growth, read time, read error
+    say(f"caches: flat / float16 / fused over a {config.long_loop_steps}-step loop, twice round")
+    lap = config.long_loop_steps
+    long_loop = trajectory_views(world, "loop", lap, config.size, backbone, laps=2)
+    rgb = read_quality(long_loop[: lap + 1], lambda: RGBPointCloudMemory(backbone.encode))  # one lap: 49 frames
+    caches: dict = {"world": world, "steps": lap, "laps": 2, "size": config.size, "variants": {}}
+    for name, make in _latent_cache_variants(config).items():
+        entry = read_quality(long_loop, make)
+        entry["cache_bytes_after_one_lap"] = entry["bytes_per_step"][lap]
+        caches["variants"][name] = entry
+    caches["variants"]["rgb point cloud (baseline), one lap"] = rgb | {"cache_bytes_after_one_lap": rgb["cache_bytes"]}
+    for entry in caches["variants"].values():
+        entry["bytes_ratio_vs_rgb"] = round(rgb["cache_bytes"] / entry["cache_bytes_after_one_lap"], 2)
+
+    # the same variants through full rollouts: does fusion or float16 cost consistency?
+    say(f"caches: rollouts of a {config.variant_rollout_steps}-step loop with each cache variant")
+    base = RolloutConfig(world=config.fidelity_worlds[0], trajectory="loop", steps=config.variant_rollout_steps,
+                         size=config.size, seed=config.seed)
+    rollouts = {
+        "flat float32 (paper)": replace(base, memories=("latent", "rgb", "none")),
+        "flat float16": replace(base, memories=("latent",), latent_dtype="float16"),
+        f"fused newest {config.fusion_voxel_size:g} m float16": replace(
+            base, memories=("latent",), latent_dtype="float16", voxel_size=config.fusion_voxel_size, fusion="newest"),
+        f"fused mean {config.fusion_voxel_size:g} m float16": replace(
+            base, memories=("latent",), latent_dtype="float16", voxel_size=config.fusion_voxel_size, fusion="mean"),
+    }
+    caches["rollouts"] = {}
+    for name, rollout_config in rollouts.items():
+        rollout = run_rollout(rollout_config, backbone=backbone)
+        for memory, records in rollout.records.items():
+            label = name if memory == "latent" else f"{memory} (reference)"
+            generated = records[1:]
+            caches["rollouts"][label] = {
+                "mean_psnr": round(statistics.fmean(r.psnr for r in generated), 4),
+                "mean_ssim": round(statistics.fmean(r.ssim for r in generated), 5),
+                "return_psnr_vs_truth": round(records[-1].psnr, 4),
+                "cache_bytes": records[-1].cache_bytes,
+                "cache_points": records[-1].cache_points,
+                "read_ms_median": round(median([r.timings_ms["read"] for r in generated]), 4),
+            }
+    result["caches"] = caches
+
+    # the read against the machine's memory bandwidth
+    say(f"read throughput: a {config.read_cache_steps}-step cache at {config.size}x{config.size}")
+    result["read_throughput"] = read_throughput(backbone, config.read_cache_steps, config.size)
+    result["targets"] = _targets(result)
+    return result
