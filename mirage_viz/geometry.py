@@ -103,7 +103,7 @@ class SplatResult:
 
 
 _NO_HIT = torch.iinfo(torch.int64).max
-DEPTH_MANTISSA_BITS = 7  # z-test precision: depths within ~1% tie, and the earliest point wins
+DEPTH_MANTISSA_BITS = 5  # z-test precision: depths within ~3% tie, and the earliest point wins
 _ARANGE = torch.arange(0)
 
 
@@ -152,8 +152,8 @@ def splat_points(
     """Forward z-buffer splat of N points with C-dim features into ``camera``'s grid.
 
     Each point goes to the nearest cell (rounding), the closest depth wins, empty cells are zero.
-    Depths are compared on ``depth_mantissa_bits`` of float32's 23 mantissa bits: with the default 7,
-    points within about 1% (2**-7) of each other's depth tie, and the lowest index (the earliest
+    Depths are compared on ``depth_mantissa_bits`` of float32's 23 mantissa bits: with the default 5,
+    points within about 3% (2**-5) of each other's depth tie, and the lowest index (the earliest
     written) wins. Memories write in time order, so where several frames saw the same surface, the
     first view (the given frame, then the least drifted) is kept; 23 compares exact depths.
     Vectorized in one pass: the key ``(depth bits << 32) | point index`` is reduced with ``amin``

@@ -40,6 +40,7 @@ def atomic_output_dir(out_dir: str | Path, overwrite: bool = False) -> Iterator[
     check_output_dir(out_dir, overwrite)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; the result is an ordinary folder
     try:
         yield staging
         if out_dir.exists():

@@ -1,0 +1,180 @@
+"""A benchmark result as a markdown report and a plotly figure; reading and writing ``bench.json``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+__all__ = ["bench_figure", "bench_markdown", "load_bench", "write_bench"]
+
+_COLORS = {"latent": "#1f77b4", "rgb": "#d62728", "none": "#7f7f7f"}
+
+
+def load_bench(path: str | Path) -> dict:
+    """Read a ``bench.json`` written by ``mirage-viz bench``; a clear error for anything else."""
+    from .run import BENCH_FORMAT
+
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ValueError(f"benchmark file not found: {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not a JSON file ({error}); expected bench.json from `mirage-viz bench`") from None
+    if not isinstance(data, dict) or data.get("format") != BENCH_FORMAT:
+        raise ValueError(f"{path} is not a mirage_viz benchmark (expected \"format\": \"{BENCH_FORMAT}\")")
+    return data
+
+
+def write_bench(result: dict, out_dir: str | Path, overwrite: bool = False) -> Path:
+    """Write ``bench.json``, ``bench.md`` and ``bench.html`` (the plot) into ``out_dir``, all or nothing."""
+    from ..io import atomic_output_dir
+
+    with atomic_output_dir(out_dir, overwrite) as staging:
+        (staging / "bench.json").write_text(json.dumps(result, indent=1))
+        (staging / "bench.md").write_text(bench_markdown(result))
+        bench_figure(result).write_html(staging / "bench.html", include_plotlyjs=True, full_html=True)
+    return Path(out_dir)
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]
+
+
+def bench_markdown(result: dict) -> str:
+    """The whole result as markdown tables (what ``bench.md`` holds)."""
+    config, machine = result["config"], result["machine"]
+    lines = [
+        "# mirage_viz benchmark",
+        "",
+        f"{result['created']} on {machine['processor']} ({machine['cpu_count']} CPUs, {machine['torch_threads']} torch "
+        f"threads), torch {machine['torch']}. Reproduce: `mirage-viz bench{' --quick' if config['quick'] else ''}`.",
+        "",
+        "## Targets",
+        "",
+    ]
+    lines += _table(["target", "measured", "bar", "met"], [
+        [t["target"], _fmt(t["value"]), _fmt(t["bar"]), {True: "yes", False: "**no**", None: "not measured"}[t["met"]]]
+        for t in result["targets"]
+    ])
+    lines += ["", "## Speed and bytes (latent vs RGB memory, same trajectory, one process)", "",
+              f"A `loop` of {config['speed_steps']} steps; reads and steps timed at the full cache. Read speedup: median "
+              "of pairwise RGB/latent ratios, each read following the other memory's (cold caches, as in a rollout); "
+              "warm: each memory's reads back to back. Peak: resident memory above the loaded models while writing "
+              "every frame and reading once, in a fresh process per memory.", ""]
+    rows = []
+    for vae, sizes in result["speed"].items():
+        for size, s in sizes.items():
+            peak = s.get("peak_memory", {})
+            rows.append([
+                vae, f"{size}", _fmt(s["read_ms"]["latent"], 3), _fmt(s["read_ms"]["rgb"], 1),
+                f"{s['read_speedup']:,.0f}x", f"{s['read_speedup_warm']:,.0f}x",
+                _fmt(s["step_ms"]["latent"], 0), _fmt(s["step_ms"]["rgb"], 0), _fmt(s["step_ms"]["none"], 0),
+                f"{s['step_speedup']:.2f}x", f"{s['dominant_stage']['latent']} / {s['dominant_stage']['rgb']}",
+                f"{s['cache_bytes']['latent']:,} / {s['cache_bytes']['rgb']:,}", f"{s['cache_bytes_ratio']:.1f}x",
+                " / ".join(_fmt(peak[m]["peak_over_baseline_mb"], 1) for m in ("latent", "rgb")) if peak else "-",
+            ])
+    lines += _table(["VAE", "size", "read latent (ms)", "read RGB (ms)", "read speedup", "warm", "step latent (ms)",
+                     "step RGB (ms)", "step none (ms)", "step speedup", "slowest stage latent / RGB",
+                     "cache bytes latent / RGB", "bytes ratio", "peak MB latent / RGB"], rows)
+    for vae, note in result["notes"]["vaes"].items():
+        lines.append(f"\n`{vae}`: {note}.")
+
+    loop = result["fidelity"]["loop"]
+    lines += ["", f"## Consistency: `loop` of {loop['steps']} steps at {loop['size']}x{loop['size']}, "
+              f"mean over {', '.join(loop['worlds'])}", ""]
+    lines += _table(["memory", "mean PSNR (dB)", "mean SSIM", "return frame vs truth (dB)", "return frame vs first (dB)"], [
+        [name, _fmt(m["mean_psnr"]), _fmt(m["mean_ssim"], 3), _fmt(m["return_psnr_vs_truth"]), _fmt(m["return_psnr_vs_first"])]
+        for name, m in loop["mean_over_worlds"].items()
+    ])
+
+    modes = result["fidelity"]["depth_modes"]
+    paper = modes["paper_empty_cell_rates"]
+    lines += ["", f"## Empty latent cells per depth-downsampling mode ({modes['world']}, {modes['steps']} steps, true views)", ""]
+    lines += _table(["mode", "empty cells, loop", "empty cells, pan_right", "paper (its data)", "latent MSE on covered cells, loop"], [
+        [mode, f"{100 * r['empty_cell_rate']:.1f}%", f"{100 * modes['pan_right'][mode]['empty_cell_rate']:.1f}%",
+         f"{100 * paper[mode]:.1f}%" if mode in paper else "-", _fmt(r["latent_mse_covered"], 4)]
+        for mode, r in modes["loop"].items()
+    ])
+    lifting = result["fidelity"]["lifting"]
+    lines += ["", "## Lifting at latent vs pixel resolution (loop, true views)", ""]
+    lines += _table(["cache", "empty cells", "latent MSE on covered cells", "read (ms)", "cache bytes"], [
+        [name, f"{100 * r['empty_cell_rate']:.1f}%", _fmt(r["latent_mse_covered"], 4), _fmt(r["read_ms_median"], 3), f"{r['cache_bytes']:,}"]
+        for name, r in lifting["loop"].items()
+    ])
+    half = result["fidelity"]["half_precision"]
+    lines += ["", f"float16 cache against float32 (same frames, one read): mask agreement {half['mask_agreement']:.4f}, mean "
+              f"|difference| {half['mean_abs_difference']:.4f} (max {half['max_abs_difference']:.3f}, latents up to "
+              f"{half['latent_abs_max']:.2f}); tolerance: agreement >= {half['tolerance']['mask_agreement_min']}, mean "
+              f"|difference| <= {half['tolerance']['mean_abs_difference_max']}."]
+
+    caches = result["caches"]
+    lines += ["", f"## Cache variants over a {caches['steps']}-step loop, twice round ({caches['world']}, true views)", ""]
+    rows = []
+    for name, r in caches["variants"].items():
+        points = r["points_per_step"]
+        lap = caches["steps"]
+        rows.append([name, f"{r['cache_bytes_after_one_lap']:,}", f"{r['bytes_ratio_vs_rgb']:.1f}x",
+                     f"{r['cache_bytes']:,}", f"{points[lap]:,} -> {points[-1]:,}", f"{100 * r['empty_cell_rate']:.1f}%",
+                     _fmt(r["latent_mse_covered"], 4), _fmt(r["read_ms_median"], 3)])
+    lines += _table(["cache", "bytes after one lap", "RGB / this", "bytes after two laps", "points lap 1 -> lap 2",
+                     "empty cells", "latent MSE on covered", "read (ms)"], rows)
+    lines += ["", f"Rollouts (generation) of a `loop` of {config['variant_rollout_steps']} steps with each cache:", ""]
+    lines += _table(["cache", "mean PSNR (dB)", "mean SSIM", "return frame (dB)", "cache bytes", "read (ms)"], [
+        [name, _fmt(r["mean_psnr"]), _fmt(r["mean_ssim"], 3), _fmt(r["return_psnr_vs_truth"]), f"{r['cache_bytes']:,}",
+         _fmt(r["read_ms_median"], 3)]
+        for name, r in caches["rollouts"].items()
+    ])
+    throughput = result["read_throughput"]
+    lines += ["", f"## Read throughput: a {throughput['steps']}-step cache at {throughput['size']}x{throughput['size']}", ""]
+    lines += _table(["storage", "points", "bytes", "read (ms)", "GB/s read", "copy GB/s, main memory", "copy GB/s, same size",
+                     "share of main-memory copy"], [
+        [dtype, f"{r['cache_points']:,}", f"{r['cache_bytes']:,}", _fmt(r["read_ms"], 3), _fmt(r["read_gbps"], 2),
+         _fmt(throughput["copy_gbps_main_memory"], 1), _fmt(r["copy_gbps_same_size"], 1), f"{100 * r['fraction_of_main_memory_copy']:.0f}%"]
+        for dtype, r in ((d, throughput[d]) for d in ("float32", "float16"))
+    ])
+    return "\n".join(lines) + "\n"
+
+
+def bench_figure(result: dict) -> go.Figure:
+    """Four panels: read time per size, read time as the cache grows, cache bytes over two laps, PSNR per step."""
+    figure = make_subplots(rows=2, cols=2, subplot_titles=(
+        "memory read at the full cache (ms, log)", "read as the cache grows (ms, log)",
+        "cache bytes over a long loop, twice round (log)", "PSNR against the truth per step (dB)"))
+    for vae, sizes in result["speed"].items():
+        keys = sorted(sizes, key=int)
+        for memory in ("latent", "rgb"):
+            figure.add_trace(go.Scatter(
+                x=[int(k) for k in keys], y=[sizes[k]["read_ms"][memory] for k in keys], mode="lines+markers",
+                name=f"{memory} read, {vae} VAE", line=dict(color=_COLORS[memory], dash="solid" if vae == "embedded" else "dash"),
+            ), row=1, col=1)
+    speed_256 = result["speed"].get("embedded", {}).get("256") or next(iter(next(iter(result["speed"].values())).values()))
+    growth = speed_256["growth"]
+    for memory in ("latent", "rgb"):
+        figure.add_trace(go.Scatter(x=growth["step"], y=growth["read_ms"][memory], mode="lines+markers",
+                                    name=f"{memory} read vs step ({speed_256['vae']}, {speed_256['size']})",
+                                    line=dict(color=_COLORS[memory])), row=1, col=2)
+    for name, variant in result["caches"]["variants"].items():
+        figure.add_trace(go.Scatter(y=variant["bytes_per_step"], mode="lines", name=name), row=2, col=1)
+    loop = result["fidelity"]["loop"]
+    world = loop["worlds"][0]
+    for memory, entry in loop["per_world"][world].items():
+        figure.add_trace(go.Scatter(y=entry["psnr"], mode="lines+markers", name=f"{memory} PSNR ({world})",
+                                    line=dict(color=_COLORS.get(memory))), row=2, col=2)
+    figure.update_yaxes(type="log", row=1, col=1)
+    figure.update_yaxes(type="log", row=1, col=2)
+    figure.update_yaxes(type="log", row=2, col=1)
+    figure.update_xaxes(title_text="image size (px)", row=1, col=1)
+    figure.update_xaxes(title_text="step", row=1, col=2)
+    figure.update_xaxes(title_text="frames written", row=2, col=1)
+    figure.update_xaxes(title_text="step", row=2, col=2)
+    figure.update_layout(height=760, margin=dict(l=40, r=20, t=60, b=40), legend=dict(font=dict(size=10)))
+    return figure
