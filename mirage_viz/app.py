@@ -15,14 +15,17 @@ from typing import Iterator
 
 import gradio as gr
 
-from .backbone import load_embedded_backbone
+from .backbone import ASSETS_DIR, load_embedded_backbone
+from .bench.report import bench_figure, bench_markdown, load_bench
 from .engine import STAGES, Rollout, RolloutConfig, iter_rollout
 from .export import export_animation, export_cache_ply
 from .figures import cache_figure, frames_figure, latent_panels_figure, metrics_figure, rollout_pca
 from .trajectories import PRESETS, TRAJECTORY_NAMES
 from .worlds import DEFAULT_WORLD, WORLD_NAMES
 
-__all__ = ["build_demo", "EXAMPLES", "MAX_STEPS", "SIZES"]
+__all__ = ["build_demo", "EXAMPLES", "MAX_STEPS", "SIZES", "SHIPPED_BENCH"]
+
+SHIPPED_BENCH = ASSETS_DIR / "bench" / "bench.json"  # `mirage-viz bench` measured on a 2-core CPU machine
 
 MAX_STEPS = 48
 SIZES = (128, 256)
@@ -116,6 +119,17 @@ def scrub(rollout: Rollout | None, step: float) -> tuple:
     return _panels(rollout, step)
 
 
+def show_bench(path: str | None) -> tuple:
+    """The plot and the tables of a ``bench.json`` (the shipped one when ``path`` is None)."""
+    path = path or SHIPPED_BENCH
+    try:
+        result = load_bench(path)
+        return bench_figure(result), bench_markdown(result)
+    except (ValueError, KeyError, TypeError) as error:
+        message = str(error) if isinstance(error, ValueError) else f"{Path(path).name} lacks part of a benchmark result ({error})"
+        raise gr.Error(f"{message}; upload a bench.json written by `mirage-viz bench`") from None
+
+
 def build_demo() -> gr.Blocks:
     """The app's Blocks (launch it with ``demo.launch()``)."""
     presets = ", ".join(f"{n} ({p.magnitude:g} {p.unit})" for n, p in PRESETS.items())
@@ -128,37 +142,50 @@ def build_demo() -> gr.Blocks:
             "from memory alone. Camera convention: OpenCV, poses camera-to-world."
         )
         rollout_state = gr.State(None)
-        with gr.Row():
-            with gr.Column(scale=1):
-                world = gr.Dropdown(list(WORLD_NAMES), value=DEFAULT_WORLD, label="world")
-                trajectory = gr.Dropdown(list(TRAJECTORY_NAMES), value="loop", label="trajectory", info=presets)
-                magnitude = gr.Number(0.0, label="magnitude (metres or degrees; 0 = the preset's default)", minimum=0)
-                steps = gr.Slider(1, MAX_STEPS, value=8, step=1, label="steps")
-                size = gr.Radio(list(SIZES), value=256, label="size (pixels)")
-                seed = gr.Number(0, label="seed", precision=0, minimum=0)
-                gr.Image(label="first frame from a photo (coming: the synthetic world's view is used for now)",
-                         interactive=False, height=120)
-                with gr.Row():
-                    run_button = gr.Button("Run", variant="primary")
-                    stop_button = gr.Button("Stop")
-                status = gr.Markdown("Press **Run**.")
-            with gr.Column(scale=3):
-                step_slider = gr.Slider(0, MAX_STEPS, value=0, step=1, label="step", interactive=False)
-                frames_plot = gr.Plot(label="decoded frames")
-                with gr.Row():
-                    cache_plot = gr.Plot(label="3D caches")
-                    panels_plot = gr.Plot(label="conditioning")
-        metrics_plot = gr.Plot(label="metrics over steps")
-        table = gr.Dataframe(headers=TABLE_HEADERS, label="metrics at this step", interactive=False)
-        downloads = gr.File(label="downloads: summary.json, rollout.gif, caches as PLY", file_count="multiple")
+        with gr.Tab("Rollout"):
+            with gr.Row():
+                with gr.Column(scale=1):
+                    world = gr.Dropdown(list(WORLD_NAMES), value=DEFAULT_WORLD, label="world")
+                    trajectory = gr.Dropdown(list(TRAJECTORY_NAMES), value="loop", label="trajectory", info=presets)
+                    magnitude = gr.Number(0.0, label="magnitude (metres or degrees; 0 = the preset's default)", minimum=0)
+                    steps = gr.Slider(1, MAX_STEPS, value=8, step=1, label="steps")
+                    size = gr.Radio(list(SIZES), value=256, label="size (pixels)")
+                    seed = gr.Number(0, label="seed", precision=0, minimum=0)
+                    gr.Image(label="first frame from a photo (coming: the synthetic world's view is used for now)",
+                             interactive=False, height=120)
+                    with gr.Row():
+                        run_button = gr.Button("Run", variant="primary")
+                        stop_button = gr.Button("Stop")
+                    status = gr.Markdown("Press **Run**.")
+                with gr.Column(scale=3):
+                    step_slider = gr.Slider(0, MAX_STEPS, value=0, step=1, label="step", interactive=False)
+                    frames_plot = gr.Plot(label="decoded frames")
+                    with gr.Row():
+                        cache_plot = gr.Plot(label="3D caches")
+                        panels_plot = gr.Plot(label="conditioning")
+            metrics_plot = gr.Plot(label="metrics over steps")
+            table = gr.Dataframe(headers=TABLE_HEADERS, label="metrics at this step", interactive=False)
+            downloads = gr.File(label="downloads: summary.json, rollout.gif, caches as PLY", file_count="multiple")
 
-        inputs = [world, trajectory, magnitude, steps, size, seed]
-        panel_outputs = [cache_plot, panels_plot, frames_plot, metrics_plot, table]
-        run_event = run_button.click(
-            run, inputs, [*panel_outputs, step_slider, status, rollout_state, downloads], api_name="run",
-            concurrency_limit=2,
-        )
-        stop_button.click(lambda: "Stopped.", None, status, cancels=[run_event], api_name="stop")
-        step_slider.release(scrub, [rollout_state, step_slider], panel_outputs, api_name="scrub")
-        gr.Examples(EXAMPLES, inputs, label="examples (seconds on a CPU)")
+            inputs = [world, trajectory, magnitude, steps, size, seed]
+            panel_outputs = [cache_plot, panels_plot, frames_plot, metrics_plot, table]
+            run_event = run_button.click(
+                run, inputs, [*panel_outputs, step_slider, status, rollout_state, downloads], api_name="run",
+                concurrency_limit=2,
+            )
+            stop_button.click(lambda: "Stopped.", None, status, cancels=[run_event], api_name="stop")
+            step_slider.release(scrub, [rollout_state, step_slider], panel_outputs, api_name="scrub")
+            gr.Examples(EXAMPLES, inputs, label="examples (seconds on a CPU)")
+        with gr.Tab("Benchmark"):
+            gr.Markdown(
+                "Latent against RGB memory, measured side by side: read and step time per image size and VAE, "
+                "cache bytes, peak memory, consistency on loops, empty cells per depth mode, fused and float16 "
+                "caches. Shown: the shipped run (`assets/bench/bench.json`, a 2-core CPU machine). Measure your "
+                "machine with `mirage-viz bench` (about 10 minutes; `--quick`: about one) and upload its `bench.json`."
+            )
+            bench_file = gr.File(label="a bench.json to show (empty: the shipped one)", file_types=[".json"], type="filepath")
+            bench_plot = gr.Plot(label="benchmark")
+            bench_tables = gr.Markdown()
+            bench_file.change(show_bench, bench_file, [bench_plot, bench_tables], api_name="bench")
+            demo.load(show_bench, None, [bench_plot, bench_tables])
     return demo

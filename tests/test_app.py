@@ -83,3 +83,17 @@ def test_run_twice_scrub_mid_run_and_abandon_a_run_the_server_survives(app_url):
     third.cancel()  # the visitor closes the tab mid-run
     other = Client(app_url, verbose=False)
     assert other.predict("studio", "pan_right", 0.0, 1, 128, 0, api_name="/run")[6].startswith("Done: 1 steps")
+
+
+def test_benchmark_tab_shows_the_shipped_run_and_refuses_a_bad_file(app_url, tmp_path):
+    from gradio_client import handle_file
+
+    client = Client(app_url, verbose=False)
+    plot, tables = client.predict(None, api_name="/bench")
+    assert "## Targets" in tables and "read speedup" in tables
+    assert len(json.loads(plot["plot"])["data"]) >= 8
+    bad = tmp_path / "bench.json"
+    bad.write_text('{"format": "not a benchmark"}')
+    with pytest.raises(Exception, match="not a mirage_viz benchmark"):
+        client.predict(handle_file(str(bad)), api_name="/bench")
+    assert "## Targets" in client.predict(None, api_name="/bench")[1]  # the server still answers

@@ -1,0 +1,176 @@
+import json
+
+import pytest
+import torch
+
+from mirage_viz.bench import HALF_PRECISION_TOLERANCE, BenchConfig, bench_figure, bench_markdown, load_bench, run_bench, write_bench
+from mirage_viz.bench.common import median, pairwise_ratio
+from mirage_viz.bench.fidelity import half_precision_difference, trajectory_views
+from mirage_viz.bench.peak import measure_peak_memory
+from mirage_viz.cli import main
+from mirage_viz.memories import LatentSpatialMemory, PointCache, VoxelPointCache
+
+
+@pytest.fixture(scope="module")
+def tiny_bench():
+    """Every part of the benchmark, at 64x64 and a few steps (seconds, not minutes)."""
+    config = BenchConfig(sizes=(64,), vaes=("embedded", "sd"), sd_sizes=(64,), speed_steps=3, read_repeats=3,
+                         step_repeats=2, peak_memory_sizes=(), fidelity_worlds=("room",), fidelity_steps=3,
+                         long_loop_steps=4, variant_rollout_steps=2, voxel_sizes=(0.05,), fusion_voxel_size=0.05,
+                         read_cache_steps=4, size=64)
+    return run_bench(config)
+
+
+def test_bench_json_has_the_promised_fields(tiny_bench):
+    assert tiny_bench["format"] == "mirage_viz.bench/v1"
+    for vae in ("embedded", "sd"):
+        entry = tiny_bench["speed"][vae]["64"]
+        assert set(entry["read_ms"]) == {"latent", "rgb"} and set(entry["step_ms"]) == {"latent", "rgb", "none"}
+        for key in ("read_speedup", "step_speedup", "cache_bytes_ratio", "read_ms_warm", "stage_ms", "growth"):
+            assert key in entry
+        assert len(entry["read_samples_ms"]["latent"]) == 3 and len(entry["step_samples_ms"]["rgb"]) == 2
+        assert entry["frames_in_cache"] == 4 and entry["latent_shape"] == [4, 8, 8]
+    assert "random weights" in tiny_bench["speed"]["sd"]["64"]["vae_note"]
+    assert set(tiny_bench["fidelity"]["loop"]["mean_over_worlds"]) == {"latent", "rgb", "none"}
+    assert set(tiny_bench["fidelity"]["depth_modes"]["loop"]) == {"bilinear", "nearest", "area", "median", "min"}
+    assert {"latent resolution (Mirage)", "pixel resolution"} <= set(tiny_bench["fidelity"]["lifting"]["loop"])
+    assert tiny_bench["read_throughput"]["float32"]["read_gbps"] > 0
+    assert all({"target", "value", "bar", "met"} <= set(t) for t in tiny_bench["targets"])
+    json.dumps(tiny_bench)  # JSON-ready: no tensors, no infinities
+    assert "Infinity" not in json.dumps(tiny_bench) and "NaN" not in json.dumps(tiny_bench)
+
+
+def test_ratios_are_computed_from_the_timings_written(tiny_bench):
+    for sizes in tiny_bench["speed"].values():
+        for entry in sizes.values():
+            reads, steps = entry["read_samples_ms"], entry["step_samples_ms"]
+            assert entry["read_speedup"] == pytest.approx(pairwise_ratio(reads["rgb"], reads["latent"]))
+            assert entry["step_speedup"] == pytest.approx(pairwise_ratio(steps["rgb"], steps["latent"]))
+            assert entry["read_ms"]["latent"] == pytest.approx(median(reads["latent"]), abs=1e-4)
+            assert entry["step_ms"]["rgb"] == pytest.approx(median(steps["rgb"]), abs=1e-3)
+            assert entry["cache_bytes_ratio"] == pytest.approx(entry["cache_bytes"]["rgb"] / entry["cache_bytes"]["latent"])
+            # float32 both: 64 pixels x (3 + 3) floats per latent cell against (3 + 4) floats
+            assert entry["cache_bytes_ratio"] == pytest.approx(384 / 7)
+            assert entry["growth"]["cache_bytes"]["latent"] == sorted(entry["growth"]["cache_bytes"]["latent"])
+
+
+def test_pairwise_ratio_is_the_median_of_pair_ratios():
+    assert pairwise_ratio([10.0, 20.0, 300.0], [1.0, 1.0, 1.0]) == 20.0
+    with pytest.raises(ValueError):
+        pairwise_ratio([1.0], [1.0, 2.0])
+
+
+def test_report_and_plot_are_written_all_together(tiny_bench, tmp_path):
+    out = write_bench(tiny_bench, tmp_path / "bench")
+    assert sorted(p.name for p in out.iterdir()) == ["bench.html", "bench.json", "bench.md"]
+    assert load_bench(out / "bench.json") == json.loads(json.dumps(tiny_bench))
+    markdown = bench_markdown(tiny_bench)
+    assert "## Targets" in markdown and "| sd | 64 |" in markdown
+    assert len(bench_figure(tiny_bench).data) >= 8
+    with pytest.raises(ValueError, match="not empty"):
+        write_bench(tiny_bench, out)  # nothing overwritten without asking
+
+
+def test_load_bench_names_what_is_wrong(tmp_path):
+    (tmp_path / "a.json").write_text("{not json")
+    (tmp_path / "b.json").write_text('{"format": "something else"}')
+    with pytest.raises(ValueError, match="not a JSON file"):
+        load_bench(tmp_path / "a.json")
+    with pytest.raises(ValueError, match="not a mirage_viz benchmark"):
+        load_bench(tmp_path / "b.json")
+    with pytest.raises(ValueError, match="not found"):
+        load_bench(tmp_path / "missing.json")
+
+
+def test_bench_config_refuses_bad_settings():
+    with pytest.raises(ValueError, match="multiples of 32"):
+        BenchConfig(sizes=(100,)).validate()
+    with pytest.raises(ValueError, match="accepted: embedded, sd"):
+        BenchConfig(vaes=("taesd",)).validate()
+    with pytest.raises(ValueError, match="read_repeats"):
+        BenchConfig(read_repeats=0).validate()
+
+
+def test_cli_bench_bad_input_exits_2_and_writes_nothing(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "--sizes", "100", "--out", str(tmp_path / "x")])
+    assert exit_info.value.code == 2 and "multiples of 32" in capsys.readouterr().err
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "keep.txt").write_text("mine")
+    assert main(["bench", "--quick", "--out", str(busy)]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert [p.name for p in busy.iterdir()] == ["keep.txt"]
+
+
+def test_peak_memory_probe_runs_in_its_own_process():
+    latent = measure_peak_memory("latent", 128, "embedded", 4)
+    rgb = measure_peak_memory("rgb", 128, "embedded", 4)
+    for probe in (latent, rgb):
+        assert probe["peak_mb"] >= probe["baseline_mb"] > 0 and probe["peak_over_baseline_mb"] >= 0
+    assert rgb["cache_bytes"] == 4 * 128 * 128 * 24 and latent["cache_bytes"] == 4 * 16 * 16 * 28
+    # the RGB read renders at pixel resolution and runs the VAE encoder: its peak is the larger
+    assert rgb["peak_over_baseline_mb"] > latent["peak_over_baseline_mb"]
+
+
+# -- fused and half-precision caches ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def loop_views(backbone):
+    return trajectory_views("room", "loop", 6, 64, backbone)
+
+
+@pytest.mark.parametrize("fusion", ["newest", "mean"])
+def test_fusion_keeps_a_cache_of_revisited_views_bounded(loop_views, fusion):
+    flat = LatentSpatialMemory()
+    fused = LatentSpatialMemory(voxel_size=0.05, fusion=fusion, dtype="float16")
+    counts = []
+    for lap in range(3):  # the same loop three times round: every later view is a revisit
+        for view in loop_views:
+            flat.write(view)
+            fused.write(view)
+        counts.append(fused.stats().points)
+    assert counts[0] == counts[1] == counts[2]  # nothing new after the first lap
+    assert flat.stats().points == 3 * len(loop_views) * 8 * 8
+    assert fused.stats().bytes < flat.stats().bytes / 3
+    assert not fused.append_only and flat.append_only
+
+
+def test_fusion_newest_and_mean_semantics():
+    point = torch.tensor([[0.51, 0.52, 3.03]])
+    newest, mean = VoxelPointCache(0.1, "newest"), VoxelPointCache(0.1, "mean")
+    for cache in (newest, mean):
+        cache.append(point, torch.tensor([[1.0, 0.0]]))
+        cache.append(point + 0.01, torch.tensor([[3.0, 2.0]]))  # the same voxel
+        cache.append(point + 1.0, torch.tensor([[5.0, 5.0]]))  # another voxel
+    assert len(newest) == len(mean) == 2
+    points, features = newest.tensors()
+    assert torch.allclose(points[0], torch.tensor([0.55, 0.55, 3.05])) and features[0].tolist() == [3.0, 2.0]
+    assert mean.tensors()[1][0].tolist() == [2.0, 1.0]
+    with pytest.raises(ValueError, match="voxel_size"):
+        VoxelPointCache(0.0)
+    with pytest.raises(ValueError, match="larger voxel_size"):
+        VoxelPointCache(1e-4).append(torch.tensor([[100.0, 0.0, 0.0]]), torch.ones(1, 2))
+
+
+def test_half_precision_changes_a_read_by_less_than_the_stated_tolerance(loop_views):
+    result = half_precision_difference(loop_views)
+    assert result["bytes"]["float16"] * 2 == result["bytes"]["float32"]
+    assert result["mask_agreement"] >= HALF_PRECISION_TOLERANCE["mask_agreement_min"]
+    assert result["mean_abs_difference"] <= HALF_PRECISION_TOLERANCE["mean_abs_difference_max"]
+
+
+def test_point_cache_grows_without_losing_rows():
+    cache = PointCache(torch.float16)
+    chunks = [(torch.randn(n, 3), torch.randn(n, 4)) for n in (5, 7, 30, 1)]
+    for points, features in chunks:
+        before = cache.tensors()[0].clone()
+        cache.append(points, features)
+        assert torch.equal(cache.tensors()[0][: before.shape[0]], before)  # earlier rows kept through growth
+    points, features = cache.tensors()
+    assert points.shape == (43, 3) and features.shape == (43, 4) and points.dtype == torch.float16
+    assert torch.allclose(features.float(), torch.cat([f for _, f in chunks]), atol=1e-2)
+    assert cache.nbytes == 43 * 7 * 2 <= cache.capacity_nbytes
+    with pytest.raises(ValueError, match="channels"):
+        cache.append(torch.zeros(1, 3), torch.zeros(1, 5))
