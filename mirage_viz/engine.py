@@ -57,7 +57,7 @@ class RolloutConfig:
     # the latent memory's cache: storage precision, optional voxel fusion, lifting resolution
     latent_dtype: str = "float32"
     voxel_size: float | None = None  # metres; None keeps the paper's flat cache
-    fusion: str = "newest"
+    fusion: str = "oldest"
     lift: str = "latent"
 
     def validate(self, size_multiple: int = 32) -> None:

@@ -121,7 +121,7 @@ def loop_views(backbone):
     return trajectory_views("room", "loop", 6, 64, backbone)
 
 
-@pytest.mark.parametrize("fusion", ["newest", "mean"])
+@pytest.mark.parametrize("fusion", ["oldest", "newest", "mean"])
 def test_fusion_keeps_a_cache_of_revisited_views_bounded(loop_views, fusion):
     flat = LatentSpatialMemory()
     fused = LatentSpatialMemory(voxel_size=0.05, fusion=fusion, dtype="float16")
@@ -139,12 +139,13 @@ def test_fusion_keeps_a_cache_of_revisited_views_bounded(loop_views, fusion):
 
 def test_fusion_newest_and_mean_semantics():
     point = torch.tensor([[0.51, 0.52, 3.03]])
-    newest, mean = VoxelPointCache(0.1, "newest"), VoxelPointCache(0.1, "mean")
-    for cache in (newest, mean):
+    oldest, newest, mean = VoxelPointCache(0.1, "oldest"), VoxelPointCache(0.1, "newest"), VoxelPointCache(0.1, "mean")
+    for cache in (oldest, newest, mean):
         cache.append(point, torch.tensor([[1.0, 0.0]]))
         cache.append(point + 0.01, torch.tensor([[3.0, 2.0]]))  # the same voxel
         cache.append(point + 1.0, torch.tensor([[5.0, 5.0]]))  # another voxel
-    assert len(newest) == len(mean) == 2
+    assert len(oldest) == len(newest) == len(mean) == 2
+    assert oldest.tensors()[1][0].tolist() == [1.0, 0.0]
     points, features = newest.tensors()
     assert torch.allclose(points[0], torch.tensor([0.55, 0.55, 3.05])) and features[0].tolist() == [3.0, 2.0]
     assert mean.tensors()[1][0].tolist() == [2.0, 1.0]
@@ -174,3 +175,12 @@ def test_point_cache_grows_without_losing_rows():
     assert cache.nbytes == 43 * 7 * 2 <= cache.capacity_nbytes
     with pytest.raises(ValueError, match="channels"):
         cache.append(torch.zeros(1, 3), torch.zeros(1, 5))
+
+
+def test_cli_quick_bench_writes_its_report(tmp_path, capsys):
+    assert main(["bench", "--quick", "--quiet", "--out", str(tmp_path / "bench")]) == 0
+    out = capsys.readouterr().out
+    assert "read speedup, embedded VAE, 256x256" in out and "bench.json" in out
+    result = load_bench(tmp_path / "bench" / "bench.json")
+    assert set(result["speed"]) == {"embedded", "sd"} and set(result["speed"]["embedded"]) == {"128", "256"}
+    assert result["config"]["quick"] and (tmp_path / "bench" / "bench.md").read_text().startswith("# mirage_viz benchmark")

@@ -14,7 +14,7 @@ import torch
 from ..backbone import load_embedded_backbone
 from ..depth import DEPTH_DOWNSAMPLE_MODES
 from ..engine import RolloutConfig, run_rollout
-from ..memories import LatentSpatialMemory, RGBPointCloudMemory
+from ..memories import FUSION_MODES, LatentSpatialMemory, RGBPointCloudMemory
 from .bandwidth import read_throughput
 from .common import VAE_KINDS, median
 from .fidelity import PAPER_EMPTY_CELL_RATES, half_precision_difference, loop_consistency, read_quality, trajectory_views
@@ -92,7 +92,7 @@ def _latent_cache_variants(config: BenchConfig) -> dict[str, Callable[[], Latent
         "flat float16": lambda: LatentSpatialMemory(dtype="float16"),
     }
     for voxel in config.voxel_sizes:
-        for fusion in ("newest", "mean"):
+        for fusion in FUSION_MODES:
             variants[f"fused {fusion} {voxel:g} m float16"] = (
                 lambda voxel=voxel, fusion=fusion: LatentSpatialMemory(dtype="float16", voxel_size=voxel, fusion=fusion)
             )
@@ -221,10 +221,11 @@ def run_bench(config: BenchConfig | None = None, progress: Callable[[str], None]
     rollouts = {
         "flat float32 (paper)": replace(base, memories=("latent", "rgb", "none")),
         "flat float16": replace(base, memories=("latent",), latent_dtype="float16"),
-        f"fused newest {config.fusion_voxel_size:g} m float16": replace(
-            base, memories=("latent",), latent_dtype="float16", voxel_size=config.fusion_voxel_size, fusion="newest"),
-        f"fused mean {config.fusion_voxel_size:g} m float16": replace(
-            base, memories=("latent",), latent_dtype="float16", voxel_size=config.fusion_voxel_size, fusion="mean"),
+        **{
+            f"fused {fusion} {config.fusion_voxel_size:g} m float16": replace(
+                base, memories=("latent",), latent_dtype="float16", voxel_size=config.fusion_voxel_size, fusion=fusion)
+            for fusion in FUSION_MODES
+        },
     }
     caches["rollouts"] = {}
     for name, rollout_config in rollouts.items():

@@ -53,7 +53,7 @@ class LatentSpatialMemory(SpatialMemory):
         dtype: storage precision of points and features (float16 halves the bytes).
         voxel_size: when set, fuse points per voxel of this size in metres (:class:`VoxelPointCache`);
             ``None`` keeps the paper's flat cache.
-        fusion: ``"newest"`` or ``"mean"`` feature per voxel (with ``voxel_size``).
+        fusion: ``"oldest"``, ``"newest"`` or ``"mean"`` feature per voxel (with ``voxel_size``).
         lift: ``"latent"`` (Mirage) or ``"pixel"`` resolution lifting (see :func:`lift_latents`).
     """
 
@@ -64,7 +64,7 @@ class LatentSpatialMemory(SpatialMemory):
         depth_mode: str = "bilinear",
         dtype: torch.dtype | str = torch.float32,
         voxel_size: float | None = None,
-        fusion: str = "newest",
+        fusion: str = "oldest",
         lift: str = "latent",
     ) -> None:
         if depth_mode not in DEPTH_DOWNSAMPLE_MODES:

@@ -1,9 +1,10 @@
 """A fused point cache: points falling in one voxel are merged, so revisiting a place adds nothing.
 
 Beyond the paper's flat cache. Each voxel of ``voxel_size`` metres keeps one entry: its integer
-voxel coordinates (int16 x 3, the point is the voxel centre) and one feature vector, either the
-newest written (``reduce="newest"``) or the running mean of every feature written there
-(``reduce="mean"``, with a per-voxel count).
+voxel coordinates (int16 x 3, the point is the voxel centre) and one feature vector: the first
+written (``reduce="oldest"``: later frames only add voxels never seen, like the splat's tie rule
+that favours the earliest view), the newest written (``reduce="newest"``), or the running mean of
+every feature written there (``reduce="mean"``, with a per-voxel count).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import torch
 
 __all__ = ["FUSION_MODES", "VoxelPointCache"]
 
-FUSION_MODES = ("newest", "mean")
+FUSION_MODES = ("oldest", "newest", "mean")
 
 _COORD_LIMIT = 2**15 - 1  # int16 voxel coordinates
 _MAX_COUNT = 2**15 - 1  # int16 counts saturate: later features still move the mean by 1 / 32767
@@ -27,7 +28,7 @@ class VoxelPointCache:
 
     append_only = False
 
-    def __init__(self, voxel_size: float, reduce: str = "newest", dtype: torch.dtype = torch.float32) -> None:
+    def __init__(self, voxel_size: float, reduce: str = "oldest", dtype: torch.dtype = torch.float32) -> None:
         if not isinstance(voxel_size, (int, float)) or isinstance(voxel_size, bool) or not voxel_size > 0:
             raise ValueError(f"voxel_size must be a positive number of metres, got {voxel_size!r}")
         if reduce not in FUSION_MODES:
@@ -57,10 +58,11 @@ class VoxelPointCache:
         num_voxels = unique_keys.shape[0]
         stored = self._features.float() if len(self) else torch.zeros(0, features.shape[1])
         stacked = torch.cat([stored, features.float()])  # [K + M, C]
-        if self.reduce == "newest":
+        if self.reduce in ("oldest", "newest"):
             order = torch.arange(keys.shape[0])  # later rows were written later
-            newest = torch.full((num_voxels,), -1, dtype=torch.int64).scatter_reduce_(0, slot, order, reduce="amax")
-            self._voxels, self._features = voxels[newest], stacked[newest].to(self.dtype)
+            pick = torch.full((num_voxels,), -1 if self.reduce == "newest" else keys.shape[0], dtype=torch.int64)
+            pick.scatter_reduce_(0, slot, order, reduce="amax" if self.reduce == "newest" else "amin")
+            self._voxels, self._features = voxels[pick], stacked[pick].to(self.dtype)
         else:
             weights = torch.cat([self._counts.float(), torch.ones(points.shape[0])])  # [K + M]
             count = torch.zeros(num_voxels).index_add_(0, slot, weights)  # [V]
