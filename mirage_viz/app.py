@@ -7,6 +7,7 @@ keeps its own rollout in a ``gr.State``; nothing is shared between sessions but 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import tempfile
@@ -15,11 +16,12 @@ from typing import Iterator
 
 import gradio as gr
 
-from .backbone import ASSETS_DIR, load_embedded_backbone
+from .backbone import ASSETS_DIR, DEFAULT_DEPTH_MODEL, Backbone, build_backbone, load_embedded_backbone
 from .bench.report import bench_figure, bench_markdown, load_bench
 from .engine import STAGES, Rollout, RolloutConfig, iter_rollout
 from .export import export_animation, export_cache_ply
 from .figures import cache_figure, frames_figure, latent_panels_figure, metrics_figure, rollout_pca
+from .photo import Photo, load_photo, sample_photos
 from .trajectories import PRESETS, TRAJECTORY_NAMES
 from .worlds import DEFAULT_WORLD, WORLD_NAMES
 
@@ -31,9 +33,10 @@ MAX_STEPS = 48
 SIZES = (128, 256)
 APP_MAX_POINTS = 6_000  # per cloud in the 3D view: keeps the browser responsive
 EXAMPLES = [
-    [DEFAULT_WORLD, "loop", 0.0, 8, 128, 0],
-    [DEFAULT_WORLD, "orbit_left", 0.0, 6, 128, 0],
-    ["studio", "push_in", 0.0, 6, 128, 1],
+    [DEFAULT_WORLD, "loop", 0.0, 8, 128, 0, None],
+    [DEFAULT_WORLD, "orbit_left", 0.0, 6, 128, 0, None],
+    ["studio", "push_in", 0.0, 6, 128, 1, None],
+    *[[DEFAULT_WORLD, "orbit_left", 20.0, 4, 128, 0, str(path)] for path in sample_photos()[:2]],
 ]
 TABLE_HEADERS = ["memory", "step", "PSNR (dB)", "SSIM", "mask coverage", "cache points", "cache bytes",
                  *[f"{stage} (ms)" for stage in STAGES]]
@@ -93,21 +96,48 @@ def _exports(rollout: Rollout) -> list[str]:
     return [str(f) for f in files]
 
 
-def run(world, trajectory, magnitude, steps, size, seed, progress=gr.Progress()) -> Iterator[tuple]:
+@functools.lru_cache(maxsize=2)
+def _backbone(vae: str, generator: str, depth: str, prompt: str) -> Backbone:
+    """The embedded backbone, or hub models by id with embedded fallbacks (kept loaded for the next run)."""
+    if not (vae or generator or depth):
+        return load_embedded_backbone()
+    return build_backbone(vae=vae or None, generator=generator or None, depth=depth or None, prompt=prompt)
+
+
+def _photo(path: str | None, size: int, fov: float | None) -> Photo | None:
+    if not path:
+        return None
+    if fov is not None and fov != 0 and not (math.isfinite(float(fov)) and 10 <= float(fov) <= 150):
+        raise gr.Error(f"field of view must be in [10, 150] degrees (0 = from the photo's EXIF, else 60), got {fov!r}")
+    try:
+        return load_photo(path, size, float(fov) if fov else None)
+    except ValueError as error:
+        raise gr.Error(str(error)) from None
+
+
+def run(world, trajectory, magnitude, steps, size, seed, photo_path=None, fov=0.0, depth_model=DEFAULT_DEPTH_MODEL,
+        vae="", generator="", prompt="", progress=gr.Progress()) -> Iterator[tuple]:
     """Stream the rollout: after each step, every panel, the slider on that step and the session state."""
     config = _config(world, trajectory, magnitude, steps, size, seed)
+    photo = _photo(photo_path, config.size, fov)
+    depth = (depth_model or "").strip() if photo is not None and (depth_model or "").strip() != "embedded" else ""
+    backbone = _backbone((vae or "").strip(), (generator or "").strip(), depth, prompt or "")
+    notes = "".join(f"\n\nNote: {notice}" for notice in backbone.notices)
+    if photo is not None:
+        notes += (f"\n\nFirst frame: {photo.name} ({photo.original_size[0]}x{photo.original_size[1]}), field of view "
+                  f"{photo.fov_degrees:.1f} degrees ({photo.fov_source}); depth from {backbone.depth_name}; no truth to score.")
     total = config.steps + 1
     rollout = None
     try:
-        for rollout in iter_rollout(config, backbone=load_embedded_backbone()):
+        for rollout in iter_rollout(config, backbone=backbone, photo=photo):
             step = len(rollout) - 1
             progress((step + 1) / total, desc=f"step {step} of {config.steps}")
             yield (*_panels(rollout, step), _slider(step),
-                   f"Step {step} of {config.steps} done.", rollout, None)
+                   f"Step {step} of {config.steps} done.{notes}", rollout, None)
     except ValueError as error:
         raise gr.Error(str(error)) from None
     yield (*_panels(rollout, len(rollout) - 1), _slider(len(rollout) - 1),
-           f"Done: {config.steps} steps. Drag the slider to scrub back through every step.", rollout, _exports(rollout))
+           f"Done: {config.steps} steps. Drag the slider to scrub back through every step.{notes}", rollout, _exports(rollout))
 
 
 def _slider(last_step: int) -> dict:
@@ -119,7 +149,7 @@ def scrub(rollout: Rollout | None, step: float) -> tuple:
     return _panels(rollout, step)
 
 
-def show_bench(path: str | None) -> tuple:
+def show_bench(path: str | None = None) -> tuple:
     """The plot and the tables of a ``bench.json`` (the shipped one when ``path`` is None)."""
     path = path or SHIPPED_BENCH
     try:
@@ -151,8 +181,15 @@ def build_demo() -> gr.Blocks:
                     steps = gr.Slider(1, MAX_STEPS, value=8, step=1, label="steps")
                     size = gr.Radio(list(SIZES), value=256, label="size (pixels)")
                     seed = gr.Number(0, label="seed", precision=0, minimum=0)
-                    gr.Image(label="first frame from a photo (coming: the synthetic world's view is used for now)",
-                             interactive=False, height=120)
+                    photo = gr.File(label="first frame from a photo (optional; replaces the world's view)",
+                                    file_types=["image"], type="filepath", height=120)
+                    with gr.Accordion("photo, depth and hub models", open=False):
+                        fov = gr.Number(0.0, label="field of view of the photo (degrees; 0 = EXIF focal length, else 60)", minimum=0)
+                        depth_model = gr.Textbox(DEFAULT_DEPTH_MODEL, label="depth model for photos (transformers id or "
+                                                 "folder; 'embedded' or empty: the shipped estimator, also the fallback)")
+                        vae = gr.Textbox("", label="VAE (hub id or folder; empty: embedded)")
+                        generator = gr.Textbox("", label="inpainting generator (StableDiffusionInpaintPipeline id; empty: embedded)")
+                        prompt = gr.Textbox("", label="prompt (hub generator)")
                     with gr.Row():
                         run_button = gr.Button("Run", variant="primary")
                         stop_button = gr.Button("Stop")
@@ -167,7 +204,7 @@ def build_demo() -> gr.Blocks:
             table = gr.Dataframe(headers=TABLE_HEADERS, label="metrics at this step", interactive=False)
             downloads = gr.File(label="downloads: summary.json, rollout.gif, caches as PLY", file_count="multiple")
 
-            inputs = [world, trajectory, magnitude, steps, size, seed]
+            inputs = [world, trajectory, magnitude, steps, size, seed, photo, fov, depth_model, vae, generator, prompt]
             panel_outputs = [cache_plot, panels_plot, frames_plot, metrics_plot, table]
             run_event = run_button.click(
                 run, inputs, [*panel_outputs, step_slider, status, rollout_state, downloads], api_name="run",
@@ -175,7 +212,7 @@ def build_demo() -> gr.Blocks:
             )
             stop_button.click(lambda: "Stopped.", None, status, cancels=[run_event], api_name="stop")
             step_slider.release(scrub, [rollout_state, step_slider], panel_outputs, api_name="scrub")
-            gr.Examples(EXAMPLES, inputs, label="examples (seconds on a CPU)")
+            gr.Examples(EXAMPLES, inputs[:7], label="examples (seconds on a CPU; the photos are CC0 / public domain)")
         with gr.Tab("Benchmark"):
             gr.Markdown(
                 "Latent against RGB memory, measured side by side: read and step time per image size and VAE, "

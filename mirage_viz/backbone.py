@@ -7,29 +7,39 @@ backbone ships in ``assets/`` and loads offline; any folder or hub id saved with
 
 from __future__ import annotations
 
+import copy
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from diffusers import AutoencoderKL, AutoencoderTiny
 
+from .hub import describe_failure, pick_device, pretrained_kwargs
 from .models.denoiser import WarpConditionedPipeline
 from .models.depth_net import DepthNet
-from .models.vae import decode_latents, encode_images, load_vae, vae_downsample_factor
+from .models.hub_depth import DEFAULT_DEPTH_MODEL, TransformersDepth
+from .models.inpaint import InpaintGenerator
+from .models.vae import decode_latents, encode_images, load_vae, quiet_diffusers, vae_downsample_factor
 
-__all__ = ["ASSETS_DIR", "Backbone", "load_backbone", "load_embedded_backbone"]
+__all__ = ["ASSETS_DIR", "DEFAULT_DEPTH_MODEL", "Backbone", "build_backbone", "load_backbone", "load_embedded_backbone"]
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 
 
 @dataclass
 class Backbone:
+    """VAE, generator and depth estimator. Tensors in and out live on the CPU in float32; the models on ``device``."""
+
     vae: AutoencoderKL | AutoencoderTiny
-    denoiser: WarpConditionedPipeline
-    depth_estimator: DepthNet | None
+    denoiser: WarpConditionedPipeline | InpaintGenerator
+    depth_estimator: DepthNet | TransformersDepth | None
     name: str = "embedded"
     num_inference_steps: int = 6
+    depth_name: str = "embedded"
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    dtype: torch.dtype = torch.float32
+    notices: list[str] = field(default_factory=list)  # what fell back or was ignored while loading
 
     @property
     def downsample_factor(self) -> int:
@@ -46,27 +56,35 @@ class Backbone:
         multiple = self.downsample_factor * unet_factor
         return max(multiple, 16) if self.depth_estimator is not None else multiple
 
+    def _in(self, tensor: torch.Tensor) -> torch.Tensor:
+        return tensor.to(self.device, self.dtype)
+
     @torch.no_grad()
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """images (B, 3, H, W) in [0, 1] -> latents (B, C, H / f, W / f)."""
-        return encode_images(self.vae, images)
+        return encode_images(self.vae, self._in(images)).float().cpu()
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """latents (B, C, h, w) -> images (B, 3, h * f, w * f) in [0, 1]."""
-        return decode_latents(self.vae, latents)
+        return decode_latents(self.vae, self._in(latents)).float().cpu()
 
     @torch.no_grad()
     def generate(self, warped_latent: torch.Tensor, mask: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """warped latent (C, h, w) and mask (h, w) -> generated latent (C, h, w)."""
-        return self.denoiser(warped_latent[None], mask[None], self.num_inference_steps, generator).latents[0]
+        if isinstance(self.denoiser, InpaintGenerator):  # runs on its own device; takes CPU tensors
+            return self.denoiser(warped_latent[None], mask[None], self.num_inference_steps, generator).latents[0]
+        output = self.denoiser(self._in(warped_latent[None]), self._in(mask[None]), self.num_inference_steps, generator)
+        return output.latents[0].float().cpu()
 
     @torch.no_grad()
     def estimate_depth(self, image: torch.Tensor) -> torch.Tensor:
         """image (3, H, W) in [0, 1] -> metric depth (H, W)."""
         if self.depth_estimator is None:
             raise ValueError(f"backbone {self.name!r} has no depth estimator; use the true depth (depth_source='truth')")
-        return self.depth_estimator(image[None])[0]
+        if isinstance(self.depth_estimator, TransformersDepth):
+            return self.depth_estimator(image[None])[0]
+        return self.depth_estimator(self._in(image[None]))[0].float().cpu()
 
 
 def load_backbone(
@@ -94,3 +112,95 @@ def load_embedded_backbone(assets_dir: str | Path = ASSETS_DIR) -> Backbone:
             "train them with `python -m mirage_viz.training.<vae|denoiser|depth>`"
         )
     return load_backbone(assets / "vae", assets / "denoiser", assets / "depth", name="embedded")
+
+
+def _embedded_on(device: torch.device, dtype: torch.dtype) -> Backbone:
+    """The embedded backbone on ``device``: the shared CPU copy itself, or a private copy moved there."""
+    embedded = load_embedded_backbone()
+    if device.type == "cpu" and dtype == torch.float32:
+        return embedded
+    moved = copy.deepcopy(embedded)
+    moved.vae.to(device, dtype)
+    moved.denoiser.unet.to(device, dtype)
+    moved.depth_estimator.to(device, dtype)
+    moved.device, moved.dtype = device, dtype
+    return moved
+
+
+def build_backbone(
+    vae: str | Path | None = None,
+    generator: str | Path | None = None,
+    depth: str | Path | None = DEFAULT_DEPTH_MODEL,
+    prompt: str = "",
+    device: str | None = None,
+    cpu_offload: bool = False,
+    depth_scale: float = 3.0,
+    guidance_scale: float = 5.0,
+    num_inference_steps: int | None = None,
+) -> Backbone:
+    """A backbone of hub models (ids or folders) with the embedded models as fallback.
+
+    Args:
+        vae: an ``AutoencoderKL`` / ``AutoencoderTiny`` (e.g. ``madebyollin/taesd``); default: the generator's, else embedded.
+        generator: a ``StableDiffusionInpaintPipeline`` (e.g. ``stable-diffusion-v1-5/stable-diffusion-inpainting``);
+            default: the embedded denoiser.
+        depth: a transformers depth-estimation model; ``None`` uses the embedded estimator.
+        prompt: the generator's text prompt.
+        device: ``auto`` (CUDA with float16 when present), ``cpu`` or ``cuda[:N]``.
+        cpu_offload: offload the hub generator's submodules to the CPU between uses (CUDA only; needs accelerate).
+        depth_scale: median depth in metres given to relative depth predictions.
+
+    Whatever cannot be loaded falls back to the embedded model; ``Backbone.notices`` says what and why.
+    """
+    device_, dtype = pick_device(device)
+    if not isinstance(prompt, str):
+        raise ValueError(f"prompt must be text, got {type(prompt).__name__}")
+    base = _embedded_on(device_, dtype)
+    notices: list[str] = []
+    parts = {"vae": "embedded", "generator": "embedded", "depth": "embedded"}
+    denoiser, vae_model, steps = base.denoiser, base.vae, base.num_inference_steps
+    if generator:
+        try:
+            from diffusers import StableDiffusionInpaintPipeline
+
+            with quiet_diffusers():
+                pipeline = StableDiffusionInpaintPipeline.from_pretrained(
+                    str(generator), dtype=dtype, safety_checker=None, requires_safety_checker=False,
+                    **pretrained_kwargs(generator))
+            denoiser = InpaintGenerator(pipeline, prompt=prompt, guidance_scale=guidance_scale)
+            vae_model, steps, parts["generator"] = pipeline.vae, 20, str(generator)
+            parts["vae"] = f"{generator} (its own)"
+            if cpu_offload and device_.type == "cuda":
+                pipeline.enable_model_cpu_offload(device=device_)
+            else:
+                pipeline.to(device_)
+                if cpu_offload:
+                    notices.append("CPU offload applies on a CUDA device only; ignored on the CPU")
+        except Exception as error:  # noqa: BLE001 - any failure to load means: fall back, and say why
+            notices.append(describe_failure("generator", generator, error) + "; using the embedded denoiser")
+    if vae:
+        try:
+            with quiet_diffusers():
+                vae_model = load_vae(vae, **pretrained_kwargs(vae)).to(device_, dtype)
+            if vae_model.config.latent_channels != 4:
+                raise ValueError(f"it has {vae_model.config.latent_channels} latent channels; the generators take 4")
+            parts["vae"] = str(vae)
+            if isinstance(denoiser, InpaintGenerator):
+                denoiser.pipeline.vae = vae_model
+            else:
+                notices.append("the embedded denoiser was trained on the embedded VAE's latents: a hub VAE alone "
+                               "gives poor frames; pair it with a hub generator")
+        except Exception as error:  # noqa: BLE001
+            notices.append(describe_failure("VAE", vae, error) + f"; using the {parts['vae']} VAE")
+    depth_model, depth_name = base.depth_estimator, "embedded"
+    if depth:
+        try:
+            depth_model = TransformersDepth(depth, depth_scale=depth_scale, device=device_, dtype=dtype)
+            depth_name = str(depth)
+        except Exception as error:  # noqa: BLE001
+            notices.append(describe_failure("depth model", depth, error) + "; using the embedded depth estimator")
+    parts["depth"] = depth_name
+    name = "embedded" if all(v == "embedded" for v in parts.values()) else ", ".join(f"{k}: {v}" for k, v in parts.items())
+    return Backbone(vae=vae_model, denoiser=denoiser, depth_estimator=depth_model, name=name,
+                    num_inference_steps=num_inference_steps or steps, depth_name=depth_name, device=device_, dtype=dtype,
+                    notices=notices)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .depth import DEPTH_DOWNSAMPLE_MODES
 from .engine import DEPTH_SOURCES, RolloutConfig
+from .models.hub_depth import DEFAULT_DEPTH_MODEL
 from .memories import FUSION_MODES, LIFT_RESOLUTIONS, MEMORY_NAMES, STORAGE_DTYPES
 from .trajectories import PRESETS, TRAJECTORY_NAMES
 from .worlds import DEFAULT_WORLD, WORLD_NAMES
@@ -47,7 +48,23 @@ def build_parser() -> argparse.ArgumentParser:
     rollout.add_argument("--steps", type=int, default=_DEFAULTS.steps, help="generated steps after the first frame (> 0)")
     rollout.add_argument("--magnitude", type=float, default=None, help="total motion of the preset (metres or degrees; default: the preset's)")
     rollout.add_argument("--size", type=int, default=_DEFAULTS.size, help="image size in pixels (square; a multiple of 32)")
-    rollout.add_argument("--fov", type=float, default=_DEFAULTS.fov_degrees, help="horizontal field of view in degrees")
+    rollout.add_argument("--fov", type=float, default=None,
+                         help=f"horizontal field of view in degrees (default: {_DEFAULTS.fov_degrees:g}; with --image, the photo's "
+                         "EXIF 35 mm focal length when it has one)")
+    rollout.add_argument("--image", type=Path, default=None,
+                         help="a photo as the first frame (PNG, JPEG, WebP, TIFF, BMP; EXIF orientation applied, resized and "
+                         "centre-cropped to --size); depth is then estimated and --world is not used")
+    rollout.add_argument("--depth-model", default=DEFAULT_DEPTH_MODEL,
+                         help="transformers depth-estimation model (hub id or folder) used when depth is estimated; "
+                         "'embedded' for the shipped estimator, which is also the fallback when the model cannot be loaded")
+    rollout.add_argument("--depth-scale", type=float, default=3.0, help="median depth in metres given to relative depth predictions")
+    rollout.add_argument("--vae", default=None, help="hub id or folder of an AutoencoderKL / AutoencoderTiny (default: embedded)")
+    rollout.add_argument("--generator", default=None,
+                         help="hub id or folder of a StableDiffusionInpaintPipeline conditioned on the warped latent (default: embedded)")
+    rollout.add_argument("--prompt", default="", help="text prompt of a hub generator")
+    rollout.add_argument("--guidance", type=float, default=5.0, help="classifier-free guidance of a hub generator")
+    rollout.add_argument("--device", default="auto", help="auto (CUDA with float16 when present, else CPU), cpu or cuda[:N]")
+    rollout.add_argument("--cpu-offload", action="store_true", help="offload a hub generator's parts to the CPU between uses (CUDA)")
     rollout.add_argument("--seed", type=int, default=_DEFAULTS.seed, help="generation seed (the same noise for every memory)")
     rollout.add_argument("--memories", type=_memories, default=",".join(MEMORY_NAMES), help="comma-separated memories to compare")
     rollout.add_argument("--depth", choices=DEPTH_SOURCES, default=_DEFAULTS.depth_source,
@@ -144,11 +161,13 @@ def _rollout(args: argparse.Namespace) -> int:
 
     from .engine import iter_rollout
     from .io import check_output_dir, write_rollout
+    from .photo import load_photo
     from .trajectories import load_trajectory
 
     config = RolloutConfig(
         world=args.world, world_seed=args.world_seed, trajectory=args.trajectory, steps=args.steps,
-        magnitude=args.magnitude, size=args.size, fov_degrees=args.fov, seed=args.seed, memories=args.memories,
+        magnitude=args.magnitude, size=args.size, fov_degrees=_DEFAULTS.fov_degrees if args.fov is None else args.fov,
+        seed=args.seed, memories=args.memories,
         depth_source=args.depth, depth_mode=args.depth_mode, num_inference_steps=args.inference_steps,
         latent_dtype=args.latent_dtype, voxel_size=args.voxel_size, fusion=args.fusion, lift=args.lift,
     )
@@ -156,17 +175,36 @@ def _rollout(args: argparse.Namespace) -> int:
     trajectory = load_trajectory(args.trajectory_file) if args.trajectory_file is not None else None
     if trajectory is None:
         config.validate()  # fail on bad names and sizes before loading any model
+    photo = load_photo(args.image, args.size, args.fov) if args.image is not None else None
+    backbone = _backbone(args, estimated=photo is not None or args.depth == "estimated")
+    for notice in backbone.notices:
+        print(f"mirage-viz rollout: note: {notice}", file=sys.stderr)
+    if photo is not None:
+        print(f"mirage-viz rollout: {photo.name} ({photo.original_size[0]}x{photo.original_size[1]}) as the first frame, "
+              f"field of view {photo.fov_degrees:.1f} degrees ({photo.fov_source})", file=sys.stderr)
     with tqdm(desc="rollout", unit="step", disable=args.quiet, file=sys.stderr) as bar:
-        for rollout in iter_rollout(config, trajectory=trajectory):
+        for rollout in iter_rollout(config, backbone=backbone, trajectory=trajectory, photo=photo):
             bar.total = len(rollout.cameras)
             bar.update()
     out = write_rollout(rollout, args.out, overwrite=args.overwrite)
     last = {name: records[-1] for name, records in rollout.records.items()}
     for name, record in last.items():
-        mean_psnr = sum(r.psnr for r in rollout.records[name][1:]) / max(1, len(rollout.records[name]) - 1)
-        print(f"{name:>6}: mean PSNR {mean_psnr:6.2f} dB over generated steps, cache {record.cache_points} points / {record.cache_bytes} bytes")
+        scored = [r.psnr for r in rollout.records[name][1:] if r.psnr is not None]
+        quality = f"mean PSNR {sum(scored) / len(scored):6.2f} dB over generated steps" if scored else "no truth to score against"
+        print(f"{name:>6}: {quality}, cache {record.cache_points} points / {record.cache_bytes} bytes")
     print(f"wrote {out / 'summary.json'} and {out / 'frames'}")
     return 0
+
+
+def _backbone(args: argparse.Namespace, estimated: bool):
+    """The embedded backbone, or one with hub models when any is asked for (embedded fallbacks noted)."""
+    from .backbone import build_backbone, load_embedded_backbone
+
+    depth = None if args.depth_model in (None, "", "embedded") or not estimated else args.depth_model
+    if args.vae is None and args.generator is None and depth is None and args.device in ("auto", "cpu"):
+        return load_embedded_backbone()
+    return build_backbone(vae=args.vae, generator=args.generator, depth=depth, prompt=args.prompt, device=args.device,
+                          cpu_offload=args.cpu_offload, depth_scale=args.depth_scale, guidance_scale=args.guidance)
 
 
 def main(argv: list[str] | None = None) -> int:

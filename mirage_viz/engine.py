@@ -7,9 +7,10 @@ their rollouts come from memory alone.
 
 from __future__ import annotations
 
-import time
 import math
+import time
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Callable, Iterator
 
 import torch
@@ -29,6 +30,7 @@ from .memories import (
     SpatialMemory,
 )
 from .metrics import psnr, ssim
+from .photo import Photo, load_photo
 from .trajectories import TRAJECTORY_NAMES, Trajectory, make_trajectory
 from .worlds import DEFAULT_WORLD, WORLD_NAMES, Render, SyntheticWorld, make_world
 
@@ -59,6 +61,7 @@ class RolloutConfig:
     voxel_size: float | None = None  # metres; None keeps the paper's flat cache
     fusion: str = "oldest"
     lift: str = "latent"
+    photo: str | None = None  # set by the engine when a photo is the first frame (its file name)
 
     def validate(self, size_multiple: int = 32) -> None:
         """Raise ``ValueError`` naming the first bad parameter and what is accepted."""
@@ -118,7 +121,7 @@ class StepRecord:
     generated_latent: torch.Tensor  # (C, h, w)
     frame: torch.Tensor  # (3, H, W) decoded, in [0, 1]
     depth: torch.Tensor  # (H, W) metric depth used to write the memory
-    depth_source: str  # "truth", "estimated" or "given"
+    depth_source: str  # "truth" or "estimated"
     cache_points: int
     cache_bytes: int
     timings_ms: dict[str, float]  # one entry per STAGES
@@ -126,6 +129,7 @@ class StepRecord:
     memory_render: torch.Tensor | None = None  # (3, H, W) the RGB memory's pixel render
     psnr: float | None = None
     ssim: float | None = None
+    depth_model: str | None = None  # the estimator that ran when depth_source is "estimated"
 
     @property
     def mask_coverage(self) -> float:
@@ -139,6 +143,7 @@ class StepRecord:
             "cache_bytes": self.cache_bytes,
             "mask_coverage": round(self.mask_coverage, 5),
             "depth_source": self.depth_source,
+            "depth_model": self.depth_model,
             "psnr": _json_number(self.psnr, 4),
             "ssim": _json_number(self.ssim, 5),
         }
@@ -157,6 +162,7 @@ class Rollout:
     cameras: list[Camera]
     records: dict[str, list[StepRecord]] = field(default_factory=dict)
     backbone_name: str = "embedded"
+    notices: list[str] = field(default_factory=list)  # models that fell back while loading, and why
     caches: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)  # final (points, features)
     # per-step caches of memories that are not append-only (fused caches): snapshots[memory][step]
     snapshots: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = field(default_factory=dict)
@@ -184,6 +190,7 @@ class Rollout:
         config = self.config.to_dict() | {"backbone": self.backbone_name, "convention": "opencv camera_to_world"}
         return {
             "config": config,
+            "notices": list(self.notices),
             "memories": {name: {"steps": [r.summary() for r in records]} for name, records in self.records.items()},
         }
 
@@ -215,14 +222,19 @@ class RolloutEngine:
         backbone: Backbone | None = None,
         world: SyntheticWorld | None = None,
         trajectory: Trajectory | None = None,
+        photo: Photo | None = None,
     ) -> None:
         self.config = replace(config) if config is not None else RolloutConfig()  # never mutate the caller's
         self.backbone = backbone or load_embedded_backbone()
+        self.photo = photo
+        if photo is not None:  # the photo's own size and field of view; no world, so no truth: depth is estimated
+            self.config.photo, self.config.fov_degrees = photo.name, round(photo.fov_degrees, 4)
+            self.config.size, self.config.depth_source = int(photo.image.shape[-1]), "estimated"
         if trajectory is not None:
             self.config.trajectory = trajectory.name if trajectory.name in TRAJECTORY_NAMES else "custom"
             self.config.steps = trajectory.steps
         self.config.validate(self.backbone.size_multiple)
-        self.world = world or make_world(self.config.world, self.config.world_seed)
+        self.world = None if photo is not None else world or make_world(self.config.world, self.config.world_seed)
         self.trajectory = trajectory or make_trajectory(self.config.trajectory, self.config.steps, self.config.magnitude)
         size = self.config.size
         self.intrinsics = Intrinsics.from_fov(size, size, self.config.fov_degrees)
@@ -238,7 +250,7 @@ class RolloutEngine:
         for memory in self.memories.values():  # every pass is a fresh rollout
             memory.reset()
         for step, camera in enumerate(self.cameras):
-            truth = self.world.render(camera)
+            truth = None if self.world is None else self.world.render(camera)
             if step == 0:
                 yield self._first_step(camera, truth)
             else:
@@ -249,12 +261,13 @@ class RolloutEngine:
             return truth.depth, "truth"
         return self.backbone.estimate_depth(frame), "estimated"
 
-    def _first_step(self, camera: Camera, truth: Render) -> dict[str, StepRecord]:
-        """Step 0: the given frame is encoded and written into every memory.
+    def _first_step(self, camera: Camera, truth: Render | None) -> dict[str, StepRecord]:
+        """Step 0: the given frame (the world's view, or the photo) is encoded and written into every memory.
 
         Its record shows the frame decoded back from its latent: what the model itself holds of it.
         """
-        image = truth.rgb
+        image = truth.rgb if truth is not None else self.photo.image
+        target = image  # what the decoded first frame is measured against
         latent = self.backbone.encode(image[None])[0]
         decoded = self.backbone.decode(latent[None])[0]
         start = time.perf_counter()
@@ -271,7 +284,8 @@ class RolloutEngine:
                 mask=torch.zeros(latent.shape[1:], dtype=torch.bool), generated_latent=latent, frame=decoded,
                 depth=depth, depth_source=depth_source, cache_points=stats.points, cache_bytes=stats.bytes,
                 timings_ms={"read": 0.0, "generate": 0.0, "decode": 0.0, "depth": depth_ms, "write": write_ms},
-                true_frame=truth.rgb, psnr=psnr(decoded, truth.rgb), ssim=ssim(decoded, truth.rgb),
+                true_frame=target, psnr=psnr(decoded, target), ssim=ssim(decoded, target),
+                depth_model=self.backbone.depth_name if depth_source == "estimated" else None,
             )
         return records
 
@@ -305,6 +319,7 @@ class RolloutEngine:
             true_frame=None if truth is None else truth.rgb, memory_render=read.render,
             psnr=None if truth is None else psnr(frame, truth.rgb),
             ssim=None if truth is None else ssim(frame, truth.rgb),
+            depth_model=self.backbone.depth_name if depth_source == "estimated" else None,
         )
 
 
@@ -312,14 +327,19 @@ def iter_rollout(
     config: RolloutConfig | None = None,
     backbone: Backbone | None = None,
     trajectory: Trajectory | None = None,
+    photo: Photo | str | Path | None = None,
 ) -> Iterator[Rollout]:
     """Stream a rollout: yields the same growing :class:`Rollout` after each step (caches included).
 
+    ``photo`` (a :class:`~mirage_viz.photo.Photo` or a path) replaces the world's first view; the
+    world is then unknown, so depth is estimated and there is no truth to score later frames against.
     Inputs are checked and the models loaded before the first step runs.
     """
-    engine = RolloutEngine(config, backbone=backbone, trajectory=trajectory)
+    if photo is not None and not isinstance(photo, Photo):
+        photo = load_photo(photo, (config or RolloutConfig()).size)
+    engine = RolloutEngine(config, backbone=backbone, trajectory=trajectory, photo=photo)
     rollout = Rollout(config=engine.config, cameras=engine.cameras, records={n: [] for n in engine.memories},
-                      backbone_name=engine.backbone.name)
+                      backbone_name=engine.backbone.name, notices=list(engine.backbone.notices))
     for records in engine:
         for name, record in records.items():
             rollout.records[name].append(record)
@@ -335,13 +355,14 @@ def run_rollout(
     backbone: Backbone | None = None,
     trajectory: Trajectory | None = None,
     on_step: Callable[[int, Rollout], None] | None = None,
+    photo: Photo | str | Path | None = None,
 ) -> Rollout:
     """Run a whole rollout and keep every record and the final caches.
 
-    ``on_step(step, rollout)`` is called as each step finishes.
+    ``on_step(step, rollout)`` is called as each step finishes; ``photo`` as in :func:`iter_rollout`.
     """
     rollout = None
-    for rollout in iter_rollout(config, backbone=backbone, trajectory=trajectory):
+    for rollout in iter_rollout(config, backbone=backbone, trajectory=trajectory, photo=photo):
         if on_step is not None:
             on_step(len(rollout) - 1, rollout)
     return rollout

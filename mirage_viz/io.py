@@ -65,7 +65,7 @@ def write_rollout(rollout: Rollout, out_dir: str | Path, overwrite: bool = False
         first = next(iter(rollout.records.values()))
         if first and first[0].true_frame is not None:
             (staging / "frames" / "truth").mkdir(parents=True)
-            for record in first:
+            for record in (r for r in first if r.true_frame is not None):  # a photo has a truth at step 0 only
                 Image.fromarray(to_uint8_image(record.true_frame)).save(staging / "frames" / "truth" / f"step_{record.step:03d}.png")
         (staging / "summary.json").write_text(json.dumps(rollout.summary(), indent=1))
     return Path(out_dir)

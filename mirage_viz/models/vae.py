@@ -55,14 +55,17 @@ def build_sd_layout_vae(seed: int = 0) -> AutoencoderKL:
         return AutoencoderKL(**sd_vae_config()).eval()
 
 
-def load_vae(path: str | Path) -> AutoencoderKL | AutoencoderTiny:
-    """Load an ``AutoencoderKL`` or ``AutoencoderTiny`` saved with ``save_pretrained`` (folder or hub id)."""
-    class_name = AutoencoderKL.load_config(str(path)).get("_class_name", "AutoencoderKL")
+def load_vae(path: str | Path, **kwargs: object) -> AutoencoderKL | AutoencoderTiny:
+    """Load an ``AutoencoderKL`` or ``AutoencoderTiny`` saved with ``save_pretrained`` (folder or hub id).
+
+    ``kwargs`` go to ``from_pretrained`` (e.g. ``local_files_only``).
+    """
+    class_name = AutoencoderKL.load_config(str(path), **kwargs).get("_class_name", "AutoencoderKL")
     model_class = {"AutoencoderKL": AutoencoderKL, "AutoencoderTiny": AutoencoderTiny}.get(class_name)
     if model_class is None:
         raise ValueError(f"{path}: unsupported VAE class {class_name!r}; accepted: AutoencoderKL, AutoencoderTiny")
     with quiet_diffusers():  # AutoencoderTiny warns about a config key it writes itself
-        return model_class.from_pretrained(str(path), low_cpu_mem_usage=False).eval()
+        return model_class.from_pretrained(str(path), low_cpu_mem_usage=False, **kwargs).eval()
 
 
 @contextmanager

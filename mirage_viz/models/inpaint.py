@@ -1,0 +1,61 @@
+"""A hub inpainting model as the warp-conditioned generator.
+
+A ``StableDiffusionInpaintPipeline`` UNet takes ``[noisy latent, mask, masked-image latent]`` (9 channels),
+the same layout as the embedded denoiser: the memory's warped latent is the masked-image latent (zero
+in the holes) and the holes are the mask (1 = to generate, diffusers' convention: the opposite of a
+memory's coverage). The pipeline runs with its own scheduler, a text prompt and classifier-free guidance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["InpaintGenerator"]
+
+
+@dataclass
+class _Output:
+    latents: torch.Tensor
+
+
+class InpaintGenerator:
+    """Calls like :class:`~mirage_viz.models.denoiser.WarpConditionedPipeline`: (warped, mask, steps, generator) -> latents."""
+
+    def __init__(self, pipeline, prompt: str = "", guidance_scale: float = 5.0, negative_prompt: str | None = None) -> None:
+        if pipeline.unet.config.in_channels != 9:
+            raise ValueError(
+                f"the generator's UNet takes {pipeline.unet.config.in_channels} input channels; an inpainting model "
+                "(9: noisy latent, mask, masked-image latent, as StableDiffusionInpaintPipeline) is needed"
+            )
+        self.pipeline = pipeline
+        self.pipeline.set_progress_bar_config(disable=True)
+        self.prompt = prompt
+        self.negative_prompt = negative_prompt
+        self.guidance_scale = float(guidance_scale)
+
+    @property
+    def unet(self):
+        return self.pipeline.unet
+
+    @torch.no_grad()
+    def __call__(self, warped_latent: torch.Tensor, mask: torch.Tensor, num_inference_steps: int,
+                 generator: torch.Generator | None = None) -> _Output:
+        """warped latents (B, C, h, w), scaled, 0 in holes; mask (B, h, w), 1 where memory covers."""
+        batch, _, height, width = warped_latent.shape
+        factor = self.pipeline.vae_scale_factor
+        size = (height * factor, width * factor)
+        holes = F.interpolate(1.0 - mask[:, None].float(), size=size, mode="nearest")  # [B, 1, H, W], 1 = generate
+        placeholder = torch.zeros(batch, 3, *size)  # only its size is used: the masked image is given as latents
+        device = self.pipeline._execution_device
+        dtype = self.pipeline.unet.dtype
+        result = self.pipeline(
+            prompt=[self.prompt] * batch,
+            negative_prompt=None if self.negative_prompt is None else [self.negative_prompt] * batch,
+            image=placeholder, mask_image=holes, masked_image_latents=warped_latent.to(device, dtype),
+            height=size[0], width=size[1], strength=1.0, num_inference_steps=num_inference_steps,
+            guidance_scale=self.guidance_scale, generator=generator, output_type="latent",
+        )
+        return _Output(latents=result.images.float().cpu())

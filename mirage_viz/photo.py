@@ -1,0 +1,146 @@
+"""A photo as the first frame: decoded safely, oriented, squared to the model size, with its field of view.
+
+Accepted: anything Pillow reads as a still image (PNG, JPEG, WebP, TIFF, BMP, ...), 8- or 16-bit,
+grayscale, RGB, palette or with alpha (composited over mid-grey). Refused with a message saying why:
+files that are not images, truncated files, animations, images smaller than ``MIN_SIDE`` pixels a
+side or larger than ``MAX_PIXELS`` pixels.
+
+The field of view comes from the setting when one is given, else from the EXIF 35 mm-equivalent focal
+length when the file has one, else ``DEFAULT_FOV_DEGREES``; it describes the square crop, horizontally.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .cameras import Intrinsics
+
+__all__ = ["DEFAULT_FOV_DEGREES", "MAX_PIXELS", "MIN_SIDE", "PHOTOS_DIR", "Photo", "load_photo", "sample_photos"]
+
+DEFAULT_FOV_DEGREES = 60.0
+MAX_PIXELS = 50_000_000  # refuse larger images before decoding them
+MIN_SIDE = 32
+PHOTOS_DIR = Path(__file__).resolve().parent.parent / "assets" / "photos"
+_DIAGONAL_35MM = math.hypot(36.0, 24.0)  # mm: "35 mm equivalent" focal lengths refer to this diagonal
+_EXIF_IFD, _FOCAL_35MM = 0x8769, 0xA405
+
+
+@dataclass(frozen=True)
+class Photo:
+    """A photo ready to be the first frame."""
+
+    image: torch.Tensor  # (3, size, size) in [0, 1]
+    fov_degrees: float  # horizontal field of view of the square crop
+    fov_source: str  # "setting", "exif" or "default"
+    name: str  # file name (or "photo")
+    original_size: tuple[int, int]  # (width, height) after EXIF orientation
+
+    @property
+    def intrinsics(self) -> Intrinsics:
+        size = self.image.shape[-1]
+        return Intrinsics.from_fov(size, size, self.fov_degrees)
+
+
+def sample_photos() -> list[Path]:
+    """The photos shipped in ``assets/photos`` (CC0 / public domain, from scikit-image's data)."""
+    return sorted(p for p in PHOTOS_DIR.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+
+
+def _open(source: str | Path | bytes | Image.Image) -> tuple[Image.Image, str]:
+    if isinstance(source, Image.Image):
+        return source, "photo"
+    name = "photo" if isinstance(source, bytes) else Path(source).name
+    try:
+        image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+    except FileNotFoundError:
+        raise ValueError(f"photo not found: {source}") from None
+    except IsADirectoryError:
+        raise ValueError(f"{source} is a folder, not an image file") from None
+    except UnidentifiedImageError:
+        raise ValueError(f"{name} is not an image Pillow can read; accepted: PNG, JPEG, WebP, TIFF, BMP") from None
+    except Image.DecompressionBombError:
+        raise ValueError(f"{name} is too large to open safely; accepted: at most {MAX_PIXELS:,} pixels") from None
+    return image, name
+
+
+def _check(image: Image.Image, name: str) -> None:
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        raise ValueError(f"{name} is {width} x {height} pixels, too large; accepted: at most {MAX_PIXELS:,} pixels")
+    if min(width, height) < MIN_SIDE:
+        raise ValueError(f"{name} is {width} x {height} pixels, too small; accepted: at least {MIN_SIDE} pixels a side")
+    if getattr(image, "is_animated", False) and getattr(image, "n_frames", 1) > 1:
+        raise ValueError(f"{name} is animated ({image.n_frames} frames); accepted: a still image (save one frame as PNG or JPEG)")
+
+
+def _to_rgb_array(image: Image.Image) -> np.ndarray:
+    """(H, W, 3) float32 in [0, 1] from any Pillow mode: 16-bit and float scaled, alpha over mid-grey."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        array = np.asarray(image, dtype=np.float32)
+        array = array / (65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0)
+        return np.repeat(np.clip(array, 0, 1)[..., None], 3, axis=2)
+    if image.mode == "F":
+        array = np.asarray(image, dtype=np.float32)
+        low, high = float(array.min()), float(array.max())
+        array = (array - low) / max(high - low, 1e-12)
+        return np.repeat(array[..., None], 3, axis=2)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
+        return rgba[..., :3] * rgba[..., 3:] + 0.5 * (1.0 - rgba[..., 3:])
+    return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+
+
+def _exif_fov(image: Image.Image, width: int, height: int, size: int) -> float | None:
+    """Horizontal field of view of the ``size`` square centre crop, from the 35 mm-equivalent focal length."""
+    try:
+        focal_35mm = float(image.getexif().get_ifd(_EXIF_IFD).get(_FOCAL_35MM) or 0)
+    except (AttributeError, TypeError, ValueError, OSError):
+        return None
+    if not 5.0 <= focal_35mm <= 2000.0:
+        return None
+    focal_px = focal_35mm / _DIAGONAL_35MM * math.hypot(width, height)  # in the original's pixels
+    focal_px *= size / min(width, height)  # after the resize that maps the short side to ``size``
+    return math.degrees(2 * math.atan(size / 2 / focal_px))
+
+
+def load_photo(source: str | Path | bytes | Image.Image, size: int = 256, fov_degrees: float | None = None) -> Photo:
+    """Read a photo and make it a (3, size, size) first frame: EXIF-oriented, resized, centre-cropped.
+
+    Args:
+        source: a path, the file's bytes, or a Pillow image.
+        size: the model's image size (square).
+        fov_degrees: horizontal field of view in degrees; None reads the EXIF focal length, else 60.
+    """
+    if isinstance(size, bool) or not isinstance(size, int) or size < MIN_SIDE:
+        raise ValueError(f"size must be an integer >= {MIN_SIDE}, got {size!r}")
+    if fov_degrees is not None and not 10.0 <= float(fov_degrees) <= 150.0:
+        raise ValueError(f"fov_degrees must be in [10, 150], got {fov_degrees}")
+    image, name = _open(source)
+    _check(image, name)
+    try:
+        image.load()
+        oriented = ImageOps.exif_transpose(image)
+    except (OSError, SyntaxError, ValueError) as error:  # truncated or corrupt data
+        raise ValueError(f"{name} could not be decoded ({error}); is the file complete?") from None
+    width, height = oriented.size
+    rgb = torch.from_numpy(np.ascontiguousarray(_to_rgb_array(oriented))).permute(2, 0, 1)  # [3, H, W]
+    scale = size / min(width, height)
+    resized_hw = (max(size, round(height * scale)), max(size, round(width * scale)))
+    resized = torch.nn.functional.interpolate(rgb[None], size=resized_hw, mode="bilinear", antialias=True,
+                                              align_corners=False)[0]
+    top, left = (resized_hw[0] - size) // 2, (resized_hw[1] - size) // 2
+    square = resized[:, top : top + size, left : left + size].clamp(0, 1).contiguous()
+    if fov_degrees is not None:
+        fov, fov_source = float(fov_degrees), "setting"
+    else:
+        exif = _exif_fov(image, width, height, size)
+        usable = exif is not None and 10.0 <= exif <= 150.0
+        fov, fov_source = (exif, "exif") if usable else (DEFAULT_FOV_DEGREES, "default")
+    return Photo(image=square, fov_degrees=fov, fov_source=fov_source, name=name, original_size=(width, height))

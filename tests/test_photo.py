@@ -1,0 +1,127 @@
+"""A photo as the first frame: decoding, orientation, field of view, bad files, an offline rollout."""
+
+import io
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from mirage_viz import photo as photo_module
+from mirage_viz.cli import main
+from mirage_viz.engine import RolloutConfig, run_rollout
+from mirage_viz.io import write_rollout
+from mirage_viz.photo import load_photo, sample_photos
+
+
+def _save(image: Image.Image, path, **kwargs):
+    image.save(path, **kwargs)
+    return path
+
+
+@pytest.mark.parametrize("path", sample_photos(), ids=lambda p: p.name)
+def test_sample_photos_become_square_first_frames(path):
+    photo = load_photo(path, 128)
+    assert photo.image.shape == (3, 128, 128) and 0 <= photo.image.min() and photo.image.max() <= 1
+    assert photo.fov_degrees == 60.0 and photo.fov_source == "default"
+    assert photo.intrinsics.width == 128
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    pixels = np.zeros((40, 64, 3), dtype=np.uint8)
+    pixels[:, :32] = (255, 0, 0)  # left half red, right half blue
+    pixels[:, 32:] = (0, 0, 255)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated: display turned 90 degrees clockwise
+    path = _save(Image.fromarray(pixels), tmp_path / "rotated.jpg", exif=exif, quality=95)
+    photo = load_photo(path, 32)
+    assert photo.original_size == (40, 64)  # width and height swapped by the orientation
+    top, bottom = photo.image[:, 2].mean(dim=1), photo.image[:, -3].mean(dim=1)
+    assert top[0] > 0.8 and top[2] < 0.2 and bottom[2] > 0.8 and bottom[0] < 0.2  # red on top, blue below
+
+
+def test_field_of_view_from_exif_35mm_focal_length_or_the_setting(tmp_path):
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0xA405] = 28  # 28 mm equivalent
+    path = _save(Image.new("RGB", (300, 200), (120, 130, 140)), tmp_path / "wide.jpg", exif=exif)
+    photo = load_photo(path, 128)
+    focal_px = 28 / math.hypot(36, 24) * math.hypot(300, 200) * 128 / 200
+    assert photo.fov_source == "exif" and photo.fov_degrees == pytest.approx(math.degrees(2 * math.atan(64 / focal_px)))
+    assert load_photo(path, 128, fov_degrees=70).fov_degrees == 70 and load_photo(path, 128, 70).fov_source == "setting"
+
+
+def test_alpha_grayscale_and_16_bit_are_handled(tmp_path):
+    clear = load_photo(_save(Image.new("RGBA", (40, 40), (255, 0, 0, 0)), tmp_path / "clear.png"), 32)
+    assert torch.allclose(clear.image, torch.full_like(clear.image, 0.5), atol=1e-3)  # transparent: mid-grey
+    grey = load_photo(_save(Image.new("L", (40, 40), 51), tmp_path / "grey.png"), 32)
+    assert torch.allclose(grey.image, torch.full_like(grey.image, 0.2), atol=2e-3)
+    deep = np.full((40, 40), 65535, dtype=np.uint16)
+    deep[:, 20:] = 32768
+    photo16 = load_photo(_save(Image.fromarray(deep), tmp_path / "deep.png"), 40)
+    assert photo16.image[:, :, :16].min() > 0.99 and abs(float(photo16.image[:, :, 24:].mean()) - 0.5) < 0.01
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("text", "not an image"),
+    ("truncated", "could not be decoded"),
+    ("tiny", "too small"),
+    ("animated", "animated"),
+    ("missing", "not found"),
+    ("folder", "folder"),
+])
+def test_bad_files_get_a_clear_message(tmp_path, kind, message):
+    path = tmp_path / "input"
+    if kind == "text":
+        path.write_text("hello, not a picture")
+    elif kind == "truncated":
+        buffer = io.BytesIO()
+        Image.fromarray(np.random.default_rng(0).integers(0, 255, (200, 200, 3), dtype=np.uint8)).save(buffer, "PNG")
+        path.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    elif kind == "tiny":
+        Image.new("RGB", (1, 1)).save(path, "PNG")
+    elif kind == "animated":
+        frames = [Image.new("RGB", (64, 64), c) for c in ("red", "blue")]
+        frames[0].save(path, "GIF", save_all=True, append_images=frames[1:], duration=100)
+    elif kind == "folder":
+        path.mkdir()
+    with pytest.raises(ValueError, match=message):
+        load_photo(path, 64)
+
+
+def test_huge_images_are_refused_before_decoding(tmp_path, monkeypatch):
+    monkeypatch.setattr(photo_module, "MAX_PIXELS", 1000)
+    with pytest.raises(ValueError, match="too large"):
+        load_photo(_save(Image.new("RGB", (64, 64)), tmp_path / "big.png"), 32)
+
+
+def test_photo_rollout_runs_offline_on_the_embedded_fallback(tmp_path, backbone):
+    rollout = run_rollout(RolloutConfig(trajectory="push_in", steps=2, size=64, magnitude=0.3), backbone=backbone,
+                          photo=sample_photos()[0])
+    assert rollout.config.photo == sample_photos()[0].name and rollout.config.depth_source == "estimated"
+    first, later = rollout.records["latent"][0], rollout.records["latent"][2]
+    assert first.true_frame is not None and first.psnr > 15  # the photo through the VAE
+    assert later.true_frame is None and later.psnr is None and later.depth_model == "embedded"
+    assert later.mask.any() and later.frame.shape == (3, 64, 64)
+    out = write_rollout(rollout, tmp_path / "run")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["memories"]["rgb"]["steps"][2]["psnr"] is None
+    assert sorted(p.name for p in (out / "frames" / "truth").iterdir()) == ["step_000.png"]
+
+
+def test_cli_image_runs_offline_and_notes_the_depth_fallback(tmp_path, capsys):
+    code = main(["rollout", "--image", str(sample_photos()[0]), "--steps", "1", "--size", "64", "--quiet",
+                 "--out", str(tmp_path / "run")])
+    captured = capsys.readouterr()
+    assert code == 0 and "no truth to score against" in captured.out
+    assert "Depth-Anything-V2-Small" in captured.err and "using the embedded depth estimator" in captured.err
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["notices"] and summary["memories"]["latent"]["steps"][1]["depth_model"] == "embedded"
+
+
+def test_cli_bad_image_exits_2_and_writes_nothing(tmp_path, capsys):
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image")
+    assert main(["rollout", "--image", str(bad), "--out", str(tmp_path / "run")]) == 2
+    assert "not an image" in capsys.readouterr().err and not (tmp_path / "run").exists()
