@@ -36,7 +36,7 @@ EXAMPLES = [
     [DEFAULT_WORLD, "loop", 0.0, 8, 128, 0, None],
     [DEFAULT_WORLD, "orbit_left", 0.0, 6, 128, 0, None],
     ["studio", "push_in", 0.0, 6, 128, 1, None],
-    *[[DEFAULT_WORLD, "orbit_left", 20.0, 4, 128, 0, str(path)] for path in sample_photos()[:2]],
+    *[[DEFAULT_WORLD, "pan_left", 20.0, 4, 128, 0, str(path)] for path in sample_photos()[:2]],
 ]
 TABLE_HEADERS = ["memory", "step", "PSNR (dB)", "SSIM", "mask coverage", "cache points", "cache bytes",
                  *[f"{stage} (ms)" for stage in STAGES]]
@@ -97,11 +97,12 @@ def _exports(rollout: Rollout) -> list[str]:
 
 
 @functools.lru_cache(maxsize=2)
-def _backbone(vae: str, generator: str, depth: str, prompt: str) -> Backbone:
+def _backbone(vae: str, generator: str, depth: str, prompt: str, depth_scale: float) -> Backbone:
     """The embedded backbone, or hub models by id with embedded fallbacks (kept loaded for the next run)."""
     if not (vae or generator or depth):
         return load_embedded_backbone()
-    return build_backbone(vae=vae or None, generator=generator or None, depth=depth or None, prompt=prompt)
+    return build_backbone(vae=vae or None, generator=generator or None, depth=depth or None, prompt=prompt,
+                          depth_scale=depth_scale)
 
 
 def _photo(path: str | None, size: int, fov: float | None) -> Photo | None:
@@ -116,12 +117,14 @@ def _photo(path: str | None, size: int, fov: float | None) -> Photo | None:
 
 
 def run(world, trajectory, magnitude, steps, size, seed, photo_path=None, fov=0.0, depth_model=DEFAULT_DEPTH_MODEL,
-        vae="", generator="", prompt="", progress=gr.Progress()) -> Iterator[tuple]:
+        vae="", generator="", prompt="", depth_scale=3.0, progress=gr.Progress()) -> Iterator[tuple]:
     """Stream the rollout: after each step, every panel, the slider on that step and the session state."""
     config = _config(world, trajectory, magnitude, steps, size, seed)
     photo = _photo(photo_path, config.size, fov)
     depth = (depth_model or "").strip() if photo is not None and (depth_model or "").strip() != "embedded" else ""
-    backbone = _backbone((vae or "").strip(), (generator or "").strip(), depth, prompt or "")
+    if depth_scale is None or not (math.isfinite(float(depth_scale)) and 0.1 <= float(depth_scale) <= 100):
+        raise gr.Error(f"depth scale must be in [0.1, 100] metres, got {depth_scale!r}")
+    backbone = _backbone((vae or "").strip(), (generator or "").strip(), depth, prompt or "", float(depth_scale))
     notes = "".join(f"\n\nNote: {notice}" for notice in backbone.notices)
     if photo is not None:
         notes += (f"\n\nFirst frame: {photo.name} ({photo.original_size[0]}x{photo.original_size[1]}), field of view "
@@ -187,6 +190,7 @@ def build_demo() -> gr.Blocks:
                         fov = gr.Number(0.0, label="field of view of the photo (degrees; 0 = EXIF focal length, else 60)", minimum=0)
                         depth_model = gr.Textbox(DEFAULT_DEPTH_MODEL, label="depth model for photos (transformers id or "
                                                  "folder; 'embedded' or empty: the shipped estimator, also the fallback)")
+                        depth_scale = gr.Number(3.0, label="depth scale: median depth of a photo (metres)", minimum=0.1)
                         vae = gr.Textbox("", label="VAE (hub id or folder; empty: embedded)")
                         generator = gr.Textbox("", label="inpainting generator (StableDiffusionInpaintPipeline id; empty: embedded)")
                         prompt = gr.Textbox("", label="prompt (hub generator)")
@@ -204,7 +208,7 @@ def build_demo() -> gr.Blocks:
             table = gr.Dataframe(headers=TABLE_HEADERS, label="metrics at this step", interactive=False)
             downloads = gr.File(label="downloads: summary.json, rollout.gif, caches as PLY", file_count="multiple")
 
-            inputs = [world, trajectory, magnitude, steps, size, seed, photo, fov, depth_model, vae, generator, prompt]
+            inputs = [world, trajectory, magnitude, steps, size, seed, photo, fov, depth_model, vae, generator, prompt, depth_scale]
             panel_outputs = [cache_plot, panels_plot, frames_plot, metrics_plot, table]
             run_event = run_button.click(
                 run, inputs, [*panel_outputs, step_slider, status, rollout_state, downloads], api_name="run",

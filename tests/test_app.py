@@ -97,3 +97,23 @@ def test_benchmark_tab_shows_the_shipped_run_and_refuses_a_bad_file(app_url, tmp
     with pytest.raises(Exception, match="not a mirage_viz benchmark"):
         client.predict(handle_file(str(bad)), api_name="/bench")
     assert "## Targets" in client.predict(None, api_name="/bench")[1]  # the server still answers
+
+
+def test_a_photo_runs_as_the_first_frame_and_a_bad_one_gets_a_message(app_url, tmp_path):
+    from gradio_client import handle_file
+
+    from mirage_viz.photo import sample_photos
+
+    client = Client(app_url, verbose=False)
+    outputs = client.predict("room", "pan_left", 10.0, 1, 128, 0, handle_file(str(sample_photos()[0])), 0.0,
+                             "embedded", "", "", "", 3.0, api_name="/run")
+    status, downloads = outputs[6], outputs[7]
+    assert "First frame: chelsea.png" in status and "depth from embedded" in status
+    summary = json.loads(Path(next(d for d in downloads if d.endswith("summary.json"))).read_text())
+    assert summary["config"]["photo"] == "chelsea.png" and summary["memories"]["latent"]["steps"][1]["psnr"] is None
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n but then nothing")
+    with pytest.raises(Exception, match="not an image|could not be decoded"):
+        client.predict("room", "pan_left", 10.0, 1, 128, 0, handle_file(str(bad)), 0.0, "embedded", "", "", "", 3.0,
+                       api_name="/run")
+    assert client.predict(None, api_name="/bench")[1].startswith("# mirage_viz benchmark")  # still answering

@@ -29,7 +29,7 @@ def test_browser_runs_an_example_sees_the_panels_and_scrubs(app_url):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(app_url)
-        page.get_by_text("examples (seconds on a CPU)").wait_for(timeout=30_000)
+        page.get_by_text("examples (seconds on a CPU").wait_for(timeout=30_000)
         page.get_by_text("orbit_left", exact=True).click()  # the orbit example: 6 steps at 128x128
         page.get_by_role("button", name="Run").click()
         page.get_by_text("Step 0 of").first.wait_for(timeout=60_000)
