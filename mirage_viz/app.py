@@ -11,6 +11,7 @@ import functools
 import json
 import math
 import tempfile
+import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -18,6 +19,7 @@ import gradio as gr
 
 from .backbone import ASSETS_DIR, DEFAULT_DEPTH_MODEL, Backbone, build_backbone, load_embedded_backbone
 from .bench.report import bench_figure, bench_markdown, load_bench
+from .models.hub_depth import DEPTH_SCALE_RANGE, check_depth_scale
 from .engine import STAGES, Rollout, RolloutConfig, iter_rollout
 from .export import export_animation, export_cache_ply
 from .figures import cache_figure, frames_figure, latent_panels_figure, metrics_figure, rollout_pca
@@ -96,22 +98,42 @@ def _exports(rollout: Rollout) -> list[str]:
     return [str(f) for f in files]
 
 
+_LOADING = threading.Lock()  # one model load at a time: two sessions asking for one model load it once
+
+
 @functools.lru_cache(maxsize=2)
+def _cached_backbone(vae: str, generator: str, depth: str, depth_scale: float) -> Backbone:
+    return build_backbone(vae=vae or None, generator=generator or None, depth=depth or None, depth_scale=depth_scale)
+
+
 def _backbone(vae: str, generator: str, depth: str, prompt: str, depth_scale: float) -> Backbone:
-    """The embedded backbone, or hub models by id with embedded fallbacks (kept loaded for the next run)."""
+    """The embedded backbone, or hub models by id with embedded fallbacks (kept loaded for the next run).
+
+    Sessions share the loaded models; a hub generator runs one call at a time, each with its session's prompt.
+    """
     if not (vae or generator or depth):
         return load_embedded_backbone()
-    return build_backbone(vae=vae or None, generator=generator or None, depth=depth or None, prompt=prompt,
-                          depth_scale=depth_scale)
+    with _LOADING:
+        backbone = _cached_backbone(vae, generator, depth, depth_scale)
+    return backbone.with_prompt(prompt)
 
 
-def _photo(path: str | None, size: int, fov: float | None) -> Photo | None:
+def _number(name: str, value: object, accepted: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise gr.Error(f"{name} must be a number ({accepted}), got {value!r}") from None
+    if not math.isfinite(number):
+        raise gr.Error(f"{name} must be a finite number ({accepted}), got {value!r}")
+    return number
+
+
+def _photo(path: str | None, size: int, fov: object) -> Photo | None:
     if not path:
         return None
-    if fov is not None and fov != 0 and not (math.isfinite(float(fov)) and 10 <= float(fov) <= 150):
-        raise gr.Error(f"field of view must be in [10, 150] degrees (0 = from the photo's EXIF, else 60), got {fov!r}")
+    fov = _number("field of view", 0.0 if fov is None else fov, "degrees in [10, 150]; 0 = from the photo's EXIF, else 60")
     try:
-        return load_photo(path, size, float(fov) if fov else None)
+        return load_photo(path, size, fov or None)
     except ValueError as error:
         raise gr.Error(str(error)) from None
 
@@ -122,9 +144,11 @@ def run(world, trajectory, magnitude, steps, size, seed, photo_path=None, fov=0.
     config = _config(world, trajectory, magnitude, steps, size, seed)
     photo = _photo(photo_path, config.size, fov)
     depth = (depth_model or "").strip() if photo is not None and (depth_model or "").strip() != "embedded" else ""
-    if depth_scale is None or not (math.isfinite(float(depth_scale)) and 0.1 <= float(depth_scale) <= 100):
-        raise gr.Error(f"depth scale must be in [0.1, 100] metres, got {depth_scale!r}")
-    backbone = _backbone((vae or "").strip(), (generator or "").strip(), depth, prompt or "", float(depth_scale))
+    try:
+        depth_scale = check_depth_scale(depth_scale)
+    except ValueError as error:
+        raise gr.Error(str(error)) from None
+    backbone = _backbone((vae or "").strip(), (generator or "").strip(), depth, str(prompt or ""), depth_scale)
     notes = "".join(f"\n\nNote: {notice}" for notice in backbone.notices)
     if photo is not None:
         notes += (f"\n\nFirst frame: {photo.name} ({photo.original_size[0]}x{photo.original_size[1]}), field of view "
@@ -158,8 +182,8 @@ def show_bench(path: str | None = None) -> tuple:
     try:
         result = load_bench(path)
         return bench_figure(result), bench_markdown(result)
-    except (ValueError, KeyError, TypeError) as error:
-        message = str(error) if isinstance(error, ValueError) else f"{Path(path).name} lacks part of a benchmark result ({error})"
+    except Exception as error:  # noqa: BLE001 - any malformed upload gets a message, never a traceback
+        message = str(error) if isinstance(error, ValueError) else f"{Path(path).name} lacks part of a benchmark result ({error!r})"
         raise gr.Error(f"{message}; upload a bench.json written by `mirage-viz bench`") from None
 
 
@@ -190,7 +214,8 @@ def build_demo() -> gr.Blocks:
                         fov = gr.Number(0.0, label="field of view of the photo (degrees; 0 = EXIF focal length, else 60)", minimum=0)
                         depth_model = gr.Textbox(DEFAULT_DEPTH_MODEL, label="depth model for photos (transformers id or "
                                                  "folder; 'embedded' or empty: the shipped estimator, also the fallback)")
-                        depth_scale = gr.Number(3.0, label="depth scale: median depth of a photo (metres)", minimum=0.1)
+                        depth_scale = gr.Number(3.0, label="depth scale: median depth of a photo (metres)",
+                                                minimum=DEPTH_SCALE_RANGE[0], maximum=DEPTH_SCALE_RANGE[1])
                         vae = gr.Textbox("", label="VAE (hub id or folder; empty: embedded)")
                         generator = gr.Textbox("", label="inpainting generator (StableDiffusionInpaintPipeline id; empty: embedded)")
                         prompt = gr.Textbox("", label="prompt (hub generator)")
@@ -222,7 +247,7 @@ def build_demo() -> gr.Blocks:
                 "Latent against RGB memory, measured side by side: read and step time per image size and VAE, "
                 "cache bytes, peak memory, consistency on loops, empty cells per depth mode, fused and float16 "
                 "caches. Shown: the shipped run (`assets/bench/bench.json`, a 2-core CPU machine). Measure your "
-                "machine with `mirage-viz bench` (about 10 minutes; `--quick`: about one) and upload its `bench.json`."
+                "machine with `mirage-viz bench` (about 8 minutes; `--quick`: about one) and upload its `bench.json`."
             )
             bench_file = gr.File(label="a bench.json to show (empty: the shipped one)", file_types=[".json"], type="filepath")
             bench_plot = gr.Plot(label="benchmark")

@@ -8,6 +8,7 @@ backbone ships in ``assets/`` and loads offline; any folder or hub id saved with
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ from diffusers import AutoencoderKL, AutoencoderTiny
 from .hub import describe_failure, pick_device, pretrained_kwargs
 from .models.denoiser import WarpConditionedPipeline
 from .models.depth_net import DepthNet
-from .models.hub_depth import DEFAULT_DEPTH_MODEL, TransformersDepth
+from .models.hub_depth import DEFAULT_DEPTH_MODEL, TransformersDepth, check_depth_scale
 from .models.inpaint import InpaintGenerator
 from .models.vae import decode_latents, encode_images, load_vae, quiet_diffusers, vae_downsample_factor
 
@@ -70,12 +71,21 @@ class Backbone:
         return decode_latents(self.vae, self._in(latents)).float().cpu()
 
     @torch.no_grad()
-    def generate(self, warped_latent: torch.Tensor, mask: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """warped latent (C, h, w) and mask (h, w) -> generated latent (C, h, w)."""
+    def generate(self, warped_latent: torch.Tensor, mask: torch.Tensor, generator: torch.Generator,
+                 num_inference_steps: int | None = None) -> torch.Tensor:
+        """warped latent (C, h, w) and mask (h, w) -> generated latent (C, h, w), in ``num_inference_steps``
+        denoising steps (default: the backbone's own)."""
+        steps = num_inference_steps or self.num_inference_steps
         if isinstance(self.denoiser, InpaintGenerator):  # runs on its own device; takes CPU tensors
-            return self.denoiser(warped_latent[None], mask[None], self.num_inference_steps, generator).latents[0]
-        output = self.denoiser(self._in(warped_latent[None]), self._in(mask[None]), self.num_inference_steps, generator)
+            return self.denoiser(warped_latent[None], mask[None], steps, generator).latents[0]
+        output = self.denoiser(self._in(warped_latent[None]), self._in(mask[None]), steps, generator)
         return output.latents[0].float().cpu()
+
+    def with_prompt(self, prompt: str) -> Backbone:
+        """The same models with another prompt for a hub generator (shared, not reloaded); itself otherwise."""
+        if not isinstance(self.denoiser, InpaintGenerator) or prompt == self.denoiser.prompt:
+            return self
+        return dataclasses.replace(self, denoiser=self.denoiser.with_prompt(prompt))
 
     @torch.no_grad()
     def estimate_depth(self, image: torch.Tensor) -> torch.Tensor:
@@ -155,6 +165,7 @@ def build_backbone(
     device_, dtype = pick_device(device)
     if not isinstance(prompt, str):
         raise ValueError(f"prompt must be text, got {type(prompt).__name__}")
+    depth_scale = check_depth_scale(depth_scale)
     base = _embedded_on(device_, dtype)
     notices: list[str] = []
     parts = {"vae": "embedded", "generator": "embedded", "depth": "embedded"}

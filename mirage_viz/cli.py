@@ -54,9 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     rollout.add_argument("--image", type=Path, default=None,
                          help="a photo as the first frame (PNG, JPEG, WebP, TIFF, BMP; EXIF orientation applied, resized and "
                          "centre-cropped to --size); depth is then estimated and --world is not used")
-    rollout.add_argument("--depth-model", default=DEFAULT_DEPTH_MODEL,
-                         help="transformers depth-estimation model (hub id or folder) used when depth is estimated; "
-                         "'embedded' for the shipped estimator, which is also the fallback when the model cannot be loaded")
+    rollout.add_argument("--depth-model", default=None,
+                         help=f"transformers depth-estimation model (hub id or folder) used when depth is estimated (default: "
+                         f"{DEFAULT_DEPTH_MODEL} for --image, else the embedded estimator); 'embedded' for the shipped "
+                         "estimator, which is also the fallback when the model cannot be loaded")
     rollout.add_argument("--depth-scale", type=float, default=3.0, help="median depth in metres given to relative depth predictions")
     rollout.add_argument("--vae", default=None, help="hub id or folder of an AutoencoderKL / AutoencoderTiny (default: embedded)")
     rollout.add_argument("--generator", default=None,
@@ -76,10 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     rollout.add_argument("--voxel-size", type=float, default=None,
                          help="fuse the latent cache per voxel of this many metres (default: the paper's flat cache)")
     rollout.add_argument("--fusion", choices=FUSION_MODES, default=_DEFAULTS.fusion,
-                         help="feature kept per voxel with --voxel-size: the newest or the running mean")
+                         help="feature kept per voxel with --voxel-size: the first written (oldest), the newest, or the running mean")
     rollout.add_argument("--lift", choices=LIFT_RESOLUTIONS, default=_DEFAULTS.lift,
                          help="lift latent cells at latent resolution (Mirage) or every pixel with its cell's latent")
-    rollout.add_argument("--inference-steps", type=int, default=_DEFAULTS.num_inference_steps, help="denoising steps per frame")
+    rollout.add_argument("--inference-steps", type=int, default=None,
+                         help="denoising steps per frame (default: the generator's own: 6 embedded, 20 for a hub generator)")
     rollout.add_argument("--out", type=Path, default=Path("mirage_out"), help="output directory (must be new or empty unless --overwrite)")
     rollout.add_argument("--overwrite", action="store_true", help="replace a non-empty output directory")
     rollout.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -87,11 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
         "bench",
         help="measure latent vs RGB memory side by side: speed, bytes, peak memory, consistency",
         description="Run the latent and RGB memories side by side on the same trajectories and write DIR/bench.json, "
-        "DIR/bench.md (tables) and DIR/bench.html (plots). The full run takes about 10 minutes on 2 CPU cores "
+        "DIR/bench.md (tables) and DIR/bench.html (plots). The full run takes about 8 minutes on 2 CPU cores "
         "(the SD-layout VAE at 512x512 dominates); --quick about a minute. Offline.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    bench.add_argument("--quick", action="store_true", help="sizes 128 and 256, the SD-layout VAE at 128, one world, 12-step loops")
+    bench.add_argument("--quick", action="store_true",
+                       help="sizes 128 and 256, the SD-layout VAE at 128, 12-step speed and fidelity loops in one world "
+                       "(the cache variants keep their 48-step loop, the read their 100-step cache)")
     bench.add_argument("--sizes", type=_sizes, default=None, help="comma-separated image sizes, multiples of 32 (default 128,256,512; quick 128,256)")
     bench.add_argument("--vaes", type=_vaes, default=None, help="comma-separated VAEs to time: embedded, sd (the SD layout, random weights)")
     bench.add_argument("--steps", type=int, default=None, help="loop steps of the speed runs (default 48; quick 12)")
@@ -176,7 +180,7 @@ def _rollout(args: argparse.Namespace) -> int:
     if trajectory is None:
         config.validate()  # fail on bad names and sizes before loading any model
     photo = load_photo(args.image, args.size, args.fov) if args.image is not None else None
-    backbone = _backbone(args, estimated=photo is not None or args.depth == "estimated")
+    backbone = _backbone(args, photo=photo is not None)
     for notice in backbone.notices:
         print(f"mirage-viz rollout: note: {notice}", file=sys.stderr)
     if photo is not None:
@@ -196,12 +200,21 @@ def _rollout(args: argparse.Namespace) -> int:
     return 0
 
 
-def _backbone(args: argparse.Namespace, estimated: bool):
-    """The embedded backbone, or one with hub models when any is asked for (embedded fallbacks noted)."""
-    from .backbone import build_backbone, load_embedded_backbone
+def _backbone(args: argparse.Namespace, photo: bool):
+    """The embedded backbone, or one with hub models when any is asked for (embedded fallbacks noted).
 
-    depth = None if args.depth_model in (None, "", "embedded") or not estimated else args.depth_model
-    if args.vae is None and args.generator is None and depth is None and args.device in ("auto", "cpu"):
+    Depth: the model given, else Depth Anything for a photo, else (a synthetic world) the embedded estimator.
+    """
+    from .backbone import build_backbone, load_embedded_backbone
+    from .hub import pick_device
+    from .models.hub_depth import check_depth_scale
+
+    check_depth_scale(args.depth_scale)
+    depth = args.depth_model if args.depth_model is not None else (DEFAULT_DEPTH_MODEL if photo else None)
+    if depth in ("", "embedded") or (not photo and args.depth != "estimated"):
+        depth = None  # the world's true depth needs no estimator
+    on_cpu = pick_device(args.device)[0].type == "cpu"
+    if args.vae is None and args.generator is None and depth is None and on_cpu:
         return load_embedded_backbone()
     return build_backbone(vae=args.vae, generator=args.generator, depth=depth, prompt=args.prompt, device=args.device,
                           cpu_offload=args.cpu_offload, depth_scale=args.depth_scale, guidance_scale=args.guidance)

@@ -55,7 +55,7 @@ class RolloutConfig:
     memories: tuple[str, ...] = MEMORY_NAMES
     depth_source: str = "truth"
     depth_mode: str = "bilinear"
-    num_inference_steps: int = 6
+    num_inference_steps: int | None = None  # denoising steps per frame; None: the backbone's own (embedded: 6)
     # the latent memory's cache: storage precision, optional voxel fusion, lifting resolution
     latent_dtype: str = "float32"
     voxel_size: float | None = None  # metres; None keeps the paper's flat cache
@@ -71,6 +71,8 @@ class RolloutConfig:
             raise ValueError(f"unknown trajectory {self.trajectory!r}; accepted: {', '.join(TRAJECTORY_NAMES)}")
         for name in ("steps", "size", "seed", "world_seed", "num_inference_steps"):
             value = getattr(self, name)
+            if name == "num_inference_steps" and value is None:
+                continue
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError(f"{name} must be an integer, got {value!r}")
         if self.steps <= 0:
@@ -90,7 +92,7 @@ class RolloutConfig:
             raise ValueError(f"depth_source must be one of {', '.join(DEPTH_SOURCES)}, got {self.depth_source!r}")
         if self.depth_mode not in DEPTH_DOWNSAMPLE_MODES:
             raise ValueError(f"depth_mode must be one of {', '.join(DEPTH_DOWNSAMPLE_MODES)}, got {self.depth_mode!r}")
-        if not 1 <= self.num_inference_steps <= 1000:
+        if self.num_inference_steps is not None and not 1 <= self.num_inference_steps <= 1000:
             raise ValueError(f"num_inference_steps must be in [1, 1000], got {self.num_inference_steps}")
         if self.latent_dtype not in STORAGE_DTYPES:
             raise ValueError(f"latent_dtype must be one of {', '.join(STORAGE_DTYPES)}, got {self.latent_dtype!r}")
@@ -227,6 +229,8 @@ class RolloutEngine:
         self.config = replace(config) if config is not None else RolloutConfig()  # never mutate the caller's
         self.backbone = backbone or load_embedded_backbone()
         self.photo = photo
+        if self.config.num_inference_steps is None:
+            self.config.num_inference_steps = self.backbone.num_inference_steps  # recorded as it ran
         if photo is not None:  # the photo's own size and field of view; no world, so no truth: depth is estimated
             self.config.photo, self.config.fov_degrees = photo.name, round(photo.fov_degrees, 4)
             self.config.size, self.config.depth_source = int(photo.image.shape[-1]), "estimated"
@@ -297,7 +301,7 @@ class RolloutEngine:
         # generate, with the same noise for every memory at this step
         start = time.perf_counter()
         generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + step)
-        latent = self.backbone.generate(read.latent, read.mask.float(), generator)
+        latent = self.backbone.generate(read.latent, read.mask.float(), generator, self.config.num_inference_steps)
         timings["generate"] = (time.perf_counter() - start) * 1e3
         # decode
         start = time.perf_counter()
@@ -333,6 +337,9 @@ def iter_rollout(
 
     ``photo`` (a :class:`~mirage_viz.photo.Photo` or a path) replaces the world's first view; the
     world is then unknown, so depth is estimated and there is no truth to score later frames against.
+    The photo's size and field of view replace ``config.size`` and ``config.fov_degrees``: a path is
+    loaded at ``config.size`` with its EXIF field of view (else 60 degrees); to choose the field of view,
+    pass ``load_photo(path, size, fov_degrees)``.
     Inputs are checked and the models loaded before the first step runs.
     """
     if photo is not None and not isinstance(photo, Photo):

@@ -82,16 +82,18 @@ def read_cache_ply(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def export_animation(rollout: Rollout, path: str | Path, frame_ms: int = 400) -> Path:
-    """The rollout as a GIF: at each step, every memory's decoded frame side by side (and the truth)."""
+    """The rollout as a GIF: at each step, every memory's decoded frame side by side (and the truth,
+    when every step has one: a photo's rollout has it at step 0 only, and GIF frames keep one width)."""
     if Path(path).suffix.lower() != ".gif":
         raise ValueError(f"animation export writes GIF; the path must end in .gif, got {path}")
     names = list(rollout.records)
+    steps = len(rollout.records[names[0]])
+    with_truth = all(rollout.records[names[0]][step].true_frame is not None for step in range(steps))
     frames = []
-    for step in range(len(rollout.cameras)):
+    for step in range(steps):
         images = [rollout.records[name][step].frame for name in names]
-        truth = rollout.records[names[0]][step].true_frame
-        if truth is not None:
-            images.append(truth)
+        if with_truth:
+            images.append(rollout.records[names[0]][step].true_frame)
         frames.append(Image.fromarray(np.concatenate([to_uint8_image(i) for i in images], axis=1)))
 
     def write(temporary: str) -> None:

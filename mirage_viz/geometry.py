@@ -63,7 +63,7 @@ def project_points(points_world: torch.Tensor, camera: Camera) -> tuple[torch.Te
     """Project world points (N, 3) into ``camera``: returns ``uv`` (N, 2) in pixels and ``z`` (N,) depth.
 
     Points of any floating dtype are projected in float32. Points at or behind the camera plane
-    (z <= 0) get non-finite ``uv``: check ``z``.
+    (z <= 0) get meaningless ``uv`` (non-finite at z = 0, mirrored behind): check ``z``.
     """
     if points_world.ndim != 2 or points_world.shape[1] != 3:
         raise ValueError(f"points_world must have shape (N, 3), got {tuple(points_world.shape)}")
@@ -108,11 +108,14 @@ _ARANGE = torch.arange(0)
 
 
 def _arange(n: int) -> torch.Tensor:
-    """0..n-1 as int64, from a buffer kept between calls (a read should not rebuild it)."""
+    """0..n-1 as int64, from a buffer kept between calls (a read should not rebuild it). Thread-safe:
+    each call works on its own reference, and a grown buffer only ever replaces a shorter one's use."""
     global _ARANGE
-    if _ARANGE.shape[0] < n:
-        _ARANGE = torch.arange(max(n, 2 * _ARANGE.shape[0]))
-    return _ARANGE[:n]
+    buffer = _ARANGE
+    if buffer.shape[0] < n:
+        buffer = torch.arange(max(n, 2 * buffer.shape[0]))
+        _ARANGE = buffer
+    return buffer[:n]
 
 
 class SplatWorkspace:
@@ -153,8 +156,8 @@ def splat_points(
 
     Each point goes to the nearest cell (rounding), the closest depth wins, empty cells are zero.
     Depths are compared on ``depth_mantissa_bits`` of float32's 23 mantissa bits: with the default 5,
-    points within about 3% (2**-5) of each other's depth tie, and the lowest index (the earliest
-    written) wins. Memories write in time order, so where several frames saw the same surface, the
+    depth is cut into bins 2**-5 of their octave wide (1.6% to 3.1% of the depth), points in one bin
+    tie, and the lowest index (the earliest written) wins. Memories write in time order, so where several frames saw the same surface, the
     first view (the given frame, then the least drifted) is kept; 23 compares exact depths.
     Vectorized in one pass: the key ``(depth bits << 32) | point index`` is reduced with ``amin``
     per cell, which orders by depth because positive float32 bit patterns sort like the floats.
@@ -168,6 +171,8 @@ def splat_points(
     """
     if not 0 <= depth_mantissa_bits <= 23:
         raise ValueError(f"depth_mantissa_bits must be in [0, 23], got {depth_mantissa_bits}")
+    if points_world.ndim != 2 or points_world.shape[1] != 3:
+        raise ValueError(f"points_world must have shape (N, 3), got {tuple(points_world.shape)}")
     if features.ndim != 2 or features.shape[0] != points_world.shape[0]:
         raise ValueError(
             f"features must have shape (N, C) with N = {points_world.shape[0]}, got {tuple(features.shape)}"
@@ -176,6 +181,9 @@ def splat_points(
     height, width = k.height, k.width
     num_cells = height * width
     n = points_world.shape[0]
+    if n == 0:
+        return SplatResult(features=torch.zeros(features.shape[1], height, width), mask=torch.zeros(height, width, dtype=torch.bool),
+                           depth=torch.zeros(height, width), point_index=torch.full((height, width), -1, dtype=torch.int64))
     scratch = workspace or SplatWorkspace()
     uv, z = _project_rows(points_world.T, camera, out=scratch.get("camera", (3, n), torch.float32))  # [2, N], [N]
     col, row = uv.round_()  # (col, row) of the nearest cell, as floats (exact below 2**24)
@@ -195,8 +203,8 @@ def splat_points(
     best = best[:num_cells]  # [H*W]
     hit = best != _NO_HIT  # [H*W]
     winner = (best & 0xFFFFFFFF).masked_fill_(~hit, 0)  # [H*W]; 0 is a placeholder where empty
-    out = features.T.index_select(1, winner).float().mul_(hit)  # [C, H*W]; empty cells 0
-    out_depth = z.index_select(0, winner).mul_(hit)  # [H*W]
+    out = features.T.index_select(1, winner).float().masked_fill_(~hit, 0.0)  # [C, H*W]; empty cells 0
+    out_depth = z.index_select(0, winner).masked_fill_(~hit, 0.0)  # [H*W]
     return SplatResult(
         features=out.reshape(-1, height, width),  # contiguous (C, H, W): the denoiser's convs want it so
         mask=hit.reshape(height, width),

@@ -59,8 +59,10 @@ def pick_device(device: str | None = None) -> tuple[torch.device, torch.dtype]:
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cpu":
         return torch.device("cpu"), torch.float32
-    if name.startswith("cuda"):
+    if name == "cuda" or (name.startswith("cuda:") and name[5:].isdigit()):
         if not torch.cuda.is_available():
             raise ValueError(f"device {device!r} asked for, but this machine has no CUDA GPU; accepted here: auto, cpu")
+        if name.startswith("cuda:") and int(name[5:]) >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
         return torch.device(name), torch.float16
     raise ValueError(f"unknown device {device!r}; accepted: auto, cpu, cuda, cuda:N")

@@ -67,6 +67,8 @@ def _open(source: str | Path | bytes | Image.Image) -> tuple[Image.Image, str]:
         raise ValueError(f"{name} is not an image Pillow can read; accepted: PNG, JPEG, WebP, TIFF, BMP") from None
     except Image.DecompressionBombError:
         raise ValueError(f"{name} is too large to open safely; accepted: at most {MAX_PIXELS:,} pixels") from None
+    except (OSError, SyntaxError) as error:  # a header cut short, unreadable file, ...
+        raise ValueError(f"{name} could not be read ({error}); is the file complete?") from None
     return image, name
 
 

@@ -143,3 +143,18 @@ def test_depth_downsampling_modes(mode):
 def test_unknown_depth_mode_names_the_accepted_ones():
     with pytest.raises(ValueError, match="bilinear"):
         downsample_depth(torch.ones(8, 8), 2, 2, "cubic")
+
+
+def test_no_points_give_an_empty_grid_and_bad_shapes_a_message():
+    camera = Camera(Intrinsics.from_fov(8, 6), torch.eye(4))
+    result = splat_points(torch.zeros(0, 3), torch.zeros(0, 4), camera)
+    assert result.features.shape == (4, 6, 8) and not result.mask.any() and (result.point_index == -1).all()
+    with pytest.raises(ValueError, match=r"\(N, 3\)"):
+        splat_points(torch.zeros(5, 2), torch.zeros(5, 4), camera)
+
+
+def test_empty_cells_stay_zero_whatever_the_points_hold():
+    camera = Camera(Intrinsics(fx=10.0, fy=10.0, cx=2.0, cy=2.0, width=5, height=5), torch.eye(4))
+    features = torch.tensor([[float("nan")], [1.0]])
+    result = splat_points(torch.tensor([[0.0, 0.0, -1.0], [0.0, 0.0, 2.0]]), features, camera)
+    assert result.features[0, 2, 2] == 1.0 and result.features[0][~result.mask].eq(0).all()

@@ -126,3 +126,17 @@ def test_cli_takes_hub_models_by_id(tiny_inpaint_pipeline, tiny_depth_model, tmp
     assert code == 0
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["notices"] == [] and str(tiny_depth_model) in summary["config"]["backbone"]
+
+
+def test_bad_settings_are_refused_not_fallen_back_from():
+    with pytest.raises(ValueError, match=r"depth scale must be a number of metres in \[0.1, 100\]"):
+        build_backbone(depth="anything", depth_scale=-1)
+    with pytest.raises(ValueError, match="cuda"):
+        pick_device("cuda:x")
+
+
+def test_sessions_share_a_hub_generator_with_their_own_prompts(tiny_inpaint_pipeline):
+    backbone = build_backbone(generator=str(tiny_inpaint_pipeline / "pipeline"), depth=None, prompt="a")
+    other = backbone.with_prompt("b")
+    assert other.denoiser.pipeline is backbone.denoiser.pipeline and other.denoiser.lock is backbone.denoiser.lock
+    assert (backbone.denoiser.prompt, other.denoiser.prompt) == ("a", "b") and backbone.with_prompt("a") is backbone

@@ -125,3 +125,20 @@ def test_cli_bad_image_exits_2_and_writes_nothing(tmp_path, capsys):
     bad.write_text("not an image")
     assert main(["rollout", "--image", str(bad), "--out", str(tmp_path / "run")]) == 2
     assert "not an image" in capsys.readouterr().err and not (tmp_path / "run").exists()
+
+
+def test_a_header_cut_short_gets_a_message(tmp_path):
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), "red").save(buffer, "JPEG")
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(buffer.getvalue()[:300])
+    with pytest.raises(ValueError, match="could not be"):
+        load_photo(path, 32)
+
+
+def test_photo_gif_keeps_one_frame_width(tmp_path, backbone):
+    from mirage_viz.export import export_animation
+
+    rollout = run_rollout(RolloutConfig(trajectory="pan_left", steps=2, size=64), backbone=backbone, photo=sample_photos()[0])
+    gif = Image.open(export_animation(rollout, tmp_path / "photo.gif"))
+    assert gif.size == (3 * 64, 64) and gif.n_frames == 3

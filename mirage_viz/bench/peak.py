@@ -16,7 +16,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["measure_peak_memory"]
+__all__ = ["PEAK_MEMORY_SUPPORTED", "measure_peak_memory"]
+
+PEAK_MEMORY_SUPPORTED = Path("/proc/self/status").exists()  # Linux: VmRSS / VmHWM
 
 
 def _status_kib(field: str) -> int:
@@ -76,12 +78,15 @@ def _child(setting: dict) -> dict:
 
 def measure_peak_memory(memory: str, size: int, vae: str, frames: int, timeout_s: float = 600.0) -> dict:
     """Peak resident memory of a fresh process that holds ``frames`` frames in ``memory`` and reads once."""
+    if not PEAK_MEMORY_SUPPORTED:
+        raise ValueError("peak memory is read from /proc/self/status, which this system does not have (Linux only)")
     setting = {"memory": memory, "size": size, "vae": vae, "frames": frames}
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
-    done = subprocess.run(
-        [sys.executable, "-m", "mirage_viz.bench.peak", json.dumps(setting)],
-        capture_output=True, text=True, timeout=timeout_s, env=env,
-    )
+    try:
+        done = subprocess.run([sys.executable, "-m", "mirage_viz.bench.peak", json.dumps(setting)],
+                              capture_output=True, text=True, timeout=timeout_s, env=env)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"peak-memory probe for {setting} took more than {timeout_s:.0f} s") from None
     if done.returncode != 0:
         raise RuntimeError(f"peak-memory probe for {setting} failed: {done.stderr.strip()[-800:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])

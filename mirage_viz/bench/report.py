@@ -21,6 +21,8 @@ def load_bench(path: str | Path) -> dict:
         data = json.loads(Path(path).read_text())
     except FileNotFoundError:
         raise ValueError(f"benchmark file not found: {path}") from None
+    except OSError as error:
+        raise ValueError(f"{path} could not be read ({error}); expected a bench.json file") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{path} is not a JSON file ({error}); expected bench.json from `mirage-viz bench`") from None
     if not isinstance(data, dict) or data.get("format") != BENCH_FORMAT:
@@ -73,7 +75,7 @@ def bench_markdown(result: dict) -> str:
     rows = []
     for vae, sizes in result["speed"].items():
         for size, s in sizes.items():
-            peak = s.get("peak_memory", {})
+            peak = s.get("peak_memory") or {}
             rows.append([
                 vae, f"{size}", _fmt(s["read_ms"]["latent"], 3), _fmt(s["read_ms"]["rgb"], 1),
                 f"{s['read_speedup']:,.0f}x", f"{s['read_speedup_warm']:,.0f}x",

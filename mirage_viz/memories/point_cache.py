@@ -30,6 +30,8 @@ class PointCache:
             raise ValueError(f"expected points (M, 3) and features (M, C), got {tuple(points.shape)} and {tuple(features.shape)}")
         if self._count and features.shape[1] != self._features.shape[0]:
             raise ValueError(f"features have {features.shape[1]} channels but the cache holds {self._features.shape[0]}")
+        if points.shape[0] == 0:
+            return
         needed = self._count + points.shape[0]
         if needed > self._points.shape[1]:
             capacity = max(needed, 2 * self._points.shape[1])

@@ -46,6 +46,8 @@ class VoxelPointCache:
             raise ValueError(f"expected points (M, 3) and features (M, C), got {tuple(points.shape)} and {tuple(features.shape)}")
         if len(self) and features.shape[1] != self._features.shape[1]:
             raise ValueError(f"features have {features.shape[1]} channels but the cache holds {self._features.shape[1]}")
+        if not torch.isfinite(points).all():
+            raise ValueError("points must be finite (a NaN or inf point has no voxel)")
         new_voxels = torch.floor(points.float() / self.voxel_size)  # [M, 3]
         if new_voxels.numel() and new_voxels.abs().max() > _COORD_LIMIT:
             raise ValueError(

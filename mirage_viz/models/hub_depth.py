@@ -14,9 +14,22 @@ import torch.nn.functional as F
 
 from ..hub import pretrained_kwargs
 
-__all__ = ["DEFAULT_DEPTH_MODEL", "TransformersDepth"]
+__all__ = ["DEFAULT_DEPTH_MODEL", "DEPTH_SCALE_RANGE", "TransformersDepth", "check_depth_scale"]
 
 DEFAULT_DEPTH_MODEL = "depth-anything/Depth-Anything-V2-Small-hf"
+DEPTH_SCALE_RANGE = (0.1, 100.0)  # metres: the median depth given to relative predictions
+
+
+def check_depth_scale(depth_scale: float) -> float:
+    """``depth_scale`` as a float, or a ``ValueError`` naming the accepted range."""
+    low, high = DEPTH_SCALE_RANGE
+    try:
+        value = float(depth_scale)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not low <= value <= high:
+        raise ValueError(f"depth scale must be a number of metres in [{low:g}, {high:g}], got {depth_scale!r}")
+    return value
 
 
 class TransformersDepth:
@@ -30,8 +43,7 @@ class TransformersDepth:
         transformers_logging.set_verbosity_error()  # no backend notes or weight-loading bars in the app's log
         transformers_logging.disable_progress_bar()
 
-        if not 0.01 <= depth_scale <= 1000:
-            raise ValueError(f"depth_scale must be in [0.01, 1000] metres, got {depth_scale}")
+        depth_scale = check_depth_scale(depth_scale)
         kwargs = pretrained_kwargs(model_id)
         self.processor = AutoImageProcessor.from_pretrained(str(model_id), **kwargs)
         self.model = AutoModelForDepthEstimation.from_pretrained(str(model_id), dtype=dtype, **kwargs).to(device).eval()

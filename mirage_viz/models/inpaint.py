@@ -8,6 +8,7 @@ memory's coverage). The pipeline runs with its own scheduler, a text prompt and 
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import torch
@@ -24,7 +25,8 @@ class _Output:
 class InpaintGenerator:
     """Calls like :class:`~mirage_viz.models.denoiser.WarpConditionedPipeline`: (warped, mask, steps, generator) -> latents."""
 
-    def __init__(self, pipeline, prompt: str = "", guidance_scale: float = 5.0, negative_prompt: str | None = None) -> None:
+    def __init__(self, pipeline, prompt: str = "", guidance_scale: float = 5.0, negative_prompt: str | None = None,
+                 lock: threading.Lock | None = None) -> None:
         if pipeline.unet.config.in_channels != 9:
             raise ValueError(
                 f"the generator's UNet takes {pipeline.unet.config.in_channels} input channels; an inpainting model "
@@ -35,6 +37,12 @@ class InpaintGenerator:
         self.prompt = prompt
         self.negative_prompt = negative_prompt
         self.guidance_scale = float(guidance_scale)
+        # the pipeline and its scheduler keep state during a call: one call at a time per pipeline
+        self.lock = lock or threading.Lock()
+
+    def with_prompt(self, prompt: str) -> InpaintGenerator:
+        """Another prompt on the same pipeline (and the same lock)."""
+        return InpaintGenerator(self.pipeline, prompt, self.guidance_scale, self.negative_prompt, lock=self.lock)
 
     @property
     def unet(self):
@@ -51,11 +59,12 @@ class InpaintGenerator:
         placeholder = torch.zeros(batch, 3, *size)  # only its size is used: the masked image is given as latents
         device = self.pipeline._execution_device
         dtype = self.pipeline.unet.dtype
-        result = self.pipeline(
-            prompt=[self.prompt] * batch,
-            negative_prompt=None if self.negative_prompt is None else [self.negative_prompt] * batch,
-            image=placeholder, mask_image=holes, masked_image_latents=warped_latent.to(device, dtype),
-            height=size[0], width=size[1], strength=1.0, num_inference_steps=num_inference_steps,
-            guidance_scale=self.guidance_scale, generator=generator, output_type="latent",
-        )
+        with self.lock:
+            result = self.pipeline(
+                prompt=[self.prompt] * batch,
+                negative_prompt=None if self.negative_prompt is None else [self.negative_prompt] * batch,
+                image=placeholder, mask_image=holes, masked_image_latents=warped_latent.to(device, dtype),
+                height=size[0], width=size[1], strength=1.0, num_inference_steps=num_inference_steps,
+                guidance_scale=self.guidance_scale, generator=generator, output_type="latent",
+            )
         return _Output(latents=result.images.float().cpu())
