@@ -50,3 +50,19 @@ def test_browser_runs_an_example_sees_the_panels_and_scrubs(app_url):
             timeout=30_000,
         )
         browser.close()
+
+
+def test_browser_benchmark_tab_plots_the_shipped_run(app_url):
+    with playwright_sync.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(app_url)
+        page.get_by_role("tab", name="Benchmark").click()
+        page.get_by_text("mirage_viz benchmark").first.wait_for(timeout=30_000)
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.js-plotly-plot .gtitle, .js-plotly-plot .annotation-text')]"
+            ".some(e => e.textContent.includes('memory read at the full cache'))",
+            timeout=30_000,
+        )
+        assert page.get_by_text("read speedup, SD-layout VAE, 512x512").count() >= 1
+        browser.close()
