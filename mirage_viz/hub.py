@@ -47,7 +47,7 @@ def describe_failure(kind: str, model_id: str | Path, error: BaseException) -> s
     """One line for a model that could not be loaded: which, from where, and why."""
     where = "folder" if Path(model_id).is_dir() else "hub id"
     reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    reason = reason.split(". ")[0]  # the first sentence: hub libraries append paragraphs of advice
+    reason = reason.split(". ")[0].rstrip(".")  # the first sentence: hub libraries append paragraphs of advice
     offline = "" if Path(model_id).is_dir() or hub_reachable() else " (the hub cannot be reached from here and it is not in the local cache)"
     return f"{kind} {str(model_id)!r} ({where}) could not be loaded{offline}: {reason[:300]}"
 
