@@ -11,8 +11,8 @@ pytest.importorskip("ipykernel")
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
 
 
-def test_there_are_a_teaching_and_an_inspection_notebook():
-    assert [p.name for p in NOTEBOOKS] == ["01_latent_warping.ipynb", "02_inspect_rollout.ipynb"]
+def test_there_are_teaching_inspection_and_benchmark_notebooks():
+    assert [p.name for p in NOTEBOOKS] == ["01_latent_warping.ipynb", "02_inspect_rollout.ipynb", "03_benchmark_and_photo.ipynb"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -24,5 +24,7 @@ def test_notebook_executes(path, tmp_path):
     text = "".join(o.get("text", "") for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs)
     if path.name.startswith("01"):
         assert "read: latent" in text and "cache: latent" in text and "PSNR against the true view" in text
-    else:
+    elif path.name.startswith("02"):
         assert "Step 3" in text
+    else:
+        assert "read speedup" in text and "ratio 54.86x" in text and "depth from: embedded" in text
