@@ -29,6 +29,7 @@ from .memories import (
     RGBPointCloudMemory,
     SpatialMemory,
 )
+from .memories.voxel_cache import check_voxel_size
 from .metrics import psnr, ssim
 from .photo import Photo, load_photo
 from .trajectories import TRAJECTORY_NAMES, Trajectory, make_trajectory
@@ -96,10 +97,8 @@ class RolloutConfig:
             raise ValueError(f"num_inference_steps must be in [1, 1000], got {self.num_inference_steps}")
         if self.latent_dtype not in STORAGE_DTYPES:
             raise ValueError(f"latent_dtype must be one of {', '.join(STORAGE_DTYPES)}, got {self.latent_dtype!r}")
-        if self.voxel_size is not None and (
-            isinstance(self.voxel_size, bool) or not isinstance(self.voxel_size, (int, float)) or not 1e-3 <= self.voxel_size <= 10
-        ):
-            raise ValueError(f"voxel_size must be None (no fusion) or metres in [0.001, 10], got {self.voxel_size!r}")
+        if self.voxel_size is not None:
+            check_voxel_size(self.voxel_size)  # None: no fusion
         if self.fusion not in FUSION_MODES:
             raise ValueError(f"fusion must be one of {', '.join(FUSION_MODES)}, got {self.fusion!r}")
         if self.lift not in LIFT_RESOLUTIONS:

@@ -152,7 +152,7 @@ def test_fusion_newest_and_mean_semantics():
     with pytest.raises(ValueError, match="voxel_size"):
         VoxelPointCache(0.0)
     with pytest.raises(ValueError, match="larger voxel_size"):
-        VoxelPointCache(1e-4).append(torch.tensor([[100.0, 0.0, 0.0]]), torch.ones(1, 2))
+        VoxelPointCache(0.001).append(torch.tensor([[100.0, 0.0, 0.0]]), torch.ones(1, 2))  # 100,000 voxels out
 
 
 def test_half_precision_changes_a_read_by_less_than_the_stated_tolerance(loop_views):

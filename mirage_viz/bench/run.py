@@ -15,6 +15,7 @@ from ..backbone import load_embedded_backbone
 from ..depth import DEPTH_DOWNSAMPLE_MODES
 from ..engine import RolloutConfig, run_rollout
 from ..memories import FUSION_MODES, LatentSpatialMemory, RGBPointCloudMemory
+from ..memories.voxel_cache import check_voxel_size
 from ..worlds import WORLD_NAMES
 from .bandwidth import read_throughput
 from .common import VAE_KINDS, median
@@ -73,9 +74,8 @@ class BenchConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        voxels = self.voxel_sizes + (self.fusion_voxel_size,)
-        if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.001 <= v <= 10 for v in voxels):
-            raise ValueError(f"voxel sizes must be numbers of metres in [0.001, 10], got {list(voxels)}")
+        for voxel_size in self.voxel_sizes + (self.fusion_voxel_size,):
+            check_voxel_size(voxel_size)
         if not self.fidelity_worlds or any(w not in WORLD_NAMES for w in self.fidelity_worlds):
             raise ValueError(f"fidelity_worlds must be names from {', '.join(WORLD_NAMES)}, got {list(self.fidelity_worlds)}")
 

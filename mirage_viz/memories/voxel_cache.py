@@ -11,9 +11,18 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["FUSION_MODES", "VoxelPointCache"]
+__all__ = ["FUSION_MODES", "VOXEL_SIZE_RANGE", "VoxelPointCache", "check_voxel_size"]
 
 FUSION_MODES = ("oldest", "newest", "mean")
+VOXEL_SIZE_RANGE = (0.001, 10.0)  # metres
+
+
+def check_voxel_size(voxel_size: object) -> float:
+    """``voxel_size`` as a float, or a ``ValueError`` naming the accepted range."""
+    low, high = VOXEL_SIZE_RANGE
+    if isinstance(voxel_size, bool) or not isinstance(voxel_size, (int, float)) or not low <= voxel_size <= high:
+        raise ValueError(f"voxel_size must be a number of metres in [{low:g}, {high:g}], got {voxel_size!r}")
+    return float(voxel_size)
 
 _COORD_LIMIT = 2**15 - 1  # int16 voxel coordinates
 _MAX_COUNT = 2**15 - 1  # int16 counts saturate: later features still move the mean by 1 / 32767
@@ -29,8 +38,7 @@ class VoxelPointCache:
     append_only = False
 
     def __init__(self, voxel_size: float, reduce: str = "oldest", dtype: torch.dtype = torch.float32) -> None:
-        if not isinstance(voxel_size, (int, float)) or isinstance(voxel_size, bool) or not voxel_size > 0:
-            raise ValueError(f"voxel_size must be a positive number of metres, got {voxel_size!r}")
+        voxel_size = check_voxel_size(voxel_size)
         if reduce not in FUSION_MODES:
             raise ValueError(f"unknown fusion {reduce!r}; accepted: {', '.join(FUSION_MODES)}")
         if not dtype.is_floating_point:
