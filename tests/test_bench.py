@@ -147,8 +147,9 @@ def test_fusion_newest_and_mean_semantics():
     assert len(oldest) == len(newest) == len(mean) == 2
     assert oldest.tensors()[1][0].tolist() == [1.0, 0.0]
     points, features = newest.tensors()
-    assert torch.allclose(points[0], torch.tensor([0.55, 0.55, 3.05])) and features[0].tolist() == [3.0, 2.0]
-    assert mean.tensors()[1][0].tolist() == [2.0, 1.0]
+    assert torch.allclose(points[0], point[0] + 0.01) and features[0].tolist() == [3.0, 2.0]  # its own position
+    assert torch.allclose(oldest.tensors()[0][0], point[0])
+    assert torch.allclose(mean.tensors()[0][0], point[0] + 0.005) and mean.tensors()[1][0].tolist() == [2.0, 1.0]
     with pytest.raises(ValueError, match="voxel_size"):
         VoxelPointCache(0.0)
     with pytest.raises(ValueError, match="larger voxel_size"):

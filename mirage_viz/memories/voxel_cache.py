@@ -1,10 +1,11 @@
 """A fused point cache: points falling in one voxel are merged, so revisiting a place adds nothing.
 
-Beyond the paper's flat cache. Each voxel of ``voxel_size`` metres keeps one entry: its integer
-voxel coordinates (int16 x 3, the point is the voxel centre) and one feature vector: the first
-written (``reduce="oldest"``: later frames only add voxels never seen, like the splat's tie rule
-that favours the earliest view), the newest written (``reduce="newest"``), or the running mean of
-every feature written there (``reduce="mean"``, with a per-voxel count).
+Beyond the paper's flat cache. Each voxel of ``voxel_size`` metres keeps one point and its feature:
+the first written (``reduce="oldest"``: later frames only add voxels never seen, like the splat's
+tie rule that favours the earliest view), the newest written (``reduce="newest"``), or the running
+mean of the positions and features written there (``reduce="mean"``, with a per-voxel count). The
+point keeps its own position (not the voxel's centre), so fusion bounds the cache without moving
+what it warps; the voxel is found again from the position at each append.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def check_voxel_size(voxel_size: object) -> float:
         raise ValueError(f"voxel_size must be a number of metres in [{low:g}, {high:g}], got {voxel_size!r}")
     return float(voxel_size)
 
-_COORD_LIMIT = 2**15 - 1  # int16 voxel coordinates
+_COORD_LIMIT = 2**15 - 1  # voxel coordinates are packed in 16 bits each
 _MAX_COUNT = 2**15 - 1  # int16 counts saturate: later features still move the mean by 1 / 32767
 
 
@@ -56,14 +57,13 @@ class VoxelPointCache:
             raise ValueError(f"features have {features.shape[1]} channels but the cache holds {self._features.shape[1]}")
         if not torch.isfinite(points).all():
             raise ValueError("points must be finite (a NaN or inf point has no voxel)")
-        new_voxels = torch.floor(points.float() / self.voxel_size)  # [M, 3]
-        if new_voxels.numel() and new_voxels.abs().max() > _COORD_LIMIT:
+        if points.numel() and float(points.abs().max()) / self.voxel_size > _COORD_LIMIT:
             raise ValueError(
                 f"points reach {float(points.abs().max()):.4g} m: beyond {_COORD_LIMIT} voxels of {self.voxel_size} m "
                 "from the origin; use a larger voxel_size"
             )
-        voxels = torch.cat([self._voxels, new_voxels.to(torch.int16)])  # [K + M, 3]
-        keys = _voxel_keys(voxels)  # [K + M]
+        positions = torch.cat([self._points.float(), points.float()])  # [K + M, 3] stored first, then new
+        keys = _voxel_keys(torch.floor(positions / self.voxel_size).to(torch.int32))  # [K + M]
         unique_keys, slot = torch.unique(keys, return_inverse=True)  # sorted; slot: [K + M] -> voxel
         num_voxels = unique_keys.shape[0]
         stored = self._features.float() if len(self) else torch.zeros(0, features.shape[1])
@@ -72,42 +72,39 @@ class VoxelPointCache:
             order = torch.arange(keys.shape[0])  # later rows were written later
             pick = torch.full((num_voxels,), -1 if self.reduce == "newest" else keys.shape[0], dtype=torch.int64)
             pick.scatter_reduce_(0, slot, order, reduce="amax" if self.reduce == "newest" else "amin")
-            self._voxels, self._features = voxels[pick], stacked[pick].to(self.dtype)
+            self._points, self._features = positions[pick].to(self.dtype), stacked[pick].to(self.dtype)
         else:
             weights = torch.cat([self._counts.float(), torch.ones(points.shape[0])])  # [K + M]
             count = torch.zeros(num_voxels).index_add_(0, slot, weights)  # [V]
             total = torch.zeros(num_voxels, stacked.shape[1]).index_add_(0, slot, stacked * weights[:, None])
-            first = torch.full((num_voxels,), keys.shape[0], dtype=torch.int64).scatter_reduce_(
-                0, slot, torch.arange(keys.shape[0]), reduce="amin"
-            )
-            self._voxels = voxels[first]
+            where = torch.zeros(num_voxels, 3).index_add_(0, slot, positions * weights[:, None])  # [V, 3]
+            self._points = (where / count[:, None]).to(self.dtype)
             self._features = (total / count[:, None]).to(self.dtype)
             self._counts = count.clamp(max=_MAX_COUNT).to(torch.int16)
 
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Voxel centres (N, 3) float32 and features (N, C) in the stored dtype."""
-        points = (self._voxels.float() + 0.5) * self.voxel_size  # [N, 3]
-        return points, self._features
+        """Points (N, 3) and features (N, C), one per voxel, in the stored dtype."""
+        return self._points, self._features
 
     def __len__(self) -> int:
-        return self._voxels.shape[0]
+        return self._points.shape[0]
 
     @property
     def nbytes(self) -> int:
-        """Bytes stored: voxel coordinates, features and (for ``mean``) counts."""
-        return self._voxels.nbytes + self._features.nbytes + self._counts.nbytes
+        """Bytes stored: points, features and (for ``mean``) counts."""
+        return self._points.nbytes + self._features.nbytes + self._counts.nbytes
 
     @property
     def capacity_nbytes(self) -> int:
         return self.nbytes
 
     def clear(self) -> None:
-        self._voxels = torch.zeros(0, 3, dtype=torch.int16)  # [N, 3] integer voxel coordinates
+        self._points = torch.zeros(0, 3, dtype=self.dtype)  # [N, 3] world frame, one point per voxel
         self._features = torch.zeros(0, 0, dtype=self.dtype)  # [N, C]
         self._counts = torch.zeros(0, dtype=torch.int16)  # [N] writes merged per voxel (mean only)
 
 
 def _voxel_keys(voxels: torch.Tensor) -> torch.Tensor:
-    """One int64 per voxel: three int16 coordinates offset to 16-bit unsigned and packed."""
+    """One int64 per voxel: three coordinates in [-2**15, 2**15) offset to 16-bit unsigned and packed."""
     shifted = voxels.long() + 2**15  # [N, 3] in [0, 2**16)
     return (shifted[:, 0] * 2**32) + (shifted[:, 1] * 2**16) + shifted[:, 2]
