@@ -17,7 +17,7 @@ from typing import Iterator
 
 import gradio as gr
 
-from .backbone import ASSETS_DIR, DEFAULT_DEPTH_MODEL, Backbone, build_backbone, load_embedded_backbone
+from .backbone import ASSETS_DIR, DEFAULT_DEPTH_MODEL, Backbone, build_backbone
 from .bench.report import bench_figure, bench_markdown, load_bench
 from .models.hub_depth import DEPTH_SCALE_RANGE, check_depth_scale
 from .engine import STAGES, Rollout, RolloutConfig, iter_rollout
@@ -111,8 +111,8 @@ def _backbone(vae: str, generator: str, depth: str, prompt: str, depth_scale: fl
 
     Sessions share the loaded models; a hub generator runs one call at a time, each with its session's prompt.
     """
-    if not (vae or generator or depth):
-        return load_embedded_backbone()
+    if not (vae or generator or depth):  # never wait behind another session's hub download
+        return build_backbone(depth=None)
     with _LOADING:
         backbone = _cached_backbone(vae, generator, depth, depth_scale)
     return backbone.with_prompt(prompt)
@@ -143,7 +143,8 @@ def run(world, trajectory, magnitude, steps, size, seed, photo_path=None, fov=0.
     """Stream the rollout: after each step, every panel, the slider on that step and the session state."""
     config = _config(world, trajectory, magnitude, steps, size, seed)
     photo = _photo(photo_path, config.size, fov)
-    depth = (depth_model or "").strip() if photo is not None and (depth_model or "").strip() != "embedded" else ""
+    depth = (depth_model or "").strip() if photo is not None else ""  # a world has its true depth
+    depth = "" if depth == "embedded" else depth
     try:
         depth_scale = check_depth_scale(depth_scale)
     except ValueError as error:

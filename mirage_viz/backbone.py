@@ -146,7 +146,6 @@ def build_backbone(
     cpu_offload: bool = False,
     depth_scale: float = 3.0,
     guidance_scale: float = 5.0,
-    num_inference_steps: int | None = None,
 ) -> Backbone:
     """A backbone of hub models (ids or folders) with the embedded models as fallback.
 
@@ -160,13 +159,16 @@ def build_backbone(
         cpu_offload: offload the hub generator's submodules to the CPU between uses (CUDA only; needs accelerate).
         depth_scale: median depth in metres given to relative depth predictions.
 
-    Whatever cannot be loaded falls back to the embedded model; ``Backbone.notices`` says what and why.
+    Denoising steps per frame are the generator's own (embedded 6, hub 20) unless a rollout's
+    ``RolloutConfig.num_inference_steps`` says otherwise. Whatever cannot be loaded falls back to the embedded model; ``Backbone.notices`` says what and why.
     """
     device_, dtype = pick_device(device)
     if not isinstance(prompt, str):
         raise ValueError(f"prompt must be text, got {type(prompt).__name__}")
     depth_scale = check_depth_scale(depth_scale)
     base = _embedded_on(device_, dtype)
+    if not (vae or generator or depth):
+        return base  # nothing asked of the hub: the embedded models (on the CPU, the shared copy itself)
     notices: list[str] = []
     parts = {"vae": "embedded", "generator": "embedded", "depth": "embedded"}
     denoiser, vae_model, steps = base.denoiser, base.vae, base.num_inference_steps
@@ -213,5 +215,5 @@ def build_backbone(
     parts["depth"] = depth_name
     name = "embedded" if all(v == "embedded" for v in parts.values()) else ", ".join(f"{k}: {v}" for k, v in parts.items())
     return Backbone(vae=vae_model, denoiser=denoiser, depth_estimator=depth_model, name=name,
-                    num_inference_steps=num_inference_steps or steps, depth_name=depth_name, device=device_, dtype=dtype,
+                    num_inference_steps=steps, depth_name=depth_name, device=device_, dtype=dtype,
                     notices=notices)

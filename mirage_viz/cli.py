@@ -10,7 +10,7 @@ from .depth import DEPTH_DOWNSAMPLE_MODES
 from .engine import DEPTH_SOURCES, RolloutConfig
 from .models.hub_depth import DEFAULT_DEPTH_MODEL
 from .memories import FUSION_MODES, LIFT_RESOLUTIONS, MEMORY_NAMES, STORAGE_DTYPES
-from .trajectories import PRESETS, TRAJECTORY_NAMES
+from .trajectories import PRESETS
 from .worlds import DEFAULT_WORLD, WORLD_NAMES
 
 _DEFAULTS = RolloutConfig()
@@ -205,17 +205,11 @@ def _backbone(args: argparse.Namespace, photo: bool):
 
     Depth: the model given, else Depth Anything for a photo, else (a synthetic world) the embedded estimator.
     """
-    from .backbone import build_backbone, load_embedded_backbone
-    from .hub import pick_device
-    from .models.hub_depth import check_depth_scale
+    from .backbone import build_backbone
 
-    check_depth_scale(args.depth_scale)
     depth = args.depth_model if args.depth_model is not None else (DEFAULT_DEPTH_MODEL if photo else None)
     if depth in ("", "embedded") or (not photo and args.depth != "estimated"):
         depth = None  # the world's true depth needs no estimator
-    on_cpu = pick_device(args.device)[0].type == "cpu"
-    if args.vae is None and args.generator is None and depth is None and on_cpu:
-        return load_embedded_backbone()
     return build_backbone(vae=args.vae, generator=args.generator, depth=depth, prompt=args.prompt, device=args.device,
                           cpu_offload=args.cpu_offload, depth_scale=args.depth_scale, guidance_scale=args.guidance)
 

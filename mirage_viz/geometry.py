@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .cameras import Camera, Intrinsics
+from .cameras import Camera
 
 __all__ = ["check_depth", "backproject_depth", "project_points", "SplatResult", "SplatWorkspace", "splat_points"]
 

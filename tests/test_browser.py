@@ -24,45 +24,46 @@ def app_url(backbone):
     demo.close()
 
 
-def test_browser_runs_an_example_sees_the_panels_and_scrubs(app_url):
+@pytest.fixture
+def page(app_url):
+    """A fresh chromium page on the app."""
     with playwright_sync.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(app_url)
-        page.get_by_text("examples (seconds on a CPU").wait_for(timeout=30_000)
-        page.get_by_text("orbit_left", exact=True).click()  # the orbit example: 6 steps at 128x128
-        page.get_by_role("button", name="Run").click()
-        page.get_by_text("Step 0 of").first.wait_for(timeout=60_000)
-        page.get_by_text("Done:").wait_for(timeout=120_000)
-        # The 3D plot and the frames are plotly figures in the page.
-        assert page.locator(".js-plotly-plot .gl-container, .js-plotly-plot canvas").count() > 0
-        assert page.locator(".js-plotly-plot image, .js-plotly-plot .layer-above image").count() >= 3
-        title_before = page.locator(".js-plotly-plot .gtitle").all_text_contents()
-        assert any(t.startswith("Step 6") for t in title_before)
-        # Scrub: drag the step slider to its start; every panel redraws for step 0.
-        slider = page.locator("input[type='range'][aria-label='range slider for step']")
-        assert slider.is_enabled()
-        slider.fill("0")  # sets the value as a drag would, then lets go of the handle
-        slider.dispatch_event("pointerup")
-        slider.dispatch_event("mouseup")
-        page.wait_for_function(
-            "() => [...document.querySelectorAll('.js-plotly-plot .gtitle')].some(e => e.textContent.startsWith('Step 0'))",
-            timeout=30_000,
-        )
+        yield page
         browser.close()
 
 
-def test_browser_benchmark_tab_plots_the_shipped_run(app_url):
-    with playwright_sync.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(app_url)
-        page.get_by_role("tab", name="Benchmark").click()
-        page.get_by_text("mirage_viz benchmark").first.wait_for(timeout=30_000)
-        page.wait_for_function(
-            "() => [...document.querySelectorAll('.js-plotly-plot .gtitle, .js-plotly-plot .annotation-text')]"
-            ".some(e => e.textContent.includes('memory read at the full cache'))",
-            timeout=30_000,
-        )
-        assert page.get_by_text("read speedup, SD-layout VAE, 512x512").count() >= 1
-        browser.close()
+def test_browser_runs_an_example_sees_the_panels_and_scrubs(page):
+    page.get_by_text("examples (seconds on a CPU").wait_for(timeout=30_000)
+    page.get_by_text("orbit_left", exact=True).click()  # the orbit example: 6 steps at 128x128
+    page.get_by_role("button", name="Run").click()
+    page.get_by_text("Step 0 of").first.wait_for(timeout=60_000)
+    page.get_by_text("Done:").wait_for(timeout=120_000)
+    # The 3D plot and the frames are plotly figures in the page.
+    assert page.locator(".js-plotly-plot .gl-container, .js-plotly-plot canvas").count() > 0
+    assert page.locator(".js-plotly-plot image, .js-plotly-plot .layer-above image").count() >= 3
+    title_before = page.locator(".js-plotly-plot .gtitle").all_text_contents()
+    assert any(t.startswith("Step 6") for t in title_before)
+    # Scrub: drag the step slider to its start; every panel redraws for step 0.
+    slider = page.locator("input[type='range'][aria-label='range slider for step']")
+    assert slider.is_enabled()
+    slider.fill("0")  # sets the value as a drag would, then lets go of the handle
+    slider.dispatch_event("pointerup")
+    slider.dispatch_event("mouseup")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.js-plotly-plot .gtitle')].some(e => e.textContent.startsWith('Step 0'))",
+        timeout=30_000,
+    )
+
+
+def test_browser_benchmark_tab_plots_the_shipped_run(page):
+    page.get_by_role("tab", name="Benchmark").click()
+    page.get_by_text("mirage_viz benchmark").first.wait_for(timeout=30_000)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.js-plotly-plot .gtitle, .js-plotly-plot .annotation-text')]"
+        ".some(e => e.textContent.includes('memory read at the full cache'))",
+        timeout=30_000,
+    )
+    assert page.get_by_text("read speedup, SD-layout VAE, 512x512").count() >= 1

@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mirage_viz.cameras import Camera, Intrinsics
+from mirage_viz.cameras import Intrinsics
 from mirage_viz.memories import LatentSpatialMemory, NoMemory, Observation, RGBPointCloudMemory
 from mirage_viz.trajectories import make_trajectory
 from mirage_viz.worlds import make_world

@@ -14,20 +14,19 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 
 import torch
 
 from ..backbone import Backbone
 from ..cameras import Intrinsics
-from ..engine import RolloutConfig, run_rollout
+from ..engine import RolloutConfig, StepRecord, run_rollout
 from ..memories import LatentSpatialMemory, Observation, SpatialMemory
 from ..metrics import psnr, ssim
 from ..trajectories import make_trajectory
 from ..worlds import make_world
 from .common import median, true_observations
 
-__all__ = ["PAPER_EMPTY_CELL_RATES", "loop_consistency", "trajectory_views", "read_quality", "half_precision_difference"]
+__all__ = ["PAPER_EMPTY_CELL_RATES", "loop_consistency", "rollout_scores", "trajectory_views", "read_quality", "half_precision_difference"]
 
 # Mirage's measured empty-cell rates of the warped latent per depth-downsampling mode (its data, not ours).
 PAPER_EMPTY_CELL_RATES = {"bilinear": 0.425, "nearest": 0.478, "area": 0.537, "median": 0.522}
@@ -37,27 +36,32 @@ def _mean(values: Sequence[float]) -> float:
     return round(float(statistics.fmean(values)), 4)
 
 
-def loop_consistency(worlds: Sequence[str], steps: int, size: int, backbone: Backbone, seed: int = 0,
-                     config: RolloutConfig | None = None) -> dict:
+def rollout_scores(records: Sequence[StepRecord]) -> dict:
+    """One memory's rollout in numbers: mean PSNR/SSIM of the generated steps, the last frame, cache, read time."""
+    generated = records[1:]
+    return {
+        "mean_psnr": _mean([r.psnr for r in generated]),
+        "mean_ssim": _mean([r.ssim for r in generated]),
+        "return_psnr_vs_truth": round(records[-1].psnr, 4),
+        "cache_bytes": records[-1].cache_bytes,
+        "cache_points": records[-1].cache_points,
+        "read_ms_median": round(median([r.timings_ms["read"] for r in generated]), 4),
+    }
+
+
+def loop_consistency(worlds: Sequence[str], steps: int, size: int, backbone: Backbone, seed: int = 0) -> dict:
     """Rollouts of ``loop`` in each world; per memory: per-step and mean PSNR/SSIM, and the revisit."""
     per_world = {}
     for world in worlds:
-        base = config or RolloutConfig()
-        rollout = run_rollout(replace(base, world=world, trajectory="loop", steps=steps, size=size, seed=seed), backbone=backbone)
+        rollout = run_rollout(RolloutConfig(world=world, trajectory="loop", steps=steps, size=size, seed=seed), backbone=backbone)
         per_world[world] = {}
         for name, records in rollout.records.items():
-            generated = records[1:]
             last, first = records[-1], records[0]
-            per_world[world][name] = {
+            per_world[world][name] = rollout_scores(records) | {
                 "psnr": [round(r.psnr, 4) for r in records],
                 "ssim": [round(r.ssim, 5) for r in records],
-                "mean_psnr": _mean([r.psnr for r in generated]),
-                "mean_ssim": _mean([r.ssim for r in generated]),
-                "return_psnr_vs_truth": round(last.psnr, 4),
                 "return_psnr_vs_first": round(psnr(last.frame, first.frame), 4),
                 "return_ssim_vs_first": round(ssim(last.frame, first.frame), 5),
-                "cache_bytes": last.cache_bytes,
-                "read_ms_median": round(median([r.timings_ms["read"] for r in generated]), 4),
             }
     names = next(iter(per_world.values())).keys()
     overall = {

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import os
 import platform
-import statistics
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 
@@ -18,8 +17,15 @@ from ..memories import FUSION_MODES, LatentSpatialMemory, RGBPointCloudMemory
 from ..memories.voxel_cache import check_voxel_size
 from ..worlds import WORLD_NAMES
 from .bandwidth import read_throughput
-from .common import VAE_KINDS, median
-from .fidelity import PAPER_EMPTY_CELL_RATES, half_precision_difference, loop_consistency, read_quality, trajectory_views
+from .common import VAE_KINDS
+from .fidelity import (
+    PAPER_EMPTY_CELL_RATES,
+    half_precision_difference,
+    loop_consistency,
+    read_quality,
+    rollout_scores,
+    trajectory_views,
+)
 from .peak import PEAK_MEMORY_SUPPORTED, measure_peak_memory
 from .speed import SpeedSetting, measure_speed
 
@@ -113,8 +119,8 @@ def _targets(result: dict) -> list[dict]:
     targets = []
     speed = result["speed"]
 
-    def add(name: str, value: float | None, bar: float, higher: bool = True) -> None:
-        met = None if value is None else (value >= bar if higher else value <= bar)
+    def add(name: str, value: float | None, bar: float) -> None:
+        met = None if value is None else value >= bar
         targets.append({"target": name, "value": value, "bar": bar, "met": met})
 
     embedded_256 = speed.get("embedded", {}).get("256")
@@ -223,7 +229,7 @@ def run_bench(config: BenchConfig | None = None, progress: Callable[[str], None]
 
     # the same variants through full rollouts: does fusion or float16 cost consistency?
     say(f"caches: rollouts of a {config.variant_rollout_steps}-step loop with each cache variant")
-    base = RolloutConfig(world=config.fidelity_worlds[0], trajectory="loop", steps=config.variant_rollout_steps,
+    base = RolloutConfig(world=world, trajectory="loop", steps=config.variant_rollout_steps,
                          size=config.size, seed=config.seed)
     rollouts = {
         "flat float32 (paper)": replace(base, memories=("latent", "rgb", "none")),
@@ -238,16 +244,7 @@ def run_bench(config: BenchConfig | None = None, progress: Callable[[str], None]
     for name, rollout_config in rollouts.items():
         rollout = run_rollout(rollout_config, backbone=backbone)
         for memory, records in rollout.records.items():
-            label = name if memory == "latent" else f"{memory} (reference)"
-            generated = records[1:]
-            caches["rollouts"][label] = {
-                "mean_psnr": round(statistics.fmean(r.psnr for r in generated), 4),
-                "mean_ssim": round(statistics.fmean(r.ssim for r in generated), 5),
-                "return_psnr_vs_truth": round(records[-1].psnr, 4),
-                "cache_bytes": records[-1].cache_bytes,
-                "cache_points": records[-1].cache_points,
-                "read_ms_median": round(median([r.timings_ms["read"] for r in generated]), 4),
-            }
+            caches["rollouts"][name if memory == "latent" else f"{memory} (reference)"] = rollout_scores(records)
     result["caches"] = caches
 
     # the read against the machine's memory bandwidth
