@@ -1,27 +1,62 @@
 """mirage_viz: see, teach and measure latent spatial memory for video world models.
 
 Camera convention everywhere: OpenCV (x right, y down, z forward), poses as ``camera_to_world``.
+
+The names below load on first use (PEP 562), so ``import mirage_viz.cli`` stays light: the command line
+handles Ctrl-C during the heavy imports (torch, open3d, diffusers) like any other interrupt.
 """
 
-from .backbone import Backbone, load_backbone, load_embedded_backbone
-from .cameras import Camera, Intrinsics
-from .depth import DEPTH_DOWNSAMPLE_MODES, downsample_depth
-from .engine import Rollout, RolloutConfig, RolloutEngine, StepRecord, iter_rollout, run_rollout
-from .geometry import backproject_depth, project_points, splat_points
-from .memories import (
-    MEMORY_NAMES,
-    LatentSpatialMemory,
-    MemoryRead,
-    MemoryStats,
-    NoMemory,
-    Observation,
-    RGBPointCloudMemory,
-    SpatialMemory,
-)
-from .trajectories import PRESETS, TRAJECTORY_NAMES, Trajectory, load_trajectory, make_trajectory
-from .worlds import DEFAULT_WORLD, WORLD_NAMES, SyntheticWorld, make_world
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "backbone": ("Backbone", "load_backbone", "load_embedded_backbone"),
+    "cameras": ("Camera", "Intrinsics"),
+    "depth": ("DEPTH_DOWNSAMPLE_MODES", "downsample_depth"),
+    "engine": ("Rollout", "RolloutConfig", "RolloutEngine", "StepRecord", "iter_rollout", "run_rollout"),
+    "geometry": ("backproject_depth", "project_points", "splat_points"),
+    "memories": ("MEMORY_NAMES", "LatentSpatialMemory", "MemoryRead", "MemoryStats", "NoMemory", "Observation",
+                 "RGBPointCloudMemory", "SpatialMemory"),
+    "trajectories": ("PRESETS", "TRAJECTORY_NAMES", "Trajectory", "load_trajectory", "make_trajectory"),
+    "worlds": ("DEFAULT_WORLD", "WORLD_NAMES", "SyntheticWorld", "make_world"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+if TYPE_CHECKING:
+    from .backbone import Backbone, load_backbone, load_embedded_backbone
+    from .cameras import Camera, Intrinsics
+    from .depth import DEPTH_DOWNSAMPLE_MODES, downsample_depth
+    from .engine import Rollout, RolloutConfig, RolloutEngine, StepRecord, iter_rollout, run_rollout
+    from .geometry import backproject_depth, project_points, splat_points
+    from .memories import (
+        MEMORY_NAMES,
+        LatentSpatialMemory,
+        MemoryRead,
+        MemoryStats,
+        NoMemory,
+        Observation,
+        RGBPointCloudMemory,
+        SpatialMemory,
+    )
+    from .trajectories import PRESETS, TRAJECTORY_NAMES, Trajectory, load_trajectory, make_trajectory
+    from .worlds import DEFAULT_WORLD, WORLD_NAMES, SyntheticWorld, make_world
+
+
+def __getattr__(name: str) -> object:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mirage_viz' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_MODULE_OF])
 
 __all__ = [
     "Backbone",

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from diffusers import AutoencoderKL, AutoencoderTiny
 
-from .hub import describe_failure, pick_device, pretrained_kwargs
+from .hub import ModelAccess, describe_failure, pick_device, pretrained_kwargs
 from .models.denoiser import WarpConditionedPipeline
 from .models.depth_net import DepthNet
 from .models.hub_depth import DEFAULT_DEPTH_MODEL, TransformersDepth, check_depth_scale
@@ -137,6 +137,14 @@ def _embedded_on(device: torch.device, dtype: torch.dtype) -> Backbone:
     return moved
 
 
+def _trust_kwargs(source, location: str) -> dict:
+    """``from_pretrained`` arguments: cache-only when the hub is unreachable; a visitor's models as safetensors only."""
+    kwargs = pretrained_kwargs(location)
+    if source.visitor:
+        kwargs["use_safetensors"] = True
+    return kwargs
+
+
 def build_backbone(
     vae: str | Path | None = None,
     generator: str | Path | None = None,
@@ -146,6 +154,7 @@ def build_backbone(
     cpu_offload: bool = False,
     depth_scale: float = 3.0,
     guidance_scale: float = 5.0,
+    access: ModelAccess | None = None,
 ) -> Backbone:
     """A backbone of hub models (ids or folders) with the embedded models as fallback.
 
@@ -158,7 +167,10 @@ def build_backbone(
         device: ``auto`` (CUDA with float16 when present), ``cpu`` or ``cuda[:N]``.
         cpu_offload: offload the hub generator's submodules to the CPU between uses (CUDA only; needs accelerate).
         depth_scale: median depth in metres given to relative depth predictions.
+        access: which folders and ids may be named (:class:`~mirage_viz.hub.ModelAccess`); default: any folder or
+            hub id. The app passes ``ModelAccess.for_visitors(...)``: hub ids and allowed folders only.
 
+    A model id that is malformed, or a path the access refuses, raises ``ValueError`` before anything loads.
     Denoising steps per frame are the generator's own (embedded 6, hub 20) unless a rollout's
     ``RolloutConfig.num_inference_steps`` says otherwise. Whatever cannot be loaded falls back to the embedded model; ``Backbone.notices`` says what and why.
     """
@@ -166,23 +178,27 @@ def build_backbone(
     if not isinstance(prompt, str):
         raise ValueError(f"prompt must be text, got {type(prompt).__name__}")
     depth_scale = check_depth_scale(depth_scale)
+    access = access or ModelAccess()
+    sources = {kind: access.resolve(value, kind) if value else None
+               for kind, value in (("vae", vae), ("generator", generator), ("depth model", depth))}
     base = _embedded_on(device_, dtype)
-    if not (vae or generator or depth):
+    if not any(sources.values()):
         return base  # nothing asked of the hub: the embedded models (on the CPU, the shared copy itself)
     notices: list[str] = []
     parts = {"vae": "embedded", "generator": "embedded", "depth": "embedded"}
     denoiser, vae_model, steps = base.denoiser, base.vae, base.num_inference_steps
-    if generator:
+    if (source := sources["generator"]) is not None:
         try:
             from diffusers import StableDiffusionInpaintPipeline
 
+            location = source.fetch("generator")
             with quiet_diffusers():
                 pipeline = StableDiffusionInpaintPipeline.from_pretrained(
-                    str(generator), dtype=dtype, safety_checker=None, requires_safety_checker=False,
-                    **pretrained_kwargs(generator))
+                    location, dtype=dtype, safety_checker=None, requires_safety_checker=False,
+                    **_trust_kwargs(source, location))
             denoiser = InpaintGenerator(pipeline, prompt=prompt, guidance_scale=guidance_scale)
-            vae_model, steps, parts["generator"] = pipeline.vae, 20, str(generator)
-            parts["vae"] = f"{generator} (its own)"
+            vae_model, steps, parts["generator"] = pipeline.vae, 20, source.name
+            parts["vae"] = f"{source.name} (its own)"
             if cpu_offload and device_.type == "cuda":
                 pipeline.enable_model_cpu_offload(device=device_)
             else:
@@ -190,28 +206,31 @@ def build_backbone(
                 if cpu_offload:
                     notices.append("CPU offload applies on a CUDA device only; ignored on the CPU")
         except Exception as error:  # noqa: BLE001 - any failure to load means: fall back, and say why
-            notices.append(describe_failure("generator", generator, error) + "; using the embedded denoiser")
-    if vae:
+            notices.append(describe_failure("generator", source, error) + "; using the embedded denoiser")
+    if (source := sources["vae"]) is not None:
         try:
+            location = source.fetch("vae")
             with quiet_diffusers():
-                vae_model = load_vae(vae, **pretrained_kwargs(vae)).to(device_, dtype)
+                vae_model = load_vae(location, **_trust_kwargs(source, location)).to(device_, dtype)
             if vae_model.config.latent_channels != 4:
                 raise ValueError(f"it has {vae_model.config.latent_channels} latent channels; the generators take 4")
-            parts["vae"] = str(vae)
+            parts["vae"] = source.name
             if isinstance(denoiser, InpaintGenerator):
                 denoiser.pipeline.vae = vae_model
             else:
                 notices.append("the embedded denoiser was trained on the embedded VAE's latents: a hub VAE alone "
                                "gives poor frames; pair it with a hub generator")
         except Exception as error:  # noqa: BLE001
-            notices.append(describe_failure("VAE", vae, error) + f"; using the {parts['vae']} VAE")
+            notices.append(describe_failure("VAE", source, error) + f"; using the {parts['vae']} VAE")
     depth_model, depth_name = base.depth_estimator, "embedded"
-    if depth:
+    if (source := sources["depth model"]) is not None:
         try:
-            depth_model = TransformersDepth(depth, depth_scale=depth_scale, device=device_, dtype=dtype)
-            depth_name = str(depth)
+            location = source.fetch("depth model")
+            depth_model = TransformersDepth(location, depth_scale=depth_scale, device=device_, dtype=dtype,
+                                            use_safetensors=True if source.visitor else None)
+            depth_model.name = depth_name = source.name
         except Exception as error:  # noqa: BLE001
-            notices.append(describe_failure("depth model", depth, error) + "; using the embedded depth estimator")
+            notices.append(describe_failure("depth model", source, error) + "; using the embedded depth estimator")
     parts["depth"] = depth_name
     name = "embedded" if all(v == "embedded" for v in parts.values()) else ", ".join(f"{k}: {v}" for k, v in parts.items())
     return Backbone(vae=vae_model, denoiser=denoiser, depth_estimator=depth_model, name=name,

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["Intrinsics", "Camera", "invert_pose", "look_at_camera_to_world"]
+__all__ = ["MAX_CAMERA_DISTANCE", "Intrinsics", "Camera", "check_camera_to_world", "invert_pose", "look_at_camera_to_world"]
+
+MAX_CAMERA_DISTANCE = 1_000.0  # metres from the world origin: float32 keeps 0.1 mm there
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,34 @@ def look_at_camera_to_world(eye: torch.Tensor, target: torch.Tensor, down: tuple
     return c2w.float()
 
 
+def check_camera_to_world(pose: object) -> torch.Tensor:
+    """``pose`` as a float32 (4, 4) ``camera_to_world``, or ``ValueError`` saying why it is not a camera pose.
+
+    A camera pose is rigid: a proper rotation (orthonormal, determinant +1: no mirror), a bottom row
+    [0, 0, 0, 1], and a finite position at most ``MAX_CAMERA_DISTANCE`` metres from the origin.
+    """
+    try:
+        pose = torch.as_tensor(pose, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise ValueError(f"camera_to_world must be a 4x4 matrix of numbers ({error})") from None
+    if pose.shape != (4, 4):
+        raise ValueError(f"camera_to_world must have shape (4, 4), got {tuple(pose.shape)}")
+    if not torch.isfinite(pose).all():
+        raise ValueError("camera_to_world must be finite (no NaN or infinity)")
+    if not torch.allclose(pose[3], torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=torch.float64), atol=1e-6):
+        raise ValueError(f"camera_to_world's bottom row must be [0, 0, 0, 1], got {[round(v, 6) for v in pose[3].tolist()]}")
+    rotation = pose[:3, :3]
+    if not torch.allclose(rotation @ rotation.T, torch.eye(3, dtype=torch.float64), atol=1e-3):
+        raise ValueError("camera_to_world[:3, :3] must be a rotation matrix (orthonormal rows and columns)")
+    if torch.linalg.det(rotation) < 0:
+        raise ValueError("camera_to_world[:3, :3] is a mirror (determinant -1); a camera pose needs a proper rotation "
+                         "(determinant +1): flip one axis of the rotation, or convert from a left-handed convention")
+    distance = float(pose[:3, 3].norm())
+    if distance > MAX_CAMERA_DISTANCE:
+        raise ValueError(f"the camera is {distance:.3g} m from the origin; accepted: at most {MAX_CAMERA_DISTANCE:,.0f} m")
+    return pose.float()
+
+
 @dataclass(frozen=True)
 class Camera:
     """A pinhole camera: intrinsics and a ``camera_to_world`` pose (4, 4), OpenCV convention."""
@@ -108,15 +138,7 @@ class Camera:
     camera_to_world: torch.Tensor  # (4, 4) float32
 
     def __post_init__(self) -> None:
-        pose = torch.as_tensor(self.camera_to_world, dtype=torch.float32)
-        if pose.shape != (4, 4):
-            raise ValueError(f"camera_to_world must have shape (4, 4), got {tuple(pose.shape)}")
-        if not torch.isfinite(pose).all():
-            raise ValueError("camera_to_world must be finite")
-        rotation = pose[:3, :3].double()
-        if not torch.allclose(rotation @ rotation.T, torch.eye(3, dtype=torch.float64), atol=1e-3):
-            raise ValueError("camera_to_world[:3, :3] must be a rotation matrix")
-        object.__setattr__(self, "camera_to_world", pose)
+        object.__setattr__(self, "camera_to_world", check_camera_to_world(self.camera_to_world))
 
     @functools.cached_property
     def world_to_camera(self) -> torch.Tensor:

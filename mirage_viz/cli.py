@@ -1,22 +1,47 @@
-"""Command line: ``mirage-viz rollout ...`` (see ``mirage-viz rollout --help``)."""
+"""Command line: ``mirage-viz rollout ...`` (see ``mirage-viz rollout --help``).
+
+Every failure is one line on stderr and an exit status, never a traceback: 2 for bad input or a file that
+cannot be read or written, 130 for Ctrl-C, 143 for SIGTERM (the staging folder removed, nothing half-written).
+The heavy imports (torch, open3d, diffusers) happen inside :func:`main`, so an interrupt during them is
+handled like any other. ``MIRAGE_VIZ_DEBUG=1`` shows the traceback of an unexpected error.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from pathlib import Path
 
-from .depth import DEPTH_DOWNSAMPLE_MODES
-from .engine import DEPTH_SOURCES, RolloutConfig
-from .models.hub_depth import DEFAULT_DEPTH_MODEL
-from .memories import FUSION_MODES, LIFT_RESOLUTIONS, MEMORY_NAMES, STORAGE_DTYPES
-from .trajectories import PRESETS
-from .worlds import DEFAULT_WORLD, WORLD_NAMES
 
-_DEFAULTS = RolloutConfig()
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is so that every ``finally`` and clean-up handler runs."""
+
+
+_signalled: list[int] = []  # signals received: a library may wrap the exception we raise (lazy imports do)
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    _signalled.append(signum)
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def _install_handlers() -> dict[int, object]:
+    """SIGTERM and SIGINT raise (SIGINT only where it is not ignored); returns the handlers to put back."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, _on_signal)}
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, _on_signal)
+    return previous
 
 
 def _memories(text: str) -> tuple[str, ...]:
+    from .memories import MEMORY_NAMES
+
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     bad = [n for n in names if n not in MEMORY_NAMES]
     if not names or bad or len(set(names)) != len(names):
@@ -26,7 +51,21 @@ def _memories(text: str) -> tuple[str, ...]:
     return names
 
 
+def _output_folder(text: str) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the output folder is empty; give a folder name such as mirage_out")
+    return Path(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from .depth import DEPTH_DOWNSAMPLE_MODES
+    from .engine import DEPTH_SOURCES, MAX_SEED, MAX_STEPS, RolloutConfig
+    from .memories import FUSION_MODES, LIFT_RESOLUTIONS, MEMORY_NAMES, STORAGE_DTYPES
+    from .models.hub_depth import DEFAULT_DEPTH_MODEL
+    from .trajectories import PRESETS
+    from .worlds import DEFAULT_WORLD, WORLD_NAMES
+
+    defaults = RolloutConfig()
     parser = argparse.ArgumentParser(
         prog="mirage-viz",
         description="See, teach and measure latent spatial memory for video world models (Mirage).",
@@ -41,15 +80,17 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     rollout.add_argument("--world", default=DEFAULT_WORLD, help=f"embedded synthetic world: {', '.join(WORLD_NAMES)}")
-    rollout.add_argument("--world-seed", type=int, default=_DEFAULTS.world_seed, help="seed of the procedural world")
-    rollout.add_argument("--trajectory", default=_DEFAULTS.trajectory, help=f"camera preset. {presets}")
+    rollout.add_argument("--world-seed", type=int, default=defaults.world_seed, help=f"seed of the procedural world (0 to {MAX_SEED})")
+    rollout.add_argument("--trajectory", default=defaults.trajectory, help=f"camera preset. {presets}")
     rollout.add_argument("--trajectory-file", type=Path, default=None,
-                         help="JSON trajectory (OpenCV camera_to_world 4x4 poses, start first); overrides --trajectory and --steps")
-    rollout.add_argument("--steps", type=int, default=_DEFAULTS.steps, help="generated steps after the first frame (> 0)")
+                         help="JSON trajectory (OpenCV camera_to_world 4x4 poses: proper rotations, bottom row 0 0 0 1, start first); "
+                         "overrides --trajectory and --steps")
+    rollout.add_argument("--steps", type=int, default=defaults.steps,
+                         help=f"generated steps after the first frame: 1 to {MAX_STEPS}, and steps x size^2 at most 400 x 256^2")
     rollout.add_argument("--magnitude", type=float, default=None, help="total motion of the preset (metres or degrees; default: the preset's)")
-    rollout.add_argument("--size", type=int, default=_DEFAULTS.size, help="image size in pixels (square; a multiple of 32)")
+    rollout.add_argument("--size", type=int, default=defaults.size, help="image size in pixels (square; a multiple of 32)")
     rollout.add_argument("--fov", type=float, default=None,
-                         help=f"horizontal field of view in degrees (default: {_DEFAULTS.fov_degrees:g}; with --image, the photo's "
+                         help=f"horizontal field of view in degrees (default: {defaults.fov_degrees:g}; with --image, the photo's "
                          "EXIF 35 mm focal length when it has one)")
     rollout.add_argument("--image", type=Path, default=None,
                          help="a photo as the first frame (PNG, JPEG, WebP, TIFF, BMP; EXIF orientation applied, resized and "
@@ -66,24 +107,26 @@ def build_parser() -> argparse.ArgumentParser:
     rollout.add_argument("--guidance", type=float, default=5.0, help="classifier-free guidance of a hub generator")
     rollout.add_argument("--device", default="auto", help="auto (CUDA with float16 when present, else CPU), cpu or cuda[:N]")
     rollout.add_argument("--cpu-offload", action="store_true", help="offload a hub generator's parts to the CPU between uses (CUDA)")
-    rollout.add_argument("--seed", type=int, default=_DEFAULTS.seed, help="generation seed (the same noise for every memory)")
+    rollout.add_argument("--seed", type=int, default=defaults.seed,
+                         help=f"generation seed (the same noise for every memory; 0 to {MAX_SEED})")
     rollout.add_argument("--memories", type=_memories, default=",".join(MEMORY_NAMES), help="comma-separated memories to compare")
-    rollout.add_argument("--depth", choices=DEPTH_SOURCES, default=_DEFAULTS.depth_source,
+    rollout.add_argument("--depth", choices=DEPTH_SOURCES, default=defaults.depth_source,
                          help="depth used to lift generated frames: the world's true depth or the embedded estimator")
-    rollout.add_argument("--depth-mode", choices=DEPTH_DOWNSAMPLE_MODES, default=_DEFAULTS.depth_mode,
+    rollout.add_argument("--depth-mode", choices=DEPTH_DOWNSAMPLE_MODES, default=defaults.depth_mode,
                          help="how the latent memory brings depth down to the latent grid")
-    rollout.add_argument("--latent-dtype", choices=tuple(STORAGE_DTYPES), default=_DEFAULTS.latent_dtype,
+    rollout.add_argument("--latent-dtype", choices=tuple(STORAGE_DTYPES), default=defaults.latent_dtype,
                          help="storage precision of the latent cache")
     rollout.add_argument("--voxel-size", type=float, default=None,
                          help="fuse the latent cache per voxel of this many metres (default: the paper's flat cache)")
-    rollout.add_argument("--fusion", choices=FUSION_MODES, default=_DEFAULTS.fusion,
+    rollout.add_argument("--fusion", choices=FUSION_MODES, default=defaults.fusion,
                          help="feature kept per voxel with --voxel-size: the first written (oldest), the newest, or the running mean")
-    rollout.add_argument("--lift", choices=LIFT_RESOLUTIONS, default=_DEFAULTS.lift,
+    rollout.add_argument("--lift", choices=LIFT_RESOLUTIONS, default=defaults.lift,
                          help="lift latent cells at latent resolution (Mirage) or every pixel with its cell's latent")
     rollout.add_argument("--inference-steps", type=int, default=None,
                          help="denoising steps per frame (default: the generator's own: 6 embedded, 20 for a hub generator)")
-    rollout.add_argument("--out", type=Path, default=Path("mirage_out"), help="output directory (must be new or empty unless --overwrite)")
-    rollout.add_argument("--overwrite", action="store_true", help="replace a non-empty output directory")
+    rollout.add_argument("--out", type=_output_folder, default=Path("mirage_out"), help="output directory (must be new or empty unless --overwrite)")
+    rollout.add_argument("--overwrite", action="store_true",
+                         help="replace an output directory mirage_viz wrote earlier (never one holding other files)")
     rollout.add_argument("--quiet", action="store_true", help="no progress bar")
     bench = commands.add_parser(
         "bench",
@@ -100,8 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--vaes", type=_vaes, default=None, help="comma-separated VAEs to time: embedded, sd (the SD layout, random weights)")
     bench.add_argument("--steps", type=int, default=None, help="loop steps of the speed runs (default 48; quick 12)")
     bench.add_argument("--repeats", type=int, default=None, help="timed reads per memory (default 5)")
-    bench.add_argument("--out", type=Path, default=Path("mirage_bench"), help="output directory (must be new or empty unless --overwrite)")
-    bench.add_argument("--overwrite", action="store_true", help="replace a non-empty output directory")
+    bench.add_argument("--out", type=_output_folder, default=Path("mirage_bench"), help="output directory (must be new or empty unless --overwrite)")
+    bench.add_argument("--overwrite", action="store_true",
+                       help="replace an output directory mirage_viz wrote earlier (never one holding other files)")
     bench.add_argument("--quiet", action="store_true", help="no progress lines")
     return parser
 
@@ -130,7 +174,7 @@ def _bench(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from .bench import BenchConfig, run_bench, write_bench
-    from .io import check_output_dir
+    from .output_dir import check_output_dir
 
     config = BenchConfig.quick_preset() if args.quick else BenchConfig()
     if args.sizes is not None:
@@ -163,23 +207,24 @@ def _bench(args: argparse.Namespace) -> int:
 def _rollout(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .engine import iter_rollout
-    from .io import check_output_dir, write_rollout
+    from .engine import RolloutConfig, iter_rollout, plan_rollout
+    from .io import write_rollout
+    from .output_dir import check_output_dir
     from .photo import load_photo
     from .trajectories import load_trajectory
 
+    defaults = RolloutConfig()
     config = RolloutConfig(
         world=args.world, world_seed=args.world_seed, trajectory=args.trajectory, steps=args.steps,
-        magnitude=args.magnitude, size=args.size, fov_degrees=_DEFAULTS.fov_degrees if args.fov is None else args.fov,
+        magnitude=args.magnitude, size=args.size, fov_degrees=defaults.fov_degrees if args.fov is None else args.fov,
         seed=args.seed, memories=args.memories,
         depth_source=args.depth, depth_mode=args.depth_mode, num_inference_steps=args.inference_steps,
         latent_dtype=args.latent_dtype, voxel_size=args.voxel_size, fusion=args.fusion, lift=args.lift,
     )
     check_output_dir(args.out, args.overwrite)  # before any model runs
     trajectory = load_trajectory(args.trajectory_file) if args.trajectory_file is not None else None
-    if trajectory is None:
-        config.validate()  # fail on bad names and sizes before loading any model
     photo = load_photo(args.image, args.size, args.fov) if args.image is not None else None
+    plan_rollout(config, trajectory=trajectory, photo=photo)  # every setting and camera checked before models load
     backbone = _backbone(args, photo=photo is not None)
     for notice in backbone.notices:
         print(f"mirage-viz rollout: note: {notice}", file=sys.stderr)
@@ -206,6 +251,7 @@ def _backbone(args: argparse.Namespace, photo: bool):
     Depth: the model given, else Depth Anything for a photo, else (a synthetic world) the embedded estimator.
     """
     from .backbone import build_backbone
+    from .models.hub_depth import DEFAULT_DEPTH_MODEL
 
     depth = args.depth_model if args.depth_model is not None else (DEFAULT_DEPTH_MODEL if photo else None)
     if depth in ("", "embedded") or (not photo and args.depth != "estimated"):
@@ -215,23 +261,46 @@ def _backbone(args: argparse.Namespace, photo: bool):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
+    command = "mirage-viz"
+    _signalled.clear()
+    previous = _install_handlers()
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 0
+        command = f"mirage-viz {args.command}"
         if args.command == "rollout":
             return _rollout(args)
-        if args.command == "bench":
-            return _bench(args)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"mirage-viz {args.command}: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"mirage-viz {args.command}: interrupted; nothing was written", file=sys.stderr)
-        return 130
-    parser.error(f"unknown command {args.command!r}")
+        return _bench(args)
+    except BaseException as error:  # noqa: BLE001 - every failure is a message and an exit status
+        if isinstance(error, SystemExit):  # argparse: --help, or a usage error already printed
+            raise
+        return _report(command, error)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _report(command: str, error: BaseException) -> int:
+    """Print one line for ``error`` and return the exit status."""
+    if _signalled or isinstance(error, KeyboardInterrupt):  # however a library wrapped it
+        terminated = signal.SIGTERM in _signalled or isinstance(error, Terminated)
+        print(f"{command}: {'terminated' if terminated else 'interrupted'}; nothing was written", file=sys.stderr)
+        return 143 if terminated else 130
+    if isinstance(error, ValueError):  # bad input: the message says what was wrong and what is accepted
+        print(f"{command}: error: {error}", file=sys.stderr)
+    elif isinstance(error, OSError):  # a file that cannot be read or written (disk full, permissions, ...)
+        where = f" {error.filename}:" if error.filename else ""
+        print(f"{command}: error:{where} {error.strerror or error}; nothing was written", file=sys.stderr)
+    elif isinstance(error, MemoryError):
+        print(f"{command}: error: out of memory; try fewer --steps or a smaller --size", file=sys.stderr)
+    else:
+        if os.environ.get("MIRAGE_VIZ_DEBUG"):
+            raise error
+        print(f"{command}: error: unexpected {type(error).__name__}: {error} (MIRAGE_VIZ_DEBUG=1 shows where; "
+              "please report it)", file=sys.stderr)
     return 2
 
 

@@ -32,13 +32,17 @@ from .memories import (
 from .memories.voxel_cache import check_voxel_size
 from .metrics import psnr, ssim
 from .photo import Photo, load_photo
-from .trajectories import TRAJECTORY_NAMES, Trajectory, make_trajectory
+from .trajectories import MAX_STEPS, TRAJECTORY_NAMES, Trajectory, make_trajectory
 from .worlds import DEFAULT_WORLD, WORLD_NAMES, Render, SyntheticWorld, make_world
 
-__all__ = ["DEPTH_SOURCES", "STAGES", "RolloutConfig", "StepRecord", "Rollout", "RolloutEngine", "iter_rollout", "run_rollout"]
+__all__ = ["DEPTH_SOURCES", "MAX_SEED", "MAX_STEP_PIXELS", "MAX_STEPS", "STAGES", "RolloutConfig", "RolloutPlan", "StepRecord", "plan_rollout", "Rollout", "RolloutEngine", "iter_rollout", "run_rollout"]
 
 STAGES = ("read", "generate", "decode", "depth", "write")
 DEPTH_SOURCES = ("truth", "estimated")
+MAX_SEED = 2**32 - 1  # seeds and world seeds; per-step seeds derived from them stay within torch's range
+# A rollout keeps every step's frames, latents and depth in memory: about 10 MB a step at 256 px for the
+# three memories, growing with the pixel count. Bounded at 400 steps at 256 px (100 at 512, MAX_STEPS at 128).
+MAX_STEP_PIXELS = 400 * 256**2
 
 
 @dataclass
@@ -76,15 +80,23 @@ class RolloutConfig:
                 continue
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError(f"{name} must be an integer, got {value!r}")
-        if self.steps <= 0:
-            raise ValueError(f"steps must be > 0, got {self.steps}")
+        if not 0 < self.steps <= MAX_STEPS:
+            raise ValueError(f"steps must be in [1, {MAX_STEPS}], got {self.steps}")
         if self.size <= 0 or self.size % size_multiple or self.size > 2048:
             raise ValueError(
                 f"size must be a positive multiple of {size_multiple} up to 2048 (the VAE's factor times the "
                 f"denoiser's downsampling), got {self.size}"
             )
-        if self.seed < 0 or self.world_seed < 0:
-            raise ValueError("seed and world_seed must be >= 0")
+        if self.steps * self.size**2 > MAX_STEP_PIXELS:
+            most = MAX_STEP_PIXELS // self.size**2
+            raise ValueError(
+                f"{self.steps} steps at {self.size} px is more than a rollout may hold in memory (every step's frames "
+                f"are kept: about 10 MB a step at 256 px); accepted: steps x size^2 at most 400 x 256^2, so at most "
+                f"{most} steps at {self.size} px"
+            )
+        for name in ("seed", "world_seed"):
+            if not 0 <= getattr(self, name) <= MAX_SEED:
+                raise ValueError(f"{name} must be in [0, {MAX_SEED}] (2^32 - 1), got {getattr(self, name)}")
         if not 10.0 <= float(self.fov_degrees) <= 150.0:
             raise ValueError(f"fov_degrees must be in [10, 150], got {self.fov_degrees}")
         if not self.memories or any(m not in MEMORY_NAMES for m in self.memories) or len(set(self.memories)) != len(self.memories):
@@ -209,6 +221,48 @@ def make_memory(name: str, backbone: Backbone, config: RolloutConfig | None = No
     raise ValueError(f"unknown memory {name!r}; accepted: {', '.join(MEMORY_NAMES)}")
 
 
+@dataclass
+class RolloutPlan:
+    """What a rollout will run, checked: the config as it will run, the world (None for a photo), the cameras."""
+
+    config: RolloutConfig
+    world: SyntheticWorld | None
+    trajectory: Trajectory
+    cameras: list[Camera]
+
+
+def plan_rollout(
+    config: RolloutConfig | None = None,
+    trajectory: Trajectory | None = None,
+    photo: Photo | None = None,
+    world: SyntheticWorld | None = None,
+    backbone: Backbone | None = None,
+) -> RolloutPlan:
+    """Check a rollout's inputs and lay out its cameras, without running any model.
+
+    Raises ``ValueError`` naming the first problem: a bad setting, or (for a synthetic world) the first
+    step whose camera stands outside the room or in an object. ``backbone`` (when given) sets the size rule
+    and the default denoising steps; without one, sizes must be multiples of 32 (the embedded models' rule).
+    """
+    config = replace(config) if config is not None else RolloutConfig()  # never mutate the caller's
+    if config.num_inference_steps is None and backbone is not None:
+        config.num_inference_steps = backbone.num_inference_steps  # recorded as it ran
+    if photo is not None:  # the photo's own size and field of view; no world, so no truth: depth is estimated
+        config.photo, config.fov_degrees = photo.name, round(photo.fov_degrees, 4)
+        config.size, config.depth_source = int(photo.image.shape[-1]), "estimated"
+    if trajectory is not None:
+        config.trajectory = trajectory.name if trajectory.name in TRAJECTORY_NAMES else "custom"
+        config.steps = trajectory.steps
+    config.validate(backbone.size_multiple if backbone is not None else 32)
+    world = None if photo is not None else world or make_world(config.world, config.world_seed)
+    trajectory = trajectory or make_trajectory(config.trajectory, config.steps, config.magnitude)
+    intrinsics = Intrinsics.from_fov(config.size, config.size, config.fov_degrees)
+    cameras = trajectory.cameras(intrinsics)
+    if world is not None:  # every camera must stand in the room, out of every object
+        world.check_cameras(cameras)
+    return RolloutPlan(config=config, world=world, trajectory=trajectory, cameras=cameras)
+
+
 class RolloutEngine:
     """Runs a trajectory step by step with several memories side by side.
 
@@ -225,23 +279,12 @@ class RolloutEngine:
         trajectory: Trajectory | None = None,
         photo: Photo | None = None,
     ) -> None:
-        self.config = replace(config) if config is not None else RolloutConfig()  # never mutate the caller's
         self.backbone = backbone or load_embedded_backbone()
         self.photo = photo
-        if self.config.num_inference_steps is None:
-            self.config.num_inference_steps = self.backbone.num_inference_steps  # recorded as it ran
-        if photo is not None:  # the photo's own size and field of view; no world, so no truth: depth is estimated
-            self.config.photo, self.config.fov_degrees = photo.name, round(photo.fov_degrees, 4)
-            self.config.size, self.config.depth_source = int(photo.image.shape[-1]), "estimated"
-        if trajectory is not None:
-            self.config.trajectory = trajectory.name if trajectory.name in TRAJECTORY_NAMES else "custom"
-            self.config.steps = trajectory.steps
-        self.config.validate(self.backbone.size_multiple)
-        self.world = None if photo is not None else world or make_world(self.config.world, self.config.world_seed)
-        self.trajectory = trajectory or make_trajectory(self.config.trajectory, self.config.steps, self.config.magnitude)
+        plan = plan_rollout(config, trajectory=trajectory, photo=photo, world=world, backbone=self.backbone)
+        self.config, self.world, self.trajectory, self.cameras = plan.config, plan.world, plan.trajectory, plan.cameras
+        self.intrinsics = plan.cameras[0].intrinsics
         size = self.config.size
-        self.intrinsics = Intrinsics.from_fov(size, size, self.config.fov_degrees)
-        self.cameras = self.trajectory.cameras(self.intrinsics)
         self.memories = {name: make_memory(name, self.backbone, self.config) for name in self.config.memories}
         factor = self.backbone.downsample_factor
         self.latent_shape = (self.backbone.latent_channels, size // factor, size // factor)

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +10,7 @@ import torch
 from PIL import Image
 
 from .engine import Rollout
+from .output_dir import atomic_output_dir, check_output_dir
 
 __all__ = ["atomic_output_dir", "check_output_dir", "to_uint8_image", "write_rollout"]
 
@@ -23,41 +20,14 @@ def to_uint8_image(image: torch.Tensor) -> np.ndarray:
     return (image.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
 
 
-def check_output_dir(out_dir: str | Path, overwrite: bool = False) -> None:
-    """Refuse an output path that is a file, or a non-empty directory unless ``overwrite``."""
-    out_dir = Path(out_dir)
-    if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and not overwrite)):
-        raise ValueError(f"output directory {out_dir} exists and is not empty; choose a new one or pass --overwrite")
-
-
-@contextmanager
-def atomic_output_dir(out_dir: str | Path, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a staging folder beside ``out_dir``, moved into place only when the block succeeds.
-
-    A failure (or Ctrl-C) removes the staging folder and leaves ``out_dir`` as it was.
-    """
-    out_dir = Path(out_dir)
-    check_output_dir(out_dir, overwrite)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    staging.chmod(0o755)  # mkdtemp makes it private; the result is an ordinary folder
-    try:
-        yield staging
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        staging.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
 def write_rollout(rollout: Rollout, out_dir: str | Path, overwrite: bool = False) -> Path:
     """Write ``summary.json`` and ``frames/<memory>/step_###.png`` (and ``frames/truth``) into ``out_dir``.
 
-    Everything goes to a temporary folder beside ``out_dir`` first and is moved into place at the end,
-    so a failure never leaves a half-written output directory.
+    Everything goes to a staging folder beside ``out_dir`` first and is moved into place at the end, so a
+    failure never leaves a half-written output directory; ``overwrite`` replaces only a folder mirage_viz
+    wrote (see :mod:`mirage_viz.output_dir`).
     """
-    with atomic_output_dir(out_dir, overwrite) as staging:
+    with atomic_output_dir(out_dir, overwrite, written_by="mirage-viz rollout") as staging:
         for name, records in rollout.records.items():
             (staging / "frames" / name).mkdir(parents=True)
             for record in records:

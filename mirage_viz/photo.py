@@ -3,7 +3,12 @@
 Accepted: anything Pillow reads as a still image (PNG, JPEG, WebP, TIFF, BMP, ...), 8- or 16-bit,
 grayscale, RGB, palette or with alpha (composited over mid-grey). Refused with a message saying why:
 files that are not images, truncated files, animations, images smaller than ``MIN_SIDE`` pixels a
-side or larger than ``MAX_PIXELS`` pixels.
+side or larger than ``MAX_PIXELS`` pixels, longer than ``MAX_ASPECT_RATIO`` times their width (or the
+other way round), files over ``MAX_FILE_BYTES``, and float images holding NaN or infinite values.
+
+Memory is bounded for every shape: JPEGs are decoded at a reduced scale (``draft``), only the centre
+square is kept and it is box-reduced in Pillow to about twice the model size before any float copy is
+made, so a photo costs at most its decoded 8- or 16-bit pixels plus a few model-sized float images.
 
 The field of view comes from the setting when one is given, else from the EXIF 35 mm-equivalent focal
 length when the file has one, else ``DEFAULT_FOV_DEGREES``; it describes the square crop, horizontally.
@@ -13,6 +18,8 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,11 +28,14 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .cameras import Intrinsics
+from .inputs import open_input_file
 
-__all__ = ["DEFAULT_FOV_DEGREES", "MAX_PIXELS", "MIN_SIDE", "PHOTOS_DIR", "Photo", "load_photo", "sample_photos"]
+__all__ = ["DEFAULT_FOV_DEGREES", "MAX_ASPECT_RATIO", "MAX_FILE_BYTES", "MAX_PIXELS", "MIN_SIDE", "PHOTOS_DIR", "Photo", "load_photo", "sample_photos"]
 
 DEFAULT_FOV_DEGREES = 60.0
 MAX_PIXELS = 50_000_000  # refuse larger images before decoding them
+MAX_ASPECT_RATIO = 8.0  # longest side / shortest side: a panorama, not a strip
+MAX_FILE_BYTES = 256 * 2**20
 MIN_SIDE = 32
 PHOTOS_DIR = Path(__file__).resolve().parent.parent / "assets" / "photos"
 _DIAGONAL_35MM = math.hypot(36.0, 24.0)  # mm: "35 mm equivalent" focal lengths refer to this diagonal
@@ -53,23 +63,24 @@ def sample_photos() -> list[Path]:
     return sorted(p for p in PHOTOS_DIR.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
 
 
-def _open(source: str | Path | bytes | Image.Image) -> tuple[Image.Image, str]:
+@contextmanager
+def _opened(source: str | Path | bytes | Image.Image) -> Iterator[tuple[Image.Image, str]]:
+    """The image (header read, pixels not yet decoded) and its name; the file is closed after the block."""
     if isinstance(source, Image.Image):
-        return source, "photo"
+        yield source, "photo"
+        return
     name = "photo" if isinstance(source, bytes) else Path(source).name
-    try:
-        image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
-    except FileNotFoundError:
-        raise ValueError(f"photo not found: {source}") from None
-    except IsADirectoryError:
-        raise ValueError(f"{source} is a folder, not an image file") from None
-    except UnidentifiedImageError:
-        raise ValueError(f"{name} is not an image Pillow can read; accepted: PNG, JPEG, WebP, TIFF, BMP") from None
-    except Image.DecompressionBombError:
-        raise ValueError(f"{name} is too large to open safely; accepted: at most {MAX_PIXELS:,} pixels") from None
-    except (OSError, SyntaxError) as error:  # a header cut short, unreadable file, ...
-        raise ValueError(f"{name} could not be read ({error}); is the file complete?") from None
-    return image, name
+    with io.BytesIO(source) if isinstance(source, bytes) else open_input_file(source, "photo", MAX_FILE_BYTES) as stream:
+        try:
+            image = Image.open(stream)
+        except UnidentifiedImageError:
+            raise ValueError(f"{name} is not an image Pillow can read; accepted: PNG, JPEG, WebP, TIFF, BMP") from None
+        except Image.DecompressionBombError:
+            raise ValueError(f"{name} is too large to open safely; accepted: at most {MAX_PIXELS:,} pixels") from None
+        except Exception as error:  # noqa: BLE001 - a header cut short or garbled: Pillow raises many kinds
+            raise ValueError(f"{name} could not be read ({type(error).__name__}: {error}); is the file complete?") from None
+        with image:
+            yield image, name
 
 
 def _check(image: Image.Image, name: str) -> None:
@@ -78,18 +89,48 @@ def _check(image: Image.Image, name: str) -> None:
         raise ValueError(f"{name} is {width} x {height} pixels, too large; accepted: at most {MAX_PIXELS:,} pixels")
     if min(width, height) < MIN_SIDE:
         raise ValueError(f"{name} is {width} x {height} pixels, too small; accepted: at least {MIN_SIDE} pixels a side")
+    if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        raise ValueError(f"{name} is {width} x {height} pixels, {max(width, height) / min(width, height):,.1f} times longer "
+                         f"than wide; accepted: aspect ratios up to {MAX_ASPECT_RATIO:g}:1 (the centre square is used)")
     if getattr(image, "is_animated", False) and getattr(image, "n_frames", 1) > 1:
         raise ValueError(f"{name} is animated ({image.n_frames} frames); accepted: a still image (save one frame as PNG or JPEG)")
 
 
-def _to_rgb_array(image: Image.Image) -> np.ndarray:
-    """(H, W, 3) float32 in [0, 1] from any Pillow mode: 16-bit and float scaled, alpha over mid-grey."""
+def _reducible(image: Image.Image) -> Image.Image:
+    """The image in a mode Pillow can box-reduce, keeping its precision (16-bit as 32-bit integers)."""
+    if image.mode.startswith("I;16"):
+        return image.convert("I")
+    if image.mode == "P":
+        return image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode not in ("L", "LA", "RGB", "RGBA", "I", "F"):
+        return image.convert("RGB")
+    return image
+
+
+def _centre_square(image: Image.Image, size: int) -> Image.Image:
+    """The centre square of ``image``, box-reduced by a whole factor to no less than ``2 * size`` a side."""
+    width, height = image.size
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    factor = max(1, side // (2 * size))
+    return _reducible(image).reduce(factor, box=(left, top, left + side, top + side))
+
+
+def _to_rgb_array(image: Image.Image, source_mode: str | None = None) -> np.ndarray:
+    """(H, W, 3) float32 in [0, 1] from any Pillow mode: 16-bit and float scaled, alpha over mid-grey.
+
+    ``source_mode``: the mode the image had before it was made reducible (16-bit images become 32-bit ``I``).
+    Raises ``ValueError`` for a float image with NaN or infinite values.
+    """
+    source_mode = source_mode or image.mode
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         array = np.asarray(image, dtype=np.float32)
-        array = array / (65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0)
+        array = array / (65535.0 if source_mode.startswith("I;16") or array.max() > 255 else 255.0)
         return np.repeat(np.clip(array, 0, 1)[..., None], 3, axis=2)
     if image.mode == "F":
         array = np.asarray(image, dtype=np.float32)
+        if not np.isfinite(array).all():
+            raise ValueError("has NaN or infinite pixel values; accepted: finite pixel values")
         low, high = float(array.min()), float(array.max())
         array = (array - low) / max(high - low, 1e-12)
         return np.repeat(array[..., None], 3, axis=2)
@@ -124,25 +165,33 @@ def load_photo(source: str | Path | bytes | Image.Image, size: int = 256, fov_de
         raise ValueError(f"size must be an integer >= {MIN_SIDE}, got {size!r}")
     if fov_degrees is not None and not 10.0 <= float(fov_degrees) <= 150.0:
         raise ValueError(f"fov_degrees must be in [10, 150], got {fov_degrees}")
-    image, name = _open(source)
-    _check(image, name)
+    with _opened(source) as (image, name):
+        try:
+            _check(image, name)
+            original = image.size
+            if image.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 scale when that still leaves 2 * size a side
+                scale = min(1.0, 2 * size / min(image.size))
+                image.draft("RGB", (math.ceil(image.width * scale), math.ceil(image.height * scale)))
+            image.load()
+            oriented = ImageOps.exif_transpose(image)
+            swapped = oriented.size != image.size and oriented.size == image.size[::-1]
+            width, height = original[::-1] if swapped else original  # the photo's own size, upright
+            exif_fov = _exif_fov(image, width, height, size) if fov_degrees is None else None
+            source_mode = oriented.mode
+            square = _centre_square(oriented, size)
+        except ValueError:
+            raise
+        except Exception as error:  # noqa: BLE001 - truncated or corrupt data: Pillow raises many kinds
+            raise ValueError(f"{name} could not be decoded ({type(error).__name__}: {error}); is the file complete?") from None
     try:
-        image.load()
-        oriented = ImageOps.exif_transpose(image)
-    except (OSError, SyntaxError, ValueError) as error:  # truncated or corrupt data
-        raise ValueError(f"{name} could not be decoded ({error}); is the file complete?") from None
-    width, height = oriented.size
-    rgb = torch.from_numpy(np.ascontiguousarray(_to_rgb_array(oriented))).permute(2, 0, 1)  # [3, H, W]
-    scale = size / min(width, height)
-    resized_hw = (max(size, round(height * scale)), max(size, round(width * scale)))
-    resized = torch.nn.functional.interpolate(rgb[None], size=resized_hw, mode="bilinear", antialias=True,
-                                              align_corners=False)[0]
-    top, left = (resized_hw[0] - size) // 2, (resized_hw[1] - size) // 2
-    square = resized[:, top : top + size, left : left + size].clamp(0, 1).contiguous()
+        rgb = torch.from_numpy(np.ascontiguousarray(_to_rgb_array(square, source_mode))).permute(2, 0, 1)  # [3, s, s]
+    except ValueError as error:
+        raise ValueError(f"{name} {error}") from None
+    square = torch.nn.functional.interpolate(rgb[None], size=(size, size), mode="bilinear", antialias=True,
+                                             align_corners=False)[0].clamp(0, 1).contiguous()
     if fov_degrees is not None:
         fov, fov_source = float(fov_degrees), "setting"
     else:
-        exif = _exif_fov(image, width, height, size)
-        usable = exif is not None and 10.0 <= exif <= 150.0
-        fov, fov_source = (exif, "exif") if usable else (DEFAULT_FOV_DEGREES, "default")
+        usable = exif_fov is not None and 10.0 <= exif_fov <= 150.0
+        fov, fov_source = (exif_fov, "exif") if usable else (DEFAULT_FOV_DEGREES, "default")
     return Photo(image=square, fov_degrees=fov, fov_source=fov_source, name=name, original_size=(width, height))

@@ -15,11 +15,13 @@ from typing import Callable
 
 import torch
 
-from .cameras import Camera, Intrinsics
+from .cameras import Camera, Intrinsics, check_camera_to_world
+from .inputs import read_json_file
 
-__all__ = ["PRESETS", "TRAJECTORY_NAMES", "Trajectory", "make_trajectory", "load_trajectory"]
+__all__ = ["MAX_STEPS", "PRESETS", "TRAJECTORY_NAMES", "Trajectory", "make_trajectory", "load_trajectory"]
 
 JSON_FORMAT = "mirage_viz.trajectory/v1"
+MAX_STEPS = 1_000  # generated steps a trajectory may have (a rollout keeps every step's frames in memory)
 
 
 def _rotation_y(angle: float) -> torch.Tensor:
@@ -97,10 +99,13 @@ class Trajectory:
 
     def __post_init__(self) -> None:
         poses = torch.as_tensor(self.camera_to_world, dtype=torch.float32)
-        if poses.ndim != 3 or poses.shape[1:] != (4, 4) or poses.shape[0] < 2:
-            raise ValueError(f"a trajectory needs poses of shape (N + 1, 4, 4) with N >= 1, got {tuple(poses.shape)}")
-        if not torch.isfinite(poses).all():
-            raise ValueError("trajectory poses must be finite")
+        if poses.ndim != 3 or poses.shape[1:] != (4, 4) or not 2 <= poses.shape[0] <= MAX_STEPS + 1:
+            raise ValueError(f"a trajectory needs poses of shape (N + 1, 4, 4) with N in [1, {MAX_STEPS}], got {tuple(poses.shape)}")
+        for index, pose in enumerate(poses):
+            try:
+                check_camera_to_world(pose)
+            except ValueError as error:
+                raise ValueError(f"trajectory pose {index}: {error}") from None
         object.__setattr__(self, "camera_to_world", poses)
 
     @property
@@ -133,27 +138,26 @@ class Trajectory:
         if data.get("pose", "camera_to_world") != "camera_to_world" or data.get("convention", "opencv") != "opencv":
             raise ValueError("trajectory JSON: only OpenCV camera_to_world poses are accepted")
         try:
-            poses = torch.tensor(data["camera_to_world"], dtype=torch.float32)
-        except (TypeError, ValueError) as error:
+            poses = torch.tensor(data["camera_to_world"], dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError, OverflowError) as error:
             raise ValueError(f"trajectory JSON: 'camera_to_world' must be a list of 4x4 number matrices ({error})") from None
-        trajectory = cls(name=str(data.get("name", "custom")), camera_to_world=poses)
-        for index, pose in enumerate(trajectory.camera_to_world):
-            try:
-                Camera(Intrinsics.from_fov(8, 8), pose)
-            except ValueError as error:
-                raise ValueError(f"trajectory JSON: pose {index}: {error}") from None
-        return trajectory
+        if poses.ndim != 3 or poses.shape[1:] != (4, 4):
+            raise ValueError(f"trajectory JSON: 'camera_to_world' must be a list of 4x4 matrices, got shape {tuple(poses.shape)}")
+        if poses.shape[0] - 1 > MAX_STEPS:
+            raise ValueError(f"trajectory JSON holds {poses.shape[0]} poses; accepted: at most {MAX_STEPS + 1}")
+        name = data.get("name", "custom")
+        if not isinstance(name, str) or len(name) > 200:
+            raise ValueError("trajectory JSON: 'name' must be text of at most 200 characters")
+        return cls(name=name, camera_to_world=poses)
 
 
 def load_trajectory(path: str | Path) -> Trajectory:
     """Read a trajectory saved by :meth:`Trajectory.save` (or written by hand in that format)."""
+    data = read_json_file(path, "trajectory")
     try:
-        data = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise ValueError(f"trajectory file not found: {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"trajectory file {path} is not valid JSON: {error}") from None
-    return Trajectory.from_dict(data)
+        return Trajectory.from_dict(data)
+    except ValueError as error:
+        raise ValueError(f"trajectory file {path}: {error}") from None
 
 
 def make_trajectory(
@@ -162,8 +166,8 @@ def make_trajectory(
     """Preset ``name`` with ``steps`` moves of a total ``magnitude`` (metres or degrees, see ``PRESETS``)."""
     if name not in PRESETS:
         raise ValueError(f"unknown trajectory {name!r}; accepted: {', '.join(TRAJECTORY_NAMES)}")
-    if isinstance(steps, bool) or int(steps) != steps or steps <= 0:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    if isinstance(steps, bool) or int(steps) != steps or not 0 < steps <= MAX_STEPS:
+        raise ValueError(f"steps must be an integer in [1, {MAX_STEPS}], got {steps!r}")
     preset = PRESETS[name]
     magnitude = preset.magnitude if magnitude is None else float(magnitude)
     if not math.isfinite(magnitude) or magnitude < 0:

@@ -54,10 +54,13 @@ class SyntheticWorld:
     light_direction: tuple[float, float, float] = (0.35, 0.8, 0.45)  # towards +y: light from above
     _scene: o3d.t.geometry.RaycastingScene = field(init=False, repr=False)
     _materials: list[_Material] = field(init=False, repr=False, default_factory=list)
+    _objects: o3d.t.geometry.RaycastingScene = field(init=False, repr=False)  # the closed objects alone
     object_count: int = field(init=False, default=0)
+    clearance: float = 0.05  # metres of free space a camera needs from every surface
 
     def __post_init__(self) -> None:
         self._scene = o3d.t.geometry.RaycastingScene()
+        self._objects = o3d.t.geometry.RaycastingScene()
         rng = np.random.default_rng(self.seed)
         self._build_room(rng)
         self._build_objects(rng)
@@ -65,16 +68,12 @@ class SyntheticWorld:
         self._material_table = table  # (G, 8): base rgb, accent rgb, pattern, scale
 
     # -- construction ---------------------------------------------------------------------------
-    def _add(self, mesh: o3d.t.geometry.TriangleMesh, material: _Material) -> None:
+    def _add(self, mesh: o3d.t.geometry.TriangleMesh, material: _Material, closed: bool = True) -> None:
         geometry_id = self._scene.add_triangles(mesh)
         assert geometry_id == len(self._materials)
         self._materials.append(material)
-
-    def _add_quad(self, corners: np.ndarray, material: _Material) -> None:
-        mesh = o3d.t.geometry.TriangleMesh()
-        mesh.vertex.positions = o3d.core.Tensor(corners.astype(np.float32))
-        mesh.triangle.indices = o3d.core.Tensor(np.array([[0, 1, 2], [0, 2, 3]], dtype=np.int32))
-        self._add(mesh, material)
+        if closed:  # an object, not a wall: cameras must stay out of it
+            self._objects.add_triangles(mesh)
 
     def _build_room(self, rng: np.random.Generator) -> None:
         x0, x1 = -self.half_width, self.half_width
@@ -99,6 +98,12 @@ class SyntheticWorld:
         ]
         for corners, material in quads:
             self._add_quad(corners, material)
+
+    def _add_quad(self, corners: np.ndarray, material: _Material) -> None:
+        mesh = o3d.t.geometry.TriangleMesh()
+        mesh.vertex.positions = o3d.core.Tensor(corners.astype(np.float32))
+        mesh.triangle.indices = o3d.core.Tensor(np.array([[0, 1, 2], [0, 2, 3]], dtype=np.int32))
+        self._add(mesh, material, closed=False)
 
     def _build_objects(self, rng: np.random.Generator) -> None:
         count = int(rng.integers(5, 8))
@@ -143,6 +148,38 @@ class SyntheticWorld:
         mesh.rotate(o3d.core.Tensor(rotation, o3d.core.float32), o3d.core.Tensor([0.0, 0.0, 0.0], o3d.core.float32))
         mesh.translate(o3d.core.Tensor([x, self.camera_height - height / 2, z], o3d.core.float32))
         self._add(mesh, material)
+
+    # -- where a camera may stand --------------------------------------------------------------
+    def free_space(self) -> dict[str, tuple[float, float]]:
+        """The box a camera centre must stay in: the room less ``clearance`` from every wall (x, y, z in metres)."""
+        c = self.clearance
+        return {"x": (-self.half_width + c, self.half_width - c), "y": (-self.ceiling + c, self.camera_height - c),
+                "z": (self.back + c, self.front - c)}
+
+    def camera_problem(self, camera: Camera) -> str | None:
+        """Why ``camera`` cannot stand where it is (outside the room, in or against an object), or None."""
+        position = camera.camera_to_world[:3, 3].numpy().astype(np.float32)
+        box = self.free_space()
+        outside = [axis for i, (axis, (low, high)) in enumerate(box.items()) if not low <= float(position[i]) <= high]
+        if outside:
+            ranges = ", ".join(f"{axis} in [{low:g}, {high:g}]" for axis, (low, high) in box.items())
+            return f"it is outside the {self.name!r} room (accepted: {ranges} m)"
+        query = o3d.core.Tensor(position[None])
+        if int(self._objects.compute_occupancy(query).numpy()[0]) > 0:
+            return "it is inside an object"
+        distance = float(self._objects.compute_distance(query).numpy()[0])
+        if distance < self.clearance:
+            return f"it is {distance:.3f} m from an object's surface (accepted: at least {self.clearance:g} m)"
+        return None
+
+    def check_cameras(self, cameras: list[Camera]) -> None:
+        """Raise ``ValueError`` naming the first step whose camera cannot stand where it is, and its pose."""
+        for step, camera in enumerate(cameras):
+            problem = self.camera_problem(camera)
+            if problem is not None:
+                position = ", ".join(f"{v:.3f}" for v in camera.camera_to_world[:3, 3].tolist())
+                raise ValueError(f"step {step}: the camera at ({position}) m cannot be rendered: {problem}; "
+                                 f"its camera_to_world is {[[round(v, 4) for v in row] for row in camera.camera_to_world.tolist()]}")
 
     # -- rendering ------------------------------------------------------------------------------
     def render(self, camera: Camera) -> Render:

@@ -142,3 +142,58 @@ def test_photo_gif_keeps_one_frame_width(tmp_path, backbone):
     rollout = run_rollout(RolloutConfig(trajectory="pan_left", steps=2, size=64), backbone=backbone, photo=sample_photos()[0])
     gif = Image.open(export_animation(rollout, tmp_path / "photo.gif"))
     assert gif.size == (3 * 64, 64) and gif.n_frames == 3
+
+
+_BOUNDED_DECODE = """
+import resource, sys
+from mirage_viz.photo import load_photo
+size_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmSize"))
+limit = size_kb * 1024 + 1536 * 2**20  # what is mapped now, plus 1.5 GiB
+resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
+for path in sys.argv[1:]:
+    try:
+        photo = load_photo(path, 256)
+        print(path, "loaded", tuple(photo.image.shape), photo.original_size)
+    except ValueError as error:
+        print(path, "refused", error)
+"""
+
+
+def test_photos_of_every_shape_decode_within_a_memory_bound(tmp_path):
+    """The 50 MP strip that allocated 38 GB at 256 px, and 50 MP at the widest accepted shape, under a 1.5 GiB
+    address-space allowance: the strip is refused for its shape, the others load."""
+    import subprocess
+    import sys
+
+    strip, wide, square = tmp_path / "strip.png", tmp_path / "wide.png", tmp_path / "square.jpg"
+    Image.new("RGB", (32, 1_562_500), (200, 40, 40)).save(strip)  # exactly 50 MP, under the pixel cap
+    Image.new("RGB", (20_000, 2_500), (40, 200, 40)).save(wide)  # 50 MP at 8:1
+    Image.new("RGB", (7_000, 7_000), (40, 40, 200)).save(square, quality=90)
+    result = subprocess.run([sys.executable, "-c", _BOUNDED_DECODE, str(strip), str(wide), str(square)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = dict(line.split(" ", 1) for line in result.stdout.splitlines())
+    assert "32 x 1562500 pixels" in lines[str(strip)] and "aspect ratios up to 8:1" in lines[str(strip)]
+    assert lines[str(wide)] == "loaded (3, 256, 256) (20000, 2500)"
+    assert lines[str(square)] == "loaded (3, 256, 256) (7000, 7000)"
+
+
+def test_nan_and_infinite_pixels_are_a_photo_problem(tmp_path):
+    for value in (np.nan, np.inf):
+        array = np.full((64, 64), 0.5, dtype=np.float32)
+        array[10, 10] = value
+        path = tmp_path / "float.tiff"
+        Image.fromarray(array, mode="F").save(path)
+        with pytest.raises(ValueError, match="float.tiff has NaN or infinite pixel values"):
+            load_photo(path, 64)
+
+
+def test_large_jpegs_decode_at_a_reduced_scale_and_match_a_full_decode(tmp_path):
+    rng = np.random.default_rng(0)
+    small = rng.uniform(0, 255, (48, 64, 3)).astype(np.uint8)
+    path = tmp_path / "big.jpg"
+    Image.fromarray(small).resize((3200, 2400), Image.Resampling.BILINEAR).save(path, quality=95)
+    reduced = load_photo(path, 128).image
+    full = load_photo(Image.open(path).convert("RGB"), 128).image  # a Pillow image: no draft
+    assert reduced.shape == full.shape == (3, 128, 128)
+    assert float((reduced - full).abs().mean()) < 0.02

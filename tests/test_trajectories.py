@@ -53,7 +53,7 @@ def test_json_round_trip(tmp_path):
         ("[1, 2]", "camera_to_world"),
         ('{"camera_to_world": [[1, 2], [3, 4]]}', "shape"),
         ('{"camera_to_world": "abc"}', "camera_to_world"),
-        ('{"camera_to_world": [[[1,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0,1]]]}', "N >= 1"),
+        ('{"camera_to_world": [[[1,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0,1]]]}', r"N in \[1, 1000\]"),
         ('{"camera_to_world": [[[2,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0,1]], [[1,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0,1]]]}', "rotation"),
         ('{"camera_to_world": [[[1,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0,1]]], "pose": "world_to_camera"}', "camera_to_world"),
     ],

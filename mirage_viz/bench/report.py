@@ -32,9 +32,9 @@ def load_bench(path: str | Path) -> dict:
 
 def write_bench(result: dict, out_dir: str | Path, overwrite: bool = False) -> Path:
     """Write ``bench.json``, ``bench.md`` and ``bench.html`` (the plot) into ``out_dir``, all or nothing."""
-    from ..io import atomic_output_dir
+    from ..output_dir import atomic_output_dir
 
-    with atomic_output_dir(out_dir, overwrite) as staging:
+    with atomic_output_dir(out_dir, overwrite, written_by="mirage-viz bench") as staging:
         (staging / "bench.json").write_text(json.dumps(result, indent=1))
         (staging / "bench.md").write_text(bench_markdown(result))
         bench_figure(result).write_html(staging / "bench.html", include_plotlyjs=True, full_html=True)

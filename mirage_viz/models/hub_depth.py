@@ -36,7 +36,8 @@ class TransformersDepth:
     """Wraps ``AutoModelForDepthEstimation``: images (B, 3, H, W) in [0, 1] -> metric depth (B, H, W)."""
 
     def __init__(self, model_id: str | Path = DEFAULT_DEPTH_MODEL, depth_scale: float = 3.0, inverse: bool | None = None,
-                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32, max_ratio: float = 20.0) -> None:
+                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32, max_ratio: float = 20.0,
+                 use_safetensors: bool | None = None) -> None:
         from transformers import AutoImageProcessor, AutoModelForDepthEstimation
         from transformers.utils import logging as transformers_logging
 
@@ -46,7 +47,8 @@ class TransformersDepth:
         depth_scale = check_depth_scale(depth_scale)
         kwargs = pretrained_kwargs(model_id)
         self.processor = AutoImageProcessor.from_pretrained(str(model_id), **kwargs)
-        self.model = AutoModelForDepthEstimation.from_pretrained(str(model_id), dtype=dtype, **kwargs).to(device).eval()
+        self.model = AutoModelForDepthEstimation.from_pretrained(str(model_id), dtype=dtype, use_safetensors=use_safetensors,
+                                                                 **kwargs).to(device).eval()
         model_type = getattr(self.model.config, "model_type", "")
         # Depth Anything and DPT predict inverse relative depth; others (GLPN, ZoeDepth, ...) depth
         self.inverse = inverse if inverse is not None else model_type in ("depth_anything", "dpt")

@@ -60,7 +60,8 @@ def load_vae(path: str | Path, **kwargs: object) -> AutoencoderKL | AutoencoderT
 
     ``kwargs`` go to ``from_pretrained`` (e.g. ``local_files_only``).
     """
-    class_name = AutoencoderKL.load_config(str(path), **kwargs).get("_class_name", "AutoencoderKL")
+    config_kwargs = {k: v for k, v in kwargs.items() if k != "use_safetensors"}
+    class_name = AutoencoderKL.load_config(str(path), **config_kwargs).get("_class_name", "AutoencoderKL")
     model_class = {"AutoencoderKL": AutoencoderKL, "AutoencoderTiny": AutoencoderTiny}.get(class_name)
     if model_class is None:
         raise ValueError(f"{path}: unsupported VAE class {class_name!r}; accepted: AutoencoderKL, AutoencoderTiny")
