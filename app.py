@@ -1,8 +1,8 @@
 """Hugging Face Spaces entry point: ``python app.py`` serves the mirage_viz demo."""
 
-from mirage_viz.app import build_demo
+from mirage_viz.app import build_demo, launch
 
-demo = build_demo()
+demo = build_demo()  # its queue is bounded; launch() also caps uploads
 
 if __name__ == "__main__":
-    demo.queue(default_concurrency_limit=2).launch()
+    launch(demo)

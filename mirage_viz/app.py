@@ -1,16 +1,25 @@
 """The Gradio app: run a trajectory with the three memories side by side, watch each step, scrub back.
 
 UI code only: every number and picture comes from the engine (:mod:`mirage_viz.engine`), the figure
-functions (:mod:`mirage_viz.figures`) and the exports (:mod:`mirage_viz.export`). Each browser session
-keeps its own rollout in a ``gr.State``; nothing is shared between sessions but the read-only models.
+functions (:mod:`mirage_viz.figures`) and the exports (:mod:`mirage_viz.export`). Each visitor's rollout
+lives in a :class:`~mirage_viz.sessions.SessionStore` keyed by the Gradio session: one running rollout per
+visitor, a bounded number kept, freed when the tab closes or after a time to live, downloads removed with
+it. Nothing is shared between sessions but the read-only models.
+
+A shared server stays up for everyone: the queue is bounded (a visitor beyond it is told the app is busy),
+uploads are capped at ``MAX_UPLOAD``, Stop ends a run on the server after its current step (for API callers
+too), and visitors load models by hub id only, or from the folders whoever started the server allowed
+(``MIRAGE_VIZ_MODEL_DIRS``, separated by ``os.pathsep``).
 """
 
 from __future__ import annotations
 
+import atexit
 import functools
 import json
 import math
-import tempfile
+import os
+import secrets
 import threading
 from pathlib import Path
 from typing import Iterator
@@ -19,20 +28,28 @@ import gradio as gr
 
 from .backbone import ASSETS_DIR, DEFAULT_DEPTH_MODEL, Backbone, build_backbone
 from .bench.report import bench_figure, bench_markdown, load_bench
+from .hub import ModelAccess
 from .models.hub_depth import DEPTH_SCALE_RANGE, check_depth_scale
 from .engine import STAGES, Rollout, RolloutConfig, iter_rollout
 from .export import export_animation, export_cache_ply
 from .figures import cache_figure, frames_figure, latent_panels_figure, metrics_figure, rollout_pca
 from .photo import Photo, load_photo, sample_photos
+from .sessions import RunSlots, RunTicket, ServerBusy, SessionBusy, SessionStore, watched
 from .trajectories import PRESETS, TRAJECTORY_NAMES
 from .worlds import DEFAULT_WORLD, WORLD_NAMES
 
-__all__ = ["build_demo", "EXAMPLES", "MAX_STEPS", "SIZES", "SHIPPED_BENCH"]
+__all__ = ["build_demo", "launch", "EXAMPLES", "MAX_STEPS", "MAX_UPLOAD", "SIZES", "SHIPPED_BENCH"]
 
 SHIPPED_BENCH = ASSETS_DIR / "bench" / "bench.json"  # `mirage-viz bench` measured on a 2-core CPU machine
 
 MAX_STEPS = 48
 SIZES = (128, 256)
+MAX_UPLOAD = "25mb"  # per uploaded file (a photo or a bench.json)
+RUNS_WAITING = 4  # rollouts waiting for a slot at once; one more is told the app is busy and to try again
+QUEUE_MAX_SIZE = 64  # Gradio's queue (scrubs, stops, benchmark uploads): a hard ceiling, far above what runs use
+RUN_CONCURRENCY = 2  # rollouts at once (each uses the CPU's threads)
+MAX_ROLLOUTS = int(os.environ.get("MIRAGE_VIZ_MAX_ROLLOUTS", 6))  # sessions holding a rollout at once
+SESSION_TTL_S = float(os.environ.get("MIRAGE_VIZ_SESSION_TTL_S", 1800))  # an idle session's rollout is freed after this
 APP_MAX_POINTS = 6_000  # per cloud in the 3D view: keeps the browser responsive
 EXAMPLES = [
     [DEFAULT_WORLD, "loop", 0.0, 8, 128, 0, None],
@@ -86,9 +103,8 @@ def _panels(rollout: Rollout | None, step: float) -> tuple:
             frames_figure(rollout, step), metrics_figure(rollout), _table(rollout, step))
 
 
-def _exports(rollout: Rollout) -> list[str]:
-    """summary.json, the caches as PLY and the rollout as GIF, in a folder of this session's own."""
-    folder = Path(tempfile.mkdtemp(prefix="mirage_viz_"))
+def _exports(rollout: Rollout, folder: Path) -> list[str]:
+    """summary.json, the caches as PLY and the rollout as GIF, in the session's own downloads folder."""
     last = len(rollout) - 1
     (folder / "summary.json").write_text(json.dumps(rollout.summary(), indent=1))
     files = [folder / "summary.json", export_animation(rollout, folder / "rollout.gif")]
@@ -102,11 +118,22 @@ _LOADING = threading.Lock()  # one model load at a time: two sessions asking for
 
 
 @functools.lru_cache(maxsize=2)
-def _cached_backbone(vae: str, generator: str, depth: str, depth_scale: float) -> Backbone:
-    return build_backbone(vae=vae or None, generator=generator or None, depth=depth or None, depth_scale=depth_scale)
+def _cached_backbone(vae: str, generator: str, depth: str, depth_scale: float, access: ModelAccess) -> Backbone:
+    return build_backbone(vae=vae or None, generator=generator or None, depth=depth or None, depth_scale=depth_scale,
+                          access=access)
 
 
-def _backbone(vae: str, generator: str, depth: str, prompt: str, depth_scale: float) -> Backbone:
+def _check_models(vae: str, generator: str, depth: str, access: ModelAccess) -> None:
+    """A model the visitor may not load (a local path, a malformed id) is refused with a ``gr.Error``."""
+    for kind, value in (("vae", vae), ("generator", generator), ("depth model", depth)):
+        if value:
+            try:
+                access.resolve(value, kind)
+            except ValueError as error:
+                raise gr.Error(str(error)) from None
+
+
+def _backbone(vae: str, generator: str, depth: str, prompt: str, depth_scale: float, access: ModelAccess) -> Backbone:
     """The embedded backbone, or hub models by id with embedded fallbacks (kept loaded for the next run).
 
     Sessions share the loaded models; a hub generator runs one call at a time, each with its session's prompt.
@@ -114,7 +141,7 @@ def _backbone(vae: str, generator: str, depth: str, prompt: str, depth_scale: fl
     if not (vae or generator or depth):  # never wait behind another session's hub download
         return build_backbone(depth=None)
     with _LOADING:
-        backbone = _cached_backbone(vae, generator, depth, depth_scale)
+        backbone = _cached_backbone(vae, generator, depth, depth_scale, access)
     return backbone.with_prompt(prompt)
 
 
@@ -138,43 +165,110 @@ def _photo(path: str | None, size: int, fov: object) -> Photo | None:
         raise gr.Error(str(error)) from None
 
 
-def run(world, trajectory, magnitude, steps, size, seed, photo_path=None, fov=0.0, depth_model=DEFAULT_DEPTH_MODEL,
-        vae="", generator="", prompt="", depth_scale=3.0, progress=gr.Progress()) -> Iterator[tuple]:
-    """Stream the rollout: after each step, every panel, the slider on that step and the session state."""
-    config = _config(world, trajectory, magnitude, steps, size, seed)
-    photo = _photo(photo_path, config.size, fov)
-    depth = (depth_model or "").strip() if photo is not None else ""  # a world has its true depth
-    depth = "" if depth == "embedded" else depth
-    try:
-        depth_scale = check_depth_scale(depth_scale)
-    except ValueError as error:
-        raise gr.Error(str(error)) from None
-    backbone = _backbone((vae or "").strip(), (generator or "").strip(), depth, str(prompt or ""), depth_scale)
-    notes = "".join(f"\n\nNote: {notice}" for notice in backbone.notices)
-    if photo is not None:
-        notes += (f"\n\nFirst frame: {photo.name} ({photo.original_size[0]}x{photo.original_size[1]}), field of view "
-                  f"{photo.fov_degrees:.1f} degrees ({photo.fov_source}); depth from {backbone.depth_name}; no truth to score.")
-    total = config.steps + 1
-    rollout = None
-    try:
-        for rollout in iter_rollout(config, backbone=backbone, photo=photo):
-            step = len(rollout) - 1
-            progress((step + 1) / total, desc=f"step {step} of {config.steps}")
-            yield (*_panels(rollout, step), _slider(step),
-                   f"Step {step} of {config.steps} done.{notes}", rollout, None)
-    except ValueError as error:
-        raise gr.Error(str(error)) from None
-    yield (*_panels(rollout, len(rollout) - 1), _slider(len(rollout) - 1),
-           f"Done: {config.steps} steps. Drag the slider to scrub back through every step.{notes}", rollout, _exports(rollout))
+class _Handlers:
+    """The app's event handlers around one session store, one line of run slots and one model access rule."""
+
+    def __init__(self, sessions: SessionStore, slots: RunSlots, access: ModelAccess) -> None:
+        self.sessions, self.slots, self.access = sessions, slots, access
+
+    def run(self, world, trajectory, magnitude, steps, size, seed, photo_path=None, fov=0.0, depth_model=DEFAULT_DEPTH_MODEL,
+            vae="", generator="", prompt="", depth_scale=3.0, request: gr.Request = None,
+            progress=gr.Progress()) -> Iterator[tuple]:
+        """Stream the rollout: after each step, every panel and the slider on that step; Stop ends it after a step.
+
+        Inputs are checked first; then the run waits for a free slot (the line is bounded: beyond it the visitor
+        is told the app is busy), loads its models and streams.
+        """
+        config = _config(world, trajectory, magnitude, steps, size, seed)
+        photo = _photo(photo_path, config.size, fov)
+        depth = (depth_model or "").strip() if photo is not None else ""  # a world has its true depth
+        depth = "" if depth == "embedded" else depth
+        try:
+            depth_scale = check_depth_scale(depth_scale)
+        except ValueError as error:
+            raise gr.Error(str(error)) from None
+        models = ((vae or "").strip(), (generator or "").strip(), depth)
+        _check_models(*models, self.access)
+        try:
+            ticket = self.sessions.begin_run(_session_id(request))  # frees the session's previous rollout
+        except SessionBusy as error:
+            raise gr.Error(str(error)) from None
+        try:
+            yield from watched(ticket, self._run(ticket, config, photo, models, str(prompt or ""), depth_scale, progress))
+        finally:
+            self.sessions.end_run(ticket)
+
+    def _run(self, ticket: RunTicket, config: RolloutConfig, photo: Photo | None, models: tuple[str, str, str],
+             prompt: str, depth_scale: float, progress: gr.Progress) -> Iterator[tuple]:
+        """Wait for a slot (saying the place in line), load the models, stream; the slot is always given back."""
+        try:
+            for ahead in self.slots.wait(ticket):
+                yield (*[gr.update()] * 6, f"Waiting for a free slot: {ahead + 1} rollout(s) ahead in line; it starts "
+                       "by itself (Stop leaves the line).", None)
+        except ServerBusy as error:
+            raise gr.Error(str(error)) from None
+        if not self.slots.holds(ticket):
+            yield (*[gr.update()] * 6, "Stopped before it started.", None)
+            return
+        try:
+            backbone = _backbone(*models, prompt, depth_scale, self.access)
+            yield from self._stream(ticket, config, photo, backbone, progress)
+        finally:
+            self.slots.release(ticket)
+
+    def _stream(self, ticket: RunTicket, config: RolloutConfig, photo: Photo | None, backbone: Backbone,
+                progress: gr.Progress) -> Iterator[tuple]:
+        notes = "".join(f"\n\nNote: {notice}" for notice in backbone.notices)
+        if photo is not None:
+            notes += (f"\n\nFirst frame: {photo.name} ({photo.original_size[0]}x{photo.original_size[1]}), field of view "
+                      f"{photo.fov_degrees:.1f} degrees ({photo.fov_source}); depth from {backbone.depth_name}; no truth to score.")
+        total, rollout = config.steps + 1, None
+        try:
+            for rollout in iter_rollout(config, backbone=backbone, photo=photo):
+                self.sessions.publish(ticket, rollout)
+                step = len(rollout) - 1
+                progress((step + 1) / total, desc=f"step {step} of {config.steps}")
+                yield (*_panels(rollout, step), _slider(step), f"Step {step} of {config.steps} done.{notes}", None)
+                if ticket.should_stop:
+                    break
+        except ValueError as error:
+            raise gr.Error(str(error)) from None
+        if rollout is None or ticket.closed:
+            return  # the session ended before anything ran: nothing to show or keep
+        last = len(rollout) - 1
+        done = f"Done: {config.steps} steps." if last == config.steps else f"Stopped after step {last} of {config.steps}."
+        folder = self.sessions.export_folder(ticket)
+        downloads = _exports(rollout, folder) if folder is not None else None
+        yield (*_panels(rollout, last), _slider(last), f"{done} Drag the slider to scrub back through every step.{notes}",
+               downloads)
+
+    def scrub(self, step: float, request: gr.Request = None) -> tuple:
+        session_id = _session_id(request)
+        rollout = self.sessions.rollout(session_id)
+        if rollout is None and (reason := self.sessions.freed_reason(session_id)):
+            gr.Warning(f"This session's rollout was {reason}; press Run to make a new one.")
+        return _panels(rollout, step)
+
+    def stop(self, request: gr.Request = None) -> str:
+        if self.sessions.request_stop(_session_id(request)):
+            return "Stopping after the current step..."
+        return "Nothing is running."
+
+    def close(self, request: gr.Request = None) -> None:
+        """The visitor left (tab closed, or an API client closed): free their rollout and downloads now."""
+        self.sessions.close(_session_id(request))
+
+
+def _session_id(request: gr.Request | None) -> str:
+    session = getattr(request, "session_hash", None)
+    if not session:  # called outside a Gradio session (a script): a session of its own
+        return f"local-{secrets.token_hex(8)}"
+    return str(session)
 
 
 def _slider(last_step: int) -> dict:
     """The step slider up to ``last_step`` and on it (a slider needs max > min, so step 0 shows 0..1)."""
     return gr.update(maximum=max(1, last_step), value=last_step, interactive=last_step > 0)
-
-
-def scrub(rollout: Rollout | None, step: float) -> tuple:
-    return _panels(rollout, step)
 
 
 def show_bench(path: str | None = None) -> tuple:
@@ -188,10 +282,30 @@ def show_bench(path: str | None = None) -> tuple:
         raise gr.Error(f"{message}; upload a bench.json written by `mirage-viz bench`") from None
 
 
-def build_demo() -> gr.Blocks:
-    """The app's Blocks (launch it with ``demo.launch()``)."""
+def _model_folders() -> tuple[str, ...]:
+    """Folders the server's owner lets visitors load models from (``MIRAGE_VIZ_MODEL_DIRS``, ``os.pathsep``-separated)."""
+    return tuple(f for f in os.environ.get("MIRAGE_VIZ_MODEL_DIRS", "").split(os.pathsep) if f.strip())
+
+
+def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts: int = MAX_ROLLOUTS,
+               session_ttl_s: float = SESSION_TTL_S) -> gr.Blocks:
+    """The app's Blocks, its queue bounded; serve it with :func:`launch` (which also caps uploads).
+
+    Args:
+        model_folders: folders visitors may load models from (default: ``MIRAGE_VIZ_MODEL_DIRS``; none: hub ids only).
+        max_rollouts: sessions holding a rollout at once (least recently used idle ones are freed beyond it).
+        session_ttl_s: an idle session's rollout and downloads are freed after this many seconds.
+    """
+    from gradio.utils import get_upload_folder
+
+    export_root = Path(get_upload_folder()) / "mirage_viz" / f"exports-{os.getpid()}-{secrets.token_hex(4)}"
+    sessions = SessionStore(export_root, max_rollouts=max_rollouts, ttl_s=session_ttl_s)
+    atexit.register(sessions.shutdown)
+    access = ModelAccess.for_visitors(_model_folders() if model_folders is None else model_folders)
+    handlers = _Handlers(sessions, RunSlots(running=RUN_CONCURRENCY, waiting=RUNS_WAITING), access)
+    folders = f" or a folder inside {', '.join(map(str, access.folders))}" if access.folders else ""
     presets = ", ".join(f"{n} ({p.magnitude:g} {p.unit})" for n, p in PRESETS.items())
-    with gr.Blocks(title="mirage_viz: latent spatial memory") as demo:
+    with gr.Blocks(title="mirage_viz: latent spatial memory", delete_cache=(900, 3600)) as demo:
         gr.Markdown(
             "# mirage_viz: latent spatial memory, step by step\n"
             "A camera trajectory runs through a synthetic room with three memories side by side: **latent** "
@@ -199,7 +313,6 @@ def build_demo() -> gr.Blocks:
             "rasterized and VAE-encoded every step) and **none**. Same models, same noise: the differences come "
             "from memory alone. Camera convention: OpenCV, poses camera-to-world."
         )
-        rollout_state = gr.State(None)
         with gr.Tab("Rollout"):
             with gr.Row():
                 with gr.Column(scale=1):
@@ -209,15 +322,15 @@ def build_demo() -> gr.Blocks:
                     steps = gr.Slider(1, MAX_STEPS, value=8, step=1, label="steps")
                     size = gr.Radio(list(SIZES), value=256, label="size (pixels)")
                     seed = gr.Number(0, label="seed", precision=0, minimum=0)
-                    photo = gr.File(label="first frame from a photo (optional; replaces the world's view)",
+                    photo = gr.File(label=f"first frame from a photo (optional, up to {MAX_UPLOAD.upper()}; replaces the world's view)",
                                     file_types=["image"], type="filepath", height=120)
                     with gr.Accordion("photo, depth and hub models", open=False):
                         fov = gr.Number(0.0, label="field of view of the photo (degrees; 0 = EXIF focal length, else 60)", minimum=0)
-                        depth_model = gr.Textbox(DEFAULT_DEPTH_MODEL, label="depth model for photos (transformers id or "
-                                                 "folder; 'embedded' or empty: the shipped estimator, also the fallback)")
+                        depth_model = gr.Textbox(DEFAULT_DEPTH_MODEL, label=f"depth model for photos (transformers hub id{folders}; "
+                                                 "'embedded' or empty: the shipped estimator, also the fallback)")
                         depth_scale = gr.Number(3.0, label="depth scale: median depth of a photo (metres)",
                                                 minimum=DEPTH_SCALE_RANGE[0], maximum=DEPTH_SCALE_RANGE[1])
-                        vae = gr.Textbox("", label="VAE (hub id or folder; empty: embedded)")
+                        vae = gr.Textbox("", label=f"VAE (hub id{folders}; empty: embedded)")
                         generator = gr.Textbox("", label="inpainting generator (StableDiffusionInpaintPipeline id; empty: embedded)")
                         prompt = gr.Textbox("", label="prompt (hub generator)")
                     with gr.Row():
@@ -236,12 +349,14 @@ def build_demo() -> gr.Blocks:
 
             inputs = [world, trajectory, magnitude, steps, size, seed, photo, fov, depth_model, vae, generator, prompt, depth_scale]
             panel_outputs = [cache_plot, panels_plot, frames_plot, metrics_plot, table]
-            run_event = run_button.click(
-                run, inputs, [*panel_outputs, step_slider, status, rollout_state, downloads], api_name="run",
-                concurrency_limit=2,
-            )
-            stop_button.click(lambda: "Stopped.", None, status, cancels=[run_event], api_name="stop")
-            step_slider.release(scrub, [rollout_state, step_slider], panel_outputs, api_name="scrub")
+            # no Gradio limit: every run reaches RunSlots at once, which lets RUN_CONCURRENCY compute, RUNS_WAITING
+            # wait in line (told their place) and answers the next one "busy" immediately
+            run_button.click(handlers.run, inputs, [*panel_outputs, step_slider, status, downloads], api_name="run",
+                             concurrency_limit=None)
+            # Stop never waits in the queue behind the runs it is meant to stop
+            stop_button.click(handlers.stop, None, status, api_name="stop", queue=False)
+            step_slider.release(handlers.scrub, step_slider, panel_outputs, api_name="scrub",
+                                concurrency_limit=2, concurrency_id="scrub")
             gr.Examples(EXAMPLES, inputs[:7], label="examples (seconds on a CPU; the photos are CC0 / public domain)")
         with gr.Tab("Benchmark"):
             gr.Markdown(
@@ -255,4 +370,14 @@ def build_demo() -> gr.Blocks:
             bench_tables = gr.Markdown()
             bench_file.change(show_bench, bench_file, [bench_plot, bench_tables], api_name="bench")
             demo.load(show_bench, None, [bench_plot, bench_tables])
+        demo.unload(handlers.close)
+    demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=RUN_CONCURRENCY)
+    demo.mirage_sessions = sessions  # for the server's owner: stats() and shutdown()
     return demo
+
+
+def launch(demo: gr.Blocks | None = None, **kwargs: object) -> tuple:
+    """Serve ``demo`` (default: :func:`build_demo`) with uploads capped at ``MAX_UPLOAD``; ``kwargs`` go to ``launch``."""
+    demo = demo or build_demo()
+    kwargs.setdefault("max_file_size", MAX_UPLOAD)
+    return demo.launch(**kwargs)

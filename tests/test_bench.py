@@ -62,7 +62,7 @@ def test_pairwise_ratio_is_the_median_of_pair_ratios():
 
 def test_report_and_plot_are_written_all_together(tiny_bench, tmp_path):
     out = write_bench(tiny_bench, tmp_path / "bench")
-    assert sorted(p.name for p in out.iterdir()) == ["bench.html", "bench.json", "bench.md"]
+    assert sorted(p.name for p in out.iterdir()) == [".mirage_viz.json", "bench.html", "bench.json", "bench.md"]
     assert load_bench(out / "bench.json") == json.loads(json.dumps(tiny_bench))
     markdown = bench_markdown(tiny_bench)
     assert "## Targets" in markdown and "| sd | 64 |" in markdown
@@ -74,7 +74,7 @@ def test_report_and_plot_are_written_all_together(tiny_bench, tmp_path):
 def test_load_bench_names_what_is_wrong(tmp_path):
     (tmp_path / "a.json").write_text("{not json")
     (tmp_path / "b.json").write_text('{"format": "something else"}')
-    with pytest.raises(ValueError, match="not a JSON file"):
+    with pytest.raises(ValueError, match="not valid JSON"):
         load_bench(tmp_path / "a.json")
     with pytest.raises(ValueError, match="not a mirage_viz benchmark"):
         load_bench(tmp_path / "b.json")

@@ -15,16 +15,10 @@ _COLORS = {"latent": "#1f77b4", "rgb": "#d62728", "none": "#7f7f7f"}
 
 def load_bench(path: str | Path) -> dict:
     """Read a ``bench.json`` written by ``mirage-viz bench``; a clear error for anything else."""
+    from ..inputs import read_json_file
     from .run import BENCH_FORMAT
 
-    try:
-        data = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise ValueError(f"benchmark file not found: {path}") from None
-    except OSError as error:
-        raise ValueError(f"{path} could not be read ({error}); expected a bench.json file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path} is not a JSON file ({error}); expected bench.json from `mirage-viz bench`") from None
+    data = read_json_file(path, "benchmark")
     if not isinstance(data, dict) or data.get("format") != BENCH_FORMAT:
         raise ValueError(f"{path} is not a mirage_viz benchmark (expected \"format\": \"{BENCH_FORMAT}\")")
     return data
