@@ -20,9 +20,10 @@ import json
 import math
 import os
 import secrets
+import signal
 import threading
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import gradio as gr
 
@@ -49,6 +50,7 @@ RUNS_WAITING = 4  # rollouts waiting for a slot at once; one more is told the ap
 QUEUE_MAX_SIZE = 64  # Gradio's queue (scrubs, stops, benchmark uploads): a hard ceiling, far above what runs use
 RUN_CONCURRENCY = 2  # rollouts at once (each uses the CPU's threads)
 MAX_ROLLOUTS = int(os.environ.get("MIRAGE_VIZ_MAX_ROLLOUTS", 6))  # sessions holding a rollout at once
+GRADIO_SESSIONS_KEPT = 100  # Gradio's own per-session records (about 1 MB each), least recently used dropped first
 SESSION_TTL_S = float(os.environ.get("MIRAGE_VIZ_SESSION_TTL_S", 1800))  # an idle session's rollout is freed after this
 APP_MAX_POINTS = 6_000  # per cloud in the 3D view: keeps the browser responsive
 EXAMPLES = [
@@ -170,6 +172,7 @@ class _Handlers:
 
     def __init__(self, sessions: SessionStore, slots: RunSlots, access: ModelAccess) -> None:
         self.sessions, self.slots, self.access = sessions, slots, access
+        self.forget: Callable[[str], None] | None = None  # drops Gradio's own record of a session that ended
 
     def run(self, world, trajectory, magnitude, steps, size, seed, photo_path=None, fov=0.0, depth_model=DEFAULT_DEPTH_MODEL,
             vae="", generator="", prompt="", depth_scale=3.0, request: gr.Request = None,
@@ -256,7 +259,20 @@ class _Handlers:
 
     def close(self, request: gr.Request = None) -> None:
         """The visitor left (tab closed, or an API client closed): free their rollout and downloads now."""
-        self.sessions.close(_session_id(request))
+        if self.forget is not None and getattr(request, "session_hash", None):
+            self.forget(request.session_hash)
+        self.sessions.close(_session_id(request))  # frees, then hands the memory back
+
+
+def _forget_gradio_session(demo: gr.Blocks, session_hash: str) -> None:
+    """Drop Gradio's per-session record (a copy of every component's config, the plots' last figures included:
+    about 1 MB of JSON a session) when the session ends; Gradio itself keeps it until 10,000 sessions are held."""
+    holder = getattr(demo, "state_holder", None)
+    if holder is None or not hasattr(holder, "session_data"):
+        return  # another Gradio: the cap launch() sets on kept sessions still bounds it
+    with holder.lock:
+        holder.session_data.pop(session_hash, None)
+        holder.time_last_used.pop(session_hash, None)
 
 
 def _session_id(request: gr.Request | None) -> str:
@@ -300,6 +316,7 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
 
     export_root = Path(get_upload_folder()) / "mirage_viz" / f"exports-{os.getpid()}-{secrets.token_hex(4)}"
     sessions = SessionStore(export_root, max_rollouts=max_rollouts, ttl_s=session_ttl_s)
+    sessions.start_sweeper()
     atexit.register(sessions.shutdown)
     access = ModelAccess.for_visitors(_model_folders() if model_folders is None else model_folders)
     handlers = _Handlers(sessions, RunSlots(running=RUN_CONCURRENCY, waiting=RUNS_WAITING), access)
@@ -371,13 +388,22 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
             bench_file.change(show_bench, bench_file, [bench_plot, bench_tables], api_name="bench")
             demo.load(show_bench, None, [bench_plot, bench_tables])
         demo.unload(handlers.close)
+    handlers.forget = functools.partial(_forget_gradio_session, demo)
     demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=RUN_CONCURRENCY)
     demo.mirage_sessions = sessions  # for the server's owner: stats() and shutdown()
     return demo
 
 
 def launch(demo: gr.Blocks | None = None, **kwargs: object) -> tuple:
-    """Serve ``demo`` (default: :func:`build_demo`) with uploads capped at ``MAX_UPLOAD``; ``kwargs`` go to ``launch``."""
+    """Serve ``demo`` (default: :func:`build_demo`) with uploads capped at ``MAX_UPLOAD`` and Gradio's per-session
+    records capped at ``GRADIO_SESSIONS_KEPT`` (for visitors that leave without closing); ``kwargs`` go to ``launch``."""
     demo = demo or build_demo()
     kwargs.setdefault("max_file_size", MAX_UPLOAD)
+    kwargs.setdefault("state_session_capacity", GRADIO_SESSIONS_KEPT)
+    if not kwargs.get("prevent_thread_lock") and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop_serving)  # a Space is stopped with SIGTERM: close cleanly, downloads removed
     return demo.launch(**kwargs)
+
+
+def _stop_serving(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # Gradio's serving loop closes the server on it; atexit then frees every session

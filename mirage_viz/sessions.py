@@ -13,6 +13,9 @@ Nothing here knows Gradio: the app passes session ids in and arranges what comes
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import secrets
 import shutil
 import threading
@@ -27,7 +30,22 @@ from .engine import Rollout
 
 T = TypeVar("T")
 
-__all__ = ["RunSlots", "RunTicket", "ServerBusy", "SessionBusy", "SessionStore", "watched"]
+__all__ = ["release_freed_memory", "RunSlots", "RunTicket", "ServerBusy", "SessionBusy", "SessionStore", "watched"]
+
+
+def release_freed_memory() -> None:
+    """Hand memory freed by dropped rollouts back to the operating system.
+
+    A rollout is hundreds of tensors freed from several worker threads: glibc keeps such memory in its
+    per-thread arenas, so the server's footprint only ever grew. ``malloc_trim`` returns the free pages
+    (glibc only; elsewhere nothing to do).
+    """
+    gc.collect()
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 class SessionBusy(ValueError):
@@ -95,6 +113,7 @@ class SessionStore:
         self._clock = clock
         self._sessions: OrderedDict[str, _Session] = OrderedDict()  # least recently used first
         self._freed: OrderedDict[str, str] = OrderedDict()  # why a session's rollout went (recent ones only)
+        self._stopping = threading.Event()
         self._lock = threading.Lock()
 
     # -- a run -----------------------------------------------------------------------------------
@@ -181,14 +200,27 @@ class SessionStore:
             session = self._sessions.pop(session_id, None)
             if session is not None:
                 self._close_locked(session)
+        if session is not None:
+            release_freed_memory()
 
     def sweep(self) -> None:
         """Free sessions idle for longer than ``ttl_s``."""
         with self._lock:
-            self._sweep_locked()
+            freed = self._sweep_locked()
+        if freed:
+            release_freed_memory()
+
+    def start_sweeper(self, every_s: float = 60.0) -> None:
+        """Sweep every ``every_s`` seconds in a daemon thread, so an idle server frees expired sessions too."""
+        def loop() -> None:
+            while not self._stopping.wait(every_s):
+                self.sweep()
+
+        threading.Thread(target=loop, name="mirage_viz-session-sweeper", daemon=True).start()
 
     def shutdown(self) -> None:
         """Free everything and remove the export root (the server is closing)."""
+        self._stopping.set()
         with self._lock:
             for session in self._sessions.values():
                 self._close_locked(session)
@@ -228,13 +260,16 @@ class SessionStore:
             session.ticket = None
         self._free_locked(session)
 
-    def _sweep_locked(self) -> None:
-        now = self._clock()
+    def _sweep_locked(self) -> int:
+        """Free expired sessions; returns how many."""
+        now, freed = self._clock(), 0
         for session_id, session in list(self._sessions.items()):
             running = session.ticket is not None and not session.ticket.abandoned(self.abandon_after_s)
             if not running and now - session.last_used > self.ttl_s:
                 self._close_locked(self._sessions.pop(session_id))
-                self._remember_locked(session_id, f"freed after {self.ttl_s / 60:g} minutes without use")
+                self._remember_locked(session_id, f"freed after {self.ttl_s / 60:g} min without use")
+                freed += 1
+        return freed
 
     def _evict_locked(self) -> None:
         holding = [(sid, s) for sid, s in self._sessions.items() if s.rollout is not None or s.ticket is not None]

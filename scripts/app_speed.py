@@ -14,8 +14,12 @@ import statistics
 import time
 from pathlib import Path
 
+import tempfile
+
 from mirage_viz import app
 from mirage_viz.backbone import load_embedded_backbone
+from mirage_viz.hub import ModelAccess
+from mirage_viz.sessions import RunSlots, SessionStore
 
 
 def main() -> None:
@@ -26,9 +30,10 @@ def main() -> None:
     start = time.perf_counter()
     load_embedded_backbone()
     results = {"models_load_s": time.perf_counter() - start}
+    handlers = app._Handlers(SessionStore(tempfile.mkdtemp()), RunSlots(), ModelAccess.for_visitors())
     for size in (256, 128):
         start, stamps = time.perf_counter(), []
-        for _ in app.run("room", "loop", 0.0, args.steps, size, 0):
+        for _ in handlers.run("room", "loop", 0.0, args.steps, size, 0, progress=lambda *a, **k: None):
             stamps.append(time.perf_counter() - start)
         per_step = [b - a for a, b in zip(stamps, stamps[1:-1])]
         results[str(size)] = {"first_step_s": stamps[0], "step_median_s": statistics.median(per_step),

@@ -9,19 +9,24 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 if not shutil.which("chromium"):
     pytest.skip("Debian chromium is not installed (scripts/setup.sh installs it)", allow_module_level=True)
 
-from mirage_viz.app import build_demo  # noqa: E402
+from mirage_viz.app import build_demo, launch  # noqa: E402
 
 FLAGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture(scope="module")
-def app_url(backbone):
+def served(backbone):
     demo = build_demo()
-    demo.queue(default_concurrency_limit=2)
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
-    yield url
+    _, url, _ = launch(demo, prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    yield demo, url
     demo.close()
+    demo.mirage_sessions.shutdown()
+
+
+@pytest.fixture(scope="module")
+def app_url(served):
+    return served[1]
 
 
 @pytest.fixture
@@ -67,3 +72,32 @@ def test_browser_benchmark_tab_plots_the_shipped_run(page):
         timeout=30_000,
     )
     assert page.get_by_text("read speedup, SD-layout VAE, 512x512").count() >= 1
+
+
+def test_browser_stop_ends_the_run_and_closing_the_tab_frees_the_session(served, tmp_path):
+    import time
+
+    SCREENSHOTS = tmp_path
+    demo, url = served
+    sessions = demo.mirage_sessions
+    with playwright_sync.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(url)
+        page.get_by_role("button", name="Run").wait_for(timeout=30_000)
+        steps = page.locator("input[aria-label='number input for steps']")
+        steps.fill("40")
+        steps.press("Tab")
+        page.get_by_role("button", name="Run").click()
+        page.get_by_text("Step 1 of 40").first.wait_for(timeout=60_000)
+        page.get_by_role("button", name="Stop").click()
+        page.get_by_text("Stopped after step").first.wait_for(timeout=60_000)
+        folders = [f for f in sessions.export_root.iterdir()]
+        assert len(folders) == 1 and (folders[0] / "summary.json").is_file()
+        page.screenshot(path=str(SCREENSHOTS / "stopped_1280x800.png"))
+        page.close()  # the visitor closes the tab: the heartbeat ends, Gradio's unload runs
+        deadline = time.time() + 60
+        while folders[0].exists() and time.time() < deadline:
+            time.sleep(0.2)
+        assert not folders[0].exists() and sessions.stats()["rollouts"] == 0
+        browser.close()

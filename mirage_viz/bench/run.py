@@ -15,6 +15,7 @@ from ..depth import DEPTH_DOWNSAMPLE_MODES
 from ..engine import RolloutConfig, run_rollout
 from ..memories import FUSION_MODES, LatentSpatialMemory, RGBPointCloudMemory
 from ..memories.voxel_cache import check_voxel_size
+from ..trajectories import MAX_STEPS
 from ..worlds import WORLD_NAMES
 from .bandwidth import read_throughput
 from .common import VAE_KINDS
@@ -78,8 +79,8 @@ class BenchConfig:
         for name in ("speed_steps", "read_repeats", "step_repeats", "fidelity_steps", "long_loop_steps",
                      "variant_rollout_steps", "read_cache_steps"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_STEPS:
+                raise ValueError(f"{name} must be an integer in [1, {MAX_STEPS}], got {value!r}")
         for voxel_size in self.voxel_sizes + (self.fusion_voxel_size,):
             check_voxel_size(voxel_size)
         if not self.fidelity_worlds or any(w not in WORLD_NAMES for w in self.fidelity_worlds):

@@ -1,0 +1,125 @@
+"""The Space's bookkeeping on its own: rollouts freed by time, by count and by leaving; slots that never leak."""
+
+import threading
+import time
+
+import pytest
+
+from mirage_viz.sessions import RunSlots, RunTicket, ServerBusy, SessionBusy, SessionStore, watched
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FakeRollout:  # the store never looks inside a rollout
+    pass
+
+
+def finished_run(store: SessionStore, session_id: str) -> RunTicket:
+    ticket = store.begin_run(session_id)
+    store.publish(ticket, FakeRollout())
+    (store.export_folder(ticket) / "rollout.gif").write_bytes(b"GIF89a")
+    store.end_run(ticket)
+    return ticket
+
+
+def test_an_idle_session_is_freed_after_its_time_to_live_with_its_downloads(tmp_path):
+    clock = Clock()
+    store = SessionStore(tmp_path, ttl_s=60, clock=clock)
+    finished_run(store, "a")
+    clock.now = 30
+    assert store.rollout("a") is not None  # a scrub counts as a use
+    clock.now = 80
+    store.sweep()
+    assert store.rollout("a") is not None and store.stats()["export_folders"] == 1
+    clock.now = 200
+    store.sweep()
+    assert store.rollout("a") is None and store.stats() == {"sessions": 0, "rollouts": 0, "running": 0, "export_folders": 0}
+    assert "freed after 1 min without use" == store.freed_reason("a")
+
+
+def test_beyond_the_cap_the_least_recently_used_idle_rollout_goes_never_a_running_one(tmp_path):
+    clock = Clock()
+    store = SessionStore(tmp_path, max_rollouts=2, clock=clock)
+    running = store.begin_run("running")
+    store.publish(running, FakeRollout())
+    clock.now = 1
+    finished_run(store, "old")
+    clock.now = 2
+    finished_run(store, "new")  # three hold a rollout: "old" goes, the running one stays
+    assert store.rollout("old") is None and "to make room" in store.freed_reason("old")
+    assert store.rollout("new") is not None and store.stats()["rollouts"] == 2 and store.stats()["export_folders"] == 1
+    store.end_run(running)
+
+
+def test_one_run_per_session_and_a_closed_session_keeps_nothing(tmp_path):
+    store = SessionStore(tmp_path)
+    ticket = store.begin_run("a")
+    with pytest.raises(SessionBusy, match="still running"):
+        store.begin_run("a")
+    assert store.request_stop("a") and ticket.should_stop
+    store.close("a")  # the tab closed mid-run
+    store.publish(ticket, FakeRollout())
+    assert ticket.closed and store.export_folder(ticket) is None and store.rollout("a") is None
+    store.end_run(ticket)
+    assert list(tmp_path.iterdir()) == [] and store.stats()["sessions"] == 0
+
+
+def test_a_run_abandoned_by_its_consumer_no_longer_blocks_its_session(tmp_path):
+    store = SessionStore(tmp_path, abandon_after_s=0.05)
+    ticket = store.begin_run("a")
+    updates = watched(ticket, iter([1, 2, 3]))
+    assert next(updates) == 1  # handed to a consumer that never comes back
+    time.sleep(0.1)
+    assert ticket.abandoned(0.05)
+    second = store.begin_run("a")
+    assert ticket.closed and second is not ticket
+    store.end_run(second)
+
+
+def test_a_new_run_frees_the_previous_rollout_and_its_downloads(tmp_path):
+    store = SessionStore(tmp_path)
+    first = finished_run(store, "a")
+    folder = next(tmp_path.iterdir())
+    second = store.begin_run("a")
+    assert store.rollout("a") is None and not folder.exists() and first is not second
+    store.end_run(second)
+
+
+def test_the_line_is_bounded_first_come_first_served_and_stop_leaves_it():
+    slots = RunSlots(running=1, waiting=2, poll_s=0.01)
+    holder, first, second, third = (RunTicket(name) for name in ("holder", "first", "second", "third"))
+    assert list(slots.wait(holder)) == [] and slots.holds(holder)
+    waits = {t: slots.wait(t) for t in (first, second)}
+    assert next(waits[first]) == 0 and next(waits[second]) == 1  # their places in line
+    with pytest.raises(ServerBusy, match="1 rollouts are running and 2 are waiting"):
+        next(slots.wait(third))
+    second.stop.set()  # Stop while waiting: it leaves the line without a slot
+    assert list(waits[second]) == [] and not slots.holds(second)
+    slots.release(holder)
+    assert list(waits[first]) == [] and slots.holds(first)
+    assert slots.stats() == {"running": 1, "waiting": 0}
+    slots.release(first)
+
+
+def test_the_slot_of_an_abandoned_run_is_taken_back():
+    slots = RunSlots(running=1, waiting=1, poll_s=0.01, abandon_after_s=0.05)
+    lost = RunTicket("lost")
+    assert list(slots.wait(lost)) == []
+    lost.suspended_since = time.monotonic()  # its consumer vanished between two updates
+    waiting = RunTicket("waiting")
+    done = threading.Event()
+
+    def take() -> None:
+        for _ in slots.wait(waiting):
+            pass
+        done.set()
+
+    threading.Thread(target=take, daemon=True).start()
+    assert done.wait(5) and slots.holds(waiting) and lost.closed
+    slots.release(waiting)
