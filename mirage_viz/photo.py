@@ -173,12 +173,15 @@ def load_photo(source: str | Path | bytes | Image.Image, size: int = 256, fov_de
                 scale = min(1.0, 2 * size / min(image.size))
                 image.draft("RGB", (math.ceil(image.width * scale), math.ceil(image.height * scale)))
             image.load()
-            oriented = ImageOps.exif_transpose(image)
-            swapped = oriented.size != image.size and oriented.size == image.size[::-1]
-            width, height = original[::-1] if swapped else original  # the photo's own size, upright
-            exif_fov = _exif_fov(image, width, height, size) if fov_degrees is None else None
-            source_mode = oriented.mode
-            square = _centre_square(oriented, size)
+            exif_fov = _exif_fov(image, *original, size) if fov_degrees is None else None  # orientation-free
+            decoded = image.size
+            if isinstance(source, Image.Image):
+                image = ImageOps.exif_transpose(image)  # a copy: the caller's image stays as it was
+            else:
+                ImageOps.exif_transpose(image, in_place=True)  # no second copy of a large photo
+            width, height = original[::-1] if image.size == decoded[::-1] != decoded else original  # upright
+            source_mode = image.mode
+            square = _centre_square(image, size)
         except ValueError:
             raise
         except Exception as error:  # noqa: BLE001 - truncated or corrupt data: Pillow raises many kinds
