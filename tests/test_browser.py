@@ -1,5 +1,6 @@
 """A real browser (Debian chromium driven by Playwright) runs an example, sees the panels update and scrubs."""
 
+import re
 import shutil
 
 import pytest
@@ -89,7 +90,7 @@ def test_browser_stop_ends_the_run_and_closing_the_tab_frees_the_session(served,
         steps.fill("40")
         steps.press("Tab")
         page.get_by_role("button", name="Run").click()
-        page.get_by_text("Step 1 of 40").first.wait_for(timeout=60_000)
+        page.get_by_text(re.compile(r"Step \d+ of 40 done")).first.wait_for(timeout=90_000)  # it streams
         page.get_by_role("button", name="Stop").click()
         page.get_by_text("Stopped after step").first.wait_for(timeout=60_000)
         folders = [f for f in sessions.export_root.iterdir()]
