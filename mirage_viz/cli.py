@@ -2,8 +2,8 @@
 
 Every failure is one line on stderr and an exit status, never a traceback: 2 for bad input or a file that
 cannot be read or written, 130 for Ctrl-C, 143 for SIGTERM (the staging folder removed, nothing half-written).
-The heavy imports (torch, open3d, diffusers) happen inside :func:`main`, so an interrupt during them is
-handled like any other. ``MIRAGE_VIZ_DEBUG=1`` shows the traceback of an unexpected error.
+The heavy imports (torch, open3d, diffusers) happen inside :func:`main`; an interrupt during them is noted
+and handled once they finish, like any other. ``MIRAGE_VIZ_DEBUG=1`` shows the traceback of an unexpected error.
 """
 
 from __future__ import annotations
@@ -20,11 +20,32 @@ class Terminated(KeyboardInterrupt):
 
 
 _signalled: list[int] = []  # signals received: a library may wrap the exception we raise (lazy imports do)
+_importing = [False]  # while the heavy modules import, a signal is only noted: raised inside an import, CPython
+# can mark the interrupt unhandled and end the process by SIGINT even after we caught it
 
 
 def _on_signal(signum: int, frame: object) -> None:
     _signalled.append(signum)
-    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+    if not _importing[0]:
+        _raise_signalled()
+
+
+def _raise_signalled() -> None:
+    raise Terminated() if signal.SIGTERM in _signalled else KeyboardInterrupt()
+
+
+def _import_heavy_modules() -> None:
+    """torch, open3d, diffusers and the modules built on them, imported at once; a signal meanwhile waits for the end."""
+    import importlib
+
+    _importing[0] = True
+    try:
+        for module in ("engine", "backbone", "io", "photo", "bench"):
+            importlib.import_module(f"{__package__}.{module}")
+    finally:
+        _importing[0] = False
+    if _signalled:
+        _raise_signalled()
 
 
 def _install_handlers() -> dict[int, object]:
@@ -265,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     _signalled.clear()
     previous = _install_handlers()
     try:
+        _import_heavy_modules()
         parser = build_parser()
         args = parser.parse_args(argv)
         if args.command is None:

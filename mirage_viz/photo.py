@@ -179,7 +179,7 @@ def load_photo(source: str | Path | bytes | Image.Image, size: int = 256, fov_de
                 image = ImageOps.exif_transpose(image)  # a copy: the caller's image stays as it was
             else:
                 ImageOps.exif_transpose(image, in_place=True)  # no second copy of a large photo
-            width, height = original[::-1] if image.size == decoded[::-1] != decoded else original  # upright
+            width, height = original[::-1] if image.size != decoded else original  # upright (a turn swaps the sides)
             source_mode = image.mode
             square = _centre_square(image, size)
         except ValueError:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import gc
 import secrets
 import shutil
@@ -41,11 +42,17 @@ def release_freed_memory() -> None:
     (glibc only; elsewhere nothing to do).
     """
     gc.collect()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.lru_cache(maxsize=1)
+def _malloc_trim() -> Callable[[int], int] | None:
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.malloc_trim(0)
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
     except (OSError, AttributeError):
-        pass
+        return None
 
 
 class SessionBusy(ValueError):
@@ -123,20 +130,21 @@ class SessionStore:
         Raises :class:`SessionBusy` when the session already has a rollout running.
         """
         with self._lock:
-            self._sweep_locked()
             session = self._sessions.get(session_id)
-            now = self._clock()
             if session is not None:
-                self._check_idle_locked(session, now)
+                self._check_idle_locked(session)
             else:
                 session = self._sessions[session_id] = _Session()
+            freed = session.rollout is not None
             self._freed.pop(session_id, None)
             self._free_locked(session)
-            session.ticket = RunTicket(session_id)
-            session.last_used = now
+            session.ticket = ticket = RunTicket(session_id)
+            session.last_used = self._clock()
             self._sessions.move_to_end(session_id)
-            self._evict_locked()
-            return session.ticket
+            freed += self._evict_locked()
+        if freed:
+            release_freed_memory()
+        return ticket
 
     def publish(self, ticket: RunTicket, rollout: Rollout) -> None:
         """The run's rollout so far (scrubbable while it streams); ignored once the ticket is closed."""
@@ -170,7 +178,6 @@ class SessionStore:
     def rollout(self, session_id: str) -> Rollout | None:
         """The session's latest rollout (None when it has none or it was freed); counts as a use."""
         with self._lock:
-            self._sweep_locked()
             session = self._sessions.get(session_id)
             if session is None:
                 return None
@@ -187,12 +194,10 @@ class SessionStore:
         """Ask the session's rollout to stop after its current step (or, waiting for a slot, now); False when none runs."""
         with self._lock:
             session = self._sessions.get(session_id)
-            if session is None:
+            if session is None or session.ticket is None:
                 return False
-            if session.ticket is not None:
-                session.ticket.stop.set()
-                return True
-            return False
+            session.ticket.stop.set()
+            return True
 
     def close(self, session_id: str) -> None:
         """The session ended: stop its run and free its rollout and downloads now."""
@@ -235,7 +240,7 @@ class SessionStore:
                     "export_folders": sum(1 for p in self.export_root.iterdir() if p.is_dir())}
 
     # -- inside the lock --------------------------------------------------------------------------
-    def _check_idle_locked(self, session: _Session, now: float) -> None:
+    def _check_idle_locked(self, session: _Session) -> None:
         """Raise :class:`SessionBusy` when ``session`` has a live rollout running or waiting."""
         if session.ticket is not None:
             if not session.ticket.abandoned(self.abandon_after_s):
@@ -271,17 +276,19 @@ class SessionStore:
                 freed += 1
         return freed
 
-    def _evict_locked(self) -> None:
+    def _evict_locked(self) -> int:
+        """Free the least recently used idle rollouts beyond ``max_rollouts``; returns how many."""
         holding = [(sid, s) for sid, s in self._sessions.items() if s.rollout is not None or s.ticket is not None]
-        excess = len(holding) - self.max_rollouts
+        excess, evicted = len(holding) - self.max_rollouts, 0
         for session_id, session in holding:  # least recently used first; a running rollout is never evicted
-            if excess <= 0:
+            if evicted >= excess:
                 break
             if session.ticket is None:
                 self._close_locked(self._sessions.pop(session_id))
                 self._remember_locked(session_id, f"freed to make room: the server keeps the {self.max_rollouts} most "
                                                   "recently used rollouts")
-                excess -= 1
+                evicted += 1
+        return evicted
 
     def _remember_locked(self, session_id: str, reason: str) -> None:
         self._freed[session_id] = reason

@@ -100,7 +100,8 @@ class Trajectory:
     def __post_init__(self) -> None:
         poses = torch.as_tensor(self.camera_to_world, dtype=torch.float32)
         if poses.ndim != 3 or poses.shape[1:] != (4, 4) or not 2 <= poses.shape[0] <= MAX_STEPS + 1:
-            raise ValueError(f"a trajectory needs poses of shape (N + 1, 4, 4) with N in [1, {MAX_STEPS}], got {tuple(poses.shape)}")
+            raise ValueError(f"a trajectory needs poses of shape (N + 1, 4, 4) with N in [1, {MAX_STEPS}], got "
+                             f"{tuple(poses.shape)}; accepted: at most {MAX_STEPS + 1} poses")
         for index, pose in enumerate(poses):
             try:
                 check_camera_to_world(pose)
@@ -141,10 +142,6 @@ class Trajectory:
             poses = torch.tensor(data["camera_to_world"], dtype=torch.float64)
         except (TypeError, ValueError, RuntimeError, OverflowError) as error:
             raise ValueError(f"trajectory JSON: 'camera_to_world' must be a list of 4x4 number matrices ({error})") from None
-        if poses.ndim != 3 or poses.shape[1:] != (4, 4):
-            raise ValueError(f"trajectory JSON: 'camera_to_world' must be a list of 4x4 matrices, got shape {tuple(poses.shape)}")
-        if poses.shape[0] - 1 > MAX_STEPS:
-            raise ValueError(f"trajectory JSON holds {poses.shape[0]} poses; accepted: at most {MAX_STEPS + 1}")
         name = data.get("name", "custom")
         if not isinstance(name, str) or len(name) > 200:
             raise ValueError("trajectory JSON: 'name' must be text of at most 200 characters")

@@ -117,13 +117,11 @@ def test_sigterm_mid_run_removes_the_staging_folder(tmp_path):
 
 
 def test_ctrl_c_during_imports_is_a_message_and_exit_130(tmp_path):
-    for delay in (0.1, 0.4, 1.0):
+    for delay in (0.5, 1.0, 1.5):  # after the interpreter starts (before it, Python itself answers), during the imports
         process = subprocess.Popen([sys.executable, "-m", "mirage_viz.cli", *ROLLOUT, "--out", str(tmp_path / "run")],
                                    stderr=subprocess.PIPE, text=True, cwd=tmp_path)
         time.sleep(delay)
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=60)
-        assert process.returncode in (130, 0), err  # 0: it finished before the signal
-        assert "Traceback" not in err
-        if process.returncode == 130:
-            assert "interrupted; nothing was written" in err and os.listdir(tmp_path) == []
+        assert process.returncode == 130, err  # a 1-step rollout takes seconds: the signal always lands first
+        assert "Traceback" not in err and "interrupted; nothing was written" in err and os.listdir(tmp_path) == []
