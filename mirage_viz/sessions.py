@@ -320,8 +320,8 @@ class RunSlots:
         with self._changed:
             self._reclaim_locked()
             if len(self._holders) >= self.running and len(self._line) >= self.waiting:
-                raise ServerBusy(f"the app is busy: {len(self._holders)} rollouts are running and {len(self._line)} "
-                                 "are waiting; please try again in a minute")
+                raise ServerBusy(f"the app is busy: {len(self._holders)} rollout(s) running and {len(self._line)} "
+                                 "waiting; please try again in a minute")
             self._line.append(ticket)
         try:
             while True:

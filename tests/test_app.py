@@ -127,7 +127,7 @@ def test_the_line_is_bounded_busy_visitors_are_told_and_stop_works_while_waiting
     for client in clients:  # 2 run, 4 wait in line, the 7th is told the app is busy
         jobs.append(client.submit("room", "loop", 0.0, 48, 128, 0, api_name="/run"))
         time.sleep(0.3)
-    with pytest.raises(Exception, match="the app is busy: 2 rollouts are running and 4 are waiting"):
+    with pytest.raises(Exception, match=r"the app is busy: 2 rollout\(s\) running and 4 waiting"):
         jobs[-1].result(timeout=60)
     wait_for(jobs[5].outputs, what="the last one in line to hear its place")
     assert "Waiting for a free slot" in jobs[5].outputs()[-1][6]

@@ -97,7 +97,7 @@ def test_the_line_is_bounded_first_come_first_served_and_stop_leaves_it():
     assert list(slots.wait(holder)) == [] and slots.holds(holder)
     waits = {t: slots.wait(t) for t in (first, second)}
     assert next(waits[first]) == 0 and next(waits[second]) == 1  # their places in line
-    with pytest.raises(ServerBusy, match="1 rollouts are running and 2 are waiting"):
+    with pytest.raises(ServerBusy, match=r"1 rollout\(s\) running and 2 waiting"):
         next(slots.wait(third))
     second.stop.set()  # Stop while waiting: it leaves the line without a slot
     assert list(waits[second]) == [] and not slots.holds(second)
