@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import html
 import json
 import math
 import os
@@ -31,10 +32,12 @@ from .backbone import ASSETS_DIR, DEFAULT_DEPTH_MODEL, Backbone, build_backbone
 from .bench.report import bench_figure, bench_markdown, load_bench
 from .hub import ModelAccess
 from .models.hub_depth import DEPTH_SCALE_RANGE, check_depth_scale
-from .engine import STAGES, Rollout, RolloutConfig, iter_rollout
+from .engine import Rollout, RolloutConfig, iter_rollout
 from .export import export_animation, export_cache_ply
-from .figures import cache_figure, frames_figure, latent_panels_figure, metrics_figure, rollout_pca
+from .drive import MOVES, DriveSession
+from .figures import cache_figure, metrics_figure, rollout_pca
 from .photo import Photo, load_photo, sample_photos
+from .step_view import step_view, step_view_html
 from .sessions import RunSlots, RunTicket, ServerBusy, SessionBusy, SessionStore, watched
 from .trajectories import PRESETS, TRAJECTORY_NAMES
 from .worlds import DEFAULT_WORLD, WORLD_NAMES
@@ -52,15 +55,39 @@ RUN_CONCURRENCY = 2  # rollouts at once (each uses the CPU's threads)
 MAX_ROLLOUTS = int(os.environ.get("MIRAGE_VIZ_MAX_ROLLOUTS", 6))  # sessions holding a rollout at once
 GRADIO_SESSIONS_KEPT = 100  # Gradio's own per-session records (about 1 MB each), least recently used dropped first
 SESSION_TTL_S = float(os.environ.get("MIRAGE_VIZ_SESSION_TTL_S", 1800))  # an idle session's rollout is freed after this
-APP_MAX_POINTS = 6_000  # per cloud in the 3D view: keeps the browser responsive
+APP_MAX_POINTS = 3_000  # latent points in the 3D view (half as many RGB points): a light payload, a responsive browser
+DRIVE_SIZES = (128, 256)
 EXAMPLES = [
     [DEFAULT_WORLD, "loop", 0.0, 8, 128, 0, None],
     [DEFAULT_WORLD, "orbit_left", 0.0, 6, 128, 0, None],
     ["studio", "push_in", 0.0, 6, 128, 1, None],
     *[[DEFAULT_WORLD, "pan_left", 20.0, 4, 128, 0, str(path)] for path in sample_photos()[:2]],
 ]
-TABLE_HEADERS = ["memory", "step", "PSNR (dB)", "SSIM", "mask coverage", "cache points", "cache bytes",
-                 *[f"{stage} (ms)" for stage in STAGES]]
+TABLE_HEADERS = ["memory", "PSNR (dB)", "SSIM", "cells covered", "cache points", "cache MB", "read (ms)", "step (ms)"]
+DRIVE_KEYS = {  # key -> button: the keyboard drives like the buttons (ignored while typing in a field)
+    "w": "forward", "ArrowUp": "forward", "s": "back", "ArrowDown": "back", "a": "left", "d": "right",
+    "q": "turn_left", "ArrowLeft": "turn_left", "e": "turn_right", "ArrowRight": "turn_right", "r": "up", "f": "down",
+    "b": "back_to_start", "z": "undo", "Backspace": "undo",
+}
+DRIVE_LABELS = {"forward": "forward (W)", "back": "back (S)", "left": "left (A)", "right": "right (D)", "up": "up (R)",
+                "down": "down (F)", "turn_left": "turn left (Q)", "turn_right": "turn right (E)",
+                "back_to_start": "back to start (B)", "undo": "Undo (Z)"}
+_KEYBOARD_JS = """() => {
+  if (window.mirageDriveKeys) return;
+  const keys = %s;
+  window.mirageDriveKeys = (event) => {
+    const target = event.target;
+    if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
+    if (target && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName))) return;
+    const name = keys[event.key] || keys[event.key.toLowerCase()];
+    const button = name && document.getElementById("drive-" + name);
+    if (!button || button.offsetParent === null || button.disabled) return;  // only on the visible Drive tab
+    event.preventDefault();
+    button.click();
+  };
+  document.addEventListener("keydown", window.mirageDriveKeys);
+}""" % json.dumps(DRIVE_KEYS)
+
 
 
 def _config(world: str, trajectory: str, magnitude: float | None, steps: float, size: float, seed: float) -> RolloutConfig:
@@ -86,23 +113,34 @@ def _config(world: str, trajectory: str, magnitude: float | None, steps: float, 
 
 
 def _table(rollout: Rollout, step: int) -> list[list[object]]:
+    """One compact row per memory at ``step``."""
     rows = []
     for name, records in rollout.records.items():
         r = records[step]
-        rows.append([name, r.step, None if r.psnr is None else round(r.psnr, 2), None if r.ssim is None else round(r.ssim, 3),
-                     round(r.mask_coverage, 3), r.cache_points, r.cache_bytes,
-                     *[round(r.timings_ms[stage], 1) for stage in STAGES]])
+        psnr = None if r.psnr is None or not math.isfinite(r.psnr) else round(r.psnr, 2)
+        rows.append([name, psnr, None if r.ssim is None else round(r.ssim, 3), f"{r.mask_coverage:.0%}", r.cache_points,
+                     round(r.cache_bytes / 1e6, 2), round(r.timings_ms["read"], 1), round(sum(r.timings_ms.values()), 1)])
     return rows
 
 
-def _panels(rollout: Rollout | None, step: float) -> tuple:
-    """Every per-step panel for ``step`` of ``rollout``."""
+def _panels(rollout: Rollout | None, step: float, metrics: bool = True) -> tuple:
+    """Every per-step panel for ``step`` of ``rollout``: the step view (HTML), the 3D caches, the charts over
+    steps (``gr.update()`` when ``metrics`` is False: they do not change with the step) and the table."""
     if rollout is None or len(rollout) == 0:
-        return None, None, None, None, []
+        return None, None, None, []
     step = max(0, min(int(step), len(rollout) - 1))
     basis = rollout_pca(rollout)
-    return (cache_figure(rollout, step, basis, max_points=APP_MAX_POINTS), latent_panels_figure(rollout, step, basis),
-            frames_figure(rollout, step), metrics_figure(rollout), _table(rollout, step))
+    view = step_view_html(step_view(rollout, step, basis))
+    return (view, cache_figure(rollout, step, basis, max_points=APP_MAX_POINTS),
+            metrics_figure(rollout) if metrics else gr.update(), _table(rollout, step))
+
+
+def _status(text: str, done: int | None = None, total: int | None = None) -> str:
+    """The one place progress shows: a bar (while a run streams) and a line of text, as HTML."""
+    bar = "" if done is None or not total else (
+        f'<progress value="{done}" max="{total}" style="width:100%;height:14px" aria-label="progress"></progress>')
+    paragraphs = "".join(f"<p style='margin:4px 0'>{html.escape(line)}</p>" for line in text.split("\n\n") if line)
+    return f'<div class="mv-status">{bar}{paragraphs}</div>'
 
 
 def _exports(rollout: Rollout, folder: Path) -> list[str]:
@@ -175,8 +213,7 @@ class _Handlers:
         self.forget: Callable[[str], None] | None = None  # drops Gradio's own record of a session that ended
 
     def run(self, world, trajectory, magnitude, steps, size, seed, photo_path=None, fov=0.0, depth_model=DEFAULT_DEPTH_MODEL,
-            vae="", generator="", prompt="", depth_scale=3.0, request: gr.Request = None,
-            progress=gr.Progress()) -> Iterator[tuple]:
+            vae="", generator="", prompt="", depth_scale=3.0, request: gr.Request = None) -> Iterator[tuple]:
         """Stream the rollout: after each step, every panel and the slider on that step; Stop ends it after a step.
 
         Inputs are checked first; then the run waits for a free slot (the line is bounded: beyond it the visitor
@@ -197,30 +234,30 @@ class _Handlers:
         except SessionBusy as error:
             raise gr.Error(str(error)) from None
         try:
-            yield from watched(ticket, self._run(ticket, config, photo, models, str(prompt or ""), depth_scale, progress))
+            yield from watched(ticket, self._run(ticket, config, photo, models, str(prompt or ""), depth_scale))
         finally:
             self.sessions.end_run(ticket)
 
     def _run(self, ticket: RunTicket, config: RolloutConfig, photo: Photo | None, models: tuple[str, str, str],
-             prompt: str, depth_scale: float, progress: gr.Progress) -> Iterator[tuple]:
+             prompt: str, depth_scale: float) -> Iterator[tuple]:
         """Wait for a slot (saying the place in line), load the models, stream; the slot is always given back."""
         try:
             for ahead in self.slots.wait(ticket):
-                yield (*[gr.update()] * 6, f"Waiting for a free slot: {ahead + 1} rollout(s) ahead in line; it starts "
-                       "by itself (Stop leaves the line).", None)
+                yield (*[gr.update()] * 5, _status(f"Waiting for a free slot: {ahead + 1} rollout(s) ahead in line; it "
+                       "starts by itself (Stop leaves the line)."), None)
         except ServerBusy as error:
             raise gr.Error(str(error)) from None
         if not self.slots.holds(ticket):
-            yield (*[gr.update()] * 6, "Stopped before it started.", None)
+            yield (*[gr.update()] * 5, _status("Stopped before it started."), None)
             return
         try:
             backbone = _backbone(*models, prompt, depth_scale, self.access)
-            yield from self._stream(ticket, config, photo, backbone, progress)
+            yield (*[gr.update()] * 5, _status(f"Running step 0 of {config.steps}: the first frame.", 0, config.steps + 1), None)
+            yield from self._stream(ticket, config, photo, backbone)
         finally:
             self.slots.release(ticket)
 
-    def _stream(self, ticket: RunTicket, config: RolloutConfig, photo: Photo | None, backbone: Backbone,
-                progress: gr.Progress) -> Iterator[tuple]:
+    def _stream(self, ticket: RunTicket, config: RolloutConfig, photo: Photo | None, backbone: Backbone) -> Iterator[tuple]:
         notes = "".join(f"\n\nNote: {notice}" for notice in backbone.notices)
         if photo is not None:
             notes += (f"\n\nFirst frame: {photo.name} ({photo.original_size[0]}x{photo.original_size[1]}), field of view "
@@ -230,8 +267,9 @@ class _Handlers:
             for rollout in iter_rollout(config, backbone=backbone, photo=photo):
                 self.sessions.publish(ticket, rollout)
                 step = len(rollout) - 1
-                progress((step + 1) / total, desc=f"step {step} of {config.steps}")
-                yield (*_panels(rollout, step), _slider(step), f"Step {step} of {config.steps} done.{notes}", None)
+                following = "" if step == config.steps else f" Running step {step + 1}..."
+                yield (*_panels(rollout, step), _slider(step),
+                       _status(f"Step {step} of {config.steps} done.{following}{notes}", step + 1, total), None)
                 if ticket.should_stop:
                     break
         except ValueError as error:
@@ -242,20 +280,96 @@ class _Handlers:
         done = f"Done: {config.steps} steps." if last == config.steps else f"Stopped after step {last} of {config.steps}."
         folder = self.sessions.export_folder(ticket)
         downloads = _exports(rollout, folder) if folder is not None else None
-        yield (*_panels(rollout, last), _slider(last), f"{done} Drag the slider to scrub back through every step.{notes}",
-               downloads)
+        yield (*_panels(rollout, last), _slider(last),
+               _status(f"{done} Drag the slider to scrub back through every step.{notes}"), downloads)
+
+    # -- drive mode ---------------------------------------------------------------------------------
+    def drive_start(self, world: str, photo_path: str | None, size: float, seed: float,
+                    request: gr.Request = None) -> tuple:
+        """Start a drive at ``world``'s start camera (or a photo): step 0 runs, the step view shows it."""
+        config = _config(world, "loop", None, 1, size, seed)
+        if config.size not in DRIVE_SIZES:
+            raise gr.Error(f"size must be one of {', '.join(map(str, DRIVE_SIZES))} in drive mode, got {config.size}")
+        photo = _photo(photo_path, config.size, 0.0)
+        return self._drive_press(request, lambda _: DriveSession(config, backbone=build_backbone(depth=None), photo=photo,
+                                                                  max_steps=MAX_STEPS), start=True)
+
+    def press(self, action: str) -> Callable[..., tuple]:
+        """The handler of one drive button (Gradio finds the request by the handler's own annotation)."""
+        def handler(request: gr.Request = None) -> tuple:
+            return self.drive(action, request)
+
+        handler.__name__ = f"drive_{action}"
+        return handler
+
+    def drive(self, action: str, request: gr.Request = None) -> tuple:
+        """One press: a move, ``back_to_start``, ``undo`` or ``reset`` of the session's drive."""
+        presses = {**{name: (lambda d, n=name: d.move(n)) for name in MOVES},
+                   "back_to_start": DriveSession.back_to_start, "undo": DriveSession.undo, "reset": DriveSession.reset}
+        if action not in presses:
+            raise gr.Error(f"unknown drive action {action!r}; accepted: {', '.join(presses)}")
+
+        def apply(drive: DriveSession) -> DriveSession:
+            presses[action](drive)
+            return drive
+
+        return self._drive_press(request, apply)
+
+    def _drive_press(self, request: gr.Request | None, press: Callable[[DriveSession | None], DriveSession],
+                     start: bool = False) -> tuple:
+        """Run ``press`` on the session's drive in a run slot (one press at a time per session; a refused press
+        changes nothing) and show the drive's last step."""
+        session_id = _session_id(request)
+        try:
+            ticket = self.sessions.begin_run(session_id, fresh=False)
+        except SessionBusy as error:
+            raise gr.Error(f"{error}; drive presses wait until it is over") from None
+        try:
+            drive = self.sessions.drive(session_id)
+            if drive is None and not start:
+                raise gr.Error("No drive yet: choose a world (or upload a photo) and press Start here first.")
+            try:
+                for _ in self.slots.wait(ticket):
+                    pass
+            except ServerBusy as error:
+                raise gr.Error(str(error)) from None
+            try:
+                drive = press(drive)
+            except ValueError as error:
+                raise gr.Error(str(error)) from None
+            finally:
+                self.slots.release(ticket)
+            self.sessions.publish_drive(ticket, drive)
+            return self._drive_outputs(ticket, drive)
+        finally:
+            self.sessions.end_run(ticket)
+
+    def _drive_outputs(self, ticket: RunTicket, drive: DriveSession) -> tuple:
+        rollout, config = drive.rollout, drive.rollout.config
+        step = len(rollout) - 1
+        view, cache, _, table = _panels(rollout, step, metrics=False)
+        text = f"Step {step} of at most {drive.max_steps}; the latent cache holds {rollout.records['latent'][step].cache_points:,} points."
+        download = None
+        folder = self.sessions.export_folder(ticket, kind="drive") if step else None
+        if folder is not None:
+            download = str(folder / "drive_trajectory.json")
+            drive.trajectory().save(download)
+            source = f"--image YOUR_PHOTO --fov {config.fov_degrees:g}" if config.photo else f"--world {config.world}"
+            text += (f"\n\nReplay this path: mirage-viz rollout --trajectory-file drive_trajectory.json {source} "
+                     f"--seed {config.seed} --size {config.size}")
+        return view, cache, table, _status(text), download
 
     def scrub(self, step: float, request: gr.Request = None) -> tuple:
         session_id = _session_id(request)
         rollout = self.sessions.rollout(session_id)
         if rollout is None and (reason := self.sessions.freed_reason(session_id)):
             gr.Warning(f"This session's rollout was {reason}; press Run to make a new one.")
-        return _panels(rollout, step)
+        return _panels(rollout, step, metrics=False)
 
     def stop(self, request: gr.Request = None) -> str:
         if self.sessions.request_stop(_session_id(request)):
-            return "Stopping after the current step..."
-        return "Nothing is running."
+            return _status("Stopping after the current step...")
+        return _status("Nothing is running.")
 
     def close(self, request: gr.Request = None) -> None:
         """The visitor left (tab closed, or an API client closed): free their rollout and downloads now."""
@@ -339,7 +453,7 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
                     steps = gr.Slider(1, MAX_STEPS, value=8, step=1, label="steps")
                     size = gr.Radio(list(SIZES), value=256, label="size (pixels)")
                     seed = gr.Number(0, label="seed", precision=0, minimum=0)
-                    photo = gr.File(label=f"first frame from a photo (optional, up to {MAX_UPLOAD.upper()}; replaces the world's view)",
+                    photo = gr.File(label=f"photo as first frame (optional, {MAX_UPLOAD.upper()} max)",
                                     file_types=["image"], type="filepath", height=120)
                     with gr.Accordion("photo, depth and hub models", open=False):
                         fov = gr.Number(0.0, label="field of view of the photo (degrees; 0 = EXIF focal length, else 60)", minimum=0)
@@ -353,28 +467,69 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
                     with gr.Row():
                         run_button = gr.Button("Run", variant="primary")
                         stop_button = gr.Button("Stop")
-                    status = gr.Markdown("Press **Run**.")
-                with gr.Column(scale=3):
+                    status = gr.HTML(_status("Press Run."), elem_id="run-status")
+                with gr.Column(scale=4, min_width=640):
                     step_slider = gr.Slider(0, MAX_STEPS, value=0, step=1, label="step", interactive=False)
-                    frames_plot = gr.Plot(label="decoded frames")
-                    with gr.Row():
-                        cache_plot = gr.Plot(label="3D caches")
-                        panels_plot = gr.Plot(label="conditioning")
-            metrics_plot = gr.Plot(label="metrics over steps")
-            table = gr.Dataframe(headers=TABLE_HEADERS, label="metrics at this step", interactive=False)
+                    view_html = gr.HTML(elem_id="step-view", min_height=200)
+                    cache_plot = gr.Plot(label="3D caches (drag to turn; click a legend entry to show or hide it)")
+                    table = gr.Dataframe(headers=TABLE_HEADERS, label="this step, per memory", interactive=False)
+                    metrics_plot = gr.Plot(label="over steps")
             downloads = gr.File(label="downloads: summary.json, rollout.gif, caches as PLY", file_count="multiple")
 
             inputs = [world, trajectory, magnitude, steps, size, seed, photo, fov, depth_model, vae, generator, prompt, depth_scale]
-            panel_outputs = [cache_plot, panels_plot, frames_plot, metrics_plot, table]
+            panel_outputs = [view_html, cache_plot, metrics_plot, table]
             # no Gradio limit: every run reaches RunSlots at once, which lets RUN_CONCURRENCY compute, RUNS_WAITING
-            # wait in line (told their place) and answers the next one "busy" immediately
+            # wait in line (told their place) and answers the next one "busy" immediately; progress shows in the
+            # status line only, never over the panels
             run_button.click(handlers.run, inputs, [*panel_outputs, step_slider, status, downloads], api_name="run",
-                             concurrency_limit=None)
+                             concurrency_limit=None, show_progress="hidden")
             # Stop never waits in the queue behind the runs it is meant to stop
-            stop_button.click(handlers.stop, None, status, api_name="stop", queue=False)
+            stop_button.click(handlers.stop, None, status, api_name="stop", queue=False, show_progress="hidden")
             step_slider.release(handlers.scrub, step_slider, panel_outputs, api_name="scrub",
-                                concurrency_limit=2, concurrency_id="scrub")
+                                concurrency_limit=2, concurrency_id="scrub", show_progress="hidden")
             gr.Examples(EXAMPLES, inputs[:7], label="examples (seconds on a CPU; the photos are CC0 / public domain)")
+        with gr.Tab("Drive"):
+            gr.Markdown(
+                "Steer the camera yourself: each press generates the next view with all three memories on the same "
+                "noise. Walk away, then press **back to start**: the latent memory should bring the first view back. "
+                "Keys (outside text fields): W/S forward and back, A/D left and right, Q/E turn, R/F up and down, "
+                "B back to start, Z Undo."
+            )
+            with gr.Row():
+                with gr.Column(scale=1, min_width=300):
+                    drive_world = gr.Dropdown(list(WORLD_NAMES), value=DEFAULT_WORLD, label="world")
+                    drive_photo = gr.File(label="or a photo as the first frame (optional)", file_types=["image"],
+                                          type="filepath", height=100)
+                    with gr.Row():
+                        drive_size = gr.Radio(list(DRIVE_SIZES), value=128, label="size (pixels)")
+                        drive_seed = gr.Number(0, label="seed", precision=0, minimum=0)
+                    start_button = gr.Button("Start here", variant="primary")
+                    buttons: dict[str, gr.Button] = {}
+                    for row in (("turn_left", "forward", "turn_right"), ("left", "back", "right"), ("up", "down"),
+                                ("back_to_start", "undo")):
+                        with gr.Row():
+                            for name in row:
+                                buttons[name] = gr.Button(DRIVE_LABELS[name], elem_id=f"drive-{name}", size="sm",
+                                                          min_width=80)
+                    reset_button = gr.Button("Reset to the first frame", size="sm")
+                    drive_status = gr.HTML(_status("Choose a world (or a photo) and press Start here."),
+                                           elem_id="drive-status")
+                    drive_download = gr.File(label="the path so far: trajectory JSON (replay it with the command above)")
+                with gr.Column(scale=4, min_width=640):
+                    drive_html = gr.HTML(elem_id="drive-view", min_height=200)
+                    drive_cache = gr.Plot(label="3D caches (drag to turn; click a legend entry to show or hide it)")
+                    drive_table = gr.Dataframe(headers=TABLE_HEADERS, label="this step, per memory", interactive=False)
+            drive_outputs = [drive_html, drive_cache, drive_table, drive_status, drive_download]
+            start_button.click(handlers.drive_start, [drive_world, drive_photo, drive_size, drive_seed], drive_outputs,
+                               api_name="drive_start", concurrency_limit=None, show_progress="minimal",
+                               show_progress_on=drive_status)
+            for name, button in buttons.items():
+                button.click(handlers.press(name), None, drive_outputs, api_name=f"drive_{name}",
+                             concurrency_limit=None, show_progress="minimal", show_progress_on=drive_status,
+                             trigger_mode="once")
+            reset_button.click(handlers.press("reset"), None, drive_outputs, api_name="drive_reset",
+                               concurrency_limit=None, show_progress="minimal", show_progress_on=drive_status)
+            demo.load(None, js=_KEYBOARD_JS)
         with gr.Tab("Benchmark"):
             gr.Markdown(
                 "Latent against RGB memory, measured side by side: read and step time per image size and VAE, "

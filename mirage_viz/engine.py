@@ -24,6 +24,7 @@ from .memories import (
     MEMORY_NAMES,
     STORAGE_DTYPES,
     LatentSpatialMemory,
+    MemoryRead,
     NoMemory,
     Observation,
     RGBPointCloudMemory,
@@ -140,6 +141,10 @@ class StepRecord:
     timings_ms: dict[str, float]  # one entry per STAGES
     true_frame: torch.Tensor | None = None  # (3, H, W) when the world is known
     memory_render: torch.Tensor | None = None  # (3, H, W) the RGB memory's pixel render
+    memory_render_mask: torch.Tensor | None = None  # (H, W) bool, the pixels that render hit
+    # (3, H, W) in [0, 1]: the conditioning latent decoded by the backbone's VAE, what a latent memory alone
+    # remembers of this view; steps > 0 of memories that read a latent only (no render), when it covers a cell
+    conditioning_frame: torch.Tensor | None = None
     psnr: float | None = None
     ssim: float | None = None
     depth_model: str | None = None  # the estimator that ran when depth_source is "estimated"
@@ -169,7 +174,12 @@ def _json_number(value: float | None, digits: int) -> float | None:
 
 @dataclass
 class Rollout:
-    """All records of a rollout: ``records[memory][step]``."""
+    """All records of a rollout: ``records[memory][step]``.
+
+    It grows one step at a time (:meth:`append`) and, for an undo, shrinks one (:meth:`pop`). ``cameras``
+    is the planned path when one was laid out before the run (a preset or a file: it stays whole), else
+    (a drive) the path so far, growing and shrinking with the steps.
+    """
 
     config: RolloutConfig
     cameras: list[Camera]
@@ -179,10 +189,56 @@ class Rollout:
     caches: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)  # final (points, features)
     # per-step caches of memories that are not append-only (fused caches): snapshots[memory][step]
     snapshots: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = field(default_factory=dict)
+    _planned: int = field(init=False, repr=False, compare=False, default=0)  # cameras laid out before the first step
+
+    def __post_init__(self) -> None:
+        self._planned = len(self.cameras)
 
     def __len__(self) -> int:
         """Steps recorded so far."""
         return len(next(iter(self.records.values()), []))
+
+    def append(self, records: dict[str, StepRecord], camera: Camera,
+               caches: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> None:
+        """Add the next step: one record per memory, its camera and every memory's cache after it.
+
+        The camera joins ``cameras`` unless the path was planned (then it must be the planned one); the
+        cache of each memory in ``snapshots`` (the fused ones) is kept for this step too.
+        """
+        step = len(self)
+        if set(records) != set(self.records) or any(r.step != step for r in records.values()):
+            raise ValueError(f"step {step} needs one record of that step for each of {', '.join(self.records)}; got "
+                             f"{ {name: r.step for name, r in records.items()} }")
+        if step < len(self.cameras):
+            if not torch.equal(self.cameras[step].camera_to_world, camera.camera_to_world):
+                raise ValueError(f"step {step} ran at another camera than the planned one")
+        else:
+            self.cameras.append(camera)
+        for name, record in records.items():
+            self.records[name].append(record)
+        self.caches = dict(caches)
+        for name, kept in self.snapshots.items():
+            kept.append(self.caches[name])
+
+    def pop(self) -> None:
+        """Forget the last step (an undo): its records, its camera (unless planned) and the caches it wrote."""
+        if len(self) == 0:
+            raise ValueError("the rollout has no step to remove")
+        for records in self.records.values():
+            records.pop()
+        if len(self.cameras) > max(self._planned, len(self)):
+            self.cameras.pop()
+        for kept in self.snapshots.values():
+            kept.pop()
+        if len(self) == 0:
+            self.caches = {}
+            return
+        caches = {}
+        for name, (points, features) in self.caches.items():
+            # a fused cache was kept step by step; an append-only one is a prefix of the later one
+            count = self.records[name][-1].cache_points
+            caches[name] = self.snapshots[name][-1] if name in self.snapshots else (points[:count], features[:count])
+        self.caches = caches
 
     def cache_at(self, memory: str, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The cache of ``memory`` right after ``step``: points (N, 3) and features (N, C).
@@ -264,11 +320,16 @@ def plan_rollout(
 
 
 class RolloutEngine:
-    """Runs a trajectory step by step with several memories side by side.
+    """Runs cameras step by step with several memories side by side, one step at a time or a whole plan.
 
     >>> engine = RolloutEngine(RolloutConfig(steps=4))
-    >>> for step in engine:          # one dict {memory: StepRecord} per step
+    >>> for step in engine:          # one dict {memory: StepRecord} per planned step
     ...     print(step["latent"].psnr)
+
+    Or steered, a step at a time (any camera with the planned intrinsics): ``engine.step(camera)`` runs the
+    next step, ``engine.undo()`` takes the last one back out of every memory, ``engine.reset()`` forgets all.
+    Step ``k`` draws its noise from ``seed * 1_000_003 + k`` whichever way it is reached, so a steered run
+    and the plan of the same cameras give the same frames.
     """
 
     def __init__(
@@ -288,19 +349,69 @@ class RolloutEngine:
         self.memories = {name: make_memory(name, self.backbone, self.config) for name in self.config.memories}
         factor = self.backbone.downsample_factor
         self.latent_shape = (self.backbone.latent_channels, size // factor, size // factor)
+        self._undo: list[dict[str, object]] = []  # per step run: every memory's snapshot from before it
 
     def __len__(self) -> int:
         return len(self.cameras)
 
     def __iter__(self) -> Iterator[dict[str, StepRecord]]:
-        for memory in self.memories.values():  # every pass is a fresh rollout
+        self.reset()  # every pass is a fresh rollout
+        for camera in self.cameras:
+            yield self.step(camera)
+
+    @property
+    def steps_done(self) -> int:
+        """Steps run since the last reset (step 0, the first frame, included); the next step's index."""
+        return len(self._undo)
+
+    def reset(self) -> None:
+        """Forget every step: the memories are empty and the next step is step 0."""
+        for memory in self.memories.values():
             memory.reset()
-        for step, camera in enumerate(self.cameras):
+        self._undo.clear()
+
+    def step(self, camera: Camera) -> dict[str, StepRecord]:
+        """Run the next step at ``camera`` for every memory: step 0 writes the first frame, later ones generate.
+
+        ``camera`` must have the planned intrinsics (``self.intrinsics``). Where a step fails, every memory
+        is put back as it was before it.
+        """
+        if camera.intrinsics != self.intrinsics:
+            raise ValueError(f"the camera's intrinsics {camera.intrinsics} are not the rollout's {self.intrinsics}")
+        step = self.steps_done
+        before = {name: memory.snapshot() for name, memory in self.memories.items()}
+        try:
             truth = None if self.world is None else self.world.render(camera)
             if step == 0:
-                yield self._first_step(camera, truth)
+                records = self._first_step(camera, truth)
             else:
-                yield {name: self._step(step, camera, memory, truth) for name, memory in self.memories.items()}
+                records = {name: self._step(step, camera, memory, truth) for name, memory in self.memories.items()}
+        except BaseException:
+            self._restore(before)
+            raise
+        self._undo.append(before)
+        return records
+
+    def undo(self) -> None:
+        """Take the last step back out of every memory (the step after it reuses its index and noise)."""
+        if not self._undo:
+            raise ValueError("nothing to undo: no step has run since the last reset")
+        self._restore(self._undo.pop())
+
+    def _restore(self, snapshots: dict[str, object]) -> None:
+        for name, snapshot in snapshots.items():
+            self.memories[name].restore(snapshot)
+
+    def caches(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Every memory's cache now: points (N, 3) and features (N, C)."""
+        return {name: memory.cached_points() for name, memory in self.memories.items()}
+
+    def new_rollout(self, cameras: list[Camera] | None = None) -> Rollout:
+        """An empty :class:`Rollout` of this engine's config and memories: ``cameras`` planned, or none (a drive)."""
+        fused = [name for name, memory in self.memories.items() if not memory.append_only]
+        return Rollout(config=replace(self.config), cameras=list(cameras or []), records={n: [] for n in self.memories},
+                       backbone_name=self.backbone.name, notices=list(self.backbone.notices),
+                       snapshots={name: [] for name in fused})
 
     def _depth(self, frame: torch.Tensor, truth: Render | None) -> tuple[torch.Tensor, str]:
         if self.config.depth_source == "truth" and truth is not None:
@@ -362,11 +473,19 @@ class RolloutEngine:
             step=step, memory=memory.name, camera=camera, conditioning_latent=read.latent, mask=read.mask,
             generated_latent=latent, frame=frame, depth=depth, depth_source=depth_source,
             cache_points=stats.points, cache_bytes=stats.bytes, timings_ms=timings,
-            true_frame=None if truth is None else truth.rgb, memory_render=read.render,
+            true_frame=None if truth is None else truth.rgb, memory_render=read.render, memory_render_mask=read.render_mask,
+            conditioning_frame=self._remembered_frame(read),
             psnr=None if truth is None else psnr(frame, truth.rgb),
             ssim=None if truth is None else ssim(frame, truth.rgb),
             depth_model=self.backbone.depth_name if depth_source == "estimated" else None,
         )
+
+
+    def _remembered_frame(self, read: MemoryRead) -> torch.Tensor | None:
+        """What a latent-only read holds, as an image (3, H, W): its latent decoded (untimed: for viewers)."""
+        if read.render is not None or not read.mask.any():
+            return None  # a pixel memory shows its own render; an empty read has nothing to show
+        return self.backbone.decode(read.latent[None])[0]
 
 
 def iter_rollout(
@@ -387,15 +506,9 @@ def iter_rollout(
     if photo is not None and not isinstance(photo, Photo):
         photo = load_photo(photo, (config or RolloutConfig()).size)
     engine = RolloutEngine(config, backbone=backbone, trajectory=trajectory, photo=photo)
-    rollout = Rollout(config=engine.config, cameras=engine.cameras, records={n: [] for n in engine.memories},
-                      backbone_name=engine.backbone.name, notices=list(engine.backbone.notices))
-    for records in engine:
-        for name, record in records.items():
-            rollout.records[name].append(record)
-        rollout.caches = {name: memory.cached_points() for name, memory in engine.memories.items()}
-        for name, memory in engine.memories.items():
-            if not memory.append_only:
-                rollout.snapshots.setdefault(name, []).append(rollout.caches[name])
+    rollout = engine.new_rollout(list(engine.cameras))
+    for records, camera in zip(engine, engine.cameras):
+        rollout.append(records, camera, engine.caches())
         yield rollout
 
 

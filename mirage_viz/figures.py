@@ -6,12 +6,14 @@ camera looks along the plot's second axis.
 
 from __future__ import annotations
 
+import numpy as np
 import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
 from .cameras import Camera
-from .engine import STAGES, Rollout
+from .engine import Rollout
+from .geometry import splat_points
 from .pca import PCABasis, fit_pca
 
 __all__ = ["rollout_pca", "cache_figure", "latent_panels_figure", "frames_figure", "metrics_figure"]
@@ -34,18 +36,14 @@ def _to_plot(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Te
 
 
 def _subsample(count: int, limit: int) -> torch.Tensor:
+    """At most ``limit`` of ``count`` indices, evenly strided (caches are in write order: every step keeps its share)."""
     if count <= limit:
         return torch.arange(count)
-    return torch.randperm(count, generator=torch.Generator().manual_seed(0))[:limit].sort().values
+    return torch.arange(limit, dtype=torch.float64).mul_(count / limit).long()
 
 
-def _rgb_strings(colors: torch.Tensor) -> list[str]:
-    values = (colors.clamp(0, 1) * 255).round().to(torch.uint8).tolist()
-    return [f"rgb({r},{g},{b})" for r, g, b in values]
-
-
-def _frustum(camera: Camera, depth: float) -> list[float | None]:
-    """Line coordinates (x, y, z lists joined by None) of a camera frustum ``depth`` metres deep."""
+def _frustum(camera: Camera, depth: float) -> torch.Tensor:
+    """A camera frustum ``depth`` metres deep as a polyline (11, 3) in the world frame."""
     k = camera.intrinsics
     corners = torch.tensor([[0, 0], [k.width - 1, 0], [k.width - 1, k.height - 1], [0, k.height - 1]], dtype=torch.float32)
     rays = torch.stack([(corners[:, 0] - k.cx) / k.fx, (corners[:, 1] - k.cy) / k.fy, torch.ones(4)], dim=1) * depth
@@ -56,39 +54,119 @@ def _frustum(camera: Camera, depth: float) -> list[float | None]:
     return torch.stack(path)
 
 
-def cache_figure(rollout: Rollout, step: int, basis: PCABasis | None = None, max_points: int = 20_000) -> go.Figure:
-    """The latent cache after ``step`` in 3D, PCA-coloured, with the RGB cloud and the camera path.
+_LEVELS = 6  # per channel: a fixed palette of 6^3 = 216 colours, the same at every step and in every figure
+_PALETTE = [[i / (_LEVELS**3 - 1), "rgb({},{},{})".format(*(round(255 * ((i // _LEVELS**k) % _LEVELS) / (_LEVELS - 1))
+                                                          for k in (2, 1, 0)))] for i in range(_LEVELS**3)]
 
-    Each cloud shows at most ``max_points`` points (a fixed random subset); the legend says how many of how many.
+
+def _palette_indices(colors: torch.Tensor) -> np.ndarray:
+    """Colours (N, 3) in [0, 1] as indices (N,) uint8 into the fixed 216-colour palette (the nearest level per channel).
+
+    Per-point colour strings cost about 17 bytes a point in JSON; an index costs one byte (as a typed array),
+    and every cloud shares one colour axis, so the palette is sent once.
+    """
+    levels = (colors.clamp(0, 1) * (_LEVELS - 1)).round().to(torch.int64)  # (N, 3)
+    return (levels[:, 0] * _LEVELS**2 + levels[:, 1] * _LEVELS + levels[:, 2]).to(torch.uint8).numpy()
+
+
+def _plot_xyz(points: torch.Tensor) -> dict[str, np.ndarray]:
+    """World points (N, 3) as plot coordinates x, y, z (float32 arrays, sent to the browser as typed arrays)."""
+    plot = torch.stack(_to_plot(points.float()), dim=1).numpy().astype(np.float32)  # [N, 3]
+    return {"x": plot[:, 0], "y": plot[:, 1], "z": plot[:, 2]}
+
+
+def _cloud(name: str, points: torch.Tensor, colors: torch.Tensor, size: float, **kwargs: object) -> dict:
+    """A scatter3d trace (as a dict: plotly validates dicts once, in ``go.Figure``) of points (N, 3) coloured
+    (N, 3) through a palette."""
+    return dict(type="scatter3d", **_plot_xyz(points), mode="markers", name=name, hoverinfo="skip",
+                marker=dict(size=size, color=_palette_indices(colors), coloraxis="coloraxis"), **kwargs)
+
+
+def read_points(rollout: Rollout, memory: str, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The cached points (M, 3) and features (M, C) that ``memory``'s read at ``step`` used: the cache after
+    step - 1 splatted into the camera of ``step`` at the read's grid, one winning point per covered cell."""
+    if step < 1:
+        return torch.zeros(0, 3), torch.zeros(0, 0)
+    points, features = rollout.cache_at(memory, step - 1)
+    if points.shape[0] == 0:
+        return points, features
+    height, width = rollout.records[memory][step].mask.shape
+    splat = splat_points(points, features, rollout.cameras[step].scaled_to(width, height))
+    used = splat.point_index[splat.point_index >= 0]
+    return points[used], features[used]
+
+
+def _scene_camera(camera: Camera, low: np.ndarray, high: np.ndarray) -> dict:
+    """A plotly scene camera a little behind and above ``camera``, looking where it looks.
+
+    Plotly places the eye in a box where each axis range spans its aspect ratio, centred on 0.
+    """
+    c2w = camera.camera_to_world.double()
+    centre, forward, down = c2w[:3, 3], c2w[:3, 2], c2w[:3, 1]
+    span = np.maximum(high - low, 1e-6)
+    aspect = span / span.max()
+
+    def normalized(point: torch.Tensor) -> dict[str, float]:
+        plot = torch.stack(_to_plot(point[None]), dim=1)[0].numpy()
+        value = (plot - (low + high) / 2) / span * aspect
+        return dict(x=float(value[0]), y=float(value[1]), z=float(value[2]))
+
+    reach = float(span.max())  # metres: back far enough to see the room around the camera
+    eye = centre - 0.3 * reach * forward - 0.15 * reach * down
+    return dict(eye=normalized(eye), center=normalized(centre + 0.1 * reach * forward), up=dict(x=0, y=0, z=1))
+
+
+def cache_figure(rollout: Rollout, step: int, basis: PCABasis | None = None, max_points: int = 20_000) -> go.Figure:
+    """The caches after ``step`` in 3D, seen from behind the step's camera.
+
+    The latent cache is drawn in PCA colours (faint), the points this step's read used (those that landed
+    in its camera) bright and larger, the RGB cloud on a legend toggle, and every camera's frustum with the
+    current one in orange. The latent cloud shows at most ``max_points`` points and the RGB cloud half as many
+    (a fixed random subset); the legend, below the plot, says how many of how many.
     """
     basis = basis or rollout_pca(rollout)
-    figure = go.Figure()
-    for name, size in (("rgb", 1.5), ("latent", 3.0)):
-        if name not in rollout.caches:
-            continue
-        points, features = rollout.cache_at(name, step)
+    traces: list[dict] = []
+    extent: list[torch.Tensor] = []
+    if "rgb" in rollout.caches:
+        points, colors = rollout.cache_at("rgb", step)
+        keep = _subsample(points.shape[0], max_points // 2)
+        if keep.numel():
+            traces.append(_cloud(f"RGB point cloud: {len(keep):,} of {points.shape[0]:,}", points[keep], colors[keep],
+                                 1.5, visible="legendonly"))
+    if "latent" in rollout.caches:
+        points, features = rollout.cache_at("latent", step)
         keep = _subsample(points.shape[0], max_points)
-        colors = basis.colors(features[keep]) if name == "latent" else features[keep]
-        x, y, z = _to_plot(points[keep])
-        label = "latent cache (PCA colours)" if name == "latent" else "RGB point cloud"
-        figure.add_trace(go.Scatter3d(
-            x=x.tolist(), y=y.tolist(), z=z.tolist(), mode="markers", name=f"{label}: {len(keep):,} of {points.shape[0]:,}",
-            marker=dict(size=size, color=_rgb_strings(colors)), visible=True if name == "latent" else "legendonly",
-        ))
-    for index, camera in enumerate(rollout.cameras):
-        current = index == step
-        x, y, z = _to_plot(_frustum(camera, 0.35 if current else 0.2))
-        figure.add_trace(go.Scatter3d(
-            x=x.tolist(), y=y.tolist(), z=z.tolist(), mode="lines", showlegend=current or index == 0,
-            name="current camera" if current else "trajectory", legendgroup="current" if current else "trajectory",
-            line=dict(color="#ff7f0e" if current else "#444444", width=5 if current else 2),
-        ))
-    figure.update_layout(
-        title=f"Step {step}: memory caches in 3D",
-        scene=dict(xaxis_title="x (right)", yaxis_title="z (forward)", zaxis_title="-y (up)", aspectmode="data"),
-        margin=dict(l=0, r=0, t=40, b=0), legend=dict(x=0, y=1),
+        if keep.numel():
+            traces.append(_cloud(f"latent cache (PCA colours): {len(keep):,} of {points.shape[0]:,}", points[keep],
+                                 basis.colors(features[keep]), 2.0, opacity=0.35))
+            extent.append(points[keep])
+        used, used_features = read_points(rollout, "latent", step)
+        if used.shape[0]:
+            traces.append(_cloud(f"read at step {step}: {used.shape[0]:,} points landed in the camera", used,
+                                 basis.colors(used_features), 4.0))
+    past = [_frustum(camera, 0.2) for index, camera in enumerate(rollout.cameras[: len(rollout)]) if index != step]
+    if past:
+        path = torch.cat([torch.cat([f, torch.full((1, 3), float("nan"))]) for f in past])
+        traces.append(dict(type="scatter3d", **_plot_xyz(path), mode="lines", name="cameras so far", hoverinfo="skip",
+                           line=dict(color="#555555", width=2)))
+    current = _frustum(rollout.cameras[step], 0.35)
+    extent.append(current)
+    traces.append(dict(type="scatter3d", **_plot_xyz(current), mode="lines", name=f"camera of step {step}",
+                       hoverinfo="skip", line=dict(color="#ff7f0e", width=6)))
+    plot = torch.stack(_to_plot(torch.cat(extent).float()), dim=1).numpy()
+    low, high = np.nanmin(plot, axis=0) - 0.2, np.nanmax(plot, axis=0) + 0.2
+    span = np.maximum(high - low, 1e-6)
+    axes = {f"{axis}axis": dict(title=dict(text=title), range=[float(low[i]), float(high[i])])
+            for i, (axis, title) in enumerate(zip("xyz", ("x (right)", "z (forward)", "-y (up)")))}
+    layout = dict(
+        template=dict(layout=dict()), uirevision="cache", height=520, margin=dict(l=0, r=0, t=36, b=0),
+        title=dict(text=f"Step {step}: the caches in 3D", x=0.01, y=0.98, font=dict(size=15)),
+        scene=dict(**axes, aspectmode="manual", aspectratio=dict(zip("xyz", (span / span.max()).tolist())),
+                   camera=_scene_camera(rollout.cameras[step], low, high)),
+        legend=dict(orientation="h", x=0, y=0, yanchor="top", font=dict(size=13)),
+        coloraxis=dict(colorscale=_PALETTE, cmin=0, cmax=len(_PALETTE) - 1, showscale=False),
     )
-    return figure
+    return _figure(traces, layout)
 
 
 def _image(image: torch.Tensor) -> go.Image:
@@ -135,22 +213,42 @@ def frames_figure(rollout: Rollout, step: int) -> go.Figure:
 
 
 def metrics_figure(rollout: Rollout) -> go.Figure:
-    """Charts over steps: time per stage, cache bytes, mask coverage, PSNR against the truth."""
-    figure = make_subplots(rows=2, cols=2, subplot_titles=(
-        "time per stage (ms, stacked)", "cache bytes", "mask coverage", "PSNR against the truth (dB)"))
-    for name, records in rollout.records.items():
-        color = MEMORY_COLORS.get(name)
-        steps = [r.step for r in records]
-        for index, stage in enumerate(STAGES):
-            figure.add_trace(go.Bar(
-                x=[f"{name} {s}" for s in steps], y=[r.timings_ms[stage] for r in records], name=stage,
-                legendgroup=stage, showlegend=name == next(iter(rollout.records)),
-                marker_color=["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b"][index],
-            ), row=1, col=1)
-        for (row, col), values in (((1, 2), [r.cache_bytes for r in records]), ((2, 1), [r.mask_coverage for r in records]),
-                                   ((2, 2), [r.psnr for r in records])):
-            figure.add_trace(go.Scatter(x=steps, y=values, name=name, legendgroup=name, showlegend=(row, col) == (2, 2),
-                                        line=dict(color=color), mode="lines+markers"), row=row, col=col)
-    figure.update_layout(barmode="stack", title="Rollout metrics", margin=dict(l=0, r=0, t=60, b=0))
-    figure.update_yaxes(type="log", row=1, col=2)
-    return figure
+    """Charts over steps, one line per memory: PSNR and SSIM against the truth, covered cells, cache size,
+    read time and the whole step's time."""
+    charts = (("PSNR (dB)", lambda r: _finite(r.psnr), "linear"), ("SSIM", lambda r: r.ssim, "linear"),
+              ("cells covered by memory", lambda r: r.mask_coverage, "linear"),
+              ("cache (MB, log)", lambda r: r.cache_bytes / 1e6 or None, "log"),
+              ("read (ms, log)", lambda r: r.timings_ms["read"] or None, "log"),
+              ("step (ms)", lambda r: sum(r.timings_ms.values()), "linear"))
+    columns, gap_x, gap_y = 3, 0.07, 0.2
+    width, height = (1 - gap_x * (columns - 1)) / columns, (1 - gap_y) / 2
+    traces, layout = [], dict(
+        template=dict(layout=dict()), height=430, margin=dict(l=45, r=10, t=30, b=40), font=dict(size=12), uirevision="metrics",
+        legend=dict(orientation="h", x=0, y=-0.12, yanchor="top"), annotations=[])
+    for index, (title, value, scale) in enumerate(charts):
+        row, column = divmod(index, columns)
+        suffix = "" if index == 0 else str(index + 1)
+        left, top = column * (width + gap_x), 1 - row * (height + gap_y)
+        grid = dict(showgrid=True, gridcolor="#dddddd", zeroline=False)
+        layout[f"xaxis{suffix}"] = dict(domain=[left, min(1.0, left + width)], anchor=f"y{suffix}", tickformat="d", **grid,
+                                        title=dict(text="step", standoff=2) if row else None)
+        layout[f"yaxis{suffix}"] = dict(domain=[max(0.0, top - height), min(1.0, top)], anchor=f"x{suffix}", type=scale, **grid)
+        layout["annotations"].append(dict(text=title, x=left + width / 2, y=top, xref="paper", yref="paper",
+                                          xanchor="center", yanchor="bottom", showarrow=False, font=dict(size=13)))
+        for name, records in rollout.records.items():
+            traces.append(dict(
+                type="scatter", x=np.array([r.step for r in records], dtype=np.int32),
+                y=np.array([value(r) for r in records], dtype=np.float64), name=f"{name} memory", legendgroup=name,
+                showlegend=index == 0, mode="lines+markers", xaxis=f"x{suffix}", yaxis=f"y{suffix}",
+                line=dict(color=MEMORY_COLORS.get(name), width=2), marker=dict(size=5)))
+    return _figure(traces, layout)
+
+
+def _figure(traces: list[dict], layout: dict) -> go.Figure:
+    """A figure of trace and layout dicts, built by the code above: plotly's per-property validation (about 15 ms
+    for a 3D view, mostly its colourscales) is skipped; the tests validate each figure in full once."""
+    return go.Figure(dict(data=traces, layout=layout), _validate=False)
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and np.isfinite(value) else None

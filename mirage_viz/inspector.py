@@ -1,7 +1,8 @@
-"""A Jupyter inspector: one call from a rollout, a slider over steps, the app's panels as FigureWidgets.
+"""A Jupyter inspector: one call from a rollout, a slider over steps, the app's panels.
 
 Works in Jupyter Lab and VS Code notebooks (ipywidgets + plotly ``FigureWidget``). Like the app, it only
-arranges what :mod:`mirage_viz.figures` draws.
+arranges what :mod:`mirage_viz.step_view` and :mod:`mirage_viz.figures` draw: the step view (frames, error
+maps, what each memory hands the generator), the caches in 3D and the charts over steps.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 
 from .engine import Rollout
-from .figures import cache_figure, frames_figure, latent_panels_figure, metrics_figure, rollout_pca
+from .figures import cache_figure, metrics_figure, rollout_pca
+from .step_view import step_view, step_view_html
 
 __all__ = ["RolloutInspector", "inspect"]
 
@@ -25,7 +27,7 @@ def _replace(widget: go.FigureWidget, figure: go.Figure) -> None:
 class RolloutInspector:
     """``RolloutInspector(rollout)`` shows itself in a notebook; ``.step`` moves every panel."""
 
-    def __init__(self, rollout: Rollout, max_points: int = 6_000) -> None:
+    def __init__(self, rollout: Rollout, max_points: int = 3_000) -> None:
         if len(rollout) == 0:
             raise ValueError("the rollout has no steps yet; run at least its first step before inspecting it")
         self.rollout = rollout
@@ -33,12 +35,11 @@ class RolloutInspector:
         self.basis = rollout_pca(rollout)
         last = len(rollout) - 1
         self.slider = widgets.IntSlider(value=last, min=0, max=last, description="step", continuous_update=False)
-        self.frames = go.FigureWidget()
+        self.view = widgets.HTML()  # the step view: frames, error maps, conditioning (images as WebP data)
         self.cache = go.FigureWidget()
-        self.panels = go.FigureWidget()
         self.metrics = go.FigureWidget(metrics_figure(rollout))
         self.slider.observe(lambda change: self.show(change["new"]), names="value")
-        self.widget = widgets.VBox([self.slider, self.frames, widgets.HBox([self.cache, self.panels]), self.metrics])
+        self.widget = widgets.VBox([self.slider, self.view, self.cache, self.metrics])
         self.show(last)
 
     @property
@@ -53,14 +54,13 @@ class RolloutInspector:
 
     def show(self, step: int) -> None:
         """Redraw every per-step panel for ``step``."""
-        _replace(self.frames, frames_figure(self.rollout, step))
+        self.view.value = step_view_html(step_view(self.rollout, step, self.basis))
         _replace(self.cache, cache_figure(self.rollout, step, self.basis, max_points=self.max_points))
-        _replace(self.panels, latent_panels_figure(self.rollout, step, self.basis))
 
     def _repr_mimebundle_(self, **kwargs: object) -> dict:
         return self.widget._repr_mimebundle_(**kwargs)
 
 
-def inspect(rollout: Rollout, max_points: int = 6_000) -> RolloutInspector:
+def inspect(rollout: Rollout, max_points: int = 3_000) -> RolloutInspector:
     """The inspector for ``rollout``: put it last in a notebook cell to show it."""
     return RolloutInspector(rollout, max_points=max_points)

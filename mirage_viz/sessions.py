@@ -2,8 +2,9 @@
 
 The app keeps each visitor's latest rollout here, keyed by the visitor's session id, not in Gradio's own
 per-session state (which Gradio keeps for an hour after a tab closes and drops without a callback when full).
-What a session holds (its rollout and its folder of downloads) is freed when the session ends, when it has
-been idle for ``ttl_s``, or, least recently used first, when more than ``max_rollouts`` sessions hold one.
+What a session holds (its rollout, its drive and its folders of downloads) is freed when the session ends, when it
+has been idle for ``ttl_s``, or, least recently used first, when more than ``max_rollouts`` sessions hold a rollout
+or a drive.
 Stop is a flag the running rollout checks between steps, so it works for API callers as for the browser.
 :class:`RunSlots` lets a few rollouts compute at once and a few more wait in arrival order; one more is told
 the server is busy, at once, instead of waiting behind an unbounded line.
@@ -17,6 +18,7 @@ import ctypes
 import ctypes.util
 import functools
 import gc
+import re
 import secrets
 import shutil
 import threading
@@ -95,17 +97,19 @@ def watched(ticket: RunTicket, updates: Iterator[T]) -> Iterator[T]:
 @dataclass(eq=False)
 class _Session:
     rollout: Rollout | None = None
-    exports: Path | None = None
-    ticket: RunTicket | None = None  # the running rollout, if any
+    drive: object | None = None  # the visitor's drive (a DriveSession), kept beside the rollout
+    exports: dict[str, Path] = field(default_factory=dict)  # downloads folder of each kind ("rollout", "drive", ...)
+    ticket: RunTicket | None = None  # the running rollout or drive press, if any
     last_used: float = 0.0
 
 
 class SessionStore:
-    """Thread-safe store of each session's rollout and downloads folder, bounded in count and in time.
+    """Thread-safe store of each session's rollout, drive and downloads folders, bounded in count and in time.
 
     Args:
-        export_root: a folder of this store's own; each session's downloads go in a subfolder, removed with it.
-        max_rollouts: sessions holding a rollout at once; beyond it the least recently used idle one is freed.
+        export_root: a folder of this store's own; each session's downloads go in subfolders, removed with it.
+        max_rollouts: sessions holding a rollout or a drive at once; beyond it the least recently used idle one
+            is freed.
         ttl_s: a session idle this long (no run, no scrub) is freed.
         abandon_after_s: a run suspended this long (see :meth:`RunTicket.abandoned`) no longer blocks its session.
     """
@@ -124,10 +128,12 @@ class SessionStore:
         self._lock = threading.Lock()
 
     # -- a run -----------------------------------------------------------------------------------
-    def begin_run(self, session_id: str) -> RunTicket:
-        """Start a rollout for ``session_id``: its previous rollout and downloads are freed.
+    def begin_run(self, session_id: str, fresh: bool = True) -> RunTicket:
+        """Start a run for ``session_id``.
 
-        Raises :class:`SessionBusy` when the session already has a rollout running.
+        ``fresh`` (a new rollout): the session's previous rollout and its downloads (kind ``"rollout"``) are freed
+        first; its drive and the drive's downloads stay. ``fresh=False`` (a drive press) frees nothing.
+        Raises :class:`SessionBusy` when the session already has a run going.
         """
         with self._lock:
             session = self._sessions.get(session_id)
@@ -135,9 +141,11 @@ class SessionStore:
                 self._check_idle_locked(session)
             else:
                 session = self._sessions[session_id] = _Session()
-            freed = session.rollout is not None
-            self._freed.pop(session_id, None)
-            self._free_locked(session)
+            freed = fresh and session.rollout is not None
+            if fresh:
+                self._freed.pop(session_id, None)
+                session.rollout = None
+                self._remove_exports_locked(session, "rollout")
             session.ticket = ticket = RunTicket(session_id)
             session.last_used = self._clock()
             self._sessions.move_to_end(session_id)
@@ -155,16 +163,31 @@ class SessionStore:
             session.rollout = rollout
             session.last_used = self._clock()
 
-    def export_folder(self, ticket: RunTicket) -> Path | None:
-        """A fresh, empty downloads folder for the run's session (the previous one removed); None once closed."""
+    def publish_drive(self, ticket: RunTicket, drive: object | None) -> None:
+        """The session's drive (kept until the session goes, or replaced); ignored once the ticket is closed."""
+        with self._lock:
+            session = self._sessions.get(ticket.session_id)
+            if ticket.closed or session is None or session.ticket is not ticket:
+                return
+            session.drive = drive
+            session.last_used = self._clock()
+
+    def export_folder(self, ticket: RunTicket, kind: str = "rollout") -> Path | None:
+        """A fresh, empty downloads folder of ``kind`` for the run's session; None once closed.
+
+        Each kind (``"rollout"``, ``"drive"``, ...: lowercase letters, digits and ``_``) has its own folder: a new
+        one replaces the session's previous folder of that kind only. All go with the session.
+        """
+        if not isinstance(kind, str) or not re.fullmatch(r"[a-z0-9_]{1,32}", kind):
+            raise ValueError(f"an export kind is 1 to 32 lowercase letters, digits or '_', got {kind!r}")
         with self._lock:
             session = self._sessions.get(ticket.session_id)
             if ticket.closed or session is None or session.ticket is not ticket:
                 return None
-            self._remove_exports_locked(session)
-            session.exports = self.export_root / secrets.token_hex(8)
-            session.exports.mkdir()
-            return session.exports
+            self._remove_exports_locked(session, kind)
+            folder = session.exports[kind] = self.export_root / f"{kind}-{secrets.token_hex(8)}"
+            folder.mkdir()
+            return folder
 
     def end_run(self, ticket: RunTicket) -> None:
         """The run is over (done, stopped or failed): the session may run again."""
@@ -185,6 +208,16 @@ class SessionStore:
             self._sessions.move_to_end(session_id)
             return session.rollout
 
+    def drive(self, session_id: str) -> object | None:
+        """The session's drive (None when it has none or it was freed); counts as a use."""
+        with self._lock:
+            session = self._sessions.get(session_id)
+            if session is None:
+                return None
+            session.last_used = self._clock()
+            self._sessions.move_to_end(session_id)
+            return session.drive
+
     def freed_reason(self, session_id: str) -> str | None:
         """Why the session's rollout was freed (idle too long, or to make room), if it was."""
         with self._lock:
@@ -200,7 +233,7 @@ class SessionStore:
             return True
 
     def close(self, session_id: str) -> None:
-        """The session ended: stop its run and free its rollout and downloads now."""
+        """The session ended: stop its run and free its rollout, drive and downloads now."""
         with self._lock:
             session = self._sessions.pop(session_id, None)
             if session is not None:
@@ -250,13 +283,14 @@ class SessionStore:
             session.ticket = None
 
     def _free_locked(self, session: _Session) -> None:
-        session.rollout = None
-        self._remove_exports_locked(session)
+        session.rollout = session.drive = None
+        for kind in list(session.exports):
+            self._remove_exports_locked(session, kind)
 
-    def _remove_exports_locked(self, session: _Session) -> None:
-        if session.exports is not None:
-            shutil.rmtree(session.exports, ignore_errors=True)
-            session.exports = None
+    def _remove_exports_locked(self, session: _Session, kind: str) -> None:
+        folder = session.exports.pop(kind, None)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def _close_locked(self, session: _Session) -> None:
         if session.ticket is not None:
@@ -277,8 +311,9 @@ class SessionStore:
         return freed
 
     def _evict_locked(self) -> int:
-        """Free the least recently used idle rollouts beyond ``max_rollouts``; returns how many."""
-        holding = [(sid, s) for sid, s in self._sessions.items() if s.rollout is not None or s.ticket is not None]
+        """Free the least recently used idle sessions holding a rollout or a drive beyond ``max_rollouts``; returns how many."""
+        holding = [(sid, s) for sid, s in self._sessions.items()
+                   if s.rollout is not None or s.drive is not None or s.ticket is not None]
         excess, evicted = len(holding) - self.max_rollouts, 0
         for session_id, session in holding:  # least recently used first; a running rollout is never evicted
             if evicted >= excess:
@@ -286,7 +321,7 @@ class SessionStore:
             if session.ticket is None:
                 self._close_locked(self._sessions.pop(session_id))
                 self._remember_locked(session_id, f"freed to make room: the server keeps the {self.max_rollouts} most "
-                                                  "recently used rollouts")
+                                                  "recently used rollouts and drives")
                 evicted += 1
         return evicted
 

@@ -85,3 +85,83 @@ def test_latent_memory_beats_no_memory_on_the_default_loop(backbone):
     assert mean["rgb"] > mean["none"] + 3.0, per_step
     # The revisit: the return frame of the latent rollout matches the first view better than no memory's.
     assert rollout.records["latent"][-1].psnr > rollout.records["none"][-1].psnr + 5.0
+
+
+# -- stepping one camera at a time, and undo ------------------------------------------------------
+@pytest.fixture(scope="module")
+def stepped(backbone):
+    """Steps 0-2 of a planned rollout run by hand, with an undo of step 2 and step 2 run again."""
+    engine = RolloutEngine(RolloutConfig(trajectory="move_right", steps=2, size=64, seed=3), backbone=backbone)
+    first = [engine.step(camera) for camera in engine.cameras]
+    engine.undo()
+    again = engine.step(engine.cameras[2])
+    return engine, first, again
+
+
+def test_step_counts_undo_and_reset(backbone, stepped):
+    engine, first, _ = stepped
+    assert engine.steps_done == 3 and [r["latent"].step for r in first] == [0, 1, 2]
+    engine_cache = engine.memories["latent"].stats().points
+    assert engine_cache == 3 * 8 * 8
+    engine.undo()
+    assert engine.steps_done == 2 and engine.memories["latent"].stats().points == 2 * 8 * 8
+    assert engine.memories["rgb"].stats().points == 2 * 64 * 64
+    engine.reset()
+    assert engine.steps_done == 0 and engine.memories["rgb"].stats().points == 0
+    with pytest.raises(ValueError, match="nothing to undo"):
+        engine.undo()
+    with pytest.raises(ValueError, match="intrinsics"):
+        engine.step(RolloutEngine(RolloutConfig(size=128), backbone=backbone).cameras[0])
+    assert engine.steps_done == 0
+
+
+def test_a_step_run_again_after_undo_is_the_step_it_replaced(stepped):
+    _, first, again = stepped
+    for name, record in again.items():
+        assert torch.equal(record.frame, first[2][name].frame)
+        assert torch.equal(record.conditioning_latent, first[2][name].conditioning_latent)
+        assert record.cache_points == first[2][name].cache_points
+
+
+def test_stepping_by_hand_gives_the_planned_rollout(backbone, stepped):
+    _, first, _ = stepped
+    planned = run_rollout(RolloutConfig(trajectory="move_right", steps=2, size=64, seed=3), backbone=backbone)
+    for name, records in planned.records.items():
+        assert [torch.equal(r.frame, s[name].frame) for r, s in zip(records, first, strict=True)] == [True] * 3
+
+
+def test_the_latent_memory_shows_its_conditioning_decoded_and_the_rgb_memory_its_hit_mask(backbone, stepped):
+    _, first, _ = stepped
+    latent, rgb, none = (first[1][n] for n in ("latent", "rgb", "none"))
+    assert latent.conditioning_frame.shape == (3, 64, 64)
+    assert 0 <= latent.conditioning_frame.min() and latent.conditioning_frame.max() <= 1
+    assert torch.equal(latent.conditioning_frame, backbone.decode(latent.conditioning_latent[None])[0])
+    assert rgb.conditioning_frame is None and none.conditioning_frame is None  # a render of its own; nothing read
+    assert rgb.memory_render_mask.shape == (64, 64) and rgb.memory_render_mask.dtype == torch.bool
+    assert 0.3 < rgb.memory_render_mask.float().mean() < 1.0 and latent.memory_render_mask is None
+    assert all(r.conditioning_frame is None for r in first[0].values())  # step 0 reads nothing
+    assert set(latent.timings_ms) == set(STAGES) and "conditioning_frame" not in latent.summary()
+
+
+def test_a_fused_rollout_shrinks_and_grows_back_one_step(backbone):
+    config = RolloutConfig(trajectory="push_in", steps=2, size=64, memories=("latent", "none"), voxel_size=0.05, fusion="mean")
+    engine = RolloutEngine(config, backbone=backbone)
+    rollout = engine.new_rollout(engine.cameras)
+    for camera in engine.cameras:
+        rollout.append(engine.step(camera), camera, engine.caches())
+    last = [t.clone() for t in rollout.caches["latent"]]
+    engine.undo()
+    rollout.pop()
+    assert len(rollout) == 2 and len(rollout.cameras) == 3  # a planned path stays whole
+    assert len(rollout.snapshots["latent"]) == 2
+    assert rollout.caches["latent"][0].shape[0] == rollout.records["latent"][1].cache_points
+    assert all(torch.equal(a, b) for a, b in zip(rollout.caches["latent"], engine.caches()["latent"]))
+    rollout.append(engine.step(engine.cameras[2]), engine.cameras[2], engine.caches())
+    assert all(torch.equal(a, b) for a, b in zip(rollout.caches["latent"], last))
+    assert all(torch.equal(a, b) for a, b in zip(rollout.cache_at("latent", 2), last))
+    engine.undo()
+    rollout.pop()
+    wrong = engine.step(engine.cameras[1])  # step 2 at step 1's camera
+    with pytest.raises(ValueError, match="planned"):
+        rollout.append(wrong, engine.cameras[1], engine.caches())
+    assert len(rollout) == 2

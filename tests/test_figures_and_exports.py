@@ -1,3 +1,4 @@
+import plotly.graph_objects as go
 import pytest
 import torch
 from PIL import Image
@@ -43,12 +44,13 @@ def test_one_basis_serves_every_step(rollout):
 def test_cache_figure_caps_points_and_says_so(rollout):
     figure = cache_figure(rollout, 3, max_points=1000)
     names = [t.name for t in figure.data if t.name]
-    assert any(n.startswith("RGB point cloud: 1,000 of 65,536") for n in names)
+    assert any(n.startswith("RGB point cloud: 500 of 65,536") for n in names)  # half the latent cap
     assert any(n.startswith("latent cache (PCA colours): 1,000 of 1,024") for n in names)
-    current = [t for t in figure.data if t.name == "current camera"]
-    assert len(current) == 1
-    frustums = [t for t in figure.data if t.mode == "lines"]
-    assert len(frustums) == len(rollout.cameras)
+    current = [t for t in figure.data if t.name == "camera of step 3"]
+    assert len(current) == 1 and len(current[0].x) == 11  # one frustum
+    past = next(t for t in figure.data if t.name == "cameras so far")
+    assert len(past.x) == 12 * (len(rollout.cameras) - 1)  # a frustum and a break for every other camera so far
+    assert go.Figure(figure.to_plotly_json()).data  # every property valid (the figure is built unvalidated)
 
 
 def test_panels_frames_and_metrics(rollout):
@@ -58,8 +60,11 @@ def test_panels_frames_and_metrics(rollout):
     frames = frames_figure(rollout, 2)
     assert len(frames.data) == 4  # latent, rgb, none, truth
     metrics = metrics_figure(rollout)
-    psnr_traces = [t for t in metrics.data if t.type == "scatter" and t.xaxis == "x4"]
-    assert {t.name for t in psnr_traces} == {"latent", "rgb", "none"}
+    assert go.Figure(metrics.to_plotly_json()).data  # every property valid (the figure is built unvalidated)
+    psnr_traces = [t for t in metrics.data if t.type == "scatter" and t.xaxis == "x"]
+    assert {t.name for t in psnr_traces} == {"latent memory", "rgb memory", "none memory"}
+    assert [a.text for a in metrics.layout.annotations][0] == "PSNR (dB)"
+    assert list(psnr_traces[0].y) == [r.psnr for r in rollout.records[psnr_traces[0].legendgroup]]
 
 
 def test_ply_round_trips_through_open3d_with_latent_attributes(rollout, tmp_path):
@@ -96,9 +101,10 @@ def test_inspector_moves_every_panel_with_its_slider(rollout):
 
     inspector = inspect(rollout, max_points=500)
     assert inspector.step == 3 and inspector.slider.max == 3
-    assert inspector.frames.layout.title.text.startswith("Step 3")
+    assert "Step 3 of 3: decoded frames" in inspector.view.value
+    assert inspector.cache.layout.title.text.startswith("Step 3")
     inspector.slider.value = 1
-    for figure in (inspector.frames, inspector.cache, inspector.panels):
-        assert figure.layout.title.text.startswith("Step 1")
+    assert "Step 1 of 3: decoded frames" in inspector.view.value and inspector.view.value.count("<img") == 11
+    assert inspector.cache.layout.title.text.startswith("Step 1")
     with pytest.raises(ValueError, match="step"):
         inspector.step = 9

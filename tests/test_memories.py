@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from mirage_viz.cameras import Intrinsics
-from mirage_viz.memories import LatentSpatialMemory, NoMemory, Observation, RGBPointCloudMemory
+from mirage_viz.memories import FUSION_MODES, LatentSpatialMemory, NoMemory, Observation, PointCache, RGBPointCloudMemory
 from mirage_viz.trajectories import make_trajectory
 from mirage_viz.worlds import make_world
 
@@ -108,3 +108,84 @@ def test_reset_forgets(scene):
 def test_unknown_depth_mode_is_refused():
     with pytest.raises(ValueError, match="depth_mode"):
         LatentSpatialMemory(depth_mode="bicubic")
+
+
+# -- undo: snapshot and restore ------------------------------------------------------------------
+def _state(memory) -> list[torch.Tensor]:
+    """Everything a memory answers with: its cache and a read (stored dtype, so nothing is hidden by a cast)."""
+    cache = getattr(memory, "cache", None)
+    stored = list(cache.tensors()) if cache is not None else list(memory.cached_points())
+    if cache is not None and hasattr(cache, "_counts"):
+        stored.append(cache._counts)
+    return stored + [memory.stats().points, memory.stats().bytes]
+
+
+def _assert_same_state(a, b, camera) -> None:
+    for x, y in zip(_state(a), _state(b), strict=True):
+        assert torch.equal(torch.as_tensor(x), torch.as_tensor(y))
+    shape = (CHANNELS, SIZE // FACTOR, SIZE // FACTOR)
+    read_a, read_b = a.read(camera, shape), b.read(camera, shape)
+    assert torch.equal(read_a.latent, read_b.latent) and torch.equal(read_a.mask, read_b.mask)
+
+
+MEMORY_KINDS = {
+    "flat": lambda: LatentSpatialMemory(),
+    "flat_float16": lambda: LatentSpatialMemory(dtype=torch.float16),
+    "pixel_lift": lambda: LatentSpatialMemory(lift="pixel"),
+    **{f"voxel_{mode}": (lambda mode=mode: LatentSpatialMemory(voxel_size=0.05, fusion=mode)) for mode in FUSION_MODES},
+    "rgb": lambda: RGBPointCloudMemory(pooling_encoder),
+    "none": lambda: NoMemory(),
+}
+
+
+@pytest.mark.parametrize("kind", MEMORY_KINDS)
+def test_restore_after_an_undo_equals_never_having_written_the_undone_frames(scene, kind):
+    _, cameras, observations = scene
+    undone, fresh = MEMORY_KINDS[kind](), MEMORY_KINDS[kind]()
+    undone.write(observations[0])
+    after_first = undone.snapshot()
+    undone.write(observations[1])
+    undone.write(observations[2])
+    undone.restore(after_first)
+    undone.write(observations[1])  # the 2nd again: the 3rd never happened
+    for obs in observations[:2]:
+        fresh.write(obs)
+    _assert_same_state(undone, fresh, cameras[3])
+    if kind != "none":
+        assert undone.stats().points > 0
+
+
+def test_a_flat_cache_undo_copies_nothing_and_reuses_its_spare_rows():
+    cache = PointCache()
+    cache.append(torch.randn(4, 3), torch.randn(4, 2))
+    mark = cache.snapshot()
+    cache.append(torch.randn(3, 3), torch.randn(3, 2))
+    buffer = cache._points
+    earlier = [t.clone() for t in cache.tensors()]
+    cache.restore(mark)
+    assert len(cache) == 4 and cache._points is buffer  # no copy
+    assert torch.equal(cache.tensors()[0], earlier[0][:4]) and torch.equal(cache.tensors()[1], earlier[1][:4])
+    points, features = torch.randn(3, 3), torch.randn(3, 2)
+    cache.append(points, features)
+    assert cache._points is buffer and torch.equal(cache.tensors()[0][4:], points)  # the spare rows, overwritten
+    assert torch.equal(cache.tensors()[1][4:], features)
+    with pytest.raises(ValueError, match=r"\[0, 7\]"):
+        cache.restore(9)  # a later state cannot come back
+    cache.restore(0)
+    cache.append(torch.randn(2, 3), torch.randn(2, 5))  # emptied: another channel count is fine
+    assert cache.tensors()[1].shape == (2, 5)
+
+
+@pytest.mark.parametrize("mode", FUSION_MODES)
+def test_a_voxel_snapshot_keeps_its_tensors_untouched_by_later_writes(scene, mode):
+    """The snapshot holds the stored tensors themselves, so no later append may change them in place."""
+    _, _, observations = scene
+    memory = LatentSpatialMemory(voxel_size=0.05, fusion=mode)
+    memory.write(observations[0])
+    snapshot = memory.snapshot()
+    copies = [t.clone() for t in snapshot]
+    for obs in observations[1:4]:
+        memory.write(obs)
+    assert all(torch.equal(t, c) for t, c in zip(snapshot, copies, strict=True))
+    memory.restore(snapshot)
+    assert memory.stats().points == copies[0].shape[0]

@@ -123,3 +123,72 @@ def test_the_slot_of_an_abandoned_run_is_taken_back():
     threading.Thread(target=take, daemon=True).start()
     assert done.wait(5) and slots.holds(waiting) and lost.closed
     slots.release(waiting)
+
+
+# -- a drive beside the rollout ------------------------------------------------------------------
+class FakeDrive:  # nor inside a drive
+    pass
+
+
+def drive_press(store: SessionStore, session_id: str, drive: object | None = None) -> RunTicket:
+    """One press of a drive: a run that frees nothing; the drive published and its downloads written."""
+    ticket = store.begin_run(session_id, fresh=False)
+    store.publish_drive(ticket, drive or store.drive(session_id) or FakeDrive())
+    (store.export_folder(ticket, "drive") / "path.json").write_text("{}")
+    store.end_run(ticket)
+    return ticket
+
+
+def test_a_drive_press_keeps_the_rollout_and_its_downloads_and_each_kind_has_its_folder(tmp_path):
+    store = SessionStore(tmp_path)
+    finished_run(store, "a")
+    rollout, rollout_folder = store.rollout("a"), next(tmp_path.iterdir())
+    drive_press(store, "a")
+    drive = store.drive("a")
+    assert isinstance(drive, FakeDrive) and store.rollout("a") is rollout and rollout_folder.exists()
+    drive_folder = next(p for p in tmp_path.iterdir() if p != rollout_folder)
+    assert drive_folder.name.startswith("drive-") and (drive_folder / "path.json").exists()
+    drive_press(store, "a")  # the next press: a new drive folder replaces the last one, the rollout's stays
+    assert store.drive("a") is drive and not drive_folder.exists() and rollout_folder.exists()
+    assert len(list(tmp_path.iterdir())) == 2
+    second = store.begin_run("a")  # a fresh rollout frees the rollout and its downloads, not the drive
+    assert store.rollout("a") is None and not rollout_folder.exists() and store.drive("a") is drive
+    assert [p.name.split("-")[0] for p in tmp_path.iterdir()] == ["drive"]
+    with pytest.raises(ValueError, match="export kind"):
+        store.export_folder(second, "../up")
+    store.end_run(second)
+    store.close("a")
+    assert store.drive("a") is None and list(tmp_path.iterdir()) == []
+
+
+def test_drives_are_freed_by_time_and_count_towards_the_cap(tmp_path):
+    clock = Clock()
+    store = SessionStore(tmp_path, max_rollouts=2, ttl_s=60, clock=clock)
+    drive_press(store, "old")
+    clock.now = 1
+    drive_press(store, "new")
+    clock.now = 2
+    finished_run(store, "rollout")  # a third session holds something: the least recently used drive goes
+    assert store.drive("old") is None and "to make room" in store.freed_reason("old")
+    assert store.drive("new") is not None and store.stats()["export_folders"] == 2
+    clock.now = 40
+    assert store.drive("new") is not None  # looking at a drive counts as a use
+    clock.now = 90
+    store.sweep()
+    assert store.drive("new") is not None and store.rollout("rollout") is None
+    clock.now = 200
+    store.sweep()
+    assert store.drive("new") is None and "without use" in store.freed_reason("new")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_press_of_a_closed_session_keeps_nothing_and_one_run_at_a_time(tmp_path):
+    store = SessionStore(tmp_path)
+    ticket = store.begin_run("a", fresh=False)
+    with pytest.raises(SessionBusy):
+        store.begin_run("a", fresh=False)
+    store.close("a")
+    store.publish_drive(ticket, FakeDrive())
+    assert store.export_folder(ticket, "drive") is None and store.drive("a") is None
+    store.end_run(ticket)
+    assert store.stats()["sessions"] == 0 and list(tmp_path.iterdir()) == []

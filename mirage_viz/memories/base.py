@@ -69,3 +69,18 @@ class SpatialMemory(ABC):
     @abstractmethod
     def reset(self) -> None:
         """Forget everything."""
+
+    @abstractmethod
+    def snapshot(self) -> object:
+        """A cheap token of what is stored now, for :meth:`restore` (an undo); opaque to callers.
+
+        Taking one copies nothing: a flat cache's token is its point count, a fused cache's the
+        tensors it holds (never changed in place).
+        """
+
+    @abstractmethod
+    def restore(self, snapshot: object) -> None:
+        """Go back to exactly the state of ``snapshot``, taken earlier from this memory since its last reset.
+
+        Raises ``ValueError`` for a snapshot this memory cannot go back to (one of a later state).
+        """

@@ -111,3 +111,9 @@ class LatentSpatialMemory(SpatialMemory):
 
     def reset(self) -> None:
         self.cache.clear()
+
+    def snapshot(self) -> object:
+        return self.cache.snapshot()
+
+    def restore(self, snapshot: object) -> None:
+        self.cache.restore(snapshot)

@@ -32,3 +32,9 @@ class NoMemory(SpatialMemory):
 
     def reset(self) -> None:
         pass
+
+    def snapshot(self) -> object:
+        return None  # nothing stored, nothing to go back to
+
+    def restore(self, snapshot: object) -> None:
+        pass

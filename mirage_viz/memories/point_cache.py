@@ -10,7 +10,8 @@ __all__ = ["PointCache"]
 class PointCache:
     """Points (N, 3) and features (N, C) in growable buffers (capacity doubles, like a vector).
 
-    An append copies only the new points; :meth:`tensors` returns views without copying. The buffers
+    An append copies only the new points; :meth:`tensors` returns views without copying. :meth:`truncate`
+    (an undo) only lowers the count: the next appends overwrite the spare rows. The buffers
     hold coordinate rows, (3, capacity) and (C, capacity), so the views are transposed: projecting
     rows runs several times faster than (N, 3) records on CPU. Everything is stored in ``dtype``
     (float16 halves the bytes); readers convert what they use.
@@ -32,6 +33,8 @@ class PointCache:
             raise ValueError(f"features have {features.shape[1]} channels but the cache holds {self._features.shape[0]}")
         if points.shape[0] == 0:
             return
+        if self._count == 0 and features.shape[1] != self._features.shape[0]:
+            self.clear()  # emptied by a truncate: the spare rows may hold another channel count
         needed = self._count + points.shape[0]
         if needed > self._points.shape[1]:
             capacity = max(needed, 2 * self._points.shape[1])
@@ -40,6 +43,23 @@ class PointCache:
         self._points[:, self._count : needed] = points.T
         self._features[:, self._count : needed] = features.T
         self._count = needed
+
+    def truncate(self, count: int) -> None:
+        """Keep the first ``count`` points (an undo of the appends after them); copies nothing.
+
+        Views handed out earlier keep their rows up to ``count``; rows after it are overwritten by later appends.
+        """
+        if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= self._count:
+            raise ValueError(f"can truncate to a count in [0, {self._count}] (the points stored), got {count!r}")
+        self._count = count
+
+    def snapshot(self) -> int:
+        """The point count: :meth:`restore` truncates back to it."""
+        return self._count
+
+    def restore(self, snapshot: object) -> None:
+        """Back to the state of :meth:`snapshot` (a count not above the current one)."""
+        self.truncate(snapshot)
 
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Views of everything stored: points (N, 3) and features (N, C), in the stored dtype."""

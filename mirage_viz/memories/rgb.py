@@ -65,3 +65,9 @@ class RGBPointCloudMemory(SpatialMemory):
 
     def reset(self) -> None:
         self.cache.clear()
+
+    def snapshot(self) -> object:
+        return self.cache.snapshot()
+
+    def restore(self, snapshot: object) -> None:
+        self.cache.restore(snapshot)

@@ -33,7 +33,8 @@ class VoxelPointCache:
     """Voxel-fused cache with the :class:`~mirage_viz.memories.point_cache.PointCache` interface.
 
     Not append-only: an append may replace features of voxels already stored, and the entries are
-    kept sorted by voxel key.
+    kept sorted by voxel key. An append builds new tensors and never changes the stored ones in place,
+    so a :meth:`snapshot` is the stored tensors themselves (no copy).
     """
 
     append_only = False
@@ -81,6 +82,16 @@ class VoxelPointCache:
             self._points = (where / count[:, None]).to(self.dtype)
             self._features = (total / count[:, None]).to(self.dtype)
             self._counts = count.clamp(max=_MAX_COUNT).to(torch.int16)
+
+    def snapshot(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The stored points (N, 3), features (N, C) and counts (N,) as they are: :meth:`restore` puts them back."""
+        return self._points, self._features, self._counts
+
+    def restore(self, snapshot: object) -> None:
+        """Back to the state of :meth:`snapshot`."""
+        if not isinstance(snapshot, tuple) or len(snapshot) != 3 or not all(isinstance(t, torch.Tensor) for t in snapshot):
+            raise ValueError("a voxel cache restores a snapshot it took: (points, features, counts) tensors")
+        self._points, self._features, self._counts = snapshot
 
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Points (N, 3) and features (N, C), one per voxel, in the stored dtype."""

@@ -1,0 +1,217 @@
+"""The step view: every picture of one step as labelled image tiles, and the HTML that lays them out.
+
+Pure functions of a rollout, shared by the app and the notebook inspector. A :class:`StepView` holds
+three rows of tiles:
+
+- **frames**: each memory's decoded frame (titled with its PSNR / SSIM against the truth) and the truth;
+- **errors**: under each generated frame, its per-pixel error against the truth (when there is one);
+- **conditioning**: what each memory handed the generator: the warped latent in the rollout's PCA colours,
+  that latent decoded by the VAE (what the latent memory alone remembers), the RGB memory's pixel render
+  and its re-encoded latent. Holes (cells no memory point reached) are hatched in magenta.
+
+:func:`step_view_html` writes a view as one self-contained HTML fragment: images as WebP data (a few KB
+each), titles as text above each image (so no two labels overlap), a grid that wraps rather than scrolls.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import html
+import io
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from .engine import Rollout, StepRecord
+from .figures import rollout_pca
+from .pca import PCABasis
+
+__all__ = ["ERROR_RANGE", "Tile", "StepView", "step_view", "step_view_html", "error_image", "image_data_uri"]
+
+ERROR_RANGE = 0.5  # mean absolute error per pixel (in [0, 1] colour) shown at the colour map's top
+HOLE_COLORS = ((255, 79, 160), (40, 40, 40))  # magenta and dark grey stripes: "nothing here"
+_ERROR_STOPS = np.array([  # an inferno-like map: black, purple, orange, pale yellow
+    [0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]], dtype=np.float32)
+_ERROR_LUT = np.stack([np.interp(np.linspace(0, len(_ERROR_STOPS) - 1, 256), np.arange(len(_ERROR_STOPS)), _ERROR_STOPS[:, c])
+                       for c in range(3)], axis=1).round().astype(np.uint8)  # (256, 3)
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One labelled picture of the step view."""
+
+    title: str  # what it is, e.g. "latent memory"
+    caption: str  # its figures, e.g. "PSNR 25.1 dB, SSIM 0.812"
+    image: np.ndarray  # (H, W, 3) uint8
+
+
+@dataclass(frozen=True)
+class StepView:
+    """Every per-step picture of ``step``: rows of tiles, aligned by column where they belong together."""
+
+    step: int
+    last_step: int
+    frames: list[Tile]
+    errors: list[Tile | None]  # aligned with ``frames``; None where there is nothing to compare
+    conditioning: list[Tile]
+    notes: list[str] = field(default_factory=list)
+
+
+def _uint8(image: torch.Tensor) -> np.ndarray:
+    """(3, H, W) in [0, 1] -> (H, W, 3) uint8."""
+    return (image.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
+
+
+@functools.lru_cache(maxsize=8)
+def _stripes(height: int, width: int) -> np.ndarray:
+    """(H, W) bool: diagonal stripes, about 64 across."""
+    rows, cols = np.ogrid[:height, :width]
+    return ((rows + cols) // max(2, width // 64)) % 2 == 0
+
+
+def _hatch(image: np.ndarray, holes: np.ndarray) -> np.ndarray:
+    """``image`` (H, W, 3) uint8 with ``holes`` (H, W) bool drawn as diagonal stripes (a copy)."""
+    stripe = _stripes(*holes.shape)
+    out = image.copy()
+    out[holes & stripe] = HOLE_COLORS[0]
+    out[holes & ~stripe] = HOLE_COLORS[1]
+    return out
+
+
+def _upsample_mask(mask: torch.Tensor, height: int, width: int) -> np.ndarray:
+    """A latent-grid mask (h, w) to pixels (H, W), each cell a block."""
+    return F.interpolate(mask[None, None].float(), size=(height, width), mode="nearest")[0, 0].bool().numpy()
+
+
+def _latent_tile(title: str, caption: str, record: StepRecord, basis: PCABasis, height: int, width: int) -> Tile:
+    """The conditioning latent of ``record`` in PCA colours, upsampled to (height, width), holes hatched."""
+    colors = basis.image(record.conditioning_latent)  # (3, h, w)
+    blocks = F.interpolate(colors[None], size=(height, width), mode="nearest")[0]
+    return Tile(title, caption, _hatch(_uint8(blocks), ~_upsample_mask(record.mask, height, width)))
+
+
+def error_image(frame: torch.Tensor, truth: torch.Tensor) -> tuple[np.ndarray, float]:
+    """Per-pixel mean absolute error of ``frame`` against ``truth`` (both (3, H, W) in [0, 1]) as a colour
+    map (H, W, 3) uint8 from 0 (black) to ``ERROR_RANGE`` and above (pale yellow), and the mean error."""
+    error = (frame.float() - truth.float()).abs().mean(dim=0)  # (H, W)
+    level = (error * (255 / ERROR_RANGE)).round_().clamp_(0, 255).to(torch.uint8).numpy()  # (H, W) in 0..255
+    return _ERROR_LUT[level], float(error.mean())
+
+
+def _score(record: StepRecord) -> str:
+    if record.psnr is None:
+        return "no truth to score against"
+    psnr = "inf" if record.psnr == float("inf") else f"{record.psnr:.1f}"
+    return f"PSNR {psnr} dB, SSIM {record.ssim:.3f}"
+
+
+def step_view(rollout: Rollout, step: int, basis: PCABasis | None = None) -> StepView:
+    """Every picture of ``step`` (clamped to the steps recorded) as tiles."""
+    if len(rollout) == 0:
+        raise ValueError("the rollout has no steps yet")
+    step = max(0, min(int(step), len(rollout) - 1))
+    basis = basis or rollout_pca(rollout)
+    records = {name: history[step] for name, history in rollout.records.items()}
+    first = next(iter(records.values()))
+    truth = first.true_frame
+    frames, errors = [], []
+    for name, record in records.items():
+        title = f"{name} memory" if step else f"{name} memory: the first frame, through the VAE"
+        frames.append(Tile(title, _score(record), _uint8(record.frame)))
+        if truth is None:
+            errors.append(None)
+        else:
+            image, mean = error_image(record.frame, truth)
+            errors.append(Tile(f"{name}: error against the truth", f"mean {mean:.3f} (colour scale 0 to {ERROR_RANGE:g})", image))
+    if truth is not None:
+        frames.append(Tile("truth", "the world rendered at this camera", _uint8(truth)))
+        errors.append(None)
+    height, width = first.frame.shape[-2:]
+    conditioning: list[Tile] = []
+    if step == 0:
+        notes = ["Step 0 is the given first frame: no memory was read yet. Move the slider to a later step."]
+        return StepView(step, len(rollout) - 1, frames, errors, conditioning, notes)
+    for name, record in records.items():
+        covered = f"{record.mask_coverage:.0%} of cells covered"
+        if record.memory_render is not None:  # a pixel memory: its render, then what the VAE made of it
+            render = _uint8(record.memory_render)
+            hit = record.memory_render_mask
+            if hit is not None:
+                render = _hatch(render, ~hit.numpy())
+            conditioning.append(Tile(f"{name} memory: pixel render", "rasterized point cloud, holes hatched", render))
+            conditioning.append(_latent_tile(f"{name} memory: render re-encoded", f"latent, PCA colours; {covered}",
+                                             record, basis, height, width))
+        elif record.mask.any():  # a latent memory: the warped latent, and what it decodes to
+            conditioning.append(_latent_tile(f"{name} memory: warped latent", f"PCA colours; {covered}",
+                                             record, basis, height, width))
+            if record.conditioning_frame is not None:
+                decoded = _hatch(_uint8(record.conditioning_frame), ~_upsample_mask(record.mask, height, width))
+                conditioning.append(Tile(f"{name} memory: warped latent, decoded",
+                                         "what the latent memory alone remembers", decoded))
+    return StepView(step, len(rollout) - 1, frames, errors, conditioning)
+
+
+def image_data_uri(image: np.ndarray, image_format: str = "webp", quality: int = 80) -> str:
+    """``image`` (H, W, 3) uint8 as a ``data:`` URI (WebP by default: a few KB for 256 px)."""
+    buffer = io.BytesIO()
+    if image_format == "webp":
+        Image.fromarray(image).save(buffer, format="WEBP", quality=quality, method=1)
+    elif image_format == "png":
+        Image.fromarray(image).save(buffer, format="PNG", compress_level=3)
+    else:
+        raise ValueError(f"image_format must be 'webp' or 'png', got {image_format!r}")
+    return f"data:image/{image_format};base64,{base64.b64encode(buffer.getvalue()).decode('ascii')}"
+
+
+_ENCODERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mirage_viz-encode")  # Pillow encodes without the GIL
+_STYLE = """<style>
+.mv-view{font-family:inherit;color:inherit}
+.mv-view h4{margin:10px 0 4px;font-size:15px;font-weight:600}
+.mv-grid{display:grid;align-items:stretch;grid-template-columns:repeat(var(--mv-columns),minmax(200px,1fr));gap:10px}
+@media (max-width:900px){.mv-grid{grid-template-columns:repeat(auto-fill,minmax(200px,1fr))}}
+.mv-tile{margin:0;min-width:0;display:flex;flex-direction:column}
+.mv-tile img{display:block;margin-top:auto;width:100%;height:auto;aspect-ratio:1/1;object-fit:contain;border-radius:4px;background:#222}
+.mv-title{font-size:14px;font-weight:600;line-height:1.25;overflow-wrap:anywhere}
+.mv-caption{font-size:13px;line-height:1.25;opacity:.8;margin-bottom:3px;overflow-wrap:anywhere}
+.mv-note{font-size:14px;opacity:.85;margin:6px 0}
+.mv-legend{display:inline-block;width:120px;height:10px;vertical-align:middle;border-radius:2px;
+ background:linear-gradient(90deg,#000004,#57106e,#bc3754,#f98e09,#fcffa4)}
+.mv-holes{display:inline-block;width:26px;height:10px;vertical-align:middle;border-radius:2px;
+ background:repeating-linear-gradient(45deg,#ff4fa0 0 4px,#282828 4px 8px)}
+</style>"""
+
+
+def _tile_html(tile: Tile | None, uris: dict[int, str]) -> str:
+    if tile is None:
+        return '<figure class="mv-tile"></figure>'
+    return (f'<figure class="mv-tile"><div class="mv-title">{html.escape(tile.title)}</div>'
+            f'<div class="mv-caption">{html.escape(tile.caption)}</div>'
+            f'<img alt="{html.escape(tile.title)}" src="{uris[id(tile)]}"></figure>')
+
+
+def _row_html(heading: str, tiles: list[Tile | None], columns: int, uris: dict[int, str]) -> str:
+    cells = "".join(_tile_html(tile, uris) for tile in tiles)
+    return f'<h4>{heading}</h4><div class="mv-grid" style="--mv-columns:{columns}">{cells}</div>'
+
+
+def step_view_html(view: StepView, image_format: str = "webp") -> str:
+    """``view`` as one HTML fragment: three rows of titled images in a grid of at least 200 px columns."""
+    tiles = [tile for tile in (*view.frames, *view.errors, *view.conditioning) if tile is not None]
+    uris = dict(zip(map(id, tiles), _ENCODERS.map(lambda tile: image_data_uri(tile.image, image_format), tiles)))
+    columns = max(len(view.frames), len(view.conditioning), 1)
+    parts = [_STYLE, '<div class="mv-view">']
+    parts.append(_row_html(f"Step {view.step} of {view.last_step}: decoded frames", view.frames, columns, uris))
+    if any(tile is not None for tile in view.errors):
+        parts.append(_row_html('Error against the truth <span class="mv-legend"></span> 0 to '
+                               f"{ERROR_RANGE:g} (mean absolute, per pixel)", view.errors, columns, uris))
+    if view.conditioning:
+        parts.append(_row_html('What each memory hands the generator (<span class="mv-holes"></span> holes: '
+                               "cells no stored point reached)", view.conditioning, columns, uris))
+    parts.extend(f'<p class="mv-note">{html.escape(note)}</p>' for note in view.notes)
+    parts.append("</div>")
+    return "".join(parts)
