@@ -499,7 +499,7 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
                 with gr.Column(scale=1, min_width=300):
                     drive_world = gr.Dropdown(list(WORLD_NAMES), value=DEFAULT_WORLD, label="world")
                     drive_photo = gr.File(label="or a photo as the first frame (optional)", file_types=["image"],
-                                          type="filepath", height=100)
+                                          type="filepath", height=130)
                     with gr.Row():
                         drive_size = gr.Radio(list(DRIVE_SIZES), value=128, label="size (pixels)")
                         drive_seed = gr.Number(0, label="seed", precision=0, minimum=0)

@@ -112,7 +112,7 @@ def _scene_camera(camera: Camera, low: np.ndarray, high: np.ndarray) -> dict:
         return dict(x=float(value[0]), y=float(value[1]), z=float(value[2]))
 
     reach = float(span.max())  # metres: back far enough to see the room around the camera
-    eye = centre - 0.3 * reach * forward - 0.15 * reach * down
+    eye = centre - 0.2 * reach * forward - 0.1 * reach * down
     return dict(eye=normalized(eye), center=normalized(centre + 0.1 * reach * forward), up=dict(x=0, y=0, z=1))
 
 

@@ -172,16 +172,17 @@ _ENCODERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mirage_viz-enc
 _STYLE = """<style>
 .mv-view{font-family:inherit;color:inherit}
 .mv-view h4{margin:10px 0 4px;font-size:15px;font-weight:600}
-.mv-grid{display:grid;align-items:stretch;grid-template-columns:repeat(var(--mv-columns),minmax(200px,1fr));gap:10px}
-@media (max-width:900px){.mv-grid{grid-template-columns:repeat(auto-fill,minmax(200px,1fr))}}
-.mv-tile{margin:0;min-width:0;display:flex;flex-direction:column}
-.mv-tile img{display:block;margin-top:auto;width:100%;height:auto;aspect-ratio:1/1;object-fit:contain;border-radius:4px;background:#222}
-.mv-title{font-size:14px;font-weight:600;line-height:1.25;overflow-wrap:anywhere}
-.mv-caption{font-size:13px;line-height:1.25;opacity:.8;margin-bottom:3px;overflow-wrap:anywhere}
-.mv-note{font-size:14px;opacity:.85;margin:6px 0}
-.mv-legend{display:inline-block;width:120px;height:10px;vertical-align:middle;border-radius:2px;
+.mv-view .mv-grid{display:grid;grid-template-columns:repeat(var(--mv-columns),minmax(200px,1fr));gap:10px;align-items:stretch}
+@media (max-width:900px){.mv-view .mv-grid{grid-template-columns:repeat(auto-fill,minmax(200px,1fr))}}
+.mv-view figure.mv-tile{margin:0;padding:0;min-width:0;display:flex;flex-direction:column;align-self:stretch}
+.mv-view figure.mv-tile img{display:block;margin:auto 0 0 0;width:100%;height:auto;aspect-ratio:1/1;object-fit:contain;
+ border-radius:4px;background:#222}
+.mv-view .mv-title{font-size:14px;font-weight:600;line-height:1.25;overflow-wrap:anywhere}
+.mv-view .mv-caption{font-size:13px;line-height:1.25;opacity:.8;margin-bottom:3px;overflow-wrap:anywhere}
+.mv-view .mv-note{font-size:14px;opacity:.85;margin:6px 0}
+.mv-view .mv-legend{display:inline-block;width:120px;height:10px;vertical-align:middle;border-radius:2px;
  background:linear-gradient(90deg,#000004,#57106e,#bc3754,#f98e09,#fcffa4)}
-.mv-holes{display:inline-block;width:26px;height:10px;vertical-align:middle;border-radius:2px;
+.mv-view .mv-holes{display:inline-block;width:26px;height:10px;vertical-align:middle;border-radius:2px;
  background:repeating-linear-gradient(45deg,#ff4fa0 0 4px,#282828 4px 8px)}
 </style>"""
 

@@ -1,11 +1,13 @@
 """The Gradio app driven end to end through its API with gradio_client, as a Space visitor's browser would."""
 
+import html
 import json
 import re
 import time
 from pathlib import Path
 
 import pytest
+import torch
 
 gradio = pytest.importorskip("gradio")
 from gradio_client import Client  # noqa: E402
@@ -27,6 +29,16 @@ def app_url(served):
     return served[1]
 
 
+def text(html_status: str) -> str:
+    """The words of a status line (the app sends it as HTML with a progress bar)."""
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", html_status))).strip()
+
+
+def view_step(view_html: str) -> int:
+    """The step a step view shows."""
+    return int(re.search(r"Step (\d+) of \d+: decoded frames", view_html)[1])
+
+
 def wait_for(condition, timeout=60.0, what="the condition"):
     deadline = time.time() + timeout
     while not condition():
@@ -43,9 +55,11 @@ def test_run_streams_a_rollout_and_leaves_downloads(app_url):
     client = Client(app_url, verbose=False)
     job = client.submit("room", "move_right", 0.0, 2, 128, 0, api_name="/run")
     outputs = job.result(timeout=120)
-    statuses = [o[6] for o in job.outputs()]
+    statuses = [text(o[5]) for o in job.outputs()]
     assert any(s.startswith("Step 0 of 2") for s in statuses) and statuses[-1].startswith("Done: 2 steps")
-    cache, panels, frames, metrics, table, slider, status, downloads = outputs
+    view, cache, metrics, table, slider, status, downloads = outputs
+    assert view_step(view) == 2 and view.count("<img") == 11  # 4 frames, 3 error maps, 4 conditioning pictures
+    assert "data:image/webp;base64," in view and "warped latent, decoded" in view
     assert table["headers"][0] == "memory" and [row[0] for row in table["data"]] == ["latent", "rgb", "none"]
     names = sorted(Path(d).name for d in downloads)
     assert names == ["latent_cache_step002.ply", "rgb_cache_step002.ply", "rollout.gif", "summary.json"]
@@ -57,18 +71,18 @@ def test_run_streams_a_rollout_and_leaves_downloads(app_url):
 
     # Scrubbing back in the same session redraws step 0 from this session's own rollout.
     scrubbed = client.predict(0, api_name="/scrub")
-    assert [row[1] for row in scrubbed[4]["data"]] == [0, 0, 0]
+    assert view_step(scrubbed[0]) == 0 and [row[0] for row in scrubbed[3]["data"]] == ["latent", "rgb", "none"]
 
 
 def test_sessions_keep_their_own_rollouts(app_url):
     first, second = Client(app_url, verbose=False), Client(app_url, verbose=False)
     first.predict("room", "push_in", 0.0, 1, 128, 0, api_name="/run")
     second.predict("studio", "pan_left", 0.0, 2, 128, 3, api_name="/run")
-    assert [row[1] for row in first.predict(1, api_name="/scrub")[4]["data"]] == [1, 1, 1]
-    assert [row[1] for row in second.predict(2, api_name="/scrub")[4]["data"]] == [2, 2, 2]
-    assert second.predict(2, api_name="/scrub")[2] != first.predict(1, api_name="/scrub")[2]  # other frames
+    assert view_step(first.predict(1, api_name="/scrub")[0]) == 1
+    assert view_step(second.predict(2, api_name="/scrub")[0]) == 2
+    assert second.predict(1, api_name="/scrub")[0] != first.predict(1, api_name="/scrub")[0]  # other frames
     fresh = Client(app_url, verbose=False)
-    assert fresh.predict(0, api_name="/scrub")[4]["data"] in ([], [[]])  # nothing of the others reaches it
+    assert fresh.predict(0, api_name="/scrub")[3]["data"] in ([], [[]])  # nothing of the others reaches it
 
 
 @pytest.mark.parametrize(
@@ -86,7 +100,7 @@ def test_bad_input_gets_a_message_and_the_server_survives(app_url, args, message
     client = Client(app_url, verbose=False)
     with pytest.raises(Exception, match=message):
         client.predict(*args, api_name="/run")
-    assert client.predict("room", "push_in", 0.0, 1, 128, 0, api_name="/run")[6].startswith("Done")
+    assert text(client.predict("room", "push_in", 0.0, 1, 128, 0, api_name="/run")[5]).startswith("Done")
 
 
 def test_one_rollout_per_session_scrub_mid_run_and_abandon_a_run_the_server_survives(app_url):
@@ -97,13 +111,13 @@ def test_one_rollout_per_session_scrub_mid_run_and_abandon_a_run_the_server_surv
         client.predict("room", "push_in", 0.0, 2, 128, 1, api_name="/run")  # Run pressed again: refused, not doubled
     # Scrub while the run streams: answers from the steps it has, never fails.
     scrubbed = client.predict(0, api_name="/scrub")
-    assert [row[1] for row in scrubbed[4]["data"]] == [0, 0, 0]
-    assert first.result(timeout=120)[6].startswith("Done: 6 steps")
-    assert client.predict("room", "push_in", 0.0, 2, 128, 1, api_name="/run")[6].startswith("Done: 2 steps")
+    assert view_step(scrubbed[0]) == 0
+    assert text(first.result(timeout=120)[5]).startswith("Done: 6 steps")
+    assert text(client.predict("room", "push_in", 0.0, 2, 128, 1, api_name="/run")[5]).startswith("Done: 2 steps")
     third = client.submit("room", "loop", 0.0, 6, 128, 0, api_name="/run")
     third.cancel()  # the visitor closes the tab mid-run
     other = Client(app_url, verbose=False)
-    assert other.predict("studio", "pan_right", 0.0, 1, 128, 0, api_name="/run")[6].startswith("Done: 1 steps")
+    assert text(other.predict("studio", "pan_right", 0.0, 1, 128, 0, api_name="/run")[5]).startswith("Done: 1 steps")
 
 
 def test_stop_over_the_api_ends_the_run_on_the_server_and_keeps_what_ran(served):
@@ -112,11 +126,11 @@ def test_stop_over_the_api_ends_the_run_on_the_server_and_keeps_what_ran(served)
     wait_for(lambda: idle(demo), what="an idle server")
     job = client.submit("room", "loop", 0.0, 40, 128, 0, api_name="/run")
     wait_for(job.outputs, what="the first step")
-    assert client.predict(api_name="/stop") == "Stopping after the current step..."
+    assert text(client.predict(api_name="/stop")) == "Stopping after the current step..."
     outputs = job.result(timeout=60)
-    assert re.match(r"Stopped after step (\d+) of 40", outputs[6]) and int(re.match(r"Stopped after step (\d+)", outputs[6])[1]) < 10
-    assert any(d.endswith("summary.json") for d in outputs[7])  # the steps that ran can be downloaded
-    assert client.predict(api_name="/stop") == "Nothing is running."
+    assert re.match(r"Stopped after step (\d+) of 40", text(outputs[5])) and int(re.match(r"Stopped after step (\d+)", text(outputs[5]))[1]) < 10
+    assert any(d.endswith("summary.json") for d in outputs[6])  # the steps that ran can be downloaded
+    assert text(client.predict(api_name="/stop")) == "Nothing is running."
 
 
 def test_the_line_is_bounded_busy_visitors_are_told_and_stop_works_while_waiting(served):
@@ -130,10 +144,10 @@ def test_the_line_is_bounded_busy_visitors_are_told_and_stop_works_while_waiting
     with pytest.raises(Exception, match=r"the app is busy: 2 rollout\(s\) running and 4 waiting"):
         jobs[-1].result(timeout=60)
     wait_for(jobs[5].outputs, what="the last one in line to hear its place")
-    assert "Waiting for a free slot" in jobs[5].outputs()[-1][6]
+    assert "Waiting for a free slot" in jobs[5].outputs()[-1][5]
     for client in clients[:6]:  # Stop reaches the running and the waiting alike
-        assert client.predict(api_name="/stop").startswith("Stopping")
-    statuses = [job.result(timeout=120)[6] for job in jobs[:6]]
+        assert text(client.predict(api_name="/stop")).startswith("Stopping")
+    statuses = [text(job.result(timeout=120)[5]) for job in jobs[:6]]
     assert sum(s.startswith("Stopped after step") for s in statuses) == 2
     assert sum(s == "Stopped before it started." for s in statuses) == 4
     for client in clients:
@@ -168,14 +182,14 @@ def test_visitors_cannot_load_server_paths_and_uploads_are_capped(app_url, tmp_p
         messages.add(str(error.value).replace(path, "X"))
     assert len(messages) == 1 and "loads models by hub id" in messages.pop()  # the same answer, exists or not
     # assets/vae is the embedded VAE's folder next to the server: a visitor's "assets/vae" is a hub id, never that folder
-    status = client.predict("room", "push_in", 0.0, 1, 128, 0, photo, 0.0, "embedded", "assets/vae", "", "", 3.0,
-                            api_name="/run")[6]
+    status = text(client.predict("room", "push_in", 0.0, 1, 128, 0, photo, 0.0, "embedded", "assets/vae", "", "", 3.0,
+                                 api_name="/run")[5])
     assert "VAE 'assets/vae' (hub id) could not be loaded" in status
     big = tmp_path / "big.png"
     big.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(26 * 2**20))
     with pytest.raises(Exception, match="(?i)file size|too large|exceeds|413"):
         client.predict("room", "push_in", 0.0, 1, 128, 0, handle_file(str(big)), api_name="/run")
-    assert client.predict("room", "push_in", 0.0, 1, 128, 0, api_name="/run")[6].startswith("Done")
+    assert text(client.predict("room", "push_in", 0.0, 1, 128, 0, api_name="/run")[5]).startswith("Done")
 
 
 def test_benchmark_tab_shows_the_shipped_run_and_refuses_a_bad_file(app_url, tmp_path):
@@ -200,7 +214,7 @@ def test_a_photo_runs_as_the_first_frame_and_a_bad_one_gets_a_message(app_url, t
     client = Client(app_url, verbose=False)
     outputs = client.predict("room", "pan_left", 10.0, 1, 128, 0, handle_file(str(sample_photos()[0])), 0.0,
                              "embedded", "", "", "", 3.0, api_name="/run")
-    status, downloads = outputs[6], outputs[7]
+    status, downloads = text(outputs[5]), outputs[6]
     assert "First frame: chelsea.png" in status and "depth from embedded" in status
     summary = json.loads(Path(next(d for d in downloads if d.endswith("summary.json"))).read_text())
     assert summary["config"]["photo"] == "chelsea.png" and summary["memories"]["latent"]["steps"][1]["psnr"] is None
@@ -210,3 +224,67 @@ def test_a_photo_runs_as_the_first_frame_and_a_bad_one_gets_a_message(app_url, t
         client.predict("room", "pan_left", 10.0, 1, 128, 0, handle_file(str(bad)), 0.0, "embedded", "", "", "", 3.0,
                        api_name="/run")
     assert client.predict(None, api_name="/bench")[1].startswith("# mirage_viz benchmark")  # still answering
+
+
+def drive_state(outputs) -> tuple[int, int]:
+    """(step, latent cache points) from a drive press's status line."""
+    found = re.search(r"Step (\d+) of at most 48; the latent cache holds ([\d,]+) points", text(outputs[3]))
+    return int(found[1]), int(found[2].replace(",", ""))
+
+
+def test_drive_moves_undoes_returns_and_downloads_a_path_that_loads(app_url):
+    from mirage_viz.trajectories import load_trajectory
+
+    client = Client(app_url, verbose=False)
+    with pytest.raises(Exception, match="No drive yet: choose a world"):
+        client.predict(api_name="/drive_forward")
+    start = client.predict("studio", None, 128, 3, api_name="/drive_start")
+    assert drive_state(start) == (0, 256) and view_step(start[0]) == 0 and start[4] is None
+    with pytest.raises(Exception, match="nothing to undo"):
+        client.predict(api_name="/drive_undo")
+    states = [drive_state(client.predict(api_name=f"/drive_{move}")) for move in ("forward", "turn_left", "right")]
+    assert states == [(1, 512), (2, 768), (3, 1024)]  # every step lifts the 16 x 16 latent cells of its frame
+    assert drive_state(client.predict(api_name="/drive_undo")) == (2, 768)
+    back = client.predict(api_name="/drive_back_to_start")
+    assert drive_state(back) == (3, 1024) and view_step(back[0]) == 3
+    assert "--trajectory-file drive_trajectory.json --world studio --seed 3 --size 128" in text(back[3])
+    path = load_trajectory(back[4])
+    assert path.steps == 3 and torch.allclose(path.camera_to_world[-1], torch.eye(4))  # the revisit: the start pose
+    table = back[2]
+    assert [row[0] for row in table["data"]] == ["latent", "rgb", "none"] and table["data"][0][3] == "100%"
+    assert drive_state(client.predict(api_name="/drive_reset")) == (0, 256)
+
+
+def test_drive_refuses_bad_presses_keeps_its_state_and_sessions_apart(app_url, tmp_path):
+    from gradio_client import handle_file
+
+    first, second = Client(app_url, verbose=False), Client(app_url, verbose=False)
+    first.predict("room", None, 128, 0, api_name="/drive_start")
+    first.predict(api_name="/drive_forward")
+    second.predict("studio", None, 128, 1, api_name="/drive_start")
+    for _ in range(3):
+        second.predict(api_name="/drive_turn_left")
+    assert drive_state(first.predict(api_name="/drive_turn_right")) == (2, 768)  # the other session's steps unseen
+    for presses in range(1, 30):  # rise until the ceiling stops the camera
+        try:
+            first.predict(api_name="/drive_up")
+        except Exception as error:  # noqa: BLE001 - the refusal is the point
+            assert "would stand at" in str(error) and "outside the 'room' room" in str(error)
+            break
+    else:
+        pytest.fail("the camera rose through the ceiling")
+    assert drive_state(first.predict(api_name="/drive_down")) == (presses + 2, 256 * (presses + 3))  # state intact
+    with pytest.raises(Exception, match=r"not in the list of choices: \[128, 256\]"):
+        first.predict("room", None, 64, 0, api_name="/drive_start")
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n but then nothing")
+    with pytest.raises(Exception, match="not an image|could not be decoded"):
+        first.predict("room", handle_file(str(bad)), 128, 0, api_name="/drive_start")
+    assert drive_state(first.predict(api_name="/drive_undo"))[0] == presses + 1  # the failed starts changed nothing
+    running = second.submit("room", "loop", 0.0, 20, 128, 0, api_name="/run")
+    wait_for(running.outputs, what="the rollout's first step")
+    with pytest.raises(Exception, match="still running"):
+        second.predict(api_name="/drive_forward")  # one thing at a time per visitor
+    assert text(second.predict(api_name="/stop")).startswith("Stopping")
+    running.result(timeout=120)
+    assert drive_state(second.predict(api_name="/drive_forward")) == (4, 1280)

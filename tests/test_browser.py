@@ -47,9 +47,9 @@ def test_browser_runs_an_example_sees_the_panels_and_scrubs(page):
     page.get_by_role("button", name="Run").click()
     page.get_by_text("Step 0 of").first.wait_for(timeout=60_000)
     page.get_by_text("Done:").wait_for(timeout=120_000)
-    # The 3D plot and the frames are plotly figures in the page.
+    # The 3D plot is a plotly figure; the frames, error maps and conditioning are images in the step view.
     assert page.locator(".js-plotly-plot .gl-container, .js-plotly-plot canvas").count() > 0
-    assert page.locator(".js-plotly-plot image, .js-plotly-plot .layer-above image").count() >= 3
+    assert page.locator("#step-view img").count() == 11
     title_before = page.locator(".js-plotly-plot .gtitle").all_text_contents()
     assert any(t.startswith("Step 6") for t in title_before)
     # Scrub: drag the step slider to its start; every panel redraws for step 0.
@@ -101,4 +101,97 @@ def test_browser_stop_ends_the_run_and_closing_the_tab_frees_the_session(served,
         while folders[0].exists() and time.time() < deadline:
             time.sleep(0.2)
         assert not folders[0].exists() and sessions.stats()["rollouts"] == 0
+        browser.close()
+
+
+# Text of the figures: the step view's labels, plotly's titles, subplot titles and legend entries.
+LABELS = ("#step-view .mv-title, #step-view .mv-caption, #step-view h4, .js-plotly-plot .gtitle, "
+          ".js-plotly-plot .annotation-text, .js-plotly-plot .legendtext")
+OVERLAPS_JS = """(selector) => {
+  const boxes = [...document.querySelectorAll(selector)].map(e => [e, e.getBoundingClientRect()])
+    .filter(([e, r]) => r.width > 0 && r.height > 0 && e.textContent.trim());
+  const clash = [];
+  for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+    const [a, ra] = boxes[i], [b, rb] = boxes[j];
+    if (a.contains(b) || b.contains(a)) continue;
+    const w = Math.min(ra.right, rb.right) - Math.max(ra.left, rb.left);
+    const h = Math.min(ra.bottom, rb.bottom) - Math.max(ra.top, rb.top);
+    if (w > 1 && h > 1) clash.push([a.textContent.trim(), b.textContent.trim()]);
+  }
+  return {count: boxes.length, clash};
+}"""
+
+
+def test_browser_step_view_streams_reads_at_1280_and_nothing_overlaps(served, tmp_path):
+    _, url = served
+    with playwright_sync.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(url)
+        page.get_by_role("button", name="Run").wait_for(timeout=30_000)
+        steps = page.locator("input[aria-label='number input for steps']")
+        steps.fill("5")
+        steps.press("Tab")
+        page.get_by_role("button", name="Run").click()  # the default loop at 256 px
+        first_image = page.locator("#step-view img").first
+        page.get_by_text(re.compile(r"Step 1 of 5 done")).first.wait_for(timeout=90_000)
+        before = first_image.get_attribute("src")
+        page.get_by_text(re.compile(r"Step [23] of 5 done")).first.wait_for(timeout=90_000)
+        after = first_image.get_attribute("src")
+        done_already = page.get_by_text("Done:").count()
+        assert after != before and not done_already  # the frames changed between two streamed steps, before Done
+        assert page.locator("progress").count() == 1  # progress in one place: the status line
+        page.screenshot(path=str(tmp_path / "streaming_1280x800.png"))
+        page.get_by_text("Done: 5 steps").first.wait_for(timeout=120_000)
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(tmp_path / "step_view_1280x800.png"), full_page=True)
+        widths = page.eval_on_selector_all("#step-view img", "els => els.map(e => e.getBoundingClientRect().width)")
+        assert len(widths) == 11 and min(widths) >= 200, widths  # every frame and map at least 200 px wide
+        assert page.evaluate("() => document.scrollingElement.scrollWidth <= window.innerWidth")  # no sideways scroll
+        labels = page.evaluate(OVERLAPS_JS, LABELS)
+        assert labels["count"] >= 25 and labels["clash"] == [], labels
+        browser.close()
+
+
+def drive_status(page) -> str:
+    return page.locator("#drive-status").inner_text()
+
+
+def wait_drive(page, step: int, points: int) -> None:
+    page.get_by_text(f"Step {step} of at most 48; the latent cache holds {points:,} points").wait_for(timeout=60_000)
+
+
+def test_browser_drive_by_keyboard_undo_back_to_start_and_two_sessions_apart(served, tmp_path):
+    _, url = served
+    with playwright_sync.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        pages = []
+        for world in ("room", "studio"):
+            page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()  # a session each
+            page.goto(url)
+            page.get_by_role("tab", name="Drive").click()
+            page.get_by_role("combobox", name="world").last.wait_for(timeout=30_000)
+            if world != "room":
+                page.get_by_role("combobox", name="world").last.click()
+                page.get_by_role("option", name=world).click()
+            page.get_by_role("button", name="Start here").click()
+            wait_drive(page, 0, 256)
+            page.locator("h1").first.click()  # focus off the fields: keys drive
+            pages.append(page)
+        one, two = pages
+        for step, key in enumerate(("w", "d", "q"), start=1):  # three moves in one tab, one in the other between them
+            one.keyboard.press(key)
+            if step == 2:
+                two.keyboard.press("e")
+            wait_drive(one, step, 256 * (step + 1))
+        wait_drive(two, 1, 512)
+        one.keyboard.press("z")  # Undo
+        wait_drive(one, 2, 768)
+        one.keyboard.press("b")  # back to start
+        wait_drive(one, 3, 1024)
+        assert "Step 1 of at most 48" in drive_status(two)  # the other session saw none of it
+        assert one.locator("#drive-view img").count() == 11
+        one.screenshot(path=str(tmp_path / "drive_1280x800.png"), full_page=True)
+        labels = one.evaluate(OVERLAPS_JS, LABELS.replace("#step-view", "#drive-view"))
+        assert labels["clash"] == [], labels
         browser.close()
