@@ -1,7 +1,8 @@
-"""The Gradio app: run a trajectory with the three memories side by side, watch each step, scrub back.
+"""The Gradio app: run a trajectory with the three memories side by side, watch each step, scrub back; or drive.
 
-UI code only: every number and picture comes from the engine (:mod:`mirage_viz.engine`), the figure
-functions (:mod:`mirage_viz.figures`) and the exports (:mod:`mirage_viz.export`). Each visitor's rollout
+UI code only: every number and picture comes from the engine (:mod:`mirage_viz.engine`, :mod:`mirage_viz.drive`),
+the step view (:mod:`mirage_viz.step_view`), the figure functions (:mod:`mirage_viz.figures`) and the exports
+(:mod:`mirage_viz.export`). Each visitor's rollout
 lives in a :class:`~mirage_viz.sessions.SessionStore` keyed by the Gradio session: one running rollout per
 visitor, a bounded number kept, freed when the tab closes or after a time to live, downloads removed with
 it. Nothing is shared between sessions but the read-only models.

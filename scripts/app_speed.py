@@ -1,48 +1,489 @@
-"""Measure the app's responsiveness: time from pressing Run to each streamed step (handler side).
+"""Measure the app's budgets (issue 10) and write the figures as JSON; never asserts on a time.
 
-    python scripts/app_speed.py [--steps 8] [--out runs/app_speed.json]
+    python scripts/app_speed.py [--quick] [--steps 8] [--size 256] [--out runs/app_speed.json]
 
-Prints and writes the time to the first step and the per-step times at 256x256 and 128x128. It excludes
-Gradio's transport and the browser's drawing, which add little on localhost.
+The budgets, each reported with its figure and ``within_budget``:
+
+1. Per streamed step of a ``loop`` rollout (8 steps at 256 px): at most 300 kB sent to the browser, and at most
+   60 ms building the panels on the server (``mirage_viz.app._panels``; split into the step view, the 3D caches,
+   the charts and their JSON). The bytes are the real ones: the app is served in this process and the run is
+   submitted through Gradio's queue protocol (``/gradio_api/queue/join``, then the SSE stream of
+   ``/gradio_api/queue/data``), each message counted as it arrives and decoded per output.
+2. In a real browser (Debian chromium driven by Playwright), Run to "Done:" of the same rollout within twice the
+   time of the command line (``python -m mirage_viz.cli rollout``, the whole command in a subprocess).
+3. A drive step at 128 px in the browser: key press to the updated panels within 1.5 s.
+
+``--quick`` skips the command line and the browser (budgets 2 and 3). Machine, versions, date and the load
+average (the machine may be shared) go into the JSON with the figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
+import os
+import platform
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
-import tempfile
+PANELS_BUDGET_MS = 60.0
+PAYLOAD_BUDGET_KB = 300.0  # kB = 1000 bytes
+BROWSER_RUN_BUDGET_RATIO = 2.0
+DRIVE_PRESS_BUDGET_S = 1.5
+DRIVE_KEYS = ("w", "w", "q", "e", "d", "b")  # each press adds one step ("b", back to the start, too)
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+RUN_OUTPUTS = ("step_view_html", "cache_plot", "metrics_plot", "table", "step_slider", "status", "downloads")
 
-from mirage_viz import app
-from mirage_viz.backbone import load_embedded_backbone
-from mirage_viz.hub import ModelAccess
-from mirage_viz.sessions import RunSlots, SessionStore
+
+def _load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=8)
-    parser.add_argument("--out", type=Path, default=Path("runs/app_speed.json"))
-    args = parser.parse_args()
+def _stats(values: list[float], digits: int = 1) -> dict:
+    return {"median": round(statistics.median(values), digits), "max": round(max(values), digits),
+            "each": [round(v, digits) for v in values]}
+
+
+def _ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1e3
+
+
+def _size(value: object) -> int:
+    """Bytes of ``value`` as JSON in a message (compact, as the server writes it)."""
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def machine_info() -> dict:
+    import gradio
+    import plotly
+    import torch
+
+    return {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
+            "platform": platform.platform(), "torch": torch.__version__, "gradio": gradio.__version__,
+            "plotly": plotly.__version__}
+
+
+# -- 1a. panel building on the server ------------------------------------------------------------------
+def measure_panels(steps: int = 8, size: int = 256, trajectory: str = "loop") -> dict:
+    """Run the rollout in this process and time ``_panels`` after every step, then its parts one by one.
+
+    Also the rollout's own time (the sum of its steps, models already loaded): the floor under any front end."""
+    from mirage_viz import app
+    from mirage_viz.backbone import build_backbone
+    from mirage_viz.engine import RolloutConfig, iter_rollout
+    from mirage_viz.figures import cache_figure, metrics_figure, rollout_pca
+    from mirage_viz.step_view import step_view, step_view_html
+
     start = time.perf_counter()
-    load_embedded_backbone()
-    results = {"models_load_s": time.perf_counter() - start}
-    handlers = app._Handlers(SessionStore(tempfile.mkdtemp()), RunSlots(), ModelAccess.for_visitors())
-    for size in (256, 128):
-        start, stamps = time.perf_counter(), []
-        for _ in handlers.run("room", "loop", 0.0, args.steps, size, 0, progress=lambda *a, **k: None):
-            stamps.append(time.perf_counter() - start)
-        per_step = [b - a for a, b in zip(stamps, stamps[1:-1])]
-        results[str(size)] = {"first_step_s": stamps[0], "step_median_s": statistics.median(per_step),
-                              "step_max_s": max(per_step), "exports_s": stamps[-1] - stamps[-2]}
-        print(f"{size}x{size}: first step after {stamps[0]:.2f} s, a step {statistics.median(per_step):.2f} s "
-              f"(max {max(per_step):.2f}), exports {stamps[-1] - stamps[-2]:.2f} s")
+    backbone = build_backbone(depth=None)  # what the app's run uses
+    load_ms = _ms(start)
+    panels, step_ms = [], []
+    parts: dict[str, list[float]] = {k: [] for k in ("pca", "step_view", "cache_3d", "charts", "table",
+                                                     "json_3d", "json_charts")}
+    json_bytes: dict[str, list[int]] = {"cache_3d": [], "charts": []}
+
+    def part(name: str, work: Callable[[], object]) -> object:
+        begin = time.perf_counter()
+        value = work()
+        parts[name].append(_ms(begin))
+        return value
+
+    stream = iter_rollout(RolloutConfig(steps=steps, size=size, trajectory=trajectory), backbone=backbone)
+    while True:
+        start = time.perf_counter()
+        rollout = next(stream, None)
+        if rollout is None:
+            break
+        step_ms.append(_ms(start))
+        step = len(rollout) - 1
+        start = time.perf_counter()
+        app._panels(rollout, step)
+        panels.append(_ms(start))
+        # the same work again, part by part, and the figures' JSON (which Gradio writes after _panels returns)
+        basis = part("pca", lambda: rollout_pca(rollout))
+        part("step_view", lambda: step_view_html(step_view(rollout, step, basis)))
+        cache = part("cache_3d", lambda: cache_figure(rollout, step, basis, max_points=app.APP_MAX_POINTS))
+        charts = part("charts", lambda: metrics_figure(rollout))
+        part("table", lambda: app._table(rollout, step))
+        json_bytes["cache_3d"].append(len(part("json_3d", cache.to_json)))
+        json_bytes["charts"].append(len(part("json_charts", charts.to_json)))
+    with_json = [p + a + b for p, a, b in zip(panels, parts["json_3d"], parts["json_charts"])]
+    return {
+        "budget_ms": PANELS_BUDGET_MS, "median_ms": round(statistics.median(panels), 1), "max_ms": round(max(panels), 1),
+        "within_budget": max(panels) <= PANELS_BUDGET_MS,
+        "median_within_budget": statistics.median(panels) <= PANELS_BUDGET_MS,
+        "panels_ms": _stats(panels),
+        "panels_plus_json_ms": _stats(with_json),  # Gradio serialises the two figures after _panels returns
+        "parts_ms": {name: _stats(values) for name, values in parts.items()},
+        "figure_json_bytes": {name: _stats([float(v) for v in values], 0) for name, values in json_bytes.items()},
+        "rollout": {"models_load_ms": round(load_ms, 1), "step_ms": _stats(step_ms),
+                    "total_s": round(sum(step_ms) / 1e3, 2)},
+        "load_average": _load(),
+    }
+
+
+# -- 1b. bytes streamed to the browser -------------------------------------------------------------------
+def _sse_events(response, deadline: float):
+    """Each ``data:`` event of an SSE response as (bytes on the wire, decoded JSON, seconds since the request)."""
+    buffer, start = b"", time.perf_counter()
+    for chunk in response.iter_raw():
+        buffer += chunk
+        while b"\n\n" in buffer:
+            event, buffer = buffer.split(b"\n\n", 1)
+            if event.startswith(b"data:"):
+                yield len(event) + 2, json.loads(event[5:]), time.perf_counter() - start
+        if time.monotonic() > deadline:
+            raise TimeoutError("the SSE stream ran past its deadline")
+
+
+def _edits(diff: list) -> str:
+    """What a diff does, in short: its distinct edits, list indices as ``*`` ("replace plot", "append (whole)")."""
+    if not diff:
+        return "unchanged"
+    kinds = dict.fromkeys(f"{action} {'/'.join('*' if isinstance(k, int) else str(k) for k in path) or '(whole)'}"
+                          for action, path, _ in diff)
+    return ", ".join(kinds)
+
+
+def measure_payload(url: str, steps: int = 8, size: int = 256, trajectory: str = "loop", timeout_s: float = 600) -> dict:
+    """Submit a run through Gradio's queue as the browser does and count the bytes of every message of its stream.
+
+    Gradio streams a generator's outputs as diffs against the previous yield (``process_generating``); the diffs
+    are applied here (as gradio_client does) to tell which message is which step, and each output's share of a
+    message is its JSON re-encoded (compact)."""
+    import secrets
+
+    import httpx
+    from gradio_client.utils import apply_diff
+
+    base = url.rstrip("/")
+    config = httpx.get(f"{base}/config", timeout=30).json()
+    api = base + config.get("api_prefix", "/gradio_api")
+    fn_index = next(d.get("id", i) for i, d in enumerate(config["dependencies"]) if d.get("api_name") == "run")
+    session = secrets.token_hex(8)
+    data = ["room", trajectory, 0.0, steps, size, 0, None, 0.0, "embedded", "", "", "", 3.0]
+    deadline = time.monotonic() + timeout_s
+    records, outputs = [], [None] * len(RUN_OUTPUTS)
+    with httpx.Client(timeout=httpx.Timeout(30, read=min(timeout_s, 300))) as client:
+        joined = client.post(f"{api}/queue/join", json={"data": data, "fn_index": fn_index, "session_hash": session,
+                                                        "event_data": None, "trigger_id": None})
+        joined.raise_for_status()
+        event_id = joined.json()["event_id"]
+        with client.stream("GET", f"{api}/queue/data", params={"session_hash": session}) as response:
+            response.raise_for_status()
+            encoding = response.headers.get("content-encoding", "none")
+            for size_bytes, message, at in _sse_events(response, deadline):
+                kind = message.get("msg")
+                if message.get("event_id") not in (None, event_id) or kind == "heartbeat":
+                    continue
+                record = {"msg": kind, "bytes": size_bytes, "at_s": round(at, 3)}
+                values = (message.get("output") or {}).get("data") or []
+                if kind == "process_generating" and values:
+                    first = all(v is None for v in outputs)
+                    record["outputs"] = {}
+                    for i, value in enumerate(values[:len(RUN_OUTPUTS)]):
+                        diff = not first  # after its first message, Gradio sends every output as a diff
+                        outputs[i] = apply_diff(outputs[i], value) if diff else value
+                        record["outputs"][RUN_OUTPUTS[i]] = {"bytes": _size(value), "whole_value_bytes": _size(outputs[i]),
+                                                             "sent_as": _edits(value) if diff else "whole value"}
+                    status = str(outputs[RUN_OUTPUTS.index("status")] or "")
+                    record["status"] = status[status.find("<p"):][:80]
+                    record["step"] = next((k for k in range(steps + 1) if f"Step {k} of {steps} done" in status), None)
+                    if "Done:" in status:
+                        record["step"] = "done (with the downloads)"
+                elif kind == "process_completed":
+                    record["success"] = message.get("success")
+                    record["outputs_bytes"] = {RUN_OUTPUTS[i]: _size(v) for i, v in enumerate(values[:len(RUN_OUTPUTS)])}
+                records.append(record)
+                if kind == "process_completed":
+                    break
+            else:
+                raise RuntimeError("the stream ended before the run completed")
+    if not records or records[-1].get("success") is False:
+        raise RuntimeError(f"the run failed: {records[-1:]}")
+    per_step = [r for r in records if isinstance(r.get("step"), int)]
+    step_bytes = [r["bytes"] / 1e3 for r in per_step]
+    shares = {name: [r["outputs"][name]["bytes"] / 1e3 for r in per_step] for name in RUN_OUTPUTS}
+    whole = {name: [r["outputs"][name]["whole_value_bytes"] / 1e3 for r in per_step] for name in RUN_OUTPUTS}
+    sent_as = {name: sorted({r["outputs"][name]["sent_as"] for r in per_step[1:]}) for name in RUN_OUTPUTS}
+    return {
+        "budget_kb": PAYLOAD_BUDGET_KB, "median_kb": round(statistics.median(step_bytes), 1),
+        "max_kb": round(max(step_bytes), 1), "within_budget": max(step_bytes) <= PAYLOAD_BUDGET_KB,
+        "kb_per_step": _stats(step_bytes),
+        "kb_per_output_per_step": {name: {**_stats(shares[name]), "whole_value_median": round(statistics.median(
+            whole[name]), 1)} for name in RUN_OUTPUTS},
+        "sent_as_after_the_first_step": sent_as,
+        "gradio_sends_diffs": any(v != ["whole value"] for v in sent_as.values()),
+        "content_encoding": encoding,
+        "total_kb": round(sum(r["bytes"] for r in records) / 1e3, 1),
+        "kb_by_message": {kind: round(sum(r["bytes"] for r in records if r["msg"] == kind) / 1e3, 1)
+                          for kind in dict.fromkeys(r["msg"] for r in records)},
+        "run_s": records[-1]["at_s"],
+        "messages": records,
+        "load_average": _load(),
+    }
+
+
+# -- 2a. the command line --------------------------------------------------------------------------------
+def measure_cli(steps: int = 8, size: int = 256, trajectory: str = "loop", timeout_s: float = 600) -> dict:
+    """The whole ``python -m mirage_viz.cli rollout`` command, in a subprocess (start, imports, models, exports)."""
+    with tempfile.TemporaryDirectory(prefix="app_speed_cli_") as folder:
+        command = [sys.executable, "-m", "mirage_viz.cli", "rollout", "--steps", str(steps), "--size", str(size),
+                   "--trajectory", trajectory, "--out", str(Path(folder) / "out")]
+        start = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
+        wall = time.perf_counter() - start
+        written = sorted(p.name for p in (Path(folder) / "out").glob("*"))
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(command[1:])} exited {done.returncode}: {done.stderr[-1500:]}")
+    return {"command": " ".join(["python", *command[1:-1], "<tmp>"]), "wall_s": round(wall, 2), "written": written,
+            "load_average": _load()}
+
+
+# -- 2b and 3. the browser -------------------------------------------------------------------------------
+_WATCH_STATUS = """([selector, watched]) => {
+  // first time each watched text shows in the status line (performance.now(), ms), and the click on Run
+  const probe = window.__mvRun = {click: null, seen: {}};
+  document.addEventListener('click', () => { if (probe.click === null) probe.click = performance.now(); },
+                            {capture: true, once: true});
+  const observer = new MutationObserver(() => {
+    const element = document.querySelector(selector);
+    const text = element ? element.textContent : '';
+    for (const w of watched) if (!(w in probe.seen) && text.includes(w)) probe.seen[w] = performance.now();
+    if (Object.keys(probe.seen).length === watched.length) observer.disconnect();
+  });
+  observer.observe(document.body, {subtree: true, childList: true, characterData: true});
+}"""
+
+_WATCH_PRESS = """(want) => {
+  // the key press, the status line saying `want`, and the step view's first image changing (performance.now(), ms)
+  const image = () => { const img = document.querySelector('#drive-view img'); return img ? img.getAttribute('src') : null; };
+  const before = image();
+  const probe = window.__mvPress = {key: null, status: null, image: null, origin: performance.timeOrigin};
+  document.addEventListener('keydown', () => { if (probe.key === null) probe.key = performance.now(); },
+                            {capture: true, once: true});
+  const observer = new MutationObserver(() => {
+    const now = performance.now();
+    const status = document.querySelector('#drive-status');
+    if (probe.status === null && status && status.textContent.includes(want)) probe.status = now;
+    if (probe.image === null && image() !== before) probe.image = now;
+    if (probe.status !== null && probe.image !== null) observer.disconnect();
+  });
+  observer.observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true});
+}"""
+
+
+def measure_browser_run(page, steps: int = 8) -> dict:
+    """Click Run on the defaults (room, loop, 8 steps, 256 px) and time it to "Done:", with when each step showed."""
+    run = page.get_by_role("button", name="Run", exact=True)
+    run.wait_for(timeout=60_000)
+    watched = [f"Step {k} of {steps} done" for k in range(steps + 1)] + ["Done:"]
+    page.evaluate(_WATCH_STATUS, ["#run-status", watched])
+    start = time.perf_counter()
+    run.click()
+    page.get_by_text("Done:").first.wait_for(timeout=300_000)
+    wall = time.perf_counter() - start
+    probe = page.evaluate("window.__mvRun")
+    shown = {k: round((t - probe["click"]) / 1e3, 2) for k, t in probe["seen"].items()} if probe["click"] else {}
+    step_times = [shown[w] for w in watched[:-1] if w in shown]
+    return {"wall_s": round(wall, 2), "shown_after_click_s": shown,
+            "between_steps_s": _stats([b - a for a, b in zip(step_times, step_times[1:])], 2) if len(step_times) > 1 else None,
+            "load_average": _load()}
+
+
+def time_drive_handlers(demo) -> list[tuple[float, float]]:
+    """Wrap the served demo's drive handlers (this process's copy only) to note when each ran, as epoch seconds."""
+    import functools
+
+    spans: list[tuple[float, float]] = []
+    for block_fn in demo.fns.values():
+        if str(block_fn.api_name or "").startswith("drive_"):
+            def timed(*args, __fn=block_fn.fn, **kwargs):
+                start = time.time()
+                try:
+                    return __fn(*args, **kwargs)
+                finally:
+                    spans.append((start, time.time()))
+
+            block_fn.fn = functools.wraps(block_fn.fn)(timed)
+    return spans
+
+
+def measure_drive(page, keys: tuple[str, ...] = DRIVE_KEYS, spans: list | None = None, timeout_s: float = 60) -> dict:
+    """Start a drive (128 px, the default), then press ``keys`` one at a time, each timed from the key press to the
+    status line saying the next step, and to the step view's first image changing. With ``spans`` (from
+    :func:`time_drive_handlers`) each press is split: key to the handler starting, the handler, and its end to
+    the page showing the step (Gradio's output processing, the stream and the browser's drawing)."""
+    page.get_by_role("tab", name="Drive").click()
+    start = time.perf_counter()
+    page.get_by_role("button", name="Start here").click()
+    page.get_by_text("Step 0 of at most").first.wait_for(timeout=timeout_s * 1e3)
+    start_s = time.perf_counter() - start
+    page.get_by_text("Steer the camera yourself").click()  # somewhere neutral: no field has the focus
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    presses = []
+    for n, key in enumerate(keys, start=1):
+        page.evaluate(_WATCH_PRESS, f"Step {n} of at most")
+        begin = time.perf_counter()
+        page.keyboard.press(key)
+        page.wait_for_function("() => window.__mvPress.status !== null", timeout=timeout_s * 1e3)
+        wall = time.perf_counter() - begin
+        try:
+            page.wait_for_function("() => window.__mvPress.image !== null", timeout=5_000)
+        except Exception:  # noqa: BLE001 - an unchanged first image is a figure (None), not a failure
+            pass
+        probe = page.evaluate("window.__mvPress")
+        since_key = (lambda t: None if t is None or probe["key"] is None else round((t - probe["key"]) / 1e3, 3))
+        press = {"key": key, "step": n, "wall_s": round(wall, 3), "key_to_status_s": since_key(probe["status"]),
+                 "key_to_image_s": since_key(probe["image"])}
+        if spans and probe["key"] is not None and probe["status"] is not None:
+            key_at, shown_at = (probe["origin"] + probe["key"]) / 1e3, (probe["origin"] + probe["status"]) / 1e3
+            ran = [(a, b) for a, b in spans if key_at - 0.05 <= a <= shown_at]
+            if ran:
+                (a, b) = ran[-1]
+                press.update(key_to_handler_s=round(a - key_at, 3), handler_s=round(b - a, 3),
+                             handler_to_shown_s=round(shown_at - b, 3))
+        presses.append(press)
+    to_status = [p["key_to_status_s"] if p["key_to_status_s"] is not None else p["wall_s"] for p in presses]
+    to_image = [p["key_to_image_s"] for p in presses if p["key_to_image_s"] is not None]
+    split = {part: _stats([p[part] for p in presses], 3) for part in ("key_to_handler_s", "handler_s", "handler_to_shown_s")
+             if presses and all(part in p for p in presses)}
+    return {"budget_s": DRIVE_PRESS_BUDGET_S, "median_s": round(statistics.median(to_status), 3),
+            "max_s": round(max(to_status), 3), "within_budget": max(to_status) <= DRIVE_PRESS_BUDGET_S,
+            "key_to_status_s": _stats(to_status, 3), "key_to_image_s": _stats(to_image, 3) if to_image else None,
+            "split_s": split,
+            "start_here_s": round(start_s, 2), "presses": presses, "load_average": _load()}
+
+
+def measure_drive_server(keys: tuple[str, ...] = DRIVE_KEYS, size: int = 128) -> dict:
+    """The server's share of a drive press, in this process: the step, then the panels (no charts), per key."""
+    from mirage_viz import app
+    from mirage_viz.backbone import build_backbone
+    from mirage_viz.drive import MOVES, DriveSession
+    from mirage_viz.engine import RolloutConfig
+
+    key_action = {k: v for k, v in app.DRIVE_KEYS.items() if len(k) == 1}
+    drive = DriveSession(RolloutConfig(world="room", size=size, steps=1), backbone=build_backbone(depth=None),
+                         max_steps=app.MAX_STEPS)
+    step_ms, panels_ms = [], []
+    for key in keys:
+        action = key_action[key]
+        start = time.perf_counter()
+        drive.move(action) if action in MOVES else getattr(drive, action)()
+        step_ms.append(_ms(start))
+        start = time.perf_counter()
+        app._panels(drive.rollout, len(drive.rollout) - 1, metrics=False)
+        panels_ms.append(_ms(start))
+    return {"step_ms": _stats(step_ms), "panels_ms": _stats(panels_ms)}
+
+
+def measure_browser(url: str, steps: int, cli_s: float | None, spans: list | None = None) -> dict:
+    """Budgets 2 and 3 in one chromium page (1280x800)."""
+    from playwright.sync_api import sync_playwright
+
+    results: dict = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, timeout=60_000)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.set_default_timeout(60_000)
+            start = time.perf_counter()
+            page.goto(url, timeout=60_000)
+            page.get_by_role("button", name="Run", exact=True).wait_for(timeout=60_000)
+            results["page_ready_s"] = round(time.perf_counter() - start, 2)
+            results["run"] = _attempt(lambda: measure_browser_run(page, steps))
+            if cli_s and "wall_s" in results["run"]:
+                ratio = results["run"]["wall_s"] / cli_s
+                results["run"].update(cli_s=cli_s, ratio_to_cli=round(ratio, 2), budget_ratio=BROWSER_RUN_BUDGET_RATIO,
+                                      within_budget=ratio <= BROWSER_RUN_BUDGET_RATIO)
+            results["drive"] = _attempt(lambda: measure_drive(page, spans=spans))
+        finally:
+            browser.close()
+    return results
+
+
+def _attempt(measure: Callable[[], dict]) -> dict:
+    """A measurement's figures, or the error that stopped it (the other figures are still worth having)."""
+    try:
+        return measure()
+    except Exception as error:  # noqa: BLE001
+        return {"error": f"{type(error).__name__}: {error}"[:2000]}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="skip the command line and the browser (budgets 2 and 3)")
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--size", type=int, default=256, choices=(128, 256))
+    parser.add_argument("--out", type=Path, default=Path("runs/app_speed.json"))
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the embedded models only
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    result = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"), "machine": machine_info(),
+              "rollout": {"world": "room", "trajectory": "loop", "steps": args.steps, "size": args.size},
+              "load_average_at_start": _load()}
+    if not args.quick:
+        print("command line ...", flush=True)
+        result["cli"] = _attempt(lambda: measure_cli(args.steps, args.size))
+    print("panels ...", flush=True)
+    result["panels"] = _attempt(lambda: measure_panels(args.steps, args.size))
+
+    from mirage_viz.app import build_demo, launch
+
+    demo = build_demo()
+    spans = time_drive_handlers(demo)
+    try:
+        _, url, _ = launch(demo, prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+        print("payload ...", flush=True)
+        result["payload"] = _attempt(lambda: measure_payload(url, args.steps, args.size))
+        if not args.quick:
+            print("browser ...", flush=True)
+            cli_s = result["cli"].get("wall_s")
+            result["browser"] = _attempt(lambda: measure_browser(url, args.steps, cli_s, spans))
+            result["drive_server"] = _attempt(measure_drive_server)
+    finally:
+        demo.close()
+        demo.mirage_sessions.shutdown()
+    result["load_average_at_end"] = _load()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=1))
+    args.out.write_text(json.dumps(result, indent=1))
+    _summary(result)
     print(f"wrote {args.out}")
+    return result
+
+
+def _summary(result: dict) -> None:
+    def line(name: str, figures: dict | None, text: Callable[[dict], str]) -> None:
+        if not figures:
+            return
+        if "error" in figures:
+            print(f"{name}: FAILED {figures['error'][:300]}")
+        else:
+            mark = {True: "within budget", False: "OVER BUDGET", None: ""}[figures.get("within_budget")]
+            print(f"{name}: {text(figures)} {mark}")
+
+    print(f"{result['rollout']}, {result['machine']['cpu_count']} CPUs, load {result['load_average_at_start']} -> "
+          f"{result.get('load_average_at_end')}")
+    line("panels per step", result["panels"], lambda f: f"median {f['median_ms']} ms, max {f['max_ms']} ms "
+         f"(budget {f['budget_ms']:g}); rollout alone {f['rollout']['total_s']} s")
+    line("payload per step", result.get("payload"), lambda f: f"median {f['median_kb']} kB, max {f['max_kb']} kB "
+         f"(budget {f['budget_kb']:g}); diffs: {f['gradio_sends_diffs']}")
+    line("command line", result.get("cli"), lambda f: f"{f['wall_s']} s")
+    browser = result.get("browser") or {}
+    if "error" in browser:
+        line("browser", browser, str)
+    line("browser Run to Done", browser.get("run"), lambda f: f"{f['wall_s']} s, {f.get('ratio_to_cli')}x the "
+         f"command line (budget {BROWSER_RUN_BUDGET_RATIO:g}x)")
+    line("drive press to panels", browser.get("drive"), lambda f: f"median {f['median_s']} s, max {f['max_s']} s "
+         f"(budget {f['budget_s']:g} s)")
 
 
 if __name__ == "__main__":
