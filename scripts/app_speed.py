@@ -13,8 +13,13 @@ The budgets, each reported with its figure and ``within_budget``:
    time of the command line (``python -m mirage_viz.cli rollout``, the whole command in a subprocess).
 3. A drive step at 128 px in the browser: key press to the updated panels within 1.5 s.
 
-``--quick`` skips the command line and the browser (budgets 2 and 3). Machine, versions, date and the load
-average (the machine may be shared) go into the JSON with the figures.
+Where the browser's time goes: the served demo's run and drive handlers are wrapped (in this process only) to
+note when the server yielded each step or ran each press, the page notes when each step showed (its status line,
+the step view's image, the 3D plot's title), and the CPU seconds of the server, of chromium's processes and of
+the page's main thread (Chrome's own metrics) are counted over the run and over the presses.
+
+``--quick`` skips the command line and the browser (budgets 2 and 3); ``--steps`` and ``--size`` go with it.
+Machine, versions, date and the load average (the machine may be shared) go into the JSON with the figures.
 """
 
 from __future__ import annotations
@@ -120,6 +125,7 @@ def measure_panels(steps: int = 8, size: int = 256, trajectory: str = "loop") ->
         "budget_ms": PANELS_BUDGET_MS, "median_ms": round(statistics.median(panels), 1), "max_ms": round(max(panels), 1),
         "within_budget": max(panels) <= PANELS_BUDGET_MS,
         "median_within_budget": statistics.median(panels) <= PANELS_BUDGET_MS,
+        "max_after_the_first_call_ms": round(max(panels[1:]), 1) if len(panels) > 1 else None,  # the first: cold
         "panels_ms": _stats(panels),
         "panels_plus_json_ms": _stats(with_json),  # Gradio serialises the two figures after _panels returns
         "parts_ms": {name: _stats(values) for name, values in parts.items()},
@@ -249,79 +255,192 @@ def measure_cli(steps: int = 8, size: int = 256, trajectory: str = "loop", timeo
 
 
 # -- 2b and 3. the browser -------------------------------------------------------------------------------
-_WATCH_STATUS = """([selector, watched]) => {
-  // first time each watched text shows in the status line (performance.now(), ms), and the click on Run
-  const probe = window.__mvRun = {click: null, seen: {}};
+_PLOT_TITLE_JS = """const plotTitle = (text) => [...document.querySelectorAll('.js-plotly-plot .gtitle')].some(
+    (t) => t.textContent.includes(text) && t.closest('.js-plotly-plot').getClientRects().length > 0);"""
+_WATCH_RUN = """(watched) => {
+  // the click on Run, and the first time each watched text shows (performance.now(), ms): [key, "status", text]
+  // in the status line, [key, "plot", text] in the title of a visible plot (Plotly has applied that figure)
+  %s
+  const probe = window.__mvRun = {click: null, seen: {}, origin: performance.timeOrigin};
   document.addEventListener('click', () => { if (probe.click === null) probe.click = performance.now(); },
                             {capture: true, once: true});
   const observer = new MutationObserver(() => {
-    const element = document.querySelector(selector);
-    const text = element ? element.textContent : '';
-    for (const w of watched) if (!(w in probe.seen) && text.includes(w)) probe.seen[w] = performance.now();
+    const status = (document.querySelector('#run-status') || {}).textContent || '';
+    for (const [key, where, text] of watched) {
+      if (!(key in probe.seen) && (where === 'status' ? status.includes(text) : plotTitle(text))) {
+        probe.seen[key] = performance.now();
+      }
+    }
     if (Object.keys(probe.seen).length === watched.length) observer.disconnect();
   });
   observer.observe(document.body, {subtree: true, childList: true, characterData: true});
-}"""
+}""" % _PLOT_TITLE_JS
 
-_WATCH_PRESS = """(want) => {
-  // the key press, the status line saying `want`, and the step view's first image changing (performance.now(), ms)
-  const image = () => { const img = document.querySelector('#drive-view img'); return img ? img.getAttribute('src') : null; };
+_WATCH_PRESS = """([status_text, plot_text]) => {
+  // the key press, then (performance.now(), ms) the status line saying `status_text`, the step view's first image
+  // changing and the visible 3D plot's title saying `plot_text`
+  %s
+  const image = () => {
+    const img = document.querySelector('#drive-view img');
+    return img ? img.getAttribute('src') : null;
+  };
   const before = image();
-  const probe = window.__mvPress = {key: null, status: null, image: null, origin: performance.timeOrigin};
+  const probe = window.__mvPress = {key: null, status: null, image: null, plot: null, origin: performance.timeOrigin};
   document.addEventListener('keydown', () => { if (probe.key === null) probe.key = performance.now(); },
                             {capture: true, once: true});
   const observer = new MutationObserver(() => {
     const now = performance.now();
     const status = document.querySelector('#drive-status');
-    if (probe.status === null && status && status.textContent.includes(want)) probe.status = now;
+    if (probe.status === null && status && status.textContent.includes(status_text)) probe.status = now;
     if (probe.image === null && image() !== before) probe.image = now;
-    if (probe.status !== null && probe.image !== null) observer.disconnect();
+    if (probe.plot === null && plotTitle(plot_text)) probe.plot = now;
+    if (probe.status !== null && probe.image !== null && probe.plot !== null) observer.disconnect();
   });
   observer.observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true});
-}"""
+}""" % _PLOT_TITLE_JS
 
 
-def measure_browser_run(page, steps: int = 8) -> dict:
-    """Click Run on the defaults (room, loop, 8 steps, 256 px) and time it to "Done:", with when each step showed."""
+def _children_cpu_s() -> float:
+    """CPU seconds used so far by this process's live descendants: the Playwright driver and chromium's processes."""
+    parents, cpu = {}, {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        pid = int(stat.parent.name)
+        parents[pid], cpu[pid] = int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    me, total = os.getpid(), 0.0
+    for pid in cpu:
+        ancestor = parents.get(pid)
+        while ancestor and ancestor != me:
+            ancestor = parents.get(ancestor)
+        total += cpu[pid] if ancestor == me and pid != me else 0.0
+    return total
+
+
+class CpuMeter:
+    """Where the CPU went over a stretch: this process (the server, and Playwright's client), chromium's processes,
+    and the page's main thread (Chrome's own figures: script, layout, style)."""
+
+    PAGE_METRICS = ("TaskDuration", "ScriptDuration", "LayoutDuration", "RecalcStyleDuration")
+
+    def __init__(self, page) -> None:
+        self.cdp = page.context.new_cdp_session(page)
+        self.cdp.send("Performance.enable")
+
+    def _read(self) -> dict[str, float]:
+        metrics = {m["name"]: m["value"] for m in self.cdp.send("Performance.getMetrics")["metrics"]}
+        return {"server_process": time.process_time(), "browser_processes": _children_cpu_s(),
+                **{f"page_main_thread_{name}": metrics.get(name, 0.0) for name in self.PAGE_METRICS}}
+
+    def start(self) -> None:
+        self.begun = self._read()
+
+    def stop(self) -> dict[str, float]:
+        return {f"{name}_s": round(value - self.begun[name], 2) for name, value in self._read().items()}
+
+
+def measure_browser_run(page, steps: int = 8, yields: list | None = None,
+                        meter: CpuMeter | None = None) -> dict:
+    """Click Run on the defaults (room, loop, 8 steps, 256 px) and time it to "Done:", with when each step showed
+    in the status line and in the 3D plot, and where the CPU went.
+
+    With ``yields`` (``notes["run"]`` of :func:`time_handlers`) also when the server yielded each step: the rest of
+    the time is Gradio's output processing, the stream and the browser's work (and the browser's share of the
+    CPU, taken from the server's)."""
     run = page.get_by_role("button", name="Run", exact=True)
     run.wait_for(timeout=60_000)
-    watched = [f"Step {k} of {steps} done" for k in range(steps + 1)] + ["Done:"]
-    page.evaluate(_WATCH_STATUS, ["#run-status", watched])
+    status = {k: f"Step {k} of {steps} done" for k in range(steps + 1)}
+    watched = [[f"status {k}", "status", text] for k, text in status.items()]
+    watched += [[f"plot {k}", "plot", f"Step {k}: the caches in 3D"] for k in range(steps + 1)]
+    watched += [["done", "status", "Done:"]]
+    page.evaluate(_WATCH_RUN, watched)
+    if yields is not None:
+        yields.clear()
+    meter = meter or CpuMeter(page)
+    meter.start()
     start = time.perf_counter()
     run.click()
     page.get_by_text("Done:").first.wait_for(timeout=300_000)
     wall = time.perf_counter() - start
+    cpu = meter.stop()
     probe = page.evaluate("window.__mvRun")
-    shown = {k: round((t - probe["click"]) / 1e3, 2) for k, t in probe["seen"].items()} if probe["click"] else {}
-    step_times = [shown[w] for w in watched[:-1] if w in shown]
-    return {"wall_s": round(wall, 2), "shown_after_click_s": shown,
-            "between_steps_s": _stats([b - a for a, b in zip(step_times, step_times[1:])], 2) if len(step_times) > 1 else None,
-            "load_average": _load()}
+    if probe["click"] is None:
+        return {"wall_s": round(wall, 2), "cpu_s": cpu, "note": "the click was not seen by the page: no timeline"}
+    shown = {key: round((t - probe["click"]) / 1e3, 2) for key, t in probe["seen"].items()}
+    click_at = (probe["origin"] + probe["click"]) / 1e3
+    yielded = {}
+    for at, text in yields or []:
+        for k, wanted in [*status.items(), ("done", "Done:")]:
+            if wanted in text:
+                yielded.setdefault(k, round(at - click_at, 2))
+    timeline = {str(k): {"yielded_s": yielded.get(k),
+                         "status_shown_s": shown.get(f"status {k}"), "plot_3d_shown_s": shown.get(f"plot {k}")}
+                for k in status}
+    timeline["done"] = {"yielded_s": yielded.get("done"), "status_shown_s": shown.get("done")}
+
+    def lags(what: str) -> dict | None:
+        values = [t[what] - t["yielded_s"] for t in timeline.values()
+                  if t.get(what) is not None and t["yielded_s"] is not None]
+        return _stats(values, 2) if values else None
+
+    on_screen = [shown[f"status {k}"] for k in status if f"status {k}" in shown]
+    return {"wall_s": round(wall, 2), "after_click_s": timeline,
+            "between_steps_shown_s": _stats([b - a for a, b in zip(on_screen, on_screen[1:])], 2)
+            if len(on_screen) > 1 else None,
+            "yielded_to_status_shown_s": lags("status_shown_s"), "yielded_to_plot_3d_shown_s": lags("plot_3d_shown_s"),
+            "cpu_s": cpu, "load_average": _load()}
 
 
-def time_drive_handlers(demo) -> list[tuple[float, float]]:
-    """Wrap the served demo's drive handlers (this process's copy only) to note when each ran, as epoch seconds."""
+def time_handlers(demo) -> dict[str, list]:
+    """Wrap the served demo's run and drive handlers (this process's copy only) to note, as epoch seconds, when
+    the run yielded each status line (``"run"``: (time, status text)) and when each drive press ran (``"drive"``:
+    (start, end)); the browser's own clock (``performance.timeOrigin``) is the same machine's."""
     import functools
+    import inspect
 
-    spans: list[tuple[float, float]] = []
+    notes: dict[str, list] = {"run": [], "drive": []}
+
+    def run_timed(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def timed(*args, **kwargs):
+            outputs_stream = fn(*args, **kwargs)
+            try:
+                for outputs in outputs_stream:
+                    status = outputs[RUN_OUTPUTS.index("status")] if isinstance(outputs, tuple) else None
+                    notes["run"].append((time.time(), status if isinstance(status, str) else ""))
+                    yield outputs
+            finally:
+                outputs_stream.close()  # a run stopped or left early ends as it would unwrapped
+        return timed
+
+    def drive_timed(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def timed(*args, **kwargs):
+            start = time.time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                notes["drive"].append((start, time.time()))
+        return timed
+
     for block_fn in demo.fns.values():
-        if str(block_fn.api_name or "").startswith("drive_"):
-            def timed(*args, __fn=block_fn.fn, **kwargs):
-                start = time.time()
-                try:
-                    return __fn(*args, **kwargs)
-                finally:
-                    spans.append((start, time.time()))
-
-            block_fn.fn = functools.wraps(block_fn.fn)(timed)
-    return spans
+        name = str(block_fn.api_name or "")
+        if name == "run" and inspect.isgeneratorfunction(block_fn.fn):
+            block_fn.fn = run_timed(block_fn.fn)
+        elif name.startswith("drive_"):
+            block_fn.fn = drive_timed(block_fn.fn)
+    return notes
 
 
-def measure_drive(page, keys: tuple[str, ...] = DRIVE_KEYS, spans: list | None = None, timeout_s: float = 60) -> dict:
+def measure_drive(page, keys: tuple[str, ...] = DRIVE_KEYS, spans: list | None = None, timeout_s: float = 60,
+                  meter: CpuMeter | None = None) -> dict:
     """Start a drive (128 px, the default), then press ``keys`` one at a time, each timed from the key press to the
-    status line saying the next step, and to the step view's first image changing. With ``spans`` (from
-    :func:`time_drive_handlers`) each press is split: key to the handler starting, the handler, and its end to
-    the page showing the step (Gradio's output processing, the stream and the browser's drawing)."""
+    status line saying the next step, to the step view's first image changing and to the 3D plot's title saying
+    the step; the budget's figure is the last of the three. With ``spans`` (``notes["drive"]`` of
+    :func:`time_handlers`) each press is split: key to the handler starting, the handler, and its end to the page
+    showing the step (Gradio's output processing, the stream and the browser's work)."""
     page.get_by_role("tab", name="Drive").click()
     start = time.perf_counter()
     page.get_by_role("button", name="Start here").click()
@@ -330,37 +449,48 @@ def measure_drive(page, keys: tuple[str, ...] = DRIVE_KEYS, spans: list | None =
     page.get_by_text("Steer the camera yourself").click()  # somewhere neutral: no field has the focus
     page.evaluate("() => document.activeElement && document.activeElement.blur()")
     presses = []
+    meter = meter or CpuMeter(page)
+    meter.start()
     for n, key in enumerate(keys, start=1):
-        page.evaluate(_WATCH_PRESS, f"Step {n} of at most")
+        page.evaluate(_WATCH_PRESS, [f"Step {n} of at most", f"Step {n}: the caches in 3D"])
         begin = time.perf_counter()
         page.keyboard.press(key)
         page.wait_for_function("() => window.__mvPress.status !== null", timeout=timeout_s * 1e3)
         wall = time.perf_counter() - begin
         try:
-            page.wait_for_function("() => window.__mvPress.image !== null", timeout=5_000)
-        except Exception:  # noqa: BLE001 - an unchanged first image is a figure (None), not a failure
+            page.wait_for_function("() => window.__mvPress.image !== null && window.__mvPress.plot !== null",
+                                   timeout=10_000)
+        except Exception:  # noqa: BLE001 - a panel that never showed the step is a figure (None), not a failure
             pass
         probe = page.evaluate("window.__mvPress")
         since_key = (lambda t: None if t is None or probe["key"] is None else round((t - probe["key"]) / 1e3, 3))
         press = {"key": key, "step": n, "wall_s": round(wall, 3), "key_to_status_s": since_key(probe["status"]),
-                 "key_to_image_s": since_key(probe["image"])}
+                 "key_to_image_s": since_key(probe["image"]), "key_to_plot_3d_s": since_key(probe["plot"])}
+        seen = [press[k] for k in ("key_to_status_s", "key_to_image_s", "key_to_plot_3d_s")]
+        press["key_to_all_panels_s"] = None if None in seen else max(seen)
         if spans and probe["key"] is not None and probe["status"] is not None:
-            key_at, shown_at = (probe["origin"] + probe["key"]) / 1e3, (probe["origin"] + probe["status"]) / 1e3
+            to_epoch = (lambda t: None if t is None else (probe["origin"] + t) / 1e3)
+            key_at, shown_at = to_epoch(probe["key"]), to_epoch(probe["status"])
             ran = [(a, b) for a, b in spans if key_at - 0.05 <= a <= shown_at]
             if ran:
                 (a, b) = ran[-1]
                 press.update(key_to_handler_s=round(a - key_at, 3), handler_s=round(b - a, 3),
-                             handler_to_shown_s=round(shown_at - b, 3))
+                             handler_end_to_status_s=round(shown_at - b, 3),
+                             handler_end_to_plot_3d_s=None if probe["plot"] is None
+                             else round(to_epoch(probe["plot"]) - b, 3))
         presses.append(press)
-    to_status = [p["key_to_status_s"] if p["key_to_status_s"] is not None else p["wall_s"] for p in presses]
-    to_image = [p["key_to_image_s"] for p in presses if p["key_to_image_s"] is not None]
-    split = {part: _stats([p[part] for p in presses], 3) for part in ("key_to_handler_s", "handler_s", "handler_to_shown_s")
-             if presses and all(part in p for p in presses)}
-    return {"budget_s": DRIVE_PRESS_BUDGET_S, "median_s": round(statistics.median(to_status), 3),
-            "max_s": round(max(to_status), 3), "within_budget": max(to_status) <= DRIVE_PRESS_BUDGET_S,
-            "key_to_status_s": _stats(to_status, 3), "key_to_image_s": _stats(to_image, 3) if to_image else None,
-            "split_s": split,
-            "start_here_s": round(start_s, 2), "presses": presses, "load_average": _load()}
+    cpu = meter.stop()  # over all the presses (and the waits for the image and the 3D plot, at most 10 s each)
+    complete = [p["key_to_all_panels_s"] for p in presses if p["key_to_all_panels_s"] is not None]
+    figures = {part: _stats([p[part] for p in presses if p.get(part) is not None], 3)
+               for part in ("key_to_all_panels_s", "key_to_status_s", "key_to_image_s", "key_to_plot_3d_s", "wall_s",
+                            "key_to_handler_s", "handler_s", "handler_end_to_status_s", "handler_end_to_plot_3d_s")
+               if any(p.get(part) is not None for p in presses)}
+    return {"budget_s": DRIVE_PRESS_BUDGET_S, "median_s": round(statistics.median(complete), 3) if complete else None,
+            "max_s": round(max(complete), 3) if complete else None,
+            "within_budget": len(complete) == len(presses) and max(complete) <= DRIVE_PRESS_BUDGET_S,
+            "measured": "key press to the last of: the status line, the step view's first image, the 3D plot's title",
+            "presses_without_every_panel": len(presses) - len(complete), **figures,
+            "start_here_s": round(start_s, 2), "presses": presses, "cpu_s_all_presses": cpu, "load_average": _load()}
 
 
 def measure_drive_server(keys: tuple[str, ...] = DRIVE_KEYS, size: int = 128) -> dict:
@@ -377,7 +507,10 @@ def measure_drive_server(keys: tuple[str, ...] = DRIVE_KEYS, size: int = 128) ->
     for key in keys:
         action = key_action[key]
         start = time.perf_counter()
-        drive.move(action) if action in MOVES else getattr(drive, action)()
+        if action in MOVES:
+            drive.move(action)
+        else:
+            getattr(drive, action)()  # back_to_start
         step_ms.append(_ms(start))
         start = time.perf_counter()
         app._panels(drive.rollout, len(drive.rollout) - 1, metrics=False)
@@ -385,7 +518,7 @@ def measure_drive_server(keys: tuple[str, ...] = DRIVE_KEYS, size: int = 128) ->
     return {"step_ms": _stats(step_ms), "panels_ms": _stats(panels_ms)}
 
 
-def measure_browser(url: str, steps: int, cli_s: float | None, spans: list | None = None) -> dict:
+def measure_browser(url: str, steps: int, cli_s: float | None, notes: dict | None = None) -> dict:
     """Budgets 2 and 3 in one chromium page (1280x800)."""
     from playwright.sync_api import sync_playwright
 
@@ -399,12 +532,12 @@ def measure_browser(url: str, steps: int, cli_s: float | None, spans: list | Non
             page.goto(url, timeout=60_000)
             page.get_by_role("button", name="Run", exact=True).wait_for(timeout=60_000)
             results["page_ready_s"] = round(time.perf_counter() - start, 2)
-            results["run"] = _attempt(lambda: measure_browser_run(page, steps))
+            results["run"] = _attempt(lambda: measure_browser_run(page, steps, (notes or {}).get("run")))
             if cli_s and "wall_s" in results["run"]:
                 ratio = results["run"]["wall_s"] / cli_s
                 results["run"].update(cli_s=cli_s, ratio_to_cli=round(ratio, 2), budget_ratio=BROWSER_RUN_BUDGET_RATIO,
                                       within_budget=ratio <= BROWSER_RUN_BUDGET_RATIO)
-            results["drive"] = _attempt(lambda: measure_drive(page, spans=spans))
+            results["drive"] = _attempt(lambda: measure_drive(page, spans=(notes or {}).get("drive")))
         finally:
             browser.close()
     return results
@@ -425,6 +558,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--size", type=int, default=256, choices=(128, 256))
     parser.add_argument("--out", type=Path, default=Path("runs/app_speed.json"))
     args = parser.parse_args(argv)
+    if not args.quick and (args.steps, args.size) != (8, 256):
+        parser.error("the browser runs the page's defaults (8 steps at 256 px): --steps and --size go with --quick")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the embedded models only
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     result = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"), "machine": machine_info(),
@@ -439,7 +574,7 @@ def main(argv: list[str] | None = None) -> dict:
     from mirage_viz.app import build_demo, launch
 
     demo = build_demo()
-    spans = time_drive_handlers(demo)
+    notes = time_handlers(demo)
     try:
         _, url, _ = launch(demo, prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
         print("payload ...", flush=True)
@@ -447,7 +582,7 @@ def main(argv: list[str] | None = None) -> dict:
         if not args.quick:
             print("browser ...", flush=True)
             cli_s = result["cli"].get("wall_s")
-            result["browser"] = _attempt(lambda: measure_browser(url, args.steps, cli_s, spans))
+            result["browser"] = _attempt(lambda: measure_browser(url, args.steps, cli_s, notes))
             result["drive_server"] = _attempt(measure_drive_server)
     finally:
         demo.close()
@@ -466,25 +601,32 @@ def _summary(result: dict) -> None:
             return
         if "error" in figures:
             print(f"{name}: FAILED {figures['error'][:300]}")
-        else:
-            mark = {True: "within budget", False: "OVER BUDGET", None: ""}[figures.get("within_budget")]
-            print(f"{name}: {text(figures)} {mark}")
+            return
+        mark = {True: " (within budget)", False: " (OVER BUDGET)", None: ""}[figures.get("within_budget")]
+        print(f"{name}: {text(figures)}{mark}")
 
-    print(f"{result['rollout']}, {result['machine']['cpu_count']} CPUs, load {result['load_average_at_start']} -> "
-          f"{result.get('load_average_at_end')}")
-    line("panels per step", result["panels"], lambda f: f"median {f['median_ms']} ms, max {f['max_ms']} ms "
-         f"(budget {f['budget_ms']:g}); rollout alone {f['rollout']['total_s']} s")
+    print(f"{result['rollout']}; {result['machine']['cpu_count']} CPUs; load average {result['load_average_at_start']} "
+          f"at the start, {result.get('load_average_at_end')} at the end")
+    line("panels per step", result["panels"], lambda f: f"median {f['median_ms']} ms, max {f['max_ms']} ms, max after "
+         f"the first call {f['max_after_the_first_call_ms']} ms (budget {f['budget_ms']:g} ms); the step view "
+         f"{f['parts_ms']['step_view']['median']} ms of it")
     line("payload per step", result.get("payload"), lambda f: f"median {f['median_kb']} kB, max {f['max_kb']} kB "
-         f"(budget {f['budget_kb']:g}); diffs: {f['gradio_sends_diffs']}")
-    line("command line", result.get("cli"), lambda f: f"{f['wall_s']} s")
+         f"(budget {f['budget_kb']:g} kB); step view {f['kb_per_output_per_step']['step_view_html']['median']} kB, "
+         f"3D {f['kb_per_output_per_step']['cache_plot']['median']} kB; the run through Gradio {f['run_s']:.1f} s")
+    rollout_s = (result["panels"].get("rollout") or {}).get("total_s")
+    line("command line", result.get("cli"), lambda f: f"{f['wall_s']} s (the rollout alone, in process: {rollout_s} s)")
     browser = result.get("browser") or {}
     if "error" in browser:
         line("browser", browser, str)
-    line("browser Run to Done", browser.get("run"), lambda f: f"{f['wall_s']} s, {f.get('ratio_to_cli')}x the "
-         f"command line (budget {BROWSER_RUN_BUDGET_RATIO:g}x)")
-    line("drive press to panels", browser.get("drive"), lambda f: f"median {f['median_s']} s, max {f['max_s']} s "
-         f"(budget {f['budget_s']:g} s)")
-
+    line("browser Run to Done", browser.get("run"), lambda f: f"{f['wall_s']} s, {f.get('ratio_to_cli')}x the command "
+         f"line (budget {BROWSER_RUN_BUDGET_RATIO:g}x); a step's status shows "
+         f"{(f.get('yielded_to_status_shown_s') or {}).get('median')} s and its 3D plot "
+         f"{(f.get('yielded_to_plot_3d_shown_s') or {}).get('median')} s after the server yielded it (medians); "
+         f"CPU s: server {f['cpu_s']['server_process_s']}, browser {f['cpu_s']['browser_processes_s']}")
+    line("drive press to panels", browser.get("drive"), lambda f: f"median {f['median_s']} s, max {f['max_s']} s (budget "
+         f"{f['budget_s']:g} s); the handler {(f.get('handler_s') or {}).get('median')} s, then the status "
+         f"{(f.get('handler_end_to_status_s') or {}).get('median')} s and the 3D plot "
+         f"{(f.get('handler_end_to_plot_3d_s') or {}).get('median')} s later")
 
 if __name__ == "__main__":
     main()
