@@ -200,23 +200,22 @@ class SessionStore:
     # -- a visitor ----------------------------------------------------------------------------
     def rollout(self, session_id: str) -> Rollout | None:
         """The session's latest rollout (None when it has none or it was freed); counts as a use."""
-        with self._lock:
-            session = self._sessions.get(session_id)
-            if session is None:
-                return None
-            session.last_used = self._clock()
-            self._sessions.move_to_end(session_id)
-            return session.rollout
+        session = self._use(session_id)
+        return None if session is None else session.rollout
 
     def drive(self, session_id: str) -> object | None:
         """The session's drive (None when it has none or it was freed); counts as a use."""
+        session = self._use(session_id)
+        return None if session is None else session.drive
+
+    def _use(self, session_id: str) -> _Session | None:
+        """The session, marked as just used (most recently used last), or None."""
         with self._lock:
             session = self._sessions.get(session_id)
-            if session is None:
-                return None
-            session.last_used = self._clock()
-            self._sessions.move_to_end(session_id)
-            return session.drive
+            if session is not None:
+                session.last_used = self._clock()
+                self._sessions.move_to_end(session_id)
+            return session
 
     def freed_reason(self, session_id: str) -> str | None:
         """Why the session's rollout was freed (idle too long, or to make room), if it was."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -76,8 +77,9 @@ def soak(sessions: int = 20, steps: int = 4, size: int = 128, checkpoint: int = 
             started = time.perf_counter()
             outputs = client.predict("room", "loop", 0.0, steps, size, index, api_name="/run")
             run_s = time.perf_counter() - started
-            if not str(outputs[6]).startswith(f"Done: {steps} steps"):
-                raise RuntimeError(f"session {index}: {outputs[6]!r}")
+            status = re.sub(r"<[^>]+>", " ", str(outputs[5])).strip()  # the status line (HTML)
+            if not status.startswith(f"Done: {steps} steps"):
+                raise RuntimeError(f"session {index}: {status!r}")
             held = len(_export_folders(temp_dir))
             client.close()  # the visitor leaves: the heartbeat ends and the app's unload frees the session
             try:
