@@ -448,6 +448,11 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
         with gr.Tab("Rollout"):
             with gr.Row():
                 with gr.Column(scale=1):
+                    # Run, Stop and the status line first: in view at 1280x800 beside the step view
+                    with gr.Row():
+                        run_button = gr.Button("Run", variant="primary")
+                        stop_button = gr.Button("Stop")
+                    status = gr.HTML(_status("Press Run."), elem_id="run-status")
                     world = gr.Dropdown(list(WORLD_NAMES), value=DEFAULT_WORLD, label="world")
                     trajectory = gr.Dropdown(list(TRAJECTORY_NAMES), value="loop", label="trajectory", info=presets)
                     magnitude = gr.Number(0.0, label="magnitude (metres or degrees; 0 = the preset's default)", minimum=0)
@@ -465,10 +470,6 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
                         vae = gr.Textbox("", label=f"VAE (hub id{folders}; empty: embedded)")
                         generator = gr.Textbox("", label="inpainting generator (StableDiffusionInpaintPipeline id; empty: embedded)")
                         prompt = gr.Textbox("", label="prompt (hub generator)")
-                    with gr.Row():
-                        run_button = gr.Button("Run", variant="primary")
-                        stop_button = gr.Button("Stop")
-                    status = gr.HTML(_status("Press Run."), elem_id="run-status")
                 with gr.Column(scale=4, min_width=640):
                     step_slider = gr.Slider(0, MAX_STEPS, value=0, step=1, label="step", interactive=False)
                     view_html = gr.HTML(elem_id="step-view", min_height=200)
@@ -505,6 +506,8 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
                         drive_size = gr.Radio(list(DRIVE_SIZES), value=128, label="size (pixels)")
                         drive_seed = gr.Number(0, label="seed", precision=0, minimum=0)
                     start_button = gr.Button("Start here", variant="primary")
+                    drive_status = gr.HTML(_status("Choose a world (or a photo) and press Start here."),
+                                           elem_id="drive-status")
                     buttons: dict[str, gr.Button] = {}
                     for row in (("turn_left", "forward", "turn_right"), ("left", "back", "right"), ("up", "down"),
                                 ("back_to_start", "undo")):
@@ -513,8 +516,6 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
                                 buttons[name] = gr.Button(DRIVE_LABELS[name], elem_id=f"drive-{name}", size="sm",
                                                           min_width=80)
                     reset_button = gr.Button("Reset to the first frame", size="sm")
-                    drive_status = gr.HTML(_status("Choose a world (or a photo) and press Start here."),
-                                           elem_id="drive-status")
                     drive_download = gr.File(label="the path so far: trajectory JSON (replay it with the command above)")
                 with gr.Column(scale=4, min_width=640):
                     drive_html = gr.HTML(elem_id="drive-view", min_height=200)

@@ -480,7 +480,6 @@ class RolloutEngine:
             depth_model=self.backbone.depth_name if depth_source == "estimated" else None,
         )
 
-
     def _remembered_frame(self, read: MemoryRead) -> torch.Tensor | None:
         """What a latent-only read holds, as an image (3, H, W): its latent decoded (untimed: for viewers)."""
         if read.render is not None or not read.mask.any():
