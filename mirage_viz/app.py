@@ -536,7 +536,7 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
             gr.Markdown(
                 "Latent against RGB memory, measured side by side: read and step time per image size and VAE, "
                 "cache bytes, peak memory, consistency on loops, empty cells per depth mode, fused and float16 "
-                "caches. Shown: the shipped run (`assets/bench/bench.json`, a 2-core CPU machine). Measure your "
+                "caches. Shown: the shipped run (`mirage_viz/assets/bench/bench.json`, a 2-core CPU machine). Measure your "
                 "machine with `mirage-viz bench` (about 8 minutes; `--quick`: about one) and upload its `bench.json`."
             )
             bench_file = gr.File(label="a bench.json to show (empty: the shipped one)", file_types=[".json"], type="filepath")

@@ -1,11 +1,13 @@
 """A backbone bundles what generates and measures frames: VAE, warp-conditioned denoiser, depth.
 
 The memories, the engine and the pictures never depend on which backbone runs. The embedded
-backbone ships in ``assets/`` and loads offline; any folder or hub id saved with
+backbone ships in ``mirage_viz/assets/`` and loads offline; any folder or hub id saved with
 ``save_pretrained`` in the same layout loads through :func:`load_backbone`.
 """
 
 from __future__ import annotations
+
+import importlib.resources
 
 import copy
 import dataclasses
@@ -25,7 +27,8 @@ from .models.vae import decode_latents, encode_images, load_vae, quiet_diffusers
 
 __all__ = ["ASSETS_DIR", "DEFAULT_DEPTH_MODEL", "Backbone", "build_backbone", "load_backbone", "load_embedded_backbone"]
 
-ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
+# Everything the embedded default needs at run time ships inside the package (a wheel carries it too).
+ASSETS_DIR = Path(str(importlib.resources.files("mirage_viz") / "assets"))
 
 
 @dataclass
@@ -113,7 +116,7 @@ def load_backbone(
 
 @functools.lru_cache(maxsize=1)
 def load_embedded_backbone(assets_dir: str | Path = ASSETS_DIR) -> Backbone:
-    """The models shipped in ``assets/`` (offline, CPU). Cached: loaded once per process."""
+    """The models shipped in ``mirage_viz/assets/`` (offline, CPU). Cached: loaded once per process."""
     assets = Path(assets_dir)
     missing = [p for p in ("vae", "denoiser", "depth") if not (assets / p).is_dir()]
     if missing:

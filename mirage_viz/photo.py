@@ -16,6 +16,7 @@ length when the file has one, else ``DEFAULT_FOV_DEGREES``; it describes the squ
 
 from __future__ import annotations
 
+import importlib.resources
 import io
 import math
 from collections.abc import Iterator
@@ -37,7 +38,7 @@ MAX_PIXELS = 50_000_000  # refuse larger images before decoding them
 MAX_ASPECT_RATIO = 8.0  # longest side / shortest side: a panorama, not a strip
 MAX_FILE_BYTES = 256 * 2**20
 MIN_SIDE = 32
-PHOTOS_DIR = Path(__file__).resolve().parent.parent / "assets" / "photos"
+PHOTOS_DIR = Path(str(importlib.resources.files("mirage_viz") / "assets" / "photos"))  # package data
 _DIAGONAL_35MM = math.hypot(36.0, 24.0)  # mm: "35 mm equivalent" focal lengths refer to this diagonal
 _EXIF_IFD, _FOCAL_35MM = 0x8769, 0xA405
 
@@ -59,7 +60,7 @@ class Photo:
 
 
 def sample_photos() -> list[Path]:
-    """The photos shipped in ``assets/photos`` (CC0 / public domain, from scikit-image's data)."""
+    """The photos shipped in ``mirage_viz/assets/photos`` (CC0 / public domain, from scikit-image's data)."""
     return sorted(p for p in PHOTOS_DIR.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
 
 

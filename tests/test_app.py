@@ -181,7 +181,7 @@ def test_visitors_cannot_load_server_paths_and_uploads_are_capped(app_url, tmp_p
             client.predict("room", "pan_left", 10.0, 1, 128, 0, photo, 0.0, path, "", "", "", 3.0, api_name="/run")
         messages.add(str(error.value).replace(path, "X"))
     assert len(messages) == 1 and "loads models by hub id" in messages.pop()  # the same answer, exists or not
-    # assets/vae is the embedded VAE's folder next to the server: a visitor's "assets/vae" is a hub id, never that folder
+    # "assets/vae" is shaped like a hub id: a hub id it is (fetched into the cache), never a folder of the server
     status = text(client.predict("room", "push_in", 0.0, 1, 128, 0, photo, 0.0, "embedded", "assets/vae", "", "", 3.0,
                                  api_name="/run")[5])
     assert "VAE 'assets/vae' (hub id) could not be loaded" in status

@@ -1,4 +1,4 @@
-"""A few-step run of each training script, end to end into a temp folder (the real runs ship in assets/)."""
+"""A few-step run of each training script, end to end into a temp folder (the real runs ship in mirage_viz/assets/)."""
 
 import json
 

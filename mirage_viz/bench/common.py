@@ -17,7 +17,7 @@ from ..worlds import SyntheticWorld
 __all__ = ["VAE_KINDS", "bench_backbone", "median", "pairwise_ratio", "timed_ms", "true_observations"]
 
 VAE_KINDS = {
-    "embedded": "the embedded AutoencoderTiny (trained, assets/vae)",
+    "embedded": "the embedded AutoencoderTiny (trained, mirage_viz/assets/vae)",
     "sd": "diffusers AutoencoderKL in the Stable Diffusion layout (widths 128-512, 84 M parameters) with random "
     "weights: right for timing, not for images",
 }

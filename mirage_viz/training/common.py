@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
+ASSETS = Path(__file__).resolve().parents[1] / "assets"  # the package data: mirage_viz/assets
 
 
 def seed_everything(seed: int) -> None:

@@ -5,7 +5,7 @@ the engine uses: 1-3 source views near a target view are written into a latent m
 share of the pairs, an RGB point-cloud memory, so both memories' conditionings are in
 distribution), and the memory's read at the target camera is the conditioning; the target view's
 VAE latent is the clean sample. A share of pairs gets an empty conditioning (the no-memory case).
-Needs the trained VAE in ``assets/vae``.
+Needs the trained VAE in ``mirage_viz/assets/vae``.
 """
 
 from __future__ import annotations
