@@ -96,10 +96,11 @@ def test_browser_stop_ends_the_run_and_closing_the_tab_frees_the_session(served,
     with playwright_sync.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = browser.new_page(viewport={"width": 1280, "height": 800})
-        start_run(page, url, 40, size=128)  # light steps: the page stays free to take the click on Stop
-        page.get_by_text(re.compile(r"Step \d+ of 40 done")).first.wait_for(timeout=90_000)  # it streams
+        # a long run (about 40 s on 2 cores): on a busy 2-core machine the page may take seconds to take the click
+        start_run(page, url, 48)
+        page.get_by_text(re.compile(r"Step \d+ of 48 done")).first.wait_for(timeout=90_000)  # it streams
         page.get_by_role("button", name="Stop").click(timeout=90_000)
-        page.get_by_text("Stopped after step").first.wait_for(timeout=60_000)
+        page.get_by_text("Stopped after step").first.wait_for(timeout=150_000)
         folders = [f for f in sessions.export_root.iterdir()]
         assert len(folders) == 1 and (folders[0] / "summary.json").is_file()
         page.screenshot(path=str(SCREENSHOTS / "stopped_1280x800.png"))
