@@ -145,8 +145,8 @@ def test_the_line_is_bounded_busy_visitors_are_told_and_stop_works_while_waiting
         jobs[-1].result(timeout=60)
     wait_for(jobs[5].outputs, what="the last one in line to hear its place")
     assert "Waiting for a free slot" in jobs[5].outputs()[-1][5]
-    for client in clients[:6]:  # Stop reaches the running and the waiting alike
-        assert text(client.predict(api_name="/stop")).startswith("Stopping")
+    for client in reversed(clients[:6]):  # Stop reaches the waiting and the running alike (the waiting first, so
+        assert text(client.predict(api_name="/stop")).startswith("Stopping")  # no freed slot lets one start)
     statuses = [text(job.result(timeout=120)[5]) for job in jobs[:6]]
     assert sum(s.startswith("Stopped after step") for s in statuses) == 2
     assert sum(s == "Stopped before it started." for s in statuses) == 4
