@@ -157,20 +157,16 @@ class SessionStore:
     def publish(self, ticket: RunTicket, rollout: Rollout) -> None:
         """The run's rollout so far (scrubbable while it streams); ignored once the ticket is closed."""
         with self._lock:
-            session = self._sessions.get(ticket.session_id)
-            if ticket.closed or session is None or session.ticket is not ticket:
-                return
-            session.rollout = rollout
-            session.last_used = self._clock()
+            if (session := self._owned_locked(ticket)) is not None:
+                session.rollout = rollout
+                session.last_used = self._clock()
 
     def publish_drive(self, ticket: RunTicket, drive: object | None) -> None:
         """The session's drive (kept until the session goes, or replaced); ignored once the ticket is closed."""
         with self._lock:
-            session = self._sessions.get(ticket.session_id)
-            if ticket.closed or session is None or session.ticket is not ticket:
-                return
-            session.drive = drive
-            session.last_used = self._clock()
+            if (session := self._owned_locked(ticket)) is not None:
+                session.drive = drive
+                session.last_used = self._clock()
 
     def export_folder(self, ticket: RunTicket, kind: str = "rollout") -> Path | None:
         """A fresh, empty downloads folder of ``kind`` for the run's session; None once closed.
@@ -181,8 +177,8 @@ class SessionStore:
         if not isinstance(kind, str) or not re.fullmatch(r"[a-z0-9_]{1,32}", kind):
             raise ValueError(f"an export kind is 1 to 32 lowercase letters, digits or '_', got {kind!r}")
         with self._lock:
-            session = self._sessions.get(ticket.session_id)
-            if ticket.closed or session is None or session.ticket is not ticket:
+            session = self._owned_locked(ticket)
+            if session is None:
                 return None
             self._remove_exports_locked(session, kind)
             folder = session.exports[kind] = self.export_root / f"{kind}-{secrets.token_hex(8)}"
@@ -272,6 +268,13 @@ class SessionStore:
                     "export_folders": sum(1 for p in self.export_root.iterdir() if p.is_dir())}
 
     # -- inside the lock --------------------------------------------------------------------------
+    def _owned_locked(self, ticket: RunTicket) -> _Session | None:
+        """The ticket's session while the ticket is still its live run; None once closed or replaced."""
+        session = self._sessions.get(ticket.session_id)
+        if ticket.closed or session is None or session.ticket is not ticket:
+            return None
+        return session
+
     def _check_idle_locked(self, session: _Session) -> None:
         """Raise :class:`SessionBusy` when ``session`` has a live rollout running or waiting."""
         if session.ticket is not None:

@@ -1,9 +1,7 @@
 """scripts/app_speed.py, its cheapest part (--quick: panels and the streamed bytes of a 1-step run at 128 px) as a
 smoke test: it runs and writes its figures. No figure is asserted on: they are for people to read."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
@@ -11,17 +9,9 @@ pytest.importorskip("gradio")
 pytest.importorskip("httpx")
 
 
-def load_app_speed():
-    path = Path(__file__).resolve().parent.parent / "scripts" / "app_speed.py"
-    spec = importlib.util.spec_from_file_location("app_speed", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_quick_run_writes_the_panel_and_payload_figures(tmp_path, backbone):
+def test_quick_run_writes_the_panel_and_payload_figures(tmp_path, backbone, load_script):
     out = tmp_path / "app_speed.json"
-    load_app_speed().main(["--quick", "--steps", "1", "--size", "128", "--out", str(out)])
+    load_script("app_speed").main(["--quick", "--steps", "1", "--size", "128", "--out", str(out)])
     result = json.loads(out.read_text())
     panels, payload = result["panels"], result["payload"]
     assert "error" not in panels and "error" not in payload, (panels.get("error"), payload.get("error"))
