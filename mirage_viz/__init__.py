@@ -20,6 +20,7 @@ _EXPORTS = {
     "drive": ("DriveSession", "MOVES"),
     "engine": ("Rollout", "RolloutConfig", "RolloutEngine", "StepRecord", "iter_rollout", "run_rollout"),
     "geometry": ("backproject_depth", "project_points", "splat_points"),
+    "outputs": ("OutputParts", "write_rollout"),
     "memories": ("MEMORY_NAMES", "LatentSpatialMemory", "MemoryRead", "MemoryStats", "NoMemory", "Observation",
                  "RGBPointCloudMemory", "SpatialMemory"),
     "trajectories": ("PRESETS", "TRAJECTORY_NAMES", "Trajectory", "load_trajectory", "make_trajectory"),
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
         RGBPointCloudMemory,
         SpatialMemory,
     )
+    from .outputs import OutputParts, write_rollout
     from .trajectories import PRESETS, TRAJECTORY_NAMES, Trajectory, load_trajectory, make_trajectory
     from .worlds import DEFAULT_WORLD, WORLD_NAMES, SyntheticWorld, make_world
 
@@ -73,6 +75,7 @@ __all__ = [
     "MemoryStats",
     "NoMemory",
     "Observation",
+    "OutputParts",
     "PRESETS",
     "RGBPointCloudMemory",
     "Rollout",
@@ -90,6 +93,7 @@ __all__ = [
     "load_embedded_backbone",
     "load_trajectory",
     "make_trajectory",
+    "write_rollout",
     "make_world",
     "project_points",
     "iter_rollout",

@@ -2,8 +2,7 @@
 
 UI code only: every number and picture comes from the engine (:mod:`mirage_viz.engine`, :mod:`mirage_viz.drive`),
 the step view (:mod:`mirage_viz.step_view`), the figure functions (:mod:`mirage_viz.figures`) and the exports
-(:mod:`mirage_viz.export`). Each visitor's rollout
-lives in a :class:`~mirage_viz.sessions.SessionStore` keyed by the Gradio session: one running rollout per
+(:mod:`mirage_viz.outputs`, the CLI's writer). Each visitor's rollout lives in a :class:`~mirage_viz.sessions.SessionStore` keyed by the Gradio session: one running rollout per
 visitor, a bounded number kept, freed when the tab closes or after a time to live, downloads removed with
 it. Nothing is shared between sessions but the read-only models.
 
@@ -22,6 +21,7 @@ import json
 import math
 import os
 import secrets
+import shutil
 import signal
 import threading
 from pathlib import Path
@@ -34,9 +34,9 @@ from .bench.report import bench_figure, bench_markdown, load_bench
 from .hub import ModelAccess
 from .models.hub_depth import DEPTH_SCALE_RANGE, check_depth_scale
 from .engine import Rollout, RolloutConfig, iter_rollout
-from .export import export_animation, export_cache_ply
 from .drive import MOVES, DriveSession
 from .figures import cache_figure, metrics_figure, rollout_pca
+from .outputs import OutputParts, write_rollout
 from .photo import Photo, load_photo, sample_photos
 from .step_view import step_view, step_view_html
 from .sessions import RunSlots, RunTicket, ServerBusy, SessionBusy, SessionStore, watched
@@ -144,15 +144,16 @@ def _status(text: str, done: int | None = None, total: int | None = None) -> str
     return f'<div class="mv-status">{bar}{paragraphs}</div>'
 
 
-def _exports(rollout: Rollout, folder: Path) -> list[str]:
-    """summary.json, the caches as PLY and the rollout as GIF, in the session's own downloads folder."""
-    last = len(rollout) - 1
-    (folder / "summary.json").write_text(json.dumps(rollout.summary(), indent=1))
-    files = [folder / "summary.json", export_animation(rollout, folder / "rollout.gif")]
-    for name in ("latent", "rgb"):
-        if name in rollout.caches and rollout.caches[name][0].shape[0]:
-            files.append(export_cache_ply(rollout, name, last, folder / f"{name}_cache_step{last:03d}.ply"))
-    return [str(f) for f in files]
+def _downloads(rollout: Rollout, folder: Path) -> list[str]:
+    """The rollout's output folder, written by the CLI's writer (:func:`mirage_viz.outputs.write_rollout`) into
+    the session's own downloads folder: its files (the video, the report, the caches, the summary, the cameras,
+    the GIF) and its PNG frames as one zip."""
+    out = write_rollout(rollout, folder / "mirage_out", parts=OutputParts(gif=True))
+    order = ("rollout.mp4", "report.html", "summary.json", "trajectory.json", "rollout.gif")
+    files = sorted((f for f in out.iterdir() if f.is_file() and not f.name.startswith(".")),
+                   key=lambda f: (order.index(f.name) if f.name in order else len(order), f.name))
+    frames = shutil.make_archive(str(folder / "frames"), "zip", root_dir=out, base_dir="frames")
+    return [str(f) for f in files] + [frames]
 
 
 _LOADING = threading.Lock()  # one model load at a time: two sessions asking for one model load it once
@@ -279,10 +280,17 @@ class _Handlers:
             return  # the session ended before anything ran: nothing to show or keep
         last = len(rollout) - 1
         done = f"Done: {config.steps} steps." if last == config.steps else f"Stopped after step {last} of {config.steps}."
+        panels = _panels(rollout, last)
+        yield (*panels, _slider(last), _status(f"{done} Writing the downloads (video, report, caches)...{notes}"), None)
         folder = self.sessions.export_folder(ticket)
-        downloads = _exports(rollout, folder) if folder is not None else None
-        yield (*_panels(rollout, last), _slider(last),
-               _status(f"{done} Drag the slider to scrub back through every step.{notes}"), downloads)
+        if folder is None:
+            return  # the session ended meanwhile
+        try:
+            downloads, written = _downloads(rollout, folder), ""
+        except (OSError, ValueError) as error:  # a full disk, say: the panels stay, the downloads are not offered
+            downloads, written = None, f" The downloads could not be written ({error}); the panels above are complete."
+        yield (*panels, _slider(last),  # the panels again: an API caller's result is the last output
+               _status(f"{done}{written} Drag the slider to scrub back through every step.{notes}"), downloads)
 
     # -- drive mode ---------------------------------------------------------------------------------
     def drive_start(self, world: str, photo_path: str | None, size: float, seed: float,
@@ -476,7 +484,8 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
                     cache_plot = gr.Plot(label="3D caches (drag to turn; click a legend entry to show or hide it)")
                     table = gr.Dataframe(headers=TABLE_HEADERS, label="this step, per memory", interactive=False)
                     metrics_plot = gr.Plot(label="over steps")
-            downloads = gr.File(label="downloads: summary.json, rollout.gif, caches as PLY", file_count="multiple")
+            downloads = gr.File(label="downloads: rollout.mp4, report.html (opens offline), summary.json, trajectory.json, "
+                                "rollout.gif, caches as PLY, frames.zip", file_count="multiple")
 
             inputs = [world, trajectory, magnitude, steps, size, seed, photo, fov, depth_model, vae, generator, prompt, depth_scale]
             panel_outputs = [view_html, cache_plot, metrics_plot, table]

@@ -97,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
         "rollout",
         help="run a camera trajectory with the latent, RGB and no memory side by side",
         description="Run a camera trajectory through an embedded synthetic world with several spatial memories "
-        "side by side, and write DIR/summary.json and the frames as PNG. Runs offline on the embedded models.",
+        "side by side, and write DIR: summary.json, the frames as PNG, rollout.mp4 (the labelled step view), both "
+        "caches as PLY, trajectory.json and report.html (opens offline). Runs offline on the embedded models.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     rollout.add_argument("--world", default=DEFAULT_WORLD, help=f"embedded synthetic world: {', '.join(WORLD_NAMES)}")
@@ -148,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     rollout.add_argument("--out", type=_output_folder, default=Path("mirage_out"), help="output directory (must be new or empty unless --overwrite)")
     rollout.add_argument("--overwrite", action="store_true",
                          help="replace an output directory mirage_viz wrote earlier (never one holding other files)")
+    rollout.add_argument("--no-video", action="store_true", help="skip rollout.mp4")
+    rollout.add_argument("--no-ply", action="store_true", help="skip the caches as PLY")
+    rollout.add_argument("--gif", action="store_true", help="also write rollout.gif (the decoded frames side by side)")
     rollout.add_argument("--quiet", action="store_true", help="no progress bar")
     bench = commands.add_parser(
         "bench",
@@ -229,8 +233,8 @@ def _rollout(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .engine import RolloutConfig, iter_rollout, plan_rollout
-    from .io import write_rollout
     from .output_dir import check_output_dir
+    from .outputs import OutputParts, write_rollout
     from .photo import load_photo
     from .trajectories import load_trajectory
 
@@ -256,13 +260,18 @@ def _rollout(args: argparse.Namespace) -> int:
         for rollout in iter_rollout(config, backbone=backbone, trajectory=trajectory, photo=photo):
             bar.total = len(rollout.cameras)
             bar.update()
-    out = write_rollout(rollout, args.out, overwrite=args.overwrite)
+    parts = OutputParts(video=not args.no_video, ply=not args.no_ply, gif=args.gif)
+    if not args.quiet:
+        print("mirage-viz rollout: writing the frames, the report" + ", the video" * parts.video + ", the caches" * parts.ply
+              + ", the GIF" * parts.gif + "...", file=sys.stderr, flush=True)
+    out = write_rollout(rollout, args.out, overwrite=args.overwrite, parts=parts)
     last = {name: records[-1] for name, records in rollout.records.items()}
     for name, record in last.items():
         scored = [r.psnr for r in rollout.records[name][1:] if r.psnr is not None]
         quality = f"mean PSNR {sum(scored) / len(scored):6.2f} dB over generated steps" if scored else "no truth to score against"
         print(f"{name:>6}: {quality}, cache {record.cache_points} points / {record.cache_bytes} bytes")
-    print(f"wrote {out / 'summary.json'} and {out / 'frames'}")
+    files = sorted(path.name for path in out.iterdir() if path.is_file() and not path.name.startswith("."))
+    print(f"wrote {out}: {', '.join(files)} and frames/; open {out / 'report.html'} in a browser")
     return 0
 
 

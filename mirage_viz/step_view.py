@@ -11,6 +11,8 @@ three rows of tiles:
 
 :func:`step_view_html` writes a view as one self-contained HTML fragment: images as WebP data (a few KB
 each), titles as text above each image (so no two labels overlap), a grid that wraps rather than scrolls.
+:func:`step_view_image` draws the frames and conditioning rows as one picture with the same titles (a video
+frame of ``rollout.mp4``).
 """
 
 from __future__ import annotations
@@ -25,13 +27,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from .engine import Rollout, StepRecord
 from .figures import rollout_pca
+from .image import to_uint8_image
 from .pca import PCABasis
 
-__all__ = ["ERROR_RANGE", "Tile", "StepView", "step_view", "step_view_html", "error_image", "image_data_uri"]
+__all__ = ["ERROR_RANGE", "Tile", "StepView", "step_view", "step_view_html", "step_view_image", "error_image",
+           "image_data_uri"]
 
 ERROR_RANGE = 0.5  # mean absolute error per pixel (in [0, 1] colour) shown at the colour map's top
 HOLE_COLORS = ((255, 79, 160), (40, 40, 40))  # magenta and dark grey stripes: "nothing here"
@@ -62,11 +66,6 @@ class StepView:
     notes: list[str] = field(default_factory=list)
 
 
-def _uint8(image: torch.Tensor) -> np.ndarray:
-    """(3, H, W) in [0, 1] -> (H, W, 3) uint8."""
-    return (image.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
-
-
 @functools.lru_cache(maxsize=8)
 def _stripes(height: int, width: int) -> np.ndarray:
     """(H, W) bool: diagonal stripes, about 64 across."""
@@ -92,7 +91,7 @@ def _latent_tile(title: str, caption: str, record: StepRecord, basis: PCABasis, 
     """The conditioning latent of ``record`` in PCA colours, upsampled to (height, width), holes hatched."""
     colors = basis.image(record.conditioning_latent)  # (3, h, w)
     blocks = F.interpolate(colors[None], size=(height, width), mode="nearest")[0]
-    return Tile(title, caption, _hatch(_uint8(blocks), ~_upsample_mask(record.mask, height, width)))
+    return Tile(title, caption, _hatch(to_uint8_image(blocks), ~_upsample_mask(record.mask, height, width)))
 
 
 def error_image(frame: torch.Tensor, truth: torch.Tensor) -> tuple[np.ndarray, float]:
@@ -122,14 +121,14 @@ def step_view(rollout: Rollout, step: int, basis: PCABasis | None = None) -> Ste
     frames, errors = [], []
     for name, record in records.items():
         title = f"{name} memory" if step else f"{name} memory: the first frame, through the VAE"
-        frames.append(Tile(title, _score(record), _uint8(record.frame)))
+        frames.append(Tile(title, _score(record), to_uint8_image(record.frame)))
         if truth is None:
             errors.append(None)
         else:
             image, mean = error_image(record.frame, truth)
             errors.append(Tile(f"{name}: error against the truth", f"mean {mean:.3f} (colour scale 0 to {ERROR_RANGE:g})", image))
     if truth is not None:
-        frames.append(Tile("truth", "the world rendered at this camera", _uint8(truth)))
+        frames.append(Tile("truth", "the world rendered at this camera", to_uint8_image(truth)))
         errors.append(None)
     height, width = first.frame.shape[-2:]
     conditioning: list[Tile] = []
@@ -139,7 +138,7 @@ def step_view(rollout: Rollout, step: int, basis: PCABasis | None = None) -> Ste
     for name, record in records.items():
         covered = f"{record.mask_coverage:.0%} of cells covered"
         if record.memory_render is not None:  # a pixel memory: its render, then what the VAE made of it
-            render = _uint8(record.memory_render)
+            render = to_uint8_image(record.memory_render)
             hit = record.memory_render_mask
             if hit is not None:
                 render = _hatch(render, ~hit.numpy())
@@ -150,7 +149,7 @@ def step_view(rollout: Rollout, step: int, basis: PCABasis | None = None) -> Ste
             conditioning.append(_latent_tile(f"{name} memory: warped latent", f"PCA colours; {covered}",
                                              record, basis, height, width))
             if record.conditioning_frame is not None:
-                decoded = _hatch(_uint8(record.conditioning_frame), ~_upsample_mask(record.mask, height, width))
+                decoded = _hatch(to_uint8_image(record.conditioning_frame), ~_upsample_mask(record.mask, height, width))
                 conditioning.append(Tile(f"{name} memory: warped latent, decoded",
                                          "what the latent memory alone remembers", decoded))
     return StepView(step, len(rollout) - 1, frames, errors, conditioning)
@@ -216,3 +215,70 @@ def step_view_html(view: StepView, image_format: str = "webp") -> str:
     parts.extend(f'<p class="mv-note">{html.escape(note)}</p>' for note in view.notes)
     parts.append("</div>")
     return "".join(parts)
+
+
+@functools.lru_cache(maxsize=4)
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    return ImageFont.load_default(size=size)  # Pillow's bundled scalable font: no system font needed
+
+
+def _fit(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, width: int) -> str:
+    """``text``, shortened with an ellipsis until it fits in ``width`` pixels."""
+    if draw.textlength(text, font=font) <= width:
+        return text
+    while text and draw.textlength(text + "...", font=font) > width:
+        text = text[:-1]
+    return text.rstrip() + "..."
+
+
+def _wrap(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, width: int, lines: int) -> list[str]:
+    """``text`` broken at spaces into at most ``lines`` lines of ``width`` pixels (the last one shortened)."""
+    out: list[str] = []
+    words = text.split(" ")
+    while words and len(out) < lines - 1:
+        line = words.pop(0)
+        while words and draw.textlength(f"{line} {words[0]}", font=font) <= width:
+            line = f"{line} {words.pop(0)}"
+        out.append(line)
+    if words:
+        out.append(_fit(draw, " ".join(words), font, width))
+    return out
+
+
+def step_view_image(view: StepView, columns: int | None = None, tile_width: int = 256) -> np.ndarray:
+    """The frames and conditioning rows of ``view`` as one picture (H, W, 3) uint8, for video.
+
+    Each tile is drawn ``tile_width`` pixels wide (smaller frames are enlarged, cell edges kept sharp) under its
+    title and caption; a heading names the step. ``columns`` fixes the grid width (give every step of a video
+    the same, e.g. the widest view's); a step without a conditioning row (step 0) says why in its place.
+    Width and height are even (H.264's 4:2:0 sampling needs both).
+    """
+    columns = max(columns or 0, len(view.frames), len(view.conditioning), 1)
+    title_font, caption_font, heading_font = _font(14), _font(13), _font(17)
+    pad, line_height, text_height, heading_height = 8, 18, 58, 30  # a title of up to two lines, a caption of one
+    tile_height = tile_width  # frames are square (the size rule); a taller one is scaled to fit
+    row_height = text_height + tile_height + pad
+    width = pad + columns * (tile_width + pad)
+    height = heading_height + 2 * row_height + pad
+    canvas = Image.new("RGB", (width + width % 2, height + height % 2), (16, 16, 20))
+    draw = ImageDraw.Draw(canvas)
+    draw.text((pad, 6), f"Step {view.step} of {view.last_step}", fill=(240, 240, 240), font=heading_font)
+    for row, tiles in enumerate((view.frames, view.conditioning)):
+        top = heading_height + row * row_height
+        for column, tile in enumerate(tiles):
+            left = pad + column * (tile_width + pad)
+            title = _wrap(draw, tile.title, title_font, tile_width, lines=2)
+            for index, line in enumerate(title):
+                draw.text((left, top + index * line_height), line, fill=(240, 240, 240), font=title_font)
+            draw.text((left, top + len(title) * line_height + 1), _fit(draw, tile.caption, caption_font, tile_width),
+                      fill=(185, 185, 190), font=caption_font)
+            picture = Image.fromarray(tile.image)
+            scale = min(tile_width / picture.width, tile_height / picture.height)
+            picture = picture.resize((round(picture.width * scale), round(picture.height * scale)), Image.Resampling.NEAREST)
+            canvas.paste(picture, (left, top + text_height))
+        if not tiles:
+            note = ("The first frame is given: no memory was read yet." if view.step == 0
+                    else "No memory handed the generator anything at this step.")
+            draw.text((pad, top + text_height + tile_height // 2), _fit(draw, note, title_font, width - 2 * pad),
+                      fill=(200, 200, 205), font=title_font)
+    return np.asarray(canvas)

@@ -61,8 +61,14 @@ def test_run_streams_a_rollout_and_leaves_downloads(app_url):
     assert view_step(view) == 2 and view.count("<img") == 11  # 4 frames, 3 error maps, 4 conditioning pictures
     assert "data:image/webp;base64," in view and "warped latent, decoded" in view
     assert table["headers"][0] == "memory" and [row[0] for row in table["data"]] == ["latent", "rgb", "none"]
-    names = sorted(Path(d).name for d in downloads)
-    assert names == ["latent_cache_step002.ply", "rgb_cache_step002.ply", "rollout.gif", "summary.json"]
+    assert any(s.startswith("Done: 2 steps. Writing the downloads") for s in statuses)  # the panels come first
+    names = [Path(d).name for d in downloads]  # the CLI's output folder, main files first, the frames zipped
+    assert names == ["rollout.mp4", "report.html", "summary.json", "trajectory.json", "rollout.gif",
+                     "latent_cache_step002.ply", "rgb_cache_step002.ply", "frames.zip"]
+    import av
+
+    with av.open(downloads[0]) as video:  # the labelled step view, one frame per step
+        assert sum(1 for _ in video.decode(video=0)) == 3
     summary = json.loads(Path(next(d for d in downloads if d.endswith("summary.json"))).read_text())
     assert len(summary["memories"]["latent"]["steps"]) == 3
     # The 3D plot carries the PCA-coloured latent cache.

@@ -102,8 +102,9 @@ def test_browser_stop_ends_the_run_and_closing_the_tab_frees_the_session(served,
         page.get_by_text(re.compile(r"Step \d+ of 40 done")).first.wait_for(timeout=90_000)  # it streams
         page.get_by_role("button", name="Stop").click(timeout=90_000)
         page.get_by_text("Stopped after step").first.wait_for(timeout=150_000)
+        page.get_by_text("Drag the slider").first.wait_for(timeout=60_000)  # the downloads are written
         folders = [f for f in sessions.export_root.iterdir()]
-        assert len(folders) == 1 and (folders[0] / "summary.json").is_file()
+        assert len(folders) == 1 and (folders[0] / "mirage_out" / "summary.json").is_file()
         page.screenshot(path=str(SCREENSHOTS / "stopped_1280x800.png"))
         page.close()  # the visitor closes the tab: the heartbeat ends, Gradio's unload runs
         deadline = time.time() + 60

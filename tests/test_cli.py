@@ -81,12 +81,12 @@ def test_non_empty_output_directory_is_left_alone(tmp_path, capsys):
 
 
 def test_a_failure_while_writing_leaves_no_half_written_directory(tmp_path, backbone, monkeypatch):
-    from mirage_viz import io
+    from mirage_viz import outputs
     from mirage_viz.engine import RolloutConfig, run_rollout
 
     rollout = run_rollout(RolloutConfig(steps=1, size=64, memories=("latent",)), backbone=backbone)
     calls = {"n": 0}
-    original = io.to_uint8_image
+    original = outputs.to_uint8_image
 
     def failing(image):
         calls["n"] += 1
@@ -94,16 +94,16 @@ def test_a_failure_while_writing_leaves_no_half_written_directory(tmp_path, back
             raise OSError("disk full")
         return original(image)
 
-    monkeypatch.setattr(io, "to_uint8_image", failing)
+    monkeypatch.setattr(outputs, "to_uint8_image", failing)
     with pytest.raises(OSError):
-        io.write_rollout(rollout, tmp_path / "run")
-    assert list(tmp_path.iterdir()) == []
+        outputs.write_rollout(rollout, tmp_path / "run")
+    assert calls["n"] == 2 and list(tmp_path.iterdir()) == []
 
 
 def test_help_explains_every_option():
     result = subprocess.run([sys.executable, "-m", "mirage_viz.cli", "rollout", "--help"], capture_output=True, text=True)
     assert result.returncode == 0
     for option in ("--world", "--trajectory", "--trajectory-file", "--steps", "--size", "--seed", "--out", "--memories",
-                   "--depth", "--depth-mode", "--magnitude"):
+                   "--depth", "--depth-mode", "--magnitude", "--no-video", "--no-ply", "--gif"):
         assert option in result.stdout
     assert "loop" in result.stdout and "room" in result.stdout
