@@ -56,13 +56,13 @@ def with_imageio_ffmpeg(frames: list[np.ndarray], path: Path, fps: int) -> None:
     writer.close()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("runs/mp4_writers.json"))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     from mirage_viz.engine import RolloutConfig, run_rollout
     from mirage_viz.export import VIDEO_FPS
