@@ -13,4 +13,4 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # The CPU wheel first: an unpinned torch would pull a multi-GB CUDA build.
 python3 -m pip install -q torch==2.13.0
-python3 -m pip install -q -e ".[test]"
+python3 -m pip install -q -e ".[test,notebooks]"
