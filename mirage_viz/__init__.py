@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "backbone": ("Backbone", "load_backbone", "load_embedded_backbone"),
+    "backbone": ("Backbone", "build_backbone", "depth_model_for", "load_backbone", "load_embedded_backbone"),
     "cameras": ("Camera", "Intrinsics"),
     "depth": ("DEPTH_DOWNSAMPLE_MODES", "downsample_depth"),
     "drive": ("DriveSession", "MOVES"),
@@ -29,7 +29,7 @@ _EXPORTS = {
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 if TYPE_CHECKING:
-    from .backbone import Backbone, load_backbone, load_embedded_backbone
+    from .backbone import Backbone, build_backbone, depth_model_for, load_backbone, load_embedded_backbone
     from .cameras import Camera, Intrinsics
     from .depth import DEPTH_DOWNSAMPLE_MODES, downsample_depth
     from .engine import Rollout, RolloutConfig, RolloutEngine, StepRecord, iter_rollout, run_rollout
@@ -88,6 +88,8 @@ __all__ = [
     "Trajectory",
     "WORLD_NAMES",
     "backproject_depth",
+    "build_backbone",
+    "depth_model_for",
     "downsample_depth",
     "load_backbone",
     "load_embedded_backbone",

@@ -29,7 +29,7 @@ from typing import Callable, Iterator
 
 import gradio as gr
 
-from .backbone import ASSETS_DIR, DEFAULT_DEPTH_MODEL, Backbone, build_backbone
+from .backbone import ASSETS_DIR, DEFAULT_DEPTH_MODEL, Backbone, build_backbone, depth_model_for
 from .bench.report import bench_figure, bench_markdown, load_bench
 from .hub import ModelAccess
 from .models.hub_depth import DEPTH_SCALE_RANGE, check_depth_scale
@@ -181,7 +181,7 @@ def _backbone(vae: str, generator: str, depth: str, prompt: str, depth_scale: fl
     Sessions share the loaded models; a hub generator runs one call at a time, each with its session's prompt.
     """
     if not (vae or generator or depth):  # never wait behind another session's hub download
-        return build_backbone(depth=None)
+        return build_backbone(depth=None)  # the embedded models
     with _LOADING:
         backbone = _cached_backbone(vae, generator, depth, depth_scale, access)
     return backbone.with_prompt(prompt)
@@ -223,8 +223,7 @@ class _Handlers:
         """
         config = _config(world, trajectory, magnitude, steps, size, seed)
         photo = _photo(photo_path, config.size, fov)
-        depth = (depth_model or "").strip() if photo is not None else ""  # a world has its true depth
-        depth = "" if depth == "embedded" else depth
+        depth = str(depth_model_for(depth_model or "", photo is not None, config.depth_source) or "")
         try:
             depth_scale = check_depth_scale(depth_scale)
         except ValueError as error:
@@ -300,7 +299,8 @@ class _Handlers:
         if config.size not in DRIVE_SIZES:
             raise gr.Error(f"size must be one of {', '.join(map(str, DRIVE_SIZES))} in drive mode, got {config.size}")
         photo = _photo(photo_path, config.size, 0.0)
-        return self._drive_press(request, lambda _: DriveSession(config, backbone=build_backbone(depth=None), photo=photo,
+        depth = depth_model_for("embedded", photo is not None, config.depth_source)  # a drive must answer fast
+        return self._drive_press(request, lambda _: DriveSession(config, backbone=build_backbone(depth=depth), photo=photo,
                                                                   max_steps=MAX_STEPS), start=True)
 
     def press(self, action: str) -> Callable[..., tuple]:

@@ -25,7 +25,8 @@ from .models.hub_depth import DEFAULT_DEPTH_MODEL, TransformersDepth, check_dept
 from .models.inpaint import InpaintGenerator
 from .models.vae import decode_latents, encode_images, load_vae, quiet_diffusers, vae_downsample_factor
 
-__all__ = ["ASSETS_DIR", "DEFAULT_DEPTH_MODEL", "Backbone", "build_backbone", "load_backbone", "load_embedded_backbone"]
+__all__ = ["ASSETS_DIR", "DEFAULT_DEPTH_MODEL", "Backbone", "build_backbone", "depth_model_for", "load_backbone",
+           "load_embedded_backbone"]
 
 # Everything the embedded default needs at run time ships inside the package (a wheel carries it too).
 ASSETS_DIR = Path(str(importlib.resources.files("mirage_viz") / "assets"))
@@ -146,6 +147,23 @@ def _trust_kwargs(source, location: str) -> dict:
     if source.visitor:
         kwargs["use_safetensors"] = True
     return kwargs
+
+
+def depth_model_for(requested: str | Path | None, photo: bool, depth_source: str = "truth") -> str | Path | None:
+    """The one rule for which depth model a rollout loads (the CLI, the app and drive mode ask here).
+
+    ``requested`` is what the user named: a transformers model (hub id or folder), ``"embedded"`` or ``""`` for
+    the shipped estimator, or None for the default. A photo has no true depth: its default is
+    :data:`DEFAULT_DEPTH_MODEL`. A synthetic world lifts its frames with the world's true depth unless
+    ``depth_source`` is ``"estimated"``; its default estimator is the embedded one. Returns the model to pass
+    to :func:`build_backbone` as ``depth``, None for the embedded estimator (or none needed).
+    """
+    if not photo and depth_source != "estimated":
+        return None  # the world's true depth needs no estimator
+    if requested is None:
+        return DEFAULT_DEPTH_MODEL if photo else None
+    requested = str(requested).strip() if isinstance(requested, str) else requested
+    return None if requested in ("", "embedded") else requested
 
 
 def build_backbone(

@@ -70,12 +70,6 @@ class Intrinsics:
             height=int(height),
         )
 
-    def matrix(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """K: (3, 3)."""
-        return torch.tensor(
-            [[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]], dtype=dtype
-        )
-
     def to_dict(self) -> dict:
         return {"fx": self.fx, "fy": self.fy, "cx": self.cx, "cy": self.cy, "width": self.width, "height": self.height}
 

@@ -276,18 +276,13 @@ def _rollout(args: argparse.Namespace) -> int:
 
 
 def _backbone(args: argparse.Namespace, photo: bool):
-    """The embedded backbone, or one with hub models when any is asked for (embedded fallbacks noted).
+    """The embedded backbone, or one with hub models when any is asked for (embedded fallbacks noted); the depth
+    model as :func:`mirage_viz.backbone.depth_model_for` decides."""
+    from .backbone import build_backbone, depth_model_for
 
-    Depth: the model given, else Depth Anything for a photo, else (a synthetic world) the embedded estimator.
-    """
-    from .backbone import build_backbone
-    from .models.hub_depth import DEFAULT_DEPTH_MODEL
-
-    depth = args.depth_model if args.depth_model is not None else (DEFAULT_DEPTH_MODEL if photo else None)
-    if depth in ("", "embedded") or (not photo and args.depth != "estimated"):
-        depth = None  # the world's true depth needs no estimator
-    return build_backbone(vae=args.vae, generator=args.generator, depth=depth, prompt=args.prompt, device=args.device,
-                          cpu_offload=args.cpu_offload, depth_scale=args.depth_scale, guidance_scale=args.guidance)
+    return build_backbone(vae=args.vae, generator=args.generator, depth=depth_model_for(args.depth_model, photo, args.depth),
+                          prompt=args.prompt, device=args.device, cpu_offload=args.cpu_offload,
+                          depth_scale=args.depth_scale, guidance_scale=args.guidance)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from .cameras import Camera, Intrinsics
+from .geometry import make_pose, rotation_x, rotation_y
 from .worlds import SyntheticWorld
 
 __all__ = ["HELD_OUT_SEED_START", "random_camera", "nearby_camera", "render_views"]
@@ -20,14 +21,8 @@ HELD_OUT_SEED_START = 5000
 
 
 def _pose(position: np.ndarray, yaw: float, pitch: float) -> torch.Tensor:
-    """camera_to_world (4, 4): yaw about world y (down), then pitch about the camera x axis."""
-    cy, sy, cp, sp = math.cos(yaw), math.sin(yaw), math.cos(pitch), math.sin(pitch)
-    yaw_m = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
-    pitch_m = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])
-    c2w = np.eye(4)
-    c2w[:3, :3] = yaw_m @ pitch_m
-    c2w[:3, 3] = position
-    return torch.from_numpy(c2w).float()
+    """camera_to_world (4, 4) float32: yaw about world y (down), then pitch about the camera x axis."""
+    return make_pose(rotation_y(yaw) @ rotation_x(pitch), torch.from_numpy(np.asarray(position, dtype=np.float64))).float()
 
 
 def random_camera(world: SyntheticWorld, rng: np.random.Generator, intrinsics: Intrinsics) -> Camera:

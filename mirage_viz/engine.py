@@ -8,7 +8,6 @@ their rollouts come from memory alone.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator
@@ -23,7 +22,9 @@ from .memories import (
     LIFT_RESOLUTIONS,
     MEMORY_NAMES,
     STORAGE_DTYPES,
+    FeatureKind,
     LatentSpatialMemory,
+    MemoryInfo,
     MemoryRead,
     NoMemory,
     Observation,
@@ -33,12 +34,12 @@ from .memories import (
 from .memories.voxel_cache import check_voxel_size
 from .metrics import psnr, ssim
 from .photo import Photo, load_photo
+from .step import STAGES, StageTimer, run_step
 from .trajectories import MAX_STEPS, TRAJECTORY_NAMES, Trajectory, make_trajectory
 from .worlds import DEFAULT_WORLD, WORLD_NAMES, Render, SyntheticWorld, make_world
 
 __all__ = ["DEPTH_SOURCES", "MAX_SEED", "MAX_STEP_PIXELS", "MAX_STEPS", "STAGES", "RolloutConfig", "RolloutPlan", "StepRecord", "plan_rollout", "Rollout", "RolloutEngine", "iter_rollout", "run_rollout"]
 
-STAGES = ("read", "generate", "decode", "depth", "write")
 DEPTH_SOURCES = ("truth", "estimated")
 MAX_SEED = 2**32 - 1  # seeds and world seeds; per-step seeds derived from them stay within torch's range
 # A rollout keeps every step's frames, latents and depth in memory: about 10 MB a step at 256 px for the
@@ -189,6 +190,7 @@ class Rollout:
     caches: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)  # final (points, features)
     # per-step caches of memories that are not append-only (fused caches): snapshots[memory][step]
     snapshots: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = field(default_factory=dict)
+    memory_info: dict[str, MemoryInfo] = field(default_factory=dict)  # what each memory is (features, colour)
     _planned: int = field(init=False, repr=False, compare=False, default=0)  # cameras laid out before the first step
 
     def __post_init__(self) -> None:
@@ -239,6 +241,10 @@ class Rollout:
             count = self.records[name][-1].cache_points
             caches[name] = self.snapshots[name][-1] if name in self.snapshots else (points[:count], features[:count])
         self.caches = caches
+
+    def memories_holding(self, features: FeatureKind) -> list[str]:
+        """The memories whose caches hold ``features`` ("latent", "color"), in the rollout's order, with a cache kept."""
+        return [name for name, info in self.memory_info.items() if info.features == features and name in self.caches]
 
     def cache_at(self, memory: str, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The cache of ``memory`` right after ``step``: points (N, 3) and features (N, C).
@@ -385,7 +391,12 @@ class RolloutEngine:
             if step == 0:
                 records = self._first_step(camera, truth)
             else:
-                records = {name: self._step(step, camera, memory, truth) for name, memory in self.memories.items()}
+                # each memory leads in turn: on a busy machine (a browser drawing the last step, say) the slow
+                # start of a step falls on every memory alike, not always on the first
+                names = list(self.memories)
+                turn = names[step % len(names):] + names[: step % len(names)]
+                ran = {name: self._step(step, camera, self.memories[name], truth) for name in turn}
+                records = {name: ran[name] for name in names}
         except BaseException:
             self._restore(before)
             raise
@@ -411,7 +422,8 @@ class RolloutEngine:
         fused = [name for name, memory in self.memories.items() if not memory.append_only]
         return Rollout(config=replace(self.config), cameras=list(cameras or []), records={n: [] for n in self.memories},
                        backbone_name=self.backbone.name, notices=list(self.backbone.notices),
-                       snapshots={name: [] for name in fused})
+                       snapshots={name: [] for name in fused},
+                       memory_info={name: memory.info() for name, memory in self.memories.items()})
 
     def _depth(self, frame: torch.Tensor, truth: Render | None) -> tuple[torch.Tensor, str]:
         if self.config.depth_source == "truth" and truth is not None:
@@ -427,57 +439,38 @@ class RolloutEngine:
         target = image  # what the decoded first frame is measured against
         latent = self.backbone.encode(image[None])[0]
         decoded = self.backbone.decode(latent[None])[0]
-        start = time.perf_counter()
-        depth, depth_source = self._depth(image, truth)
-        depth_ms = (time.perf_counter() - start) * 1e3
+        timer = StageTimer()
+        with timer("depth"):
+            depth, depth_source = self._depth(image, truth)
         records = {}
         for name, memory in self.memories.items():
-            start = time.perf_counter()
-            memory.write(Observation(camera=camera, image=image, latent=latent, depth=depth))
-            write_ms = (time.perf_counter() - start) * 1e3
+            with timer("write"):
+                memory.write(Observation(camera=camera, image=image, latent=latent, depth=depth))
             stats = memory.stats()
             records[name] = StepRecord(
                 step=0, memory=name, camera=camera, conditioning_latent=torch.zeros_like(latent),
                 mask=torch.zeros(latent.shape[1:], dtype=torch.bool), generated_latent=latent, frame=decoded,
                 depth=depth, depth_source=depth_source, cache_points=stats.points, cache_bytes=stats.bytes,
-                timings_ms={"read": 0.0, "generate": 0.0, "decode": 0.0, "depth": depth_ms, "write": write_ms},
+                timings_ms={"read": 0.0, "generate": 0.0, "decode": 0.0, **timer.ms},
                 true_frame=target, psnr=psnr(decoded, target), ssim=ssim(decoded, target),
                 depth_model=self.backbone.depth_name if depth_source == "estimated" else None,
             )
         return records
 
     def _step(self, step: int, camera: Camera, memory: SpatialMemory, truth: Render | None) -> StepRecord:
-        timings: dict[str, float] = {}
-        # read memory
-        read = memory.read(camera, self.latent_shape)
-        timings["read"] = read.read_ms
-        # generate, with the same noise for every memory at this step
-        start = time.perf_counter()
-        generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + step)
-        latent = self.backbone.generate(read.latent, read.mask.float(), generator, self.config.num_inference_steps)
-        timings["generate"] = (time.perf_counter() - start) * 1e3
-        # decode
-        start = time.perf_counter()
-        frame = self.backbone.decode(latent[None])[0]
-        timings["decode"] = (time.perf_counter() - start) * 1e3
-        # depth of the new frame
-        start = time.perf_counter()
-        depth, depth_source = self._depth(frame, truth)
-        timings["depth"] = (time.perf_counter() - start) * 1e3
-        # write memory
-        start = time.perf_counter()
-        memory.write(Observation(camera=camera, image=frame, latent=latent, depth=depth))
-        timings["write"] = (time.perf_counter() - start) * 1e3
+        noise = torch.Generator().manual_seed(self.config.seed * 1_000_003 + step)  # the same for every memory
+        out = run_step(memory, self.backbone, camera, self.latent_shape, noise, lambda frame: self._depth(frame, truth),
+                       self.config.num_inference_steps)
         stats = memory.stats()
         return StepRecord(
-            step=step, memory=memory.name, camera=camera, conditioning_latent=read.latent, mask=read.mask,
-            generated_latent=latent, frame=frame, depth=depth, depth_source=depth_source,
-            cache_points=stats.points, cache_bytes=stats.bytes, timings_ms=timings,
-            true_frame=None if truth is None else truth.rgb, memory_render=read.render, memory_render_mask=read.render_mask,
-            conditioning_frame=self._remembered_frame(read),
-            psnr=None if truth is None else psnr(frame, truth.rgb),
-            ssim=None if truth is None else ssim(frame, truth.rgb),
-            depth_model=self.backbone.depth_name if depth_source == "estimated" else None,
+            step=step, memory=memory.name, camera=camera, conditioning_latent=out.read.latent, mask=out.read.mask,
+            generated_latent=out.latent, frame=out.frame, depth=out.depth, depth_source=out.depth_source,
+            cache_points=stats.points, cache_bytes=stats.bytes, timings_ms=out.timings_ms,
+            true_frame=None if truth is None else truth.rgb, memory_render=out.read.render,
+            memory_render_mask=out.read.render_mask, conditioning_frame=self._remembered_frame(out.read),
+            psnr=None if truth is None else psnr(out.frame, truth.rgb),
+            ssim=None if truth is None else ssim(out.frame, truth.rgb),
+            depth_model=self.backbone.depth_name if out.depth_source == "estimated" else None,
         )
 
     def _remembered_frame(self, read: MemoryRead) -> torch.Tensor | None:

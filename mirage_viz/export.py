@@ -57,7 +57,7 @@ def export_cache_ply(rollout: Rollout, memory: str, step: int, path: str | Path,
         raise ValueError(f"the {memory!r} memory holds no points at step {step}; nothing to export")
     cloud = o3d.t.geometry.PointCloud()
     cloud.point.positions = o3d.core.Tensor(points.float().numpy())
-    if memory == "latent":
+    if rollout.memory_info[memory].features == "latent":
         from .figures import rollout_pca
 
         basis = basis or rollout_pca(rollout)

@@ -13,12 +13,11 @@ from plotly.subplots import make_subplots
 
 from .cameras import Camera
 from .engine import Rollout
-from .geometry import splat_points
+from .geometry import camera_rays, splat_points
 from .pca import PCABasis, fit_pca
 
 __all__ = ["rollout_pca", "cache_figure", "latent_panels_figure", "frames_figure", "metrics_figure"]
 
-MEMORY_COLORS = {"latent": "#1f77b4", "rgb": "#d62728", "none": "#7f7f7f"}
 
 
 def rollout_pca(rollout: Rollout) -> PCABasis:
@@ -46,7 +45,7 @@ def _frustum(camera: Camera, depth: float) -> torch.Tensor:
     """A camera frustum ``depth`` metres deep as a polyline (11, 3) in the world frame."""
     k = camera.intrinsics
     corners = torch.tensor([[0, 0], [k.width - 1, 0], [k.width - 1, k.height - 1], [0, k.height - 1]], dtype=torch.float32)
-    rays = torch.stack([(corners[:, 0] - k.cx) / k.fx, (corners[:, 1] - k.cy) / k.fy, torch.ones(4)], dim=1) * depth
+    rays = camera_rays(k, corners[:, 0], corners[:, 1]) * depth  # [4, 3] camera frame
     c2w = camera.camera_to_world
     world = rays @ c2w[:3, :3].T + c2w[:3, 3]  # [4, 3]
     centre = c2w[:3, 3]
@@ -127,20 +126,22 @@ def cache_figure(rollout: Rollout, step: int, basis: PCABasis | None = None, max
     basis = basis or rollout_pca(rollout)
     traces: list[dict] = []
     extent: list[torch.Tensor] = []
-    if "rgb" in rollout.caches:
-        points, colors = rollout.cache_at("rgb", step)
+    for name in rollout.memories_holding("color"):  # colour clouds (the RGB memory), on a legend toggle
+        label = rollout.memory_info[name].label
+        points, colors = rollout.cache_at(name, step)
         keep = _subsample(points.shape[0], max_points // 2)
         if keep.numel():
-            traces.append(_cloud(f"RGB point cloud: {len(keep):,} of {points.shape[0]:,}", points[keep], colors[keep],
+            traces.append(_cloud(f"{label}: {len(keep):,} of {points.shape[0]:,}", points[keep], colors[keep],
                                  1.5, visible="legendonly"))
-    if "latent" in rollout.caches:
-        points, features = rollout.cache_at("latent", step)
+    for name in rollout.memories_holding("latent"):
+        label = rollout.memory_info[name].label
+        points, features = rollout.cache_at(name, step)
         keep = _subsample(points.shape[0], max_points)
         if keep.numel():
-            traces.append(_cloud(f"latent cache (PCA colours): {len(keep):,} of {points.shape[0]:,}", points[keep],
+            traces.append(_cloud(f"{label} (PCA colours): {len(keep):,} of {points.shape[0]:,}", points[keep],
                                  basis.colors(features[keep]), 2.0, opacity=0.35))
             extent.append(points[keep])
-        used, used_features = read_points(rollout, "latent", step)
+        used, used_features = read_points(rollout, name, step)
         if used.shape[0]:
             traces.append(_cloud(f"read at step {step}: {used.shape[0]:,} points landed in the camera", used,
                                  basis.colors(used_features), 4.0))
@@ -190,15 +191,15 @@ def latent_panels_figure(rollout: Rollout, step: int, basis: PCABasis | None = N
     baseline's pixel render with its re-encoded latent (PCA colours share the rollout's basis)."""
     basis = basis or rollout_pca(rollout)
     panels: list[tuple[str, torch.Tensor]] = []
-    if "latent" in rollout.records:
-        record = rollout.records["latent"][step]
-        panels.append(("latent memory: warped latent", basis.image(record.conditioning_latent, record.mask)))
-        panels.append((f"hole mask ({record.mask_coverage:.0%} covered)", record.mask[None].float().expand(3, -1, -1)))
-    if "rgb" in rollout.records:
-        record = rollout.records["rgb"][step]
-        render = record.memory_render if record.memory_render is not None else torch.zeros_like(record.frame)
-        panels.append(("RGB memory: pixel render", render))
-        panels.append(("RGB render re-encoded", basis.image(record.conditioning_latent, record.mask)))
+    for name, info in rollout.memory_info.items():
+        record = rollout.records[name][step]
+        if info.features == "latent":
+            panels.append((f"{name} memory: warped latent", basis.image(record.conditioning_latent, record.mask)))
+            panels.append((f"hole mask ({record.mask_coverage:.0%} covered)", record.mask[None].float().expand(3, -1, -1)))
+        elif info.features == "color":
+            render = record.memory_render if record.memory_render is not None else torch.zeros_like(record.frame)
+            panels.append((f"{name} memory: pixel render", render))
+            panels.append((f"{name} render re-encoded", basis.image(record.conditioning_latent, record.mask)))
     return _image_row(panels, f"Step {step}: what the generator is conditioned on")
 
 
@@ -240,7 +241,7 @@ def metrics_figure(rollout: Rollout) -> go.Figure:
                 type="scatter", x=np.array([r.step for r in records], dtype=np.int32),
                 y=np.array([value(r) for r in records], dtype=np.float64), name=f"{name} memory", legendgroup=name,
                 showlegend=index == 0, mode="lines+markers", xaxis=f"x{suffix}", yaxis=f"y{suffix}",
-                line=dict(color=MEMORY_COLORS.get(name), width=2), marker=dict(size=5)))
+                line=dict(color=rollout.memory_info[name].color, width=2), marker=dict(size=5)))
     return _figure(traces, layout)
 
 

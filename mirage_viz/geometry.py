@@ -1,4 +1,5 @@
-"""Geometry written once and shared by every memory: lift a depth map, project points, z-buffer splat.
+"""Geometry written once and shared by every layer above: pixel rays, pose builders, lifting a depth map,
+projecting points, the z-buffer splat (and its plain loop reference, :func:`splat_points_reference`).
 
 OpenCV convention throughout (see :mod:`mirage_viz.cameras`): a camera-frame point ``(x, y, z)`` with
 ``z > 0`` lands on pixel ``u = fx * x / z + cx``, ``v = fy * y / z + cy``.
@@ -11,9 +12,10 @@ from dataclasses import dataclass
 
 import torch
 
-from .cameras import Camera
+from .cameras import Camera, Intrinsics
 
-__all__ = ["check_depth", "backproject_depth", "project_points", "SplatResult", "SplatWorkspace", "splat_points"]
+__all__ = ["check_depth", "pixel_grid", "camera_rays", "rotation_x", "rotation_y", "make_pose", "backproject_depth",
+           "project_points", "SplatResult", "SplatWorkspace", "splat_points", "splat_points_reference"]
 
 
 def check_depth(depth: torch.Tensor, name: str = "depth") -> torch.Tensor:
@@ -38,6 +40,39 @@ def pixel_grid(height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
     return u, v
 
 
+def camera_rays(intrinsics: Intrinsics, u: torch.Tensor | None = None, v: torch.Tensor | None = None) -> torch.Tensor:
+    """Camera-frame rays (N, 3) with z = 1 through pixels ``u`` (columns) and ``v`` (rows), each (N,) or any shape
+    flattened; every pixel centre of the grid, row-major, when they are not given. A point at z-depth d on a ray
+    is ``ray * d``."""
+    k = intrinsics
+    if u is None or v is None:
+        u, v = pixel_grid(k.height, k.width)
+    u, v = u.reshape(-1).float(), v.reshape(-1).float()
+    return torch.stack([(u - k.cx) / k.fx, (v - k.cy) / k.fy, torch.ones_like(u)], dim=1)
+
+
+def rotation_y(angle: float) -> torch.Tensor:
+    """(3, 3) float64 rotation about the y axis (down, OpenCV): a camera with this rotation and a positive angle
+    looks to the right of one without."""
+    c, s = math.cos(angle), math.sin(angle)
+    return torch.tensor([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]], dtype=torch.float64)
+
+
+def rotation_x(angle: float) -> torch.Tensor:
+    """(3, 3) float64 rotation about the x axis (right, OpenCV): a positive angle tilts the view up (towards -y)."""
+    c, s = math.cos(angle), math.sin(angle)
+    return torch.tensor([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]], dtype=torch.float64)
+
+
+def make_pose(rotation: torch.Tensor, translation: object) -> torch.Tensor:
+    """A (4, 4) float64 pose from a rotation (3, 3) and a translation (3,): camera_to_world when ``rotation``
+    maps camera axes to world axes and ``translation`` is the camera centre in the world."""
+    pose = torch.eye(4, dtype=torch.float64)
+    pose[:3, :3] = torch.as_tensor(rotation, dtype=torch.float64)
+    pose[:3, 3] = torch.as_tensor(translation, dtype=torch.float64).reshape(3)
+    return pose
+
+
 def backproject_depth(depth: torch.Tensor, camera: Camera) -> torch.Tensor:
     """Lift every cell of ``depth`` (H, W) to world points (H * W, 3), row-major.
 
@@ -51,10 +86,7 @@ def backproject_depth(depth: torch.Tensor, camera: Camera) -> torch.Tensor:
             f"depth is {tuple(depth.shape)} but the camera grid is ({k.height}, {k.width}); "
             "scale the intrinsics to the depth grid first"
         )
-    u, v = pixel_grid(k.height, k.width)
-    x = (u - k.cx) / k.fx * depth
-    y = (v - k.cy) / k.fy * depth
-    points_cam = torch.stack([x, y, depth], dim=-1).reshape(-1, 3)  # [N, 3] camera frame
+    points_cam = camera_rays(k) * depth.reshape(-1, 1)  # [N, 3] camera frame
     c2w = camera.camera_to_world
     return points_cam @ c2w[:3, :3].T + c2w[:3, 3]  # [N, 3] world frame
 
@@ -139,10 +171,6 @@ class SplatWorkspace:
             buffer = self._buffers[name] = torch.empty(max(numel, spare), dtype=dtype)
         return buffer[:numel].view(shape)
 
-    @property
-    def nbytes(self) -> int:
-        return sum(b.nbytes for b in self._buffers.values())
-
 
 def splat_points(
     points_world: torch.Tensor,
@@ -211,3 +239,25 @@ def splat_points(
         depth=out_depth.reshape(height, width),
         point_index=winner.masked_fill_(~hit, -1).reshape(height, width),
     )
+
+
+def splat_points_reference(points_world: torch.Tensor, features: torch.Tensor, camera: Camera, near: float = 1e-3,
+                           depth_mantissa_bits: int = DEPTH_MANTISSA_BITS) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`splat_points` written as the plain loop it vectorizes (as gsplat keeps a torch reference beside its
+    kernels): each point in write order goes to its nearest cell and stays when its depth, on
+    ``depth_mantissa_bits`` of precision, is closer than the cell's so far (ties: the earlier point). Slow; for
+    tests and for reading. Returns features (C, H, W), empty cells zero, and the hit mask (H, W)."""
+    k = camera.intrinsics
+    out = torch.zeros(features.shape[1], k.height, k.width)
+    closest = torch.full((k.height, k.width), _NO_HIT, dtype=torch.int64)
+    w2c = camera.world_to_camera
+    for index in range(points_world.shape[0]):
+        x, y, z = (w2c[:3, :3] @ points_world[index] + w2c[:3, 3]).tolist()
+        if z <= near:
+            continue
+        col, row = round(k.fx * x / z + k.cx), round(k.fy * y / z + k.cy)
+        key = int(torch.tensor([z], dtype=torch.float32).view(torch.int32)) >> (23 - depth_mantissa_bits)
+        if 0 <= col < k.width and 0 <= row < k.height and key < closest[row, col]:
+            closest[row, col] = key
+            out[:, row, col] = features[index]
+    return out, closest != _NO_HIT

@@ -24,17 +24,13 @@ from urllib.parse import urlparse
 
 import torch
 
-__all__ = ["HubUnavailable", "ModelAccess", "ModelKind", "ModelSource", "check_hub_id", "hub_reachable",
+__all__ = ["ModelAccess", "ModelKind", "ModelSource", "check_hub_id", "hub_reachable",
            "pretrained_kwargs", "pick_device"]
 
 ModelKind = Literal["vae", "generator", "depth model"]
 MAX_MODEL_ID_CHARS = 1024  # a folder path or a hub id; longer text is refused before touching the filesystem
 # what a visitor's hub id may bring into the cache: configs, tokenizer files and safetensors weights (no pickles)
 _VISITOR_PATTERNS = ["*.json", "*.txt", "*.model", "*.safetensors"]
-
-
-class HubUnavailable(ValueError):
-    """A model id could not be loaded (not a folder, not cached, and the hub is unreachable)."""
 
 
 @functools.lru_cache(maxsize=1)

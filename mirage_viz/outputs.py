@@ -35,8 +35,6 @@ from .trajectories import Trajectory
 
 __all__ = ["OutputParts", "write_outputs", "write_rollout"]
 
-PLY_MEMORIES = ("latent", "rgb")  # the memories that hold a point cloud
-
 
 @dataclass(frozen=True)
 class OutputParts:
@@ -87,8 +85,8 @@ def write_outputs(rollout: Rollout, folder: str | Path, parts: OutputParts = Out
     if parts.gif:
         written.append(export_animation(rollout, folder / "rollout.gif"))
     if parts.ply:
-        for name in PLY_MEMORIES:
-            if name in rollout.caches and rollout.cache_at(name, last)[0].shape[0]:
+        for name in [*rollout.memories_holding("latent"), *rollout.memories_holding("color")]:
+            if rollout.cache_at(name, last)[0].shape[0]:
                 written.append(export_cache_ply(rollout, name, last, folder / f"{name}_cache_step{last:03d}.ply", basis))
     if last >= 1:  # a trajectory has a start and at least one step
         poses = torch.stack([camera.camera_to_world for camera in rollout.cameras[: last + 1]])

@@ -16,6 +16,7 @@ from typing import Callable
 import torch
 
 from .cameras import Camera, Intrinsics, check_camera_to_world
+from .geometry import make_pose, rotation_y
 from .inputs import read_json_file
 
 __all__ = ["MAX_STEPS", "PRESETS", "TRAJECTORY_NAMES", "Trajectory", "make_trajectory", "load_trajectory"]
@@ -24,25 +25,12 @@ JSON_FORMAT = "mirage_viz.trajectory/v1"
 MAX_STEPS = 1_000  # generated steps a trajectory may have (a rollout keeps every step's frames in memory)
 
 
-def _rotation_y(angle: float) -> torch.Tensor:
-    """Yaw about the camera y axis (down); positive angles turn the view to the right."""
-    c, s = math.cos(angle), math.sin(angle)
-    return torch.tensor([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]], dtype=torch.float64)
-
-
-def _pose(rotation: torch.Tensor, translation: tuple[float, float, float]) -> torch.Tensor:
-    pose = torch.eye(4, dtype=torch.float64)
-    pose[:3, :3] = rotation
-    pose[:3, 3] = torch.tensor(translation, dtype=torch.float64)
-    return pose
-
-
 def _translate(direction: tuple[float, float, float]) -> Callable[[float, float], torch.Tensor]:
-    return lambda s, m: _pose(torch.eye(3, dtype=torch.float64), tuple(d * m * s for d in direction))
+    return lambda s, m: make_pose(torch.eye(3, dtype=torch.float64), tuple(d * m * s for d in direction))
 
 
 def _pan(sign: float) -> Callable[[float, float], torch.Tensor]:
-    return lambda s, m: _pose(_rotation_y(sign * math.radians(m) * s), (0.0, 0.0, 0.0))
+    return lambda s, m: make_pose(rotation_y(sign * math.radians(m) * s), (0.0, 0.0, 0.0))
 
 
 _ORBIT_RADIUS = 3.0  # metres to the point orbited, straight ahead of the start camera
@@ -50,10 +38,10 @@ _ORBIT_RADIUS = 3.0  # metres to the point orbited, straight ahead of the start 
 
 def _orbit(sign: float) -> Callable[[float, float], torch.Tensor]:
     def pose(s: float, m: float) -> torch.Tensor:
-        rotation = _rotation_y(sign * math.radians(m) * s)  # orbit left: move to -x, turn right
+        rotation = rotation_y(sign * math.radians(m) * s)  # orbit left: move to -x, turn right
         target = torch.tensor([0.0, 0.0, _ORBIT_RADIUS], dtype=torch.float64)
         position = target + rotation @ torch.tensor([0.0, 0.0, -_ORBIT_RADIUS], dtype=torch.float64)
-        return _pose(rotation, tuple(position.tolist()))
+        return make_pose(rotation, tuple(position.tolist()))
 
     return pose
 
@@ -63,7 +51,7 @@ def _loop(s: float, m: float) -> torch.Tensor:
     # at s = 1 the camera is back at the start pose (the revisit test).
     angle = 2 * math.pi * s
     position = (m * math.sin(angle), 0.0, -m * (1 - math.cos(angle)))
-    return _pose(_rotation_y(math.radians(25.0) * math.sin(angle)), position)
+    return make_pose(rotation_y(math.radians(25.0) * math.sin(angle)), position)
 
 
 @dataclass(frozen=True)

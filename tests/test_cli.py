@@ -53,7 +53,7 @@ def test_bad_input_gets_a_clear_message_and_writes_nothing(tmp_path, capsys, arg
     out = tmp_path / "run"
     assert main(["rollout", *args, "--out", str(out), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert message in err and "accepted" in err or "must" in err
+    assert message in err and ("accepted" in err or "must" in err), err
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 

@@ -3,32 +3,16 @@ import torch
 
 from mirage_viz.cameras import Camera, Intrinsics
 from mirage_viz.depth import DEPTH_DOWNSAMPLE_MODES, downsample_depth
-from mirage_viz.geometry import backproject_depth, project_points, splat_points
-
-
-def _depth_key(z: float, mantissa_bits: int) -> int:
-    """float32 depth on ``mantissa_bits`` of precision, as an orderable integer."""
-    return int(torch.tensor([z], dtype=torch.float32).view(torch.int32)) >> (23 - mantissa_bits)
-
-
-def splat_reference(points, features, camera, mantissa_bits=23):
-    """A plain loop z-buffer: nearest cell, closest depth wins (depth on ``mantissa_bits`` of precision;
-    ties: first point), empty cells zero."""
-    k = camera.intrinsics
-    out = torch.zeros(features.shape[1], k.height, k.width)
-    zbuf = torch.full((k.height, k.width), 2**62, dtype=torch.int64)
-    w2c = camera.world_to_camera
-    for i in range(points.shape[0]):
-        x, y, z = (w2c[:3, :3] @ points[i] + w2c[:3, 3]).tolist()
-        if z <= 1e-3:
-            continue
-        col = round(k.fx * x / z + k.cx)
-        row = round(k.fy * y / z + k.cy)
-        key = _depth_key(z, mantissa_bits)
-        if 0 <= col < k.width and 0 <= row < k.height and key < zbuf[row, col]:
-            zbuf[row, col] = key
-            out[:, row, col] = features[i]
-    return out, zbuf < 2**62
+from mirage_viz.geometry import (
+    backproject_depth,
+    camera_rays,
+    make_pose,
+    project_points,
+    rotation_x,
+    rotation_y,
+    splat_points,
+    splat_points_reference,
+)
 
 
 def random_camera(seed: int, width=24, height=16) -> Camera:
@@ -48,10 +32,23 @@ def test_vectorized_splat_matches_the_loop_reference(seed, mantissa_bits):
     points = torch.randn(600, 3, generator=g) * torch.tensor([2.0, 1.5, 1.0]) + torch.tensor([0.0, 0.0, 3.0])
     features = torch.randn(600, 5, generator=g)
     camera = random_camera(seed)
-    expected, expected_mask = splat_reference(points, features, camera, mantissa_bits)
+    expected, expected_mask = splat_points_reference(points, features, camera, depth_mantissa_bits=mantissa_bits)
     result = splat_points(points, features, camera, depth_mantissa_bits=mantissa_bits)
     assert torch.equal(result.mask, expected_mask)
     assert torch.allclose(result.features, expected, atol=1e-6)
+
+
+def test_rays_and_poses_follow_the_opencv_convention():
+    k = Intrinsics(fx=10.0, fy=20.0, cx=1.5, cy=0.5, width=4, height=2)
+    rays = camera_rays(k)  # row-major: (u, v) = (0, 0), (1, 0), ... (3, 1)
+    assert rays.shape == (8, 3) and torch.equal(rays[:, 2], torch.ones(8))
+    assert torch.allclose(rays[5], torch.tensor([(1 - 1.5) / 10.0, (1 - 0.5) / 20.0, 1.0]))
+    forward = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)
+    assert torch.allclose(rotation_y(torch.pi / 2) @ forward, torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64))  # right
+    assert torch.allclose(rotation_x(torch.pi / 2) @ forward, torch.tensor([0.0, -1.0, 0.0], dtype=torch.float64))
+    pose = make_pose(rotation_y(0.3), (1.0, 2.0, 3.0))
+    assert pose.dtype == torch.float64 and torch.equal(pose[3], torch.tensor([0.0, 0, 0, 1], dtype=torch.float64))
+    assert torch.allclose(torch.linalg.det(pose[:3, :3]), torch.tensor(1.0, dtype=torch.float64))
 
 
 def test_identity_camera_returns_its_input():

@@ -39,7 +39,7 @@ def read_throughput(backbone: Backbone, steps: int = 100, size: int = 256, repea
             memory.write(observation)
         camera, shape = observations[len(observations) // 2].camera, tuple(observations[0].latent.shape)
         memory.read(camera, shape)  # warm-up
-        read_ms = median([memory.read(camera, shape).read_ms for _ in range(repeats)])
+        read_ms = median([timed_ms(lambda: memory.read(camera, shape))[1] for _ in range(repeats)])
         nbytes = memory.stats().bytes
         throughput = nbytes / (read_ms / 1e3) / 1e9
         same_size = copy_rate_gbps(nbytes)

@@ -1,9 +1,8 @@
-"""What every part of the benchmark shares: timing, medians, pairwise ratios, true observations."""
+"""What every part of the benchmark shares: timing (the step's own timer), medians, pairwise ratios, true observations."""
 
 from __future__ import annotations
 
 import statistics
-import time
 from collections.abc import Callable, Sequence
 
 import torch
@@ -12,6 +11,7 @@ from ..backbone import Backbone, load_embedded_backbone
 from ..cameras import Camera
 from ..memories import Observation
 from ..models.vae import build_sd_layout_vae
+from ..step import timed_ms
 from ..worlds import SyntheticWorld
 
 __all__ = ["VAE_KINDS", "bench_backbone", "median", "pairwise_ratio", "timed_ms", "true_observations"]
@@ -21,13 +21,6 @@ VAE_KINDS = {
     "sd": "diffusers AutoencoderKL in the Stable Diffusion layout (widths 128-512, 84 M parameters) with random "
     "weights: right for timing, not for images",
 }
-
-
-def timed_ms(function: Callable[[], object]) -> tuple[object, float]:
-    """Run ``function`` once: its result and its wall time in milliseconds."""
-    start = time.perf_counter()
-    result = function()
-    return result, (time.perf_counter() - start) * 1e3
 
 
 def median(samples: Sequence[float]) -> float:

@@ -24,7 +24,7 @@ from ..memories import LatentSpatialMemory, Observation, SpatialMemory
 from ..metrics import psnr, ssim
 from ..trajectories import make_trajectory
 from ..worlds import make_world
-from .common import median, true_observations
+from .common import median, timed_ms, true_observations
 
 __all__ = ["PAPER_EMPTY_CELL_RATES", "loop_consistency", "rollout_scores", "trajectory_views", "read_quality", "half_precision_difference"]
 
@@ -89,12 +89,12 @@ def read_quality(observations: Sequence[Observation], make: Callable[[], Spatial
     empty, error, read_ms = [], [], []
     points, nbytes = [memory.stats().points], [memory.stats().bytes]
     for observation in observations[1:]:
-        read = memory.read(observation.camera, tuple(observation.latent.shape))
+        read, elapsed_ms = timed_ms(lambda: memory.read(observation.camera, tuple(observation.latent.shape)))
         covered = read.mask
         empty.append(1.0 - float(covered.float().mean()))
         if covered.any():
             error.append(float(((read.latent - observation.latent)[:, covered] ** 2).mean()))
-        read_ms.append(read.read_ms)
+        read_ms.append(elapsed_ms)
         memory.write(observation)
         points.append(memory.stats().points)
         nbytes.append(memory.stats().bytes)

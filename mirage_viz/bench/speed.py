@@ -27,14 +27,14 @@ import torch
 from ..backbone import load_embedded_backbone
 from ..cameras import Intrinsics
 from ..engine import RolloutConfig, make_memory
-from ..memories import Observation, SpatialMemory
+from ..memories import SpatialMemory
+from ..step import STAGES, run_step
 from ..trajectories import make_trajectory
 from ..worlds import make_world
 from .common import VAE_KINDS, bench_backbone, median, pairwise_ratio, timed_ms, true_observations
 
 __all__ = ["SpeedSetting", "measure_speed"]
 
-STEP_STAGES = ("read", "generate", "decode", "depth", "write")
 TIMED_MEMORIES = ("latent", "rgb", "none")
 
 
@@ -51,16 +51,11 @@ class SpeedSetting:
 
 
 def _step(memory: SpatialMemory, scratch: SpatialMemory, backbone, camera, latent_shape, seed: int) -> dict[str, float]:
-    """One timed step of ``memory`` at ``camera``; the write goes to ``scratch``."""
-    times: dict[str, float] = {}
-    read, times["read"] = timed_ms(lambda: memory.read(camera, latent_shape))
-    generator = torch.Generator().manual_seed(seed)
-    latent, times["generate"] = timed_ms(lambda: backbone.generate(read.latent, read.mask.float(), generator))
-    frame, times["decode"] = timed_ms(lambda: backbone.decode(latent[None])[0])
-    depth, times["depth"] = timed_ms(lambda: backbone.estimate_depth(frame))
+    """One timed step of ``memory`` at ``camera`` (the rollout's own step); the write goes to ``scratch``."""
     scratch.reset()
-    _, times["write"] = timed_ms(lambda: scratch.write(Observation(camera=camera, image=frame, latent=latent, depth=depth)))
-    return times
+    noise = torch.Generator().manual_seed(seed)
+    return run_step(memory, backbone, camera, latent_shape, noise, lambda frame: (backbone.estimate_depth(frame), "estimated"),
+                    write_to=scratch).timings_ms
 
 
 @torch.no_grad()
@@ -86,7 +81,8 @@ def measure_speed(setting: SpeedSetting) -> dict:
         if step in sampled:
             growth["step"].append(step)
             for name in ("latent", "rgb"):
-                growth["read_ms"][name].append(round(memories[name].read(observation.camera, latent_shape).read_ms, 4))
+                _, read_ms = timed_ms(lambda: memories[name].read(observation.camera, latent_shape))
+                growth["read_ms"][name].append(round(read_ms, 4))
         for name in ("latent", "rgb"):
             memories[name].write(observation)
             if step in sampled:
@@ -100,8 +96,8 @@ def measure_speed(setting: SpeedSetting) -> dict:
     for repeat in range(setting.read_repeats):
         order = ("latent", "rgb") if repeat % 2 == 0 else ("rgb", "latent")
         for name in order:
-            reads[name].append(round(memories[name].read(probe, latent_shape).read_ms, 4))  # as written
-    warm = {name: [memories[name].read(probe, latent_shape).read_ms for _ in range(setting.read_repeats)]
+            reads[name].append(round(timed_ms(lambda: memories[name].read(probe, latent_shape))[1], 4))  # as written
+    warm = {name: [timed_ms(lambda: memories[name].read(probe, latent_shape))[1] for _ in range(setting.read_repeats)]
             for name in ("latent", "rgb")}
 
     # 3. whole steps at the full cache
@@ -112,7 +108,7 @@ def measure_speed(setting: SpeedSetting) -> dict:
         for name in order:
             steps[name].append(_step(memories[name], scratch[name], backbone, probe, latent_shape, setting.seed + repeat))
     step_totals = {name: [round(sum(t.values()), 3) for t in samples] for name, samples in steps.items()}  # as written
-    stage_ms = {name: {stage: round(median([t[stage] for t in samples]), 3) for stage in STEP_STAGES}
+    stage_ms = {name: {stage: round(median([t[stage] for t in samples]), 3) for stage in STAGES}
                 for name, samples in steps.items()}
 
     cache_bytes = {name: memories[name].stats().bytes for name in ("latent", "rgb")}

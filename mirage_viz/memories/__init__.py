@@ -1,6 +1,6 @@
 """Spatial memories behind one interface: Mirage's latent memory, the RGB point cloud, none."""
 
-from .base import MemoryRead, MemoryStats, Observation, SpatialMemory
+from .base import FeatureKind, MemoryInfo, MemoryRead, MemoryStats, Observation, SpatialMemory
 from .latent import LIFT_RESOLUTIONS, STORAGE_DTYPES, LatentSpatialMemory, lift_latents
 from .none import NoMemory
 from .point_cache import PointCache
@@ -16,6 +16,8 @@ __all__ = [
     "STORAGE_DTYPES",
     "PointCache",
     "VoxelPointCache",
+    "FeatureKind",
+    "MemoryInfo",
     "MemoryRead",
     "MemoryStats",
     "Observation",

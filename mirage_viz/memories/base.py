@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
 from ..cameras import Camera
 
-__all__ = ["Observation", "MemoryRead", "MemoryStats", "SpatialMemory"]
+__all__ = ["FeatureKind", "MemoryInfo", "Observation", "MemoryRead", "MemoryStats", "SpatialMemory"]
+
+FeatureKind = Literal["latent", "color", "none"]
 
 
 @dataclass
@@ -28,7 +31,6 @@ class MemoryRead:
 
     latent: torch.Tensor  # (C, h, w) conditioning latent; 0 in holes
     mask: torch.Tensor  # (h, w) bool; True where memory covers the cell
-    read_ms: float  # wall time of the read (for the RGB memory: rasterize + VAE encode)
     render: torch.Tensor | None = None  # (3, H, W) pixel render, RGB memory only
     render_mask: torch.Tensor | None = None  # (H, W) bool pixel hit mask, RGB memory only
 
@@ -44,11 +46,28 @@ class MemoryStats:
     bytes: int
 
 
+@dataclass(frozen=True)
+class MemoryInfo:
+    """What a memory says about itself, so viewers and exports ask rather than match its name."""
+
+    name: str
+    features: FeatureKind  # its cache's features: latent channels, RGB colours in [0, 1], or nothing stored
+    color: str  # its colour in charts and legends (CSS hex)
+    label: str  # what its cache is called in legends, e.g. "RGB point cloud"
+
+
 class SpatialMemory(ABC):
     """A spatial memory for a world model: ``write`` each frame, ``read`` before each new one."""
 
     name: str = "memory"
+    features: FeatureKind = "none"  # what its cache's feature columns are (see MemoryInfo)
+    display_color: str = "#7f7f7f"
+    cache_label: str = "cache"
     append_only: bool = True  # every write only adds points (False for fused caches)
+
+    def info(self) -> MemoryInfo:
+        """What this memory is, for viewers and exports."""
+        return MemoryInfo(name=self.name, features=self.features, color=self.display_color, label=self.cache_label)
 
     @abstractmethod
     def write(self, observation: Observation) -> None:

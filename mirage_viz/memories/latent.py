@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import torch
 import torch.nn.functional as F
 
@@ -58,6 +56,9 @@ class LatentSpatialMemory(SpatialMemory):
     """
 
     name = "latent"
+    features = "latent"
+    display_color = "#1f77b4"
+    cache_label = "latent cache"
 
     def __init__(
         self,
@@ -92,7 +93,6 @@ class LatentSpatialMemory(SpatialMemory):
         self.cache.append(*lift_latents(observation, self.depth_mode, self.lift))
 
     def read(self, camera: Camera, latent_shape: tuple[int, int, int]) -> MemoryRead:
-        start = time.perf_counter()
         channels, height, width = latent_shape
         points, features = self.cache.tensors()
         if points.shape[0] == 0:
@@ -100,7 +100,7 @@ class LatentSpatialMemory(SpatialMemory):
         else:
             splat = splat_points(points, features, camera.scaled_to(width, height), workspace=self._workspace)
             latent, mask = splat.features, splat.mask
-        return MemoryRead(latent=latent, mask=mask, read_ms=(time.perf_counter() - start) * 1e3)
+        return MemoryRead(latent=latent, mask=mask)
 
     def cached_points(self) -> tuple[torch.Tensor, torch.Tensor]:
         points, features = self.cache.tensors()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import torch
 
 from ..cameras import Camera
@@ -14,15 +12,17 @@ __all__ = ["NoMemory"]
 
 class NoMemory(SpatialMemory):
     name = "none"
+    features = "none"
+    display_color = "#7f7f7f"
+    cache_label = "nothing stored"
 
     def write(self, observation: Observation) -> None:
         pass
 
     def read(self, camera: Camera, latent_shape: tuple[int, int, int]) -> MemoryRead:
-        start = time.perf_counter()
         channels, height, width = latent_shape
         latent, mask = torch.zeros(latent_shape), torch.zeros(height, width, dtype=torch.bool)
-        return MemoryRead(latent=latent, mask=mask, read_ms=(time.perf_counter() - start) * 1e3)
+        return MemoryRead(latent=latent, mask=mask)
 
     def cached_points(self) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.zeros(0, 3), torch.zeros(0, 0)

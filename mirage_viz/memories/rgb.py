@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Callable
 
 import torch
@@ -24,6 +23,9 @@ class RGBPointCloudMemory(SpatialMemory):
     """
 
     name = "rgb"
+    features = "color"
+    display_color = "#d62728"
+    cache_label = "RGB point cloud"
 
     def __init__(self, encode: Callable[[torch.Tensor], torch.Tensor], mask_threshold: float = 0.5) -> None:
         if not 0.0 < mask_threshold <= 1.0:
@@ -39,7 +41,6 @@ class RGBPointCloudMemory(SpatialMemory):
         self.cache.append(points, colors)
 
     def read(self, camera: Camera, latent_shape: tuple[int, int, int]) -> MemoryRead:
-        start = time.perf_counter()
         channels, height, width = latent_shape
         k = camera.intrinsics
         points, colors = self.cache.tensors()
@@ -54,7 +55,7 @@ class RGBPointCloudMemory(SpatialMemory):
         mask = coverage >= self.mask_threshold
         latent = latent * mask
         return MemoryRead(
-            latent=latent, mask=mask, read_ms=(time.perf_counter() - start) * 1e3, render=render, render_mask=pixel_mask
+            latent=latent, mask=mask, render=render, render_mask=pixel_mask
         )
 
     def cached_points(self) -> tuple[torch.Tensor, torch.Tensor]:
