@@ -30,6 +30,7 @@ from typing import Callable, Iterator
 import gradio as gr
 
 from .backbone import ASSETS_DIR, DEFAULT_DEPTH_MODEL, Backbone, build_backbone, depth_model_for
+from .cameras import FOV_RANGE
 from .bench.report import bench_figure, bench_markdown, load_bench
 from .hub import ModelAccess
 from .models.hub_depth import DEPTH_SCALE_RANGE, check_depth_scale
@@ -200,7 +201,7 @@ def _number(name: str, value: object, accepted: str) -> float:
 def _photo(path: str | None, size: int, fov: object) -> Photo | None:
     if not path:
         return None
-    fov = _number("field of view", 0.0 if fov is None else fov, "degrees in [10, 150]; 0 = from the photo's EXIF, else 60")
+    fov = _number("field of view", 0.0 if fov is None else fov, f"degrees in [{FOV_RANGE[0]:g}, {FOV_RANGE[1]:g}]; 0 = from the photo's EXIF, else 60")
     try:
         return load_photo(path, size, fov or None)
     except ValueError as error:

@@ -15,9 +15,20 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["MAX_CAMERA_DISTANCE", "Intrinsics", "Camera", "check_camera_to_world", "invert_pose", "look_at_camera_to_world"]
+__all__ = ["FOV_RANGE", "MAX_CAMERA_DISTANCE", "check_fov_degrees", "Intrinsics", "Camera", "check_camera_to_world", "invert_pose", "look_at_camera_to_world"]
 
 MAX_CAMERA_DISTANCE = 1_000.0  # metres from the world origin: float32 keeps 0.1 mm there
+
+
+FOV_RANGE = (10.0, 150.0)  # horizontal fields of view a rollout accepts, in degrees
+
+
+def check_fov_degrees(fov_degrees: object) -> float:
+    """``fov_degrees`` as a float when it is a horizontal field of view a rollout accepts, else a ``ValueError``."""
+    low, high = FOV_RANGE
+    if isinstance(fov_degrees, bool) or not isinstance(fov_degrees, (int, float)) or not low <= fov_degrees <= high:
+        raise ValueError(f"fov_degrees must be a number of degrees in [{low:g}, {high:g}], got {fov_degrees!r}")
+    return float(fov_degrees)
 
 
 @dataclass(frozen=True)
@@ -122,6 +133,17 @@ def check_camera_to_world(pose: object) -> torch.Tensor:
     if distance > MAX_CAMERA_DISTANCE:
         raise ValueError(f"the camera is {distance:.3g} m from the origin; accepted: at most {MAX_CAMERA_DISTANCE:,.0f} m")
     return pose.float()
+
+
+FOV_RANGE = (10.0, 150.0)  # horizontal fields of view a rollout accepts, in degrees
+
+
+def check_fov_degrees(fov_degrees: object) -> float:
+    """``fov_degrees`` as a float when it is a horizontal field of view a rollout accepts, else a ``ValueError``."""
+    low, high = FOV_RANGE
+    if isinstance(fov_degrees, bool) or not isinstance(fov_degrees, (int, float)) or not low <= fov_degrees <= high:
+        raise ValueError(f"fov_degrees must be a number of degrees in [{low:g}, {high:g}], got {fov_degrees!r}")
+    return float(fov_degrees)
 
 
 @dataclass(frozen=True)

@@ -5,20 +5,28 @@ The modes are the paper's ablation: ``bilinear`` (default), ``nearest``, ``area`
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 import torch.nn.functional as F
 
+from .checks import check_choice
 from .geometry import check_depth
 
-__all__ = ["DEPTH_DOWNSAMPLE_MODES", "downsample_depth"]
+__all__ = ["DEPTH_DOWNSAMPLE_MODES", "DepthMode", "check_depth_mode", "downsample_depth"]
 
-DEPTH_DOWNSAMPLE_MODES = ("bilinear", "nearest", "area", "median", "min")
+DepthMode = Literal["bilinear", "nearest", "area", "median", "min"]
+DEPTH_DOWNSAMPLE_MODES: tuple[DepthMode, ...] = get_args(DepthMode)
 
 
-def downsample_depth(depth: torch.Tensor, height: int, width: int, mode: str = "bilinear") -> torch.Tensor:
+def check_depth_mode(mode: object) -> DepthMode:
+    """``mode`` when it is a depth downsampling mode, else a ``ValueError`` saying which are."""
+    return check_choice("depth_mode", mode, DEPTH_DOWNSAMPLE_MODES)
+
+
+def downsample_depth(depth: torch.Tensor, height: int, width: int, mode: DepthMode = "bilinear") -> torch.Tensor:
     """Depth (H, W) -> (height, width). ``median`` and ``min`` need H, W multiples of the target."""
-    if mode not in DEPTH_DOWNSAMPLE_MODES:
-        raise ValueError(f"unknown depth downsampling mode {mode!r}; accepted: {', '.join(DEPTH_DOWNSAMPLE_MODES)}")
+    check_depth_mode(mode)
     depth = check_depth(depth)
     source_h, source_w = depth.shape
     x = depth[None, None]  # (1, 1, H, W)

@@ -10,18 +10,16 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Literal, get_args
 
 import torch
 
 from .backbone import Backbone, load_embedded_backbone
-from .cameras import Camera, Intrinsics
-from .depth import DEPTH_DOWNSAMPLE_MODES
+from .cameras import Camera, Intrinsics, check_fov_degrees
+from .checks import check_choice
+from .depth import DepthMode, check_depth_mode
 from .memories import (
-    FUSION_MODES,
-    LIFT_RESOLUTIONS,
     MEMORY_NAMES,
-    STORAGE_DTYPES,
     FeatureKind,
     LatentSpatialMemory,
     MemoryInfo,
@@ -31,7 +29,8 @@ from .memories import (
     RGBPointCloudMemory,
     SpatialMemory,
 )
-from .memories.voxel_cache import check_voxel_size
+from .memories.latent import LatentDtype, LiftResolution, check_latent_dtype, check_lift
+from .memories.voxel_cache import FusionMode, check_fusion, check_voxel_size
 from .metrics import psnr, ssim
 from .photo import Photo, load_photo
 from .step import STAGES, StageTimer, run_step
@@ -40,7 +39,8 @@ from .worlds import DEFAULT_WORLD, WORLD_NAMES, Render, SyntheticWorld, make_wor
 
 __all__ = ["DEPTH_SOURCES", "MAX_SEED", "MAX_STEP_PIXELS", "MAX_STEPS", "STAGES", "RolloutConfig", "RolloutPlan", "StepRecord", "plan_rollout", "Rollout", "RolloutEngine", "iter_rollout", "run_rollout"]
 
-DEPTH_SOURCES = ("truth", "estimated")
+DepthSource = Literal["truth", "estimated"]
+DEPTH_SOURCES: tuple[DepthSource, ...] = get_args(DepthSource)
 MAX_SEED = 2**32 - 1  # seeds and world seeds; per-step seeds derived from them stay within torch's range
 # A rollout keeps every step's frames, latents and depth in memory: about 10 MB a step at 256 px for the
 # three memories, growing with the pixel count. Bounded at 400 steps at 256 px (100 at 512, MAX_STEPS at 128).
@@ -60,14 +60,14 @@ class RolloutConfig:
     fov_degrees: float = 60.0
     seed: int = 0
     memories: tuple[str, ...] = MEMORY_NAMES
-    depth_source: str = "truth"
-    depth_mode: str = "bilinear"
+    depth_source: DepthSource = "truth"
+    depth_mode: DepthMode = "bilinear"
     num_inference_steps: int | None = None  # denoising steps per frame; None: the backbone's own (embedded: 6)
     # the latent memory's cache: storage precision, optional voxel fusion, lifting resolution
-    latent_dtype: str = "float32"
+    latent_dtype: LatentDtype = "float32"
     voxel_size: float | None = None  # metres; None keeps the paper's flat cache
-    fusion: str = "oldest"
-    lift: str = "latent"
+    fusion: FusionMode = "oldest"
+    lift: LiftResolution = "latent"
     photo: str | None = None  # set by the engine when a photo is the first frame (its file name)
 
     def validate(self, size_multiple: int = 32) -> None:
@@ -99,24 +99,18 @@ class RolloutConfig:
         for name in ("seed", "world_seed"):
             if not 0 <= getattr(self, name) <= MAX_SEED:
                 raise ValueError(f"{name} must be in [0, {MAX_SEED}] (2^32 - 1), got {getattr(self, name)}")
-        if not 10.0 <= float(self.fov_degrees) <= 150.0:
-            raise ValueError(f"fov_degrees must be in [10, 150], got {self.fov_degrees}")
+        check_fov_degrees(self.fov_degrees)
         if not self.memories or any(m not in MEMORY_NAMES for m in self.memories) or len(set(self.memories)) != len(self.memories):
             raise ValueError(f"memories must be distinct names from {', '.join(MEMORY_NAMES)}, got {list(self.memories)}")
-        if self.depth_source not in DEPTH_SOURCES:
-            raise ValueError(f"depth_source must be one of {', '.join(DEPTH_SOURCES)}, got {self.depth_source!r}")
-        if self.depth_mode not in DEPTH_DOWNSAMPLE_MODES:
-            raise ValueError(f"depth_mode must be one of {', '.join(DEPTH_DOWNSAMPLE_MODES)}, got {self.depth_mode!r}")
+        check_choice("depth_source", self.depth_source, DEPTH_SOURCES)
+        check_depth_mode(self.depth_mode)
         if self.num_inference_steps is not None and not 1 <= self.num_inference_steps <= 1000:
             raise ValueError(f"num_inference_steps must be in [1, 1000], got {self.num_inference_steps}")
-        if self.latent_dtype not in STORAGE_DTYPES:
-            raise ValueError(f"latent_dtype must be one of {', '.join(STORAGE_DTYPES)}, got {self.latent_dtype!r}")
+        check_latent_dtype(self.latent_dtype)
         if self.voxel_size is not None:
             check_voxel_size(self.voxel_size)  # None: no fusion
-        if self.fusion not in FUSION_MODES:
-            raise ValueError(f"fusion must be one of {', '.join(FUSION_MODES)}, got {self.fusion!r}")
-        if self.lift not in LIFT_RESOLUTIONS:
-            raise ValueError(f"lift must be one of {', '.join(LIFT_RESOLUTIONS)}, got {self.lift!r}")
+        check_fusion(self.fusion)
+        check_lift(self.lift)
 
     def to_dict(self) -> dict:
         data = asdict(self)

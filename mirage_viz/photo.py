@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .cameras import Intrinsics
+from .cameras import FOV_RANGE, Intrinsics, check_fov_degrees
 from .inputs import open_input_file
 
 __all__ = ["DEFAULT_FOV_DEGREES", "MAX_ASPECT_RATIO", "MAX_FILE_BYTES", "MAX_PIXELS", "MIN_SIDE", "PHOTOS_DIR", "Photo", "load_photo", "sample_photos"]
@@ -164,8 +164,8 @@ def load_photo(source: str | Path | bytes | Image.Image, size: int = 256, fov_de
     """
     if isinstance(size, bool) or not isinstance(size, int) or size < MIN_SIDE:
         raise ValueError(f"size must be an integer >= {MIN_SIDE}, got {size!r}")
-    if fov_degrees is not None and not 10.0 <= float(fov_degrees) <= 150.0:
-        raise ValueError(f"fov_degrees must be in [10, 150], got {fov_degrees}")
+    if fov_degrees is not None:
+        fov_degrees = check_fov_degrees(fov_degrees)
     with _opened(source) as (image, name):
         try:
             _check(image, name)
@@ -196,6 +196,6 @@ def load_photo(source: str | Path | bytes | Image.Image, size: int = 256, fov_de
     if fov_degrees is not None:
         fov, fov_source = float(fov_degrees), "setting"
     else:
-        usable = exif_fov is not None and 10.0 <= exif_fov <= 150.0
+        usable = exif_fov is not None and FOV_RANGE[0] <= exif_fov <= FOV_RANGE[1]
         fov, fov_source = (exif_fov, "exif") if usable else (DEFAULT_FOV_DEGREES, "default")
     return Photo(image=square, fov_degrees=fov, fov_source=fov_source, name=name, original_size=(width, height))

@@ -2,24 +2,40 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 import torch.nn.functional as F
 
 from ..cameras import Camera
-from ..depth import DEPTH_DOWNSAMPLE_MODES, downsample_depth
+from ..checks import check_choice
+from ..depth import DepthMode, check_depth_mode, downsample_depth
 from ..geometry import SplatWorkspace, backproject_depth, splat_points
 from .base import MemoryRead, MemoryStats, Observation, SpatialMemory
 from .point_cache import PointCache
-from .voxel_cache import FUSION_MODES, VoxelPointCache
+from .voxel_cache import FusionMode, VoxelPointCache, check_fusion
 
-__all__ = ["LIFT_RESOLUTIONS", "STORAGE_DTYPES", "LatentSpatialMemory", "lift_latents"]
+__all__ = ["LIFT_RESOLUTIONS", "STORAGE_DTYPES", "LatentDtype", "LatentSpatialMemory", "LiftResolution", "check_latent_dtype",
+           "check_lift", "lift_latents"]
 
-LIFT_RESOLUTIONS = ("latent", "pixel")
-STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+LiftResolution = Literal["latent", "pixel"]
+LIFT_RESOLUTIONS: tuple[LiftResolution, ...] = get_args(LiftResolution)
+LatentDtype = Literal["float32", "float16", "bfloat16"]
+STORAGE_DTYPES: dict[LatentDtype, torch.dtype] = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def check_lift(lift: object) -> LiftResolution:
+    """``lift`` when it is a lifting resolution, else a ``ValueError`` saying which are."""
+    return check_choice("lift", lift, LIFT_RESOLUTIONS)
+
+
+def check_latent_dtype(dtype: object) -> LatentDtype:
+    """``dtype`` when it names a storage precision of the latent cache, else a ``ValueError`` saying which do."""
+    return check_choice("latent_dtype", dtype, tuple(STORAGE_DTYPES))
 
 
 def lift_latents(
-    observation: Observation, depth_mode: str = "bilinear", resolution: str = "latent"
+    observation: Observation, depth_mode: DepthMode = "bilinear", resolution: LiftResolution = "latent"
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Lift a frame's latent: returns world points (N, 3) and latent features (N, C).
 
@@ -28,14 +44,13 @@ def lift_latents(
     ``resolution="pixel"``: one point per pixel, N = H * W, at the full-resolution depth, each
     carrying the latent of the cell it falls in (64x the points for f = 8).
     """
+    check_lift(resolution)
     channels, height, width = observation.latent.shape
     if resolution == "pixel":
         full_height, full_width = observation.depth.shape
         points = backproject_depth(observation.depth, observation.camera)  # [H*W, 3] world frame
         cells = F.interpolate(observation.latent[None], size=(full_height, full_width), mode="nearest")[0]
         return points, cells.reshape(channels, -1).T  # [H*W, C]
-    if resolution != "latent":
-        raise ValueError(f"unknown lift resolution {resolution!r}; accepted: {', '.join(LIFT_RESOLUTIONS)}")
     latent_camera = observation.camera.scaled_to(width, height)
     latent_depth = downsample_depth(observation.depth, height, width, depth_mode)  # (h, w)
     points = backproject_depth(latent_depth, latent_camera)  # [h*w, 3] world frame
@@ -62,22 +77,17 @@ class LatentSpatialMemory(SpatialMemory):
 
     def __init__(
         self,
-        depth_mode: str = "bilinear",
-        dtype: torch.dtype | str = torch.float32,
+        depth_mode: DepthMode = "bilinear",
+        dtype: torch.dtype | LatentDtype = torch.float32,
         voxel_size: float | None = None,
-        fusion: str = "oldest",
-        lift: str = "latent",
+        fusion: FusionMode = "oldest",
+        lift: LiftResolution = "latent",
     ) -> None:
-        if depth_mode not in DEPTH_DOWNSAMPLE_MODES:
-            raise ValueError(f"unknown depth_mode {depth_mode!r}; accepted: {', '.join(DEPTH_DOWNSAMPLE_MODES)}")
-        if lift not in LIFT_RESOLUTIONS:
-            raise ValueError(f"unknown lift {lift!r}; accepted: {', '.join(LIFT_RESOLUTIONS)}")
-        if fusion not in FUSION_MODES:
-            raise ValueError(f"unknown fusion {fusion!r}; accepted: {', '.join(FUSION_MODES)}")
+        check_depth_mode(depth_mode)
+        check_lift(lift)
+        check_fusion(fusion)
         if isinstance(dtype, str):
-            if dtype not in STORAGE_DTYPES:
-                raise ValueError(f"unknown dtype {dtype!r}; accepted: {', '.join(STORAGE_DTYPES)}")
-            dtype = STORAGE_DTYPES[dtype]
+            dtype = STORAGE_DTYPES[check_latent_dtype(dtype)]
         self.depth_mode = depth_mode
         self.lift = lift
         self._workspace = SplatWorkspace()

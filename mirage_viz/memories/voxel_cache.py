@@ -10,12 +10,22 @@ what it warps; the voxel is found again from the position at each append.
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 
-__all__ = ["FUSION_MODES", "VOXEL_SIZE_RANGE", "VoxelPointCache", "check_voxel_size"]
+from ..checks import check_choice
 
-FUSION_MODES = ("oldest", "newest", "mean")
+__all__ = ["FUSION_MODES", "VOXEL_SIZE_RANGE", "FusionMode", "VoxelPointCache", "check_fusion", "check_voxel_size"]
+
+FusionMode = Literal["oldest", "newest", "mean"]
+FUSION_MODES: tuple[FusionMode, ...] = get_args(FusionMode)
 VOXEL_SIZE_RANGE = (0.001, 10.0)  # metres
+
+
+def check_fusion(fusion: object) -> FusionMode:
+    """``fusion`` when it is a fusion mode, else a ``ValueError`` saying which are."""
+    return check_choice("fusion", fusion, FUSION_MODES)
 
 
 def check_voxel_size(voxel_size: object) -> float:
@@ -39,10 +49,9 @@ class VoxelPointCache:
 
     append_only = False
 
-    def __init__(self, voxel_size: float, reduce: str = "oldest", dtype: torch.dtype = torch.float32) -> None:
+    def __init__(self, voxel_size: float, reduce: FusionMode = "oldest", dtype: torch.dtype = torch.float32) -> None:
         voxel_size = check_voxel_size(voxel_size)
-        if reduce not in FUSION_MODES:
-            raise ValueError(f"unknown fusion {reduce!r}; accepted: {', '.join(FUSION_MODES)}")
+        check_fusion(reduce)
         if not dtype.is_floating_point:
             raise ValueError(f"features are stored as floating point; got {dtype}")
         self.voxel_size = float(voxel_size)
