@@ -355,18 +355,21 @@ class _Handlers:
             self.sessions.end_run(ticket)
 
     def _drive_outputs(self, ticket: RunTicket, drive: DriveSession) -> tuple:
-        rollout, config = drive.rollout, drive.rollout.config
+        rollout = drive.rollout
         step = len(rollout) - 1
         view, cache, _, table = _panels(rollout, step, metrics=False)
-        text = f"Step {step} of at most {drive.max_steps}; the latent cache holds {rollout.records['latent'][step].cache_points:,} points."
+        held = "; ".join(f"the {rollout.memory_info[name].label} holds {rollout.records[name][step].cache_points:,} points"
+                         for name in rollout.memories_holding("latent"))
+        text = f"Step {step} of at most {drive.max_steps}; {held}."
         download = None
         folder = self.sessions.export_folder(ticket, kind="drive") if step else None
         if folder is not None:
             download = str(folder / "drive_trajectory.json")
             drive.trajectory().save(download)
-            source = f"--image YOUR_PHOTO --fov {config.fov_degrees:g}" if config.photo else f"--world {config.world}"
+            setup = rollout.setup
+            source = f"--image YOUR_PHOTO --fov {setup.fov_degrees!r}" if setup.photo else f"--world {setup.world}"  # exact
             text += (f"\n\nReplay this path: mirage-viz rollout --trajectory-file drive_trajectory.json {source} "
-                     f"--seed {config.seed} --size {config.size}")
+                     f"--seed {rollout.config.seed} --size {setup.size}")
         return view, cache, table, _status(text), download
 
     def scrub(self, step: float, request: gr.Request = None) -> tuple:

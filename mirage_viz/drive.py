@@ -14,7 +14,7 @@ draws the same noise however it was reached.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -95,11 +95,11 @@ class DriveSession:
         # the start pose, checked like any planned path (settings, and a camera that stands in the room)
         start = Trajectory(DRIVE_TRAJECTORY_NAME, torch.eye(4).repeat(2, 1, 1))
         plan = plan_rollout(config, trajectory=start, photo=photo, backbone=backbone)
-        size = plan.config.size
+        size = plan.setup.size
         if max_steps * size**2 > MAX_STEP_PIXELS:
             raise ValueError(f"max_steps {max_steps} at {size} px is more than a drive may hold in memory (every step's "
                              f"frames are kept); accepted: at most {MAX_STEP_PIXELS // size**2} steps at {size} px")
-        self.engine = RolloutEngine(plan.config, backbone=backbone or load_embedded_backbone(), world=plan.world,
+        self.engine = RolloutEngine(config, backbone=backbone or load_embedded_backbone(), world=plan.world,
                                     trajectory=start, photo=photo)
         self.start = self.engine.cameras[0]
         self.rollout: Rollout = self.engine.new_rollout()
@@ -138,7 +138,7 @@ class DriveSession:
             raise ValueError("nothing to undo: the drive is at its first frame (step 0)")
         self.engine.undo()
         self.rollout.pop()
-        self.rollout.config.steps = self.steps
+        self.rollout.setup = replace(self.rollout.setup, steps=self.steps)
         return self.rollout
 
     def reset(self) -> Rollout:
@@ -167,5 +167,5 @@ class DriveSession:
                              f"the drive stays at step {self.steps}")
         records = self.engine.step(camera)
         self.rollout.append(records, camera, self.engine.caches())
-        self.rollout.config.steps = self.steps
+        self.rollout.setup = replace(self.rollout.setup, steps=self.steps)  # the path so far
         return self.rollout

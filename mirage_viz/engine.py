@@ -37,7 +37,8 @@ from .step import STAGES, StageTimer, run_step
 from .trajectories import MAX_STEPS, TRAJECTORY_NAMES, Trajectory, make_trajectory
 from .worlds import DEFAULT_WORLD, WORLD_NAMES, Render, SyntheticWorld, make_world
 
-__all__ = ["DEPTH_SOURCES", "MAX_SEED", "MAX_STEP_PIXELS", "MAX_STEPS", "STAGES", "RolloutConfig", "RolloutPlan", "StepRecord", "plan_rollout", "Rollout", "RolloutEngine", "iter_rollout", "run_rollout"]
+__all__ = ["DEPTH_SOURCES", "MAX_SEED", "MAX_STEP_PIXELS", "MAX_STEPS", "STAGES", "DepthSource", "RolloutConfig",
+           "RolloutSetup", "RolloutPlan", "StepRecord", "plan_rollout", "Rollout", "RolloutEngine", "iter_rollout", "run_rollout"]
 
 DepthSource = Literal["truth", "estimated"]
 DEPTH_SOURCES: tuple[DepthSource, ...] = get_args(DepthSource)
@@ -47,9 +48,11 @@ MAX_SEED = 2**32 - 1  # seeds and world seeds; per-step seeds derived from them 
 MAX_STEP_PIXELS = 400 * 256**2
 
 
-@dataclass
+@dataclass(frozen=True)
 class RolloutConfig:
-    """Everything that defines a rollout; every field has a sensible default."""
+    """What a rollout is asked to do; every field has a sensible default. Frozen: what actually runs (a photo's
+    size and field of view, a trajectory file's steps, the backbone's denoising steps) is its
+    :class:`RolloutSetup`."""
 
     world: str = DEFAULT_WORLD
     world_seed: int = 0
@@ -68,7 +71,6 @@ class RolloutConfig:
     voxel_size: float | None = None  # metres; None keeps the paper's flat cache
     fusion: FusionMode = "oldest"
     lift: LiftResolution = "latent"
-    photo: str | None = None  # set by the engine when a photo is the first frame (its file name)
 
     def validate(self, size_multiple: int = 32) -> None:
         """Raise ``ValueError`` naming the first bad parameter and what is accepted."""
@@ -116,6 +118,27 @@ class RolloutConfig:
         data = asdict(self)
         data["memories"] = list(self.memories)
         return data
+
+
+@dataclass(frozen=True)
+class RolloutSetup:
+    """What a rollout's config resolved to, as it runs (on :attr:`Rollout.setup` and in ``summary.json``)."""
+
+    first_frame: Literal["world", "photo"]  # the world's view at the first camera, or a photo
+    world: str | None  # the world and its seed (None for a photo)
+    world_seed: int | None
+    photo: str | None  # the photo's file name (None for a world)
+    trajectory: str  # a preset's name, or "custom" for poses given as a trajectory
+    steps: int  # generated steps after the first frame (a drive: so far)
+    size: int  # square frames, pixels
+    fov_degrees: float  # horizontal field of view
+    fov_source: str  # "setting", or for a photo "exif" or "default"
+    intrinsics: Intrinsics  # of every camera, at pixel resolution
+    depth_source: DepthSource  # what lifts generated frames: the world's true depth, or the estimator
+    num_inference_steps: int | None  # denoising steps per frame (None: planned without a backbone)
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"intrinsics": self.intrinsics.to_dict()}
 
 
 @dataclass
@@ -179,6 +202,7 @@ class Rollout:
     config: RolloutConfig
     cameras: list[Camera]
     records: dict[str, list[StepRecord]] = field(default_factory=dict)
+    setup: RolloutSetup | None = None  # what the config resolved to
     backbone_name: str = "embedded"
     notices: list[str] = field(default_factory=list)  # models that fell back while loading, and why
     caches: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)  # final (points, features)
@@ -259,6 +283,7 @@ class Rollout:
         config = self.config.to_dict() | {"backbone": self.backbone_name, "convention": "opencv camera_to_world"}
         return {
             "config": config,
+            "setup": None if self.setup is None else self.setup.to_dict(),
             "notices": list(self.notices),
             "memories": {name: {"steps": [r.summary() for r in records]} for name, records in self.records.items()},
         }
@@ -279,9 +304,11 @@ def make_memory(name: str, backbone: Backbone, config: RolloutConfig | None = No
 
 @dataclass
 class RolloutPlan:
-    """What a rollout will run, checked: the config as it will run, the world (None for a photo), the cameras."""
+    """What a rollout will run, checked: its config as asked, what that resolved to, the world (None for a
+    photo), the trajectory and the cameras."""
 
     config: RolloutConfig
+    setup: RolloutSetup
     world: SyntheticWorld | None
     trajectory: Trajectory
     cameras: list[Camera]
@@ -294,29 +321,38 @@ def plan_rollout(
     world: SyntheticWorld | None = None,
     backbone: Backbone | None = None,
 ) -> RolloutPlan:
-    """Check a rollout's inputs and lay out its cameras, without running any model.
+    """Check a rollout's inputs, resolve what will run and lay out its cameras, without running any model.
 
-    Raises ``ValueError`` naming the first problem: a bad setting, or (for a synthetic world) the first
-    step whose camera stands outside the room or in an object. ``backbone`` (when given) sets the size rule
-    and the default denoising steps; without one, sizes must be multiples of 32 (the embedded models' rule).
+    A photo brings its own size, field of view and intrinsics, and no truth (depth is estimated); a trajectory
+    brings its steps. Raises ``ValueError`` naming the first problem: a bad setting, or (for a synthetic world)
+    the first step whose camera stands outside the room or in an object. ``backbone`` (when given) sets the size
+    rule and the default denoising steps; without one, sizes must be multiples of 32 (the embedded models' rule).
     """
-    config = replace(config) if config is not None else RolloutConfig()  # never mutate the caller's
-    if config.num_inference_steps is None and backbone is not None:
-        config.num_inference_steps = backbone.num_inference_steps  # recorded as it ran
-    if photo is not None:  # the photo's own size and field of view; no world, so no truth: depth is estimated
-        config.photo, config.fov_degrees = photo.name, round(photo.fov_degrees, 4)
-        config.size, config.depth_source = int(photo.image.shape[-1]), "estimated"
-    if trajectory is not None:
-        config.trajectory = trajectory.name if trajectory.name in TRAJECTORY_NAMES else "custom"
-        config.steps = trajectory.steps
-    config.validate(backbone.size_multiple if backbone is not None else 32)
+    config = config or RolloutConfig()
+    if photo is not None:
+        size, fov, fov_source, depth_source = int(photo.image.shape[-1]), photo.fov_degrees, photo.fov_source, "estimated"
+    else:
+        size, fov, fov_source, depth_source = config.size, config.fov_degrees, "setting", config.depth_source
+    name = config.trajectory if trajectory is None else trajectory.name if trajectory.name in TRAJECTORY_NAMES else "custom"
+    steps = config.steps if trajectory is None else trajectory.steps
+    inference_steps = config.num_inference_steps
+    if inference_steps is None and backbone is not None:
+        inference_steps = backbone.num_inference_steps
+    resolved = replace(config, size=size, fov_degrees=fov, depth_source=depth_source, trajectory=name, steps=steps,
+                       num_inference_steps=inference_steps)
+    resolved.validate(backbone.size_multiple if backbone is not None else 32)  # what runs is what is checked
     world = None if photo is not None else world or make_world(config.world, config.world_seed)
-    trajectory = trajectory or make_trajectory(config.trajectory, config.steps, config.magnitude)
-    intrinsics = Intrinsics.from_fov(config.size, config.size, config.fov_degrees)
+    trajectory = trajectory or make_trajectory(name, steps, config.magnitude)
+    intrinsics = photo.intrinsics if photo is not None else Intrinsics.from_fov(size, size, fov)
     cameras = trajectory.cameras(intrinsics)
     if world is not None:  # every camera must stand in the room, out of every object
         world.check_cameras(cameras)
-    return RolloutPlan(config=config, world=world, trajectory=trajectory, cameras=cameras)
+    setup = RolloutSetup(
+        first_frame="photo" if photo is not None else "world", world=None if photo is not None else config.world,
+        world_seed=None if photo is not None else config.world_seed, photo=None if photo is None else photo.name,
+        trajectory=name, steps=steps, size=size, fov_degrees=float(fov), fov_source=fov_source, intrinsics=intrinsics,
+        depth_source=depth_source, num_inference_steps=inference_steps)
+    return RolloutPlan(config=config, setup=setup, world=world, trajectory=trajectory, cameras=cameras)
 
 
 class RolloutEngine:
@@ -343,9 +379,10 @@ class RolloutEngine:
         self.backbone = backbone or load_embedded_backbone()
         self.photo = photo
         plan = plan_rollout(config, trajectory=trajectory, photo=photo, world=world, backbone=self.backbone)
-        self.config, self.world, self.trajectory, self.cameras = plan.config, plan.world, plan.trajectory, plan.cameras
-        self.intrinsics = plan.cameras[0].intrinsics
-        size = self.config.size
+        self.config, self.setup, self.world = plan.config, plan.setup, plan.world
+        self.trajectory, self.cameras = plan.trajectory, plan.cameras
+        self.intrinsics = plan.setup.intrinsics
+        size = self.setup.size
         self.memories = {name: make_memory(name, self.backbone, self.config) for name in self.config.memories}
         factor = self.backbone.downsample_factor
         self.latent_shape = (self.backbone.latent_channels, size // factor, size // factor)
@@ -414,13 +451,13 @@ class RolloutEngine:
     def new_rollout(self, cameras: list[Camera] | None = None) -> Rollout:
         """An empty :class:`Rollout` of this engine's config and memories: ``cameras`` planned, or none (a drive)."""
         fused = [name for name, memory in self.memories.items() if not memory.append_only]
-        return Rollout(config=replace(self.config), cameras=list(cameras or []), records={n: [] for n in self.memories},
+        return Rollout(config=self.config, setup=self.setup, cameras=list(cameras or []), records={n: [] for n in self.memories},
                        backbone_name=self.backbone.name, notices=list(self.backbone.notices),
                        snapshots={name: [] for name in fused},
                        memory_info={name: memory.info() for name, memory in self.memories.items()})
 
     def _depth(self, frame: torch.Tensor, truth: Render | None) -> tuple[torch.Tensor, str]:
-        if self.config.depth_source == "truth" and truth is not None:
+        if self.setup.depth_source == "truth" and truth is not None:
             return truth.depth, "truth"
         return self.backbone.estimate_depth(frame), "estimated"
 
@@ -454,7 +491,7 @@ class RolloutEngine:
     def _step(self, step: int, camera: Camera, memory: SpatialMemory, truth: Render | None) -> StepRecord:
         noise = torch.Generator().manual_seed(self.config.seed * 1_000_003 + step)  # the same for every memory
         out = run_step(memory, self.backbone, camera, self.latent_shape, noise, lambda frame: self._depth(frame, truth),
-                       self.config.num_inference_steps)
+                       self.setup.num_inference_steps)
         stats = memory.stats()
         return StepRecord(
             step=step, memory=memory.name, camera=camera, conditioning_latent=out.read.latent, mask=out.read.mask,

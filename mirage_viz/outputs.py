@@ -90,7 +90,7 @@ def write_outputs(rollout: Rollout, folder: str | Path, parts: OutputParts = Out
                 written.append(export_cache_ply(rollout, name, last, folder / f"{name}_cache_step{last:03d}.ply", basis))
     if last >= 1:  # a trajectory has a start and at least one step
         poses = torch.stack([camera.camera_to_world for camera in rollout.cameras[: last + 1]])
-        trajectory = Trajectory(name=rollout.config.trajectory, camera_to_world=poses)
+        trajectory = Trajectory(name=rollout.setup.trajectory, camera_to_world=poses)
         trajectory.save(folder / "trajectory.json")
         written.append(folder / "trajectory.json")
     if parts.frames:

@@ -94,11 +94,11 @@ def _summary_table(rollout: Rollout) -> str:
 
 
 def _describe(rollout: Rollout) -> str:
-    config = rollout.config
-    start = f"photo {config.photo}" if config.photo else f"world {config.world} (seed {config.world_seed})"
-    parts = [start, f"trajectory {config.trajectory}", f"{len(rollout) - 1} of {config.steps} steps",
-             f"{config.size} px", f"field of view {config.fov_degrees:g} degrees", f"seed {config.seed}",
-             f"depth {config.depth_source}", f"backbone {rollout.backbone_name}"]
+    setup = rollout.setup
+    start = f"photo {setup.photo}" if setup.photo else f"world {setup.world} (seed {setup.world_seed})"
+    parts = [start, f"trajectory {setup.trajectory}", f"{len(rollout) - 1} of {setup.steps} steps",
+             f"{setup.size} px", f"field of view {setup.fov_degrees:.4g} degrees ({setup.fov_source})",
+             f"seed {rollout.config.seed}", f"depth {setup.depth_source}", f"backbone {rollout.backbone_name}"]
     return ", ".join(parts)
 
 

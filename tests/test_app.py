@@ -223,7 +223,7 @@ def test_a_photo_runs_as_the_first_frame_and_a_bad_one_gets_a_message(app_url, t
     status, downloads = text(outputs[5]), outputs[6]
     assert "First frame: chelsea.png" in status and "depth from embedded" in status
     summary = json.loads(Path(next(d for d in downloads if d.endswith("summary.json"))).read_text())
-    assert summary["config"]["photo"] == "chelsea.png" and summary["memories"]["latent"]["steps"][1]["psnr"] is None
+    assert summary["setup"]["photo"] == "chelsea.png" and summary["memories"]["latent"]["steps"][1]["psnr"] is None
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n but then nothing")
     with pytest.raises(Exception, match="not an image|could not be decoded"):

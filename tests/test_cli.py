@@ -34,7 +34,7 @@ def test_rollout_from_a_trajectory_file_and_selected_memories(tmp_path, backbone
                  "--out", str(out), "--quiet"])
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
-    assert set(summary["memories"]) == {"latent", "none"} and summary["config"]["steps"] == 1
+    assert set(summary["memories"]) == {"latent", "none"} and summary["setup"]["steps"] == 1
 
 
 @pytest.mark.parametrize(

@@ -49,8 +49,8 @@ def driven(backbone, tmp_path_factory):
 def test_the_drive_starts_at_step_zero_at_the_identity(backbone):
     drive = DriveSession(config(memories=("none",)), backbone=backbone)
     assert drive.steps == 0 and len(drive.rollout) == 1 and len(drive.rollout.cameras) == 1
-    assert torch.equal(drive.camera.camera_to_world, torch.eye(4)) and drive.rollout.config.steps == 0
-    assert drive.rollout.config.trajectory == "custom"  # validates like any file's trajectory
+    assert torch.equal(drive.camera.camera_to_world, torch.eye(4)) and drive.rollout.setup.steps == 0
+    assert drive.rollout.setup.trajectory == "custom"  # validates like any file's trajectory
 
 
 def test_caches_follow_moves_undo_and_the_revisit(driven):
@@ -62,7 +62,7 @@ def test_caches_follow_moves_undo_and_the_revisit(driven):
     assert rgb == [c * SIZE**2 for c in (1, 2, 3, 2, 3, 4)]
     assert all(s["none"] == 0 for s in sizes)
     assert drive.steps == 3 and len(drive.rollout) == 4 and len(drive.rollout.cameras) == 4
-    assert drive.rollout.config.steps == 3
+    assert drive.rollout.setup.steps == 3
     assert [r.step for r in drive.rollout.records["latent"]] == [0, 1, 2, 3]
     assert drive.engine.memories["latent"].stats().points == 4 * CELLS  # the memory itself, not just the records
     positions = [[round(v, 4) for v in c.camera_to_world[:3, 3].tolist()] for c in drive.rollout.cameras]
@@ -93,7 +93,7 @@ def test_the_path_replays_to_the_same_frames_in_python(driven, backbone):
     replay = None
     for replay in iter_rollout(config(), backbone=backbone, trajectory=trajectory):
         pass
-    assert len(replay) == len(drive.rollout) == 4 and replay.config.trajectory == "custom"
+    assert len(replay) == len(drive.rollout) == 4 and replay.setup.trajectory == "custom"
     for name, records in drive.rollout.records.items():
         for driven_record, replayed in zip(records, replay.records[name], strict=True):
             assert torch.equal(driven_record.frame, replayed.frame), (name, driven_record.step)
@@ -154,7 +154,7 @@ def test_reset_goes_back_to_the_first_frame(backbone):
     assert torch.allclose(ahead, torch.tensor([0.25 * math.sin(angle), 0.0, 0.25 + 0.25 * math.cos(angle)]), atol=1e-6)
     drive.reset()
     assert drive.steps == 0 and len(drive.rollout) == 1 and len(drive.rollout.cameras) == 1
-    assert drive.rollout.config.steps == 0 and drive.engine.steps_done == 1
+    assert drive.rollout.setup.steps == 0 and drive.engine.steps_done == 1
     assert all(torch.equal(a, b) for a, b in zip(drive.rollout.caches["latent"], first, strict=True))
     assert all(torch.equal(a, b) for a, b in zip(drive.engine.caches()["latent"], first, strict=True))
     assert len(drive.rollout.snapshots["latent"]) == 1

@@ -99,7 +99,7 @@ def test_huge_images_are_refused_before_decoding(tmp_path, monkeypatch):
 def test_photo_rollout_runs_offline_on_the_embedded_fallback(tmp_path, backbone):
     rollout = run_rollout(RolloutConfig(trajectory="push_in", steps=2, size=64, magnitude=0.3), backbone=backbone,
                           photo=sample_photos()[0])
-    assert rollout.config.photo == sample_photos()[0].name and rollout.config.depth_source == "estimated"
+    assert rollout.setup.photo == sample_photos()[0].name and rollout.setup.depth_source == "estimated"
     first, later = rollout.records["latent"][0], rollout.records["latent"][2]
     assert first.true_frame is not None and first.psnr > 15  # the photo through the VAE
     assert later.true_frame is None and later.psnr is None and later.depth_model == "embedded"
