@@ -12,6 +12,7 @@ import importlib.resources
 import copy
 import dataclasses
 import functools
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from .models.denoiser import WarpConditionedPipeline
 from .models.depth_net import DepthNet
 from .models.hub_depth import DEFAULT_DEPTH_MODEL, TransformersDepth, check_depth_scale
 from .models.inpaint import InpaintGenerator
+from .models.protocols import DepthEstimator, LatentGenerator
 from .models.vae import decode_latents, encode_images, load_vae, quiet_diffusers, vae_downsample_factor
 
 __all__ = ["ASSETS_DIR", "DEFAULT_DEPTH_MODEL", "Backbone", "build_backbone", "depth_model_for", "load_backbone",
@@ -37,8 +39,8 @@ class Backbone:
     """VAE, generator and depth estimator. Tensors in and out live on the CPU in float32; the models on ``device``."""
 
     vae: AutoencoderKL | AutoencoderTiny
-    denoiser: WarpConditionedPipeline | InpaintGenerator
-    depth_estimator: DepthNet | TransformersDepth | None
+    denoiser: LatentGenerator  # the embedded WarpConditionedPipeline, or a hub InpaintGenerator
+    depth_estimator: DepthEstimator | None  # the embedded DepthNet, or a hub TransformersDepth
     name: str = "embedded"
     num_inference_steps: int = 6
     depth_name: str = "embedded"
@@ -56,10 +58,10 @@ class Backbone:
 
     @property
     def size_multiple(self) -> int:
-        """Image sizes must be multiples of this (VAE factor x the denoiser's own downsampling)."""
-        unet_factor = 2 ** (len(self.denoiser.unet.config.block_out_channels) - 1)
-        multiple = self.downsample_factor * unet_factor
-        return max(multiple, 16) if self.depth_estimator is not None else multiple
+        """Image sizes must be multiples of this: the VAE factor times the generator's own downsampling, and a
+        multiple of the depth estimator's (all powers of two)."""
+        multiple = self.downsample_factor * self.denoiser.size_multiple
+        return math.lcm(multiple, self.depth_estimator.size_multiple) if self.depth_estimator is not None else multiple
 
     def _in(self, tensor: torch.Tensor) -> torch.Tensor:
         return tensor.to(self.device, self.dtype)
@@ -80,25 +82,19 @@ class Backbone:
         """warped latent (C, h, w) and mask (h, w) -> generated latent (C, h, w), in ``num_inference_steps``
         denoising steps (default: the backbone's own)."""
         steps = num_inference_steps or self.num_inference_steps
-        if isinstance(self.denoiser, InpaintGenerator):  # runs on its own device; takes CPU tensors
-            return self.denoiser(warped_latent[None], mask[None], steps, generator).latents[0]
-        output = self.denoiser(self._in(warped_latent[None]), self._in(mask[None]), steps, generator)
-        return output.latents[0].float().cpu()
+        return self.denoiser.generate(warped_latent, mask, steps, generator, self.device, self.dtype)
 
     def with_prompt(self, prompt: str) -> Backbone:
         """The same models with another prompt for a hub generator (shared, not reloaded); itself otherwise."""
-        if not isinstance(self.denoiser, InpaintGenerator) or prompt == self.denoiser.prompt:
-            return self
-        return dataclasses.replace(self, denoiser=self.denoiser.with_prompt(prompt))
+        denoiser = self.denoiser.with_prompt(prompt)
+        return self if denoiser is self.denoiser else dataclasses.replace(self, denoiser=denoiser)
 
     @torch.no_grad()
     def estimate_depth(self, image: torch.Tensor) -> torch.Tensor:
         """image (3, H, W) in [0, 1] -> metric depth (H, W)."""
         if self.depth_estimator is None:
             raise ValueError(f"backbone {self.name!r} has no depth estimator; use the true depth (depth_source='truth')")
-        if isinstance(self.depth_estimator, TransformersDepth):
-            return self.depth_estimator(image[None])[0]
-        return self.depth_estimator(self._in(image[None]))[0].float().cpu()
+        return self.depth_estimator.estimate(image, self.device, self.dtype)
 
 
 def load_backbone(
@@ -208,6 +204,7 @@ def build_backbone(
     notices: list[str] = []
     parts = {"vae": "embedded", "generator": "embedded", "depth": "embedded"}
     denoiser, vae_model, steps = base.denoiser, base.vae, base.num_inference_steps
+    hub_pipeline = None  # a hub generator's pipeline, which decodes with the VAE chosen below
     if (source := sources["generator"]) is not None:
         try:
             from diffusers import StableDiffusionInpaintPipeline
@@ -217,7 +214,7 @@ def build_backbone(
                 pipeline = StableDiffusionInpaintPipeline.from_pretrained(
                     location, dtype=dtype, safety_checker=None, requires_safety_checker=False,
                     **_trust_kwargs(source, location))
-            denoiser = InpaintGenerator(pipeline, prompt=prompt, guidance_scale=guidance_scale)
+            denoiser, hub_pipeline = InpaintGenerator(pipeline, prompt=prompt, guidance_scale=guidance_scale), pipeline
             vae_model, steps, parts["generator"] = pipeline.vae, 20, source.name
             parts["vae"] = f"{source.name} (its own)"
             if cpu_offload and device_.type == "cuda":
@@ -236,8 +233,8 @@ def build_backbone(
             if vae_model.config.latent_channels != 4:
                 raise ValueError(f"it has {vae_model.config.latent_channels} latent channels; the generators take 4")
             parts["vae"] = source.name
-            if isinstance(denoiser, InpaintGenerator):
-                denoiser.pipeline.vae = vae_model
+            if hub_pipeline is not None:
+                hub_pipeline.vae = vae_model
             else:
                 notices.append("the embedded denoiser was trained on the embedded VAE's latents: a hub VAE alone "
                                "gives poor frames; pair it with a hub generator")

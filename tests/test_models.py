@@ -97,3 +97,34 @@ def test_mean_colour_init_is_a_working_autoencoder_before_training():
         started = init_mean_colour_path(build_embedded_vae())
         assert psnr(decode_latents(started, encode_images(started, images)), images) > 18.0
         assert psnr(decode_latents(untrained, encode_images(untrained, images)), images) < 12.0
+
+
+def test_a_new_generator_and_depth_estimator_are_classes_and_nothing_else(backbone):
+    """A backend is a class with the protocol's methods: the backbone, engine and step take it unchanged."""
+    import dataclasses
+
+    from mirage_viz.engine import RolloutConfig, run_rollout
+    from mirage_viz.models.protocols import DepthEstimator, LatentGenerator
+
+    class CopyGenerator:  # keeps what memory covers, zero elsewhere
+        size_multiple = 1
+
+        def generate(self, warped_latent, mask, num_inference_steps, generator, device, dtype):
+            return warped_latent * mask
+
+        def with_prompt(self, prompt):
+            return self
+
+    class WallDepth:  # a flat wall 2 m away
+        size_multiple = 1
+
+        def estimate(self, image, device, dtype):
+            return torch.full(image.shape[-2:], 2.0)
+
+    assert isinstance(CopyGenerator(), LatentGenerator) and isinstance(WallDepth(), DepthEstimator)
+    custom = dataclasses.replace(backbone, denoiser=CopyGenerator(), depth_estimator=WallDepth(), name="custom")
+    assert custom.size_multiple == backbone.downsample_factor  # the generator's own factor is 1
+    rollout = run_rollout(RolloutConfig(steps=1, size=64, memories=("latent",), depth_source="estimated"), backbone=custom)
+    record = rollout.records["latent"][1]
+    assert torch.equal(record.generated_latent, record.conditioning_latent * record.mask)
+    assert torch.equal(record.depth, torch.full((64, 64), 2.0)) and custom.with_prompt("a room") is custom

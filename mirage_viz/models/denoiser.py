@@ -72,6 +72,21 @@ class WarpConditionedPipeline:
     def latent_channels(self) -> int:
         return self.unet.config.out_channels
 
+    @property
+    def size_multiple(self) -> int:
+        """Latent grids must be multiples of this: the UNet halves them once per block after the first."""
+        return 2 ** (len(self.unet.config.block_out_channels) - 1)
+
+    def with_prompt(self, prompt: str) -> WarpConditionedPipeline:
+        """Itself: the embedded denoiser takes no prompt."""
+        return self
+
+    def generate(self, warped_latent: torch.Tensor, mask: torch.Tensor, num_inference_steps: int,
+                 generator: torch.Generator, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        """One latent (C, h, w) from the warped latent (C, h, w) and mask (h, w), on ``device`` in ``dtype``."""
+        output = self(warped_latent[None].to(device, dtype), mask[None].to(device, dtype), num_inference_steps, generator)
+        return output.latents[0].float().cpu()
+
     @torch.no_grad()
     def __call__(
         self,

@@ -52,6 +52,16 @@ class DepthNet(ModelMixin, ConfigMixin):
             x = block(torch.cat([x, skip], dim=1))
         return self.head(x) + 1.0  # log(e) ~ a few metres to start from
 
+    @property
+    def size_multiple(self) -> int:
+        """Image sides must be multiples of this: the encoder halves them four times."""
+        return 16
+
+    @torch.no_grad()
+    def estimate(self, image: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        """image (3, H, W) in [0, 1] -> metric depth (H, W), run on ``device`` in ``dtype``."""
+        return self(image[None].to(device, dtype))[0].float().cpu()
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         height, width = images.shape[-2:]
         if height % 16 or width % 16:

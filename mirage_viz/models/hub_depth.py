@@ -66,6 +66,12 @@ class TransformersDepth:
         predicted = F.interpolate(predicted[:, None], size=(height, width), mode="bilinear", align_corners=False)[:, 0]
         return torch.stack([self._metric(p) for p in predicted])
 
+    size_multiple = 1  # the processor resizes any image to the model's own size
+
+    def estimate(self, image: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        """image (3, H, W) in [0, 1] -> metric depth (H, W); the model runs on its own device."""
+        return self(image[None])[0]
+
     def _metric(self, relative: torch.Tensor) -> torch.Tensor:
         """Relative (inverse) depth (H, W) -> metric depth with median ``depth_scale``, in [median / max_ratio, median * max_ratio]."""
         relative = relative - relative.min() if not self.inverse else relative.clamp_min(0)

@@ -41,12 +41,24 @@ class InpaintGenerator:
         self.lock = lock or threading.Lock()
 
     def with_prompt(self, prompt: str) -> InpaintGenerator:
-        """Another prompt on the same pipeline (and the same lock)."""
+        """Another prompt on the same pipeline (and the same lock); itself for the prompt it has."""
+        if prompt == self.prompt:
+            return self
         return InpaintGenerator(self.pipeline, prompt, self.guidance_scale, self.negative_prompt, lock=self.lock)
 
     @property
     def unet(self):
         return self.pipeline.unet
+
+    @property
+    def size_multiple(self) -> int:
+        """Latent grids must be multiples of this: the UNet halves them once per block after the first."""
+        return 2 ** (len(self.pipeline.unet.config.block_out_channels) - 1)
+
+    def generate(self, warped_latent: torch.Tensor, mask: torch.Tensor, num_inference_steps: int,
+                 generator: torch.Generator, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        """One latent (C, h, w); the pipeline runs on its own device (``device`` and ``dtype`` are its already)."""
+        return self(warped_latent[None], mask[None], num_inference_steps, generator).latents[0]
 
     @torch.no_grad()
     def __call__(self, warped_latent: torch.Tensor, mask: torch.Tensor, num_inference_steps: int,
