@@ -2,39 +2,71 @@
 
 Camera convention everywhere: OpenCV (x right, y down, z forward), poses as ``camera_to_world``.
 
+The package is built in layers, each importing only the ones before it (``tests/test_layers.py`` checks):
+
+0. base: ``checks``, ``image``, ``inputs``, ``metrics``
+1. ``geometry``: cameras, rays and poses, projection, the splat, depth downsampling
+2. ``memories`` (latent, RGB, none) and ``models`` (VAE, denoiser, depth, hub access)
+3. ``backbone`` (the models together) and ``scenes`` (worlds, trajectories, photos, training views)
+4. ``rollout``: config and setup, one step, the engine, records, drive mode
+5. ``viz`` (pictures of a rollout) and ``training``
+6. ``outputs`` (the files a rollout leaves) and ``bench`` (which writes its own)
+7. ``ui`` (the Gradio app, sessions, the notebook inspector) and the command line (``cli``)
+
 The names below load on first use (PEP 562), so ``import mirage_viz.cli`` stays light: the command line
-handles Ctrl-C during the heavy imports (torch, open3d, diffusers) like any other interrupt.
+handles Ctrl-C during the heavy imports (torch, open3d, diffusers) like any other interrupt. Modules that moved
+into the layers still import from their old paths (``mirage_viz.engine``, ``mirage_viz.figures``, ...), with a
+``DeprecationWarning`` naming the new one.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.util
+import sys
+import types
+import warnings
 from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
 _EXPORTS = {
     "backbone": ("Backbone", "build_backbone", "depth_model_for", "load_backbone", "load_embedded_backbone"),
-    "cameras": ("Camera", "Intrinsics"),
-    "depth": ("DEPTH_DOWNSAMPLE_MODES", "downsample_depth"),
-    "drive": ("DriveSession", "MOVES"),
-    "engine": ("Rollout", "RolloutConfig", "RolloutEngine", "StepRecord", "iter_rollout", "run_rollout"),
-    "geometry": ("backproject_depth", "project_points", "splat_points"),
-    "outputs": ("OutputParts", "write_rollout"),
+    "geometry": ("Camera", "DEPTH_DOWNSAMPLE_MODES", "Intrinsics", "backproject_depth", "downsample_depth",
+                 "project_points", "splat_points"),
     "memories": ("MEMORY_NAMES", "LatentSpatialMemory", "MemoryRead", "MemoryStats", "NoMemory", "Observation",
                  "RGBPointCloudMemory", "SpatialMemory"),
-    "trajectories": ("PRESETS", "TRAJECTORY_NAMES", "Trajectory", "load_trajectory", "make_trajectory"),
-    "worlds": ("DEFAULT_WORLD", "WORLD_NAMES", "SyntheticWorld", "make_world"),
+    "outputs": ("OutputParts", "write_rollout"),
+    "rollout": ("Rollout", "RolloutConfig", "RolloutEngine", "RolloutSetup", "StepRecord", "iter_rollout", "run_rollout"),
+    "rollout.drive": ("DriveSession", "MOVES"),
+    "scenes.trajectories": ("PRESETS", "TRAJECTORY_NAMES", "Trajectory", "load_trajectory", "make_trajectory"),
+    "scenes.worlds": ("DEFAULT_WORLD", "WORLD_NAMES", "SyntheticWorld", "make_world"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
+# modules that moved into the layers: old name -> new module (imports of the old name keep working, with a warning)
+MOVED_MODULES = {
+    "app": "ui.app", "cameras": "geometry.cameras", "data": "scenes.data", "depth": "geometry.depth",
+    "drive": "rollout.drive", "engine": "rollout", "export": "outputs.exports", "figures": "viz.figures",
+    "hub": "models.hub", "inspector": "ui.inspector", "io": "outputs", "output_dir": "outputs.folder",
+    "pca": "viz.pca", "photo": "scenes.photo", "report": "viz.report", "sessions": "ui.sessions",
+    "step": "rollout.step", "step_view": "viz.step_view", "trajectories": "scenes.trajectories",
+    "worlds": "scenes.worlds",
+}
+
 if TYPE_CHECKING:
-    from .backbone import Backbone, build_backbone, depth_model_for, load_backbone, load_embedded_backbone
-    from .cameras import Camera, Intrinsics
-    from .depth import DEPTH_DOWNSAMPLE_MODES, downsample_depth
-    from .engine import Rollout, RolloutConfig, RolloutEngine, StepRecord, iter_rollout, run_rollout
-    from .geometry import backproject_depth, project_points, splat_points
-    from .memories import (
+    from mirage_viz.backbone import Backbone, build_backbone, depth_model_for, load_backbone, load_embedded_backbone
+    from mirage_viz.geometry import (
+        DEPTH_DOWNSAMPLE_MODES,
+        Camera,
+        Intrinsics,
+        backproject_depth,
+        downsample_depth,
+        project_points,
+        splat_points,
+    )
+    from mirage_viz.memories import (
         MEMORY_NAMES,
         LatentSpatialMemory,
         MemoryRead,
@@ -44,9 +76,19 @@ if TYPE_CHECKING:
         RGBPointCloudMemory,
         SpatialMemory,
     )
-    from .outputs import OutputParts, write_rollout
-    from .trajectories import PRESETS, TRAJECTORY_NAMES, Trajectory, load_trajectory, make_trajectory
-    from .worlds import DEFAULT_WORLD, WORLD_NAMES, SyntheticWorld, make_world
+    from mirage_viz.outputs import OutputParts, write_rollout
+    from mirage_viz.rollout import (
+        Rollout,
+        RolloutConfig,
+        RolloutEngine,
+        RolloutSetup,
+        StepRecord,
+        iter_rollout,
+        run_rollout,
+    )
+    from mirage_viz.rollout.drive import MOVES, DriveSession
+    from mirage_viz.scenes.trajectories import PRESETS, TRAJECTORY_NAMES, Trajectory, load_trajectory, make_trajectory
+    from mirage_viz.scenes.worlds import DEFAULT_WORLD, WORLD_NAMES, SyntheticWorld, make_world
 
 
 def __getattr__(name: str) -> object:
@@ -60,6 +102,48 @@ def __getattr__(name: str) -> object:
 
 def __dir__() -> list[str]:
     return sorted([*globals(), *_MODULE_OF])
+
+
+class _MovedModule(types.ModuleType):
+    """An old module path: every attribute is read from (and written to) the module that took its place."""
+
+    def __init__(self, name: str, target: types.ModuleType) -> None:
+        super().__init__(name, target.__doc__)
+        object.__setattr__(self, "_target", target)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(object.__getattribute__(self, "_target"), name)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name.startswith("__"):
+            object.__setattr__(self, name, value)
+        else:
+            setattr(object.__getattribute__(self, "_target"), name, value)  # a monkeypatch reaches the real module
+
+    def __dir__(self) -> list[str]:
+        return dir(object.__getattribute__(self, "_target"))
+
+
+class _MovedFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds ``mirage_viz.<old name>`` for every entry of :data:`MOVED_MODULES`."""
+
+    def find_spec(self, fullname: str, path: object = None, target: object = None) -> importlib.machinery.ModuleSpec | None:
+        package, _, old = fullname.partition(".")
+        if package != __name__ or old not in MOVED_MODULES:
+            return None
+        return importlib.util.spec_from_loader(fullname, self)
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
+        new = f"{__name__}.{MOVED_MODULES[spec.name.partition('.')[2]]}"
+        warnings.warn(f"{spec.name} moved to {new}; import it from there", DeprecationWarning, stacklevel=2)
+        return _MovedModule(spec.name, importlib.import_module(new))
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        pass
+
+
+if not any(isinstance(finder, _MovedFinder) for finder in sys.meta_path):
+    sys.meta_path.append(_MovedFinder())
 
 __all__ = [
     "Backbone",
@@ -81,6 +165,7 @@ __all__ = [
     "Rollout",
     "RolloutConfig",
     "RolloutEngine",
+    "RolloutSetup",
     "SpatialMemory",
     "StepRecord",
     "SyntheticWorld",

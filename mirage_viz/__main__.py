@@ -1,6 +1,6 @@
 """``python -m mirage_viz``: the command line (the same as the ``mirage-viz`` script)."""
 
-from .cli import main
+from mirage_viz.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

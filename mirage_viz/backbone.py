@@ -19,13 +19,13 @@ from pathlib import Path
 import torch
 from diffusers import AutoencoderKL, AutoencoderTiny
 
-from .hub import ModelAccess, describe_failure, pick_device, pretrained_kwargs
-from .models.denoiser import WarpConditionedPipeline
-from .models.depth_net import DepthNet
-from .models.hub_depth import DEFAULT_DEPTH_MODEL, TransformersDepth, check_depth_scale
-from .models.inpaint import InpaintGenerator
-from .models.protocols import DepthEstimator, LatentGenerator
-from .models.vae import decode_latents, encode_images, load_vae, quiet_diffusers, vae_downsample_factor
+from mirage_viz.models.hub import ModelAccess, describe_failure, pick_device, pretrained_kwargs
+from mirage_viz.models.denoiser import WarpConditionedPipeline
+from mirage_viz.models.depth_net import DepthNet
+from mirage_viz.models.hub_depth import DEFAULT_DEPTH_MODEL, TransformersDepth, check_depth_scale
+from mirage_viz.models.inpaint import InpaintGenerator
+from mirage_viz.models.protocols import DepthEstimator, LatentGenerator
+from mirage_viz.models.vae import decode_latents, encode_images, load_vae, quiet_diffusers, vae_downsample_factor
 
 __all__ = ["ASSETS_DIR", "DEFAULT_DEPTH_MODEL", "Backbone", "build_backbone", "depth_model_for", "load_backbone",
            "load_embedded_backbone"]
@@ -184,7 +184,7 @@ def build_backbone(
         device: ``auto`` (CUDA with float16 when present), ``cpu`` or ``cuda[:N]``.
         cpu_offload: offload the hub generator's submodules to the CPU between uses (CUDA only; needs accelerate).
         depth_scale: median depth in metres given to relative depth predictions.
-        access: which folders and ids may be named (:class:`~mirage_viz.hub.ModelAccess`); default: any folder or
+        access: which folders and ids may be named (:class:`~mirage_viz.models.hub.ModelAccess`); default: any folder or
             hub id. The app passes ``ModelAccess.for_visitors(...)``: hub ids and allowed folders only.
 
     A model id that is malformed, or a path the access refuses, raises ``ValueError`` before anything loads.

@@ -1,7 +1,7 @@
 """The one way a setting is checked: a named choice from a fixed set, with one wording everywhere.
 
 Each set of accepted values is a ``Literal`` type owned by the module whose code it selects (depth modes in
-:mod:`mirage_viz.depth`, fusion modes in :mod:`mirage_viz.memories.voxel_cache`, ...), and checked there with
+:mod:`mirage_viz.geometry.depth`, fusion modes in :mod:`mirage_viz.memories.voxel_cache`, ...), and checked there with
 :func:`check_choice`; everything else asks that owner.
 """
 

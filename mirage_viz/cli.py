@@ -40,7 +40,7 @@ def _import_heavy_modules() -> None:
 
     _importing[0] = True
     try:
-        for module in ("engine", "backbone", "io", "photo", "bench"):
+        for module in ("rollout", "backbone", "outputs", "scenes.photo", "bench"):
             importlib.import_module(f"{__package__}.{module}")
     finally:
         _importing[0] = False
@@ -61,7 +61,7 @@ def _install_handlers() -> dict[int, object]:
 
 
 def _memories(text: str) -> tuple[str, ...]:
-    from .memories import MEMORY_NAMES
+    from mirage_viz.memories import MEMORY_NAMES
 
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     bad = [n for n in names if n not in MEMORY_NAMES]
@@ -79,12 +79,13 @@ def _output_folder(text: str) -> Path:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .depth import DEPTH_DOWNSAMPLE_MODES
-    from .engine import DEPTH_SOURCES, MAX_SEED, MAX_STEPS, RolloutConfig
-    from .memories import FUSION_MODES, LIFT_RESOLUTIONS, MEMORY_NAMES, STORAGE_DTYPES
-    from .models.hub_depth import DEFAULT_DEPTH_MODEL
-    from .trajectories import PRESETS
-    from .worlds import DEFAULT_WORLD, WORLD_NAMES
+    from mirage_viz.geometry.depth import DEPTH_DOWNSAMPLE_MODES
+    from mirage_viz.rollout.config import DEPTH_SOURCES, MAX_SEED, RolloutConfig
+    from mirage_viz.scenes.trajectories import MAX_STEPS
+    from mirage_viz.memories import FUSION_MODES, LIFT_RESOLUTIONS, MEMORY_NAMES, STORAGE_DTYPES
+    from mirage_viz.models.hub_depth import DEFAULT_DEPTH_MODEL
+    from mirage_viz.scenes.trajectories import PRESETS
+    from mirage_viz.scenes.worlds import DEFAULT_WORLD, WORLD_NAMES
 
     defaults = RolloutConfig()
     parser = argparse.ArgumentParser(
@@ -186,7 +187,7 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 
 def _vaes(text: str) -> tuple[str, ...]:
-    from .bench.common import VAE_KINDS
+    from mirage_viz.bench.common import VAE_KINDS
 
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     if not names or any(n not in VAE_KINDS for n in names):
@@ -198,8 +199,8 @@ def _bench(args: argparse.Namespace) -> int:
     import time
     from dataclasses import replace
 
-    from .bench import BenchConfig, run_bench, write_bench
-    from .output_dir import check_output_dir
+    from mirage_viz.bench import BenchConfig, run_bench, write_bench
+    from mirage_viz.outputs.folder import check_output_dir
 
     config = BenchConfig.quick_preset() if args.quick else BenchConfig()
     if args.sizes is not None:
@@ -232,11 +233,12 @@ def _bench(args: argparse.Namespace) -> int:
 def _rollout(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .engine import RolloutConfig, iter_rollout, plan_rollout
-    from .output_dir import check_output_dir
-    from .outputs import OutputParts, write_rollout
-    from .photo import load_photo
-    from .trajectories import load_trajectory
+    from mirage_viz.rollout.config import RolloutConfig, plan_rollout
+    from mirage_viz.rollout.engine import iter_rollout
+    from mirage_viz.outputs.folder import check_output_dir
+    from mirage_viz.outputs.writer import OutputParts, write_rollout
+    from mirage_viz.scenes.photo import load_photo
+    from mirage_viz.scenes.trajectories import load_trajectory
 
     defaults = RolloutConfig()
     config = RolloutConfig(
@@ -278,7 +280,7 @@ def _rollout(args: argparse.Namespace) -> int:
 def _backbone(args: argparse.Namespace, photo: bool):
     """The embedded backbone, or one with hub models when any is asked for (embedded fallbacks noted); the depth
     model as :func:`mirage_viz.backbone.depth_model_for` decides."""
-    from .backbone import build_backbone, depth_model_for
+    from mirage_viz.backbone import build_backbone, depth_model_for
 
     return build_backbone(vae=args.vae, generator=args.generator, depth=depth_model_for(args.depth_model, photo, args.depth),
                           prompt=args.prompt, device=args.device, cpu_offload=args.cpu_offload,

@@ -5,7 +5,7 @@
 The budgets, each reported with its figure and ``within_budget``:
 
 1. Per streamed step of a ``loop`` rollout (8 steps at 256 px): at most 300 kB sent to the browser, and at most
-   60 ms building the panels on the server (``mirage_viz.app._panels``; split into the step view, the 3D caches,
+   60 ms building the panels on the server (``mirage_viz.ui.app._panels``; split into the step view, the 3D caches,
    the charts and their JSON). The bytes are the real ones: the app is served in this process and the run is
    submitted through Gradio's queue protocol (``/gradio_api/queue/join``, then the SSE stream of
    ``/gradio_api/queue/data``), each message counted as it arrives and decoded per output.
@@ -82,11 +82,11 @@ def measure_panels(steps: int = 8, size: int = 256, trajectory: str = "loop") ->
     """Run the rollout in this process and time ``_panels`` after every step, then its parts one by one.
 
     Also the rollout's own time (the sum of its steps, models already loaded): the floor under any front end."""
-    from mirage_viz import app
+    from mirage_viz.ui import app
     from mirage_viz.backbone import build_backbone
-    from mirage_viz.engine import RolloutConfig, iter_rollout
-    from mirage_viz.figures import cache_figure, metrics_figure, rollout_pca
-    from mirage_viz.step_view import step_view, step_view_html
+    from mirage_viz.rollout import RolloutConfig, iter_rollout
+    from mirage_viz.viz.figures import cache_figure, metrics_figure, rollout_pca
+    from mirage_viz.viz.step_view import step_view, step_view_html
 
     start = time.perf_counter()
     backbone = build_backbone(depth=None)  # what the app's run uses
@@ -500,10 +500,10 @@ def measure_drive(page, keys: tuple[str, ...] = DRIVE_KEYS, spans: list | None =
 
 def measure_drive_server(keys: tuple[str, ...] = DRIVE_KEYS, size: int = 128) -> dict:
     """The server's share of a drive press, in this process: the step, then the panels (no charts), per key."""
-    from mirage_viz import app
+    from mirage_viz.ui import app
     from mirage_viz.backbone import build_backbone
-    from mirage_viz.drive import MOVES, DriveSession
-    from mirage_viz.engine import RolloutConfig
+    from mirage_viz.rollout.drive import MOVES, DriveSession
+    from mirage_viz.rollout import RolloutConfig
 
     key_action = {k: v for k, v in app.DRIVE_KEYS.items() if len(k) == 1}
     drive = DriveSession(RolloutConfig(world="room", size=size, steps=1), backbone=build_backbone(depth=None),
@@ -576,7 +576,7 @@ def main(argv: list[str] | None = None) -> dict:
     print("panels ...", flush=True)
     result["panels"] = _attempt(lambda: measure_panels(args.steps, args.size))
 
-    from mirage_viz.app import build_demo, launch
+    from mirage_viz.ui.app import build_demo, launch
 
     demo = build_demo()
     notes = time_handlers(demo)

@@ -64,10 +64,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/mp4_writers.json"))
     args = parser.parse_args(argv)
 
-    from mirage_viz.engine import RolloutConfig, run_rollout
-    from mirage_viz.export import VIDEO_FPS
-    from mirage_viz.figures import rollout_pca
-    from mirage_viz.step_view import step_view, step_view_image
+    from mirage_viz.rollout import RolloutConfig, run_rollout
+    from mirage_viz.outputs.exports import VIDEO_FPS
+    from mirage_viz.viz.figures import rollout_pca
+    from mirage_viz.viz.step_view import step_view, step_view_image
 
     rollout = run_rollout(RolloutConfig(steps=args.steps, size=args.size))
     basis = rollout_pca(rollout)

@@ -2,7 +2,7 @@
 
     python scripts/space_soak.py [--sessions 20] [--steps 4] [--size 128] [--out runs/space_soak.json]
 
-Starts the app (``mirage_viz.app.launch``) in a server process of its own, drives it with gradio_client as
+Starts the app (``mirage_viz.ui.app.launch``) in a server process of its own, drives it with gradio_client as
 visitors would, and after each visitor has left records the server's resident memory and the download
 folders still on disk. Writes the figures as JSON: memory after each session, the growth from the fifth
 session to the last, and whether any download folder outlived its session.
@@ -23,7 +23,7 @@ from pathlib import Path
 
 SERVER = """
 import sys
-from mirage_viz.app import launch
+from mirage_viz.ui.app import launch
 launch(server_name="127.0.0.1", server_port=int(sys.argv[1]), quiet=True)
 """
 

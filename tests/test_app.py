@@ -12,7 +12,7 @@ import torch
 gradio = pytest.importorskip("gradio")
 from gradio_client import Client  # noqa: E402
 
-from mirage_viz.app import build_demo, launch  # noqa: E402
+from mirage_viz.ui.app import build_demo, launch  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +177,7 @@ def test_a_session_that_ends_frees_its_rollout_and_downloads(served):
 def test_visitors_cannot_load_server_paths_and_uploads_are_capped(app_url, tmp_path):
     from gradio_client import handle_file
 
-    from mirage_viz.photo import sample_photos
+    from mirage_viz.scenes.photo import sample_photos
 
     client = Client(app_url, verbose=False)
     photo = handle_file(str(sample_photos()[0]))
@@ -215,7 +215,7 @@ def test_benchmark_tab_shows_the_shipped_run_and_refuses_a_bad_file(app_url, tmp
 def test_a_photo_runs_as_the_first_frame_and_a_bad_one_gets_a_message(app_url, tmp_path):
     from gradio_client import handle_file
 
-    from mirage_viz.photo import sample_photos
+    from mirage_viz.scenes.photo import sample_photos
 
     client = Client(app_url, verbose=False)
     outputs = client.predict("room", "pan_left", 10.0, 1, 128, 0, handle_file(str(sample_photos()[0])), 0.0,
@@ -239,7 +239,7 @@ def drive_state(outputs) -> tuple[int, int]:
 
 
 def test_drive_moves_undoes_returns_and_downloads_a_path_that_loads(app_url):
-    from mirage_viz.trajectories import load_trajectory
+    from mirage_viz.scenes.trajectories import load_trajectory
 
     client = Client(app_url, verbose=False)
     with pytest.raises(Exception, match="No drive yet: choose a world"):

@@ -1,7 +1,6 @@
 import json
 
 import pytest
-import torch
 
 from mirage_viz.bench import HALF_PRECISION_TOLERANCE, BenchConfig, bench_figure, bench_markdown, load_bench, run_bench, write_bench
 from mirage_viz.bench.common import median, pairwise_ratio

@@ -10,7 +10,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 if not shutil.which("chromium"):
     pytest.skip("Debian chromium is not installed (scripts/setup.sh installs it)", allow_module_level=True)
 
-from mirage_viz.app import build_demo, launch  # noqa: E402
+from mirage_viz.ui.app import build_demo, launch  # noqa: E402
 
 FLAGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]

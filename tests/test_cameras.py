@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from mirage_viz.cameras import Camera, Intrinsics, invert_pose, look_at_camera_to_world
+from mirage_viz.geometry.cameras import Camera, Intrinsics, invert_pose, look_at_camera_to_world
 
 
 def test_from_fov_puts_principal_point_at_centre():

@@ -26,7 +26,7 @@ def test_rollout_writes_summary_and_frames(tmp_path, backbone, capsys):
 
 
 def test_rollout_from_a_trajectory_file_and_selected_memories(tmp_path, backbone):
-    from mirage_viz.trajectories import make_trajectory
+    from mirage_viz.scenes.trajectories import make_trajectory
 
     make_trajectory("orbit_left", 1).save(tmp_path / "t.json")
     out = tmp_path / "run"
@@ -81,8 +81,8 @@ def test_non_empty_output_directory_is_left_alone(tmp_path, capsys):
 
 
 def test_a_failure_while_writing_leaves_no_half_written_directory(tmp_path, backbone, monkeypatch):
-    from mirage_viz import outputs
-    from mirage_viz.engine import RolloutConfig, run_rollout
+    from mirage_viz.outputs import writer as outputs
+    from mirage_viz.rollout import RolloutConfig, run_rollout
 
     rollout = run_rollout(RolloutConfig(steps=1, size=64, memories=("latent",)), backbone=backbone)
     calls = {"n": 0}

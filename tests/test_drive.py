@@ -8,10 +8,10 @@ import torch
 from PIL import Image
 
 from mirage_viz.cli import main
-from mirage_viz.drive import MOVES, DriveSession
-from mirage_viz.engine import RolloutConfig, iter_rollout
+from mirage_viz.rollout.drive import MOVES, DriveSession
+from mirage_viz.rollout import RolloutConfig, iter_rollout
 from mirage_viz.image import to_uint8_image
-from mirage_viz.trajectories import load_trajectory
+from mirage_viz.scenes.trajectories import load_trajectory
 
 SIZE, CELLS = 64, (64 // 8) ** 2  # pixels a side; latent cells a frame
 

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from mirage_viz.engine import STAGES, RolloutConfig, RolloutEngine, run_rollout
-from mirage_viz.trajectories import make_trajectory
+from mirage_viz.rollout import STAGES, RolloutConfig, RolloutEngine, run_rollout
+from mirage_viz.scenes.trajectories import make_trajectory
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +61,8 @@ def test_summary_has_the_promised_fields(short_rollout):
 def test_the_request_stays_as_asked_and_the_setup_says_what_ran(backbone):
     import dataclasses
 
-    from mirage_viz.engine import plan_rollout
-    from mirage_viz.photo import load_photo, sample_photos
+    from mirage_viz.rollout import plan_rollout
+    from mirage_viz.scenes.photo import load_photo, sample_photos
 
     asked = RolloutConfig(steps=12, size=128, fov_degrees=70.0, trajectory="loop")
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -3,10 +3,10 @@ import pytest
 import torch
 from PIL import Image
 
-from mirage_viz.engine import RolloutConfig, run_rollout
-from mirage_viz.export import export_animation, export_cache_ply, read_cache_ply
-from mirage_viz.figures import cache_figure, frames_figure, latent_panels_figure, metrics_figure, rollout_pca
-from mirage_viz.pca import fit_pca
+from mirage_viz.rollout import RolloutConfig, run_rollout
+from mirage_viz.outputs.exports import export_animation, export_cache_ply, read_cache_ply
+from mirage_viz.viz.figures import cache_figure, frames_figure, latent_panels_figure, metrics_figure, rollout_pca
+from mirage_viz.viz.pca import fit_pca
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def test_animation_has_one_frame_per_step_side_by_side(rollout, tmp_path):
 
 def test_inspector_moves_every_panel_with_its_slider(rollout):
     pytest.importorskip("anywidget")
-    from mirage_viz.inspector import inspect
+    from mirage_viz.ui.inspector import inspect
 
     inspector = inspect(rollout, max_points=500)
     assert inspector.step == 3 and inspector.slider.max == 3

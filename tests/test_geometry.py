@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from mirage_viz.cameras import Camera, Intrinsics
-from mirage_viz.depth import DEPTH_DOWNSAMPLE_MODES, downsample_depth
+from mirage_viz.geometry.cameras import Camera, Intrinsics
+from mirage_viz.geometry.depth import DEPTH_DOWNSAMPLE_MODES, downsample_depth
 from mirage_viz.geometry import (
     backproject_depth,
     camera_rays,

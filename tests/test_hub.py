@@ -8,9 +8,9 @@ import torch
 
 from mirage_viz.backbone import build_backbone
 from mirage_viz.cli import main
-from mirage_viz.engine import RolloutConfig, run_rollout
-from mirage_viz.hub import pick_device
-from mirage_viz.photo import sample_photos
+from mirage_viz.rollout import RolloutConfig, run_rollout
+from mirage_viz.models.hub import pick_device
+from mirage_viz.scenes.photo import sample_photos
 
 
 @pytest.fixture(scope="module")

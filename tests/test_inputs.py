@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from mirage_viz.cli import main
-from mirage_viz.engine import MAX_SEED, RolloutConfig, plan_rollout
-from mirage_viz.hub import ModelAccess
+from mirage_viz.rollout import MAX_SEED, RolloutConfig, plan_rollout
+from mirage_viz.models.hub import ModelAccess
 from mirage_viz.inputs import read_json_file
-from mirage_viz.trajectories import MAX_STEPS, Trajectory
+from mirage_viz.scenes.trajectories import MAX_STEPS, Trajectory
 
 ROLLOUT = ["rollout", "--steps", "1", "--size", "64", "--quiet"]
 IDENTITY = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]

@@ -2,10 +2,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mirage_viz.cameras import Intrinsics
+from mirage_viz.geometry.cameras import Intrinsics
 from mirage_viz.memories import FUSION_MODES, LatentSpatialMemory, NoMemory, Observation, PointCache, RGBPointCloudMemory
-from mirage_viz.trajectories import make_trajectory
-from mirage_viz.worlds import make_world
+from mirage_viz.scenes.trajectories import make_trajectory
+from mirage_viz.scenes.worlds import make_world
 
 SIZE, FACTOR, CHANNELS = 256, 8, 4
 

@@ -7,7 +7,7 @@ import torch
 from diffusers import AutoencoderKL
 
 from mirage_viz.backbone import ASSETS_DIR, load_backbone
-from mirage_viz.data import HELD_OUT_SEED_START, render_views
+from mirage_viz.scenes.data import HELD_OUT_SEED_START, render_views
 from mirage_viz.metrics import psnr
 from mirage_viz.models.denoiser import WarpConditionedPipeline, build_scheduler
 from mirage_viz.models.depth_net import DepthNet
@@ -29,9 +29,9 @@ def test_shipped_vae_reconstructs_held_out_views_at_26_db(backbone):
 
 
 def test_shipped_depth_estimator_is_close_on_held_out_views(backbone):
-    from mirage_viz.cameras import Intrinsics
-    from mirage_viz.data import random_camera
-    from mirage_viz.worlds import SyntheticWorld
+    from mirage_viz.geometry.cameras import Intrinsics
+    from mirage_viz.scenes.data import random_camera
+    from mirage_viz.scenes.worlds import SyntheticWorld
     import numpy as np
 
     world = SyntheticWorld(name="held_out", seed=HELD_OUT_SEED_START + 1)
@@ -103,7 +103,7 @@ def test_a_new_generator_and_depth_estimator_are_classes_and_nothing_else(backbo
     """A backend is a class with the protocol's methods: the backbone, engine and step take it unchanged."""
     import dataclasses
 
-    from mirage_viz.engine import RolloutConfig, run_rollout
+    from mirage_viz.rollout import RolloutConfig, run_rollout
     from mirage_viz.models.protocols import DepthEstimator, LatentGenerator
 
     class CopyGenerator:  # keeps what memory covers, zero elsewhere

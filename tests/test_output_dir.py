@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mirage_viz.cli import main
-from mirage_viz.output_dir import MARKER, atomic_output_dir, check_output_dir
+from mirage_viz.outputs.folder import MARKER, atomic_output_dir, check_output_dir
 
 ROLLOUT = ["rollout", "--trajectory", "push_in", "--steps", "1", "--size", "64", "--memories", "latent", "--quiet"]
 

@@ -13,12 +13,13 @@ import pytest
 import torch
 
 from mirage_viz import outputs
+from mirage_viz.outputs import writer
 from mirage_viz.cli import main
-from mirage_viz.engine import RolloutConfig, run_rollout
-from mirage_viz.export import VIDEO_FPS, export_video, read_cache_ply
-from mirage_viz.figures import rollout_pca
-from mirage_viz.step_view import step_view, step_view_image
-from mirage_viz.trajectories import load_trajectory
+from mirage_viz.rollout import RolloutConfig, run_rollout
+from mirage_viz.outputs.exports import VIDEO_FPS, export_video, read_cache_ply
+from mirage_viz.viz.figures import rollout_pca
+from mirage_viz.viz.step_view import step_view, step_view_image
+from mirage_viz.scenes.trajectories import load_trajectory
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -138,7 +139,7 @@ def test_a_full_disk_while_writing_is_a_message_and_leaves_no_folder(tmp_path, b
         Path(path).write_bytes(b"\x00" * 1000)  # part of the file was written when the disk filled up
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr(outputs, "export_video", full)
+    monkeypatch.setattr(writer, "export_video", full)
     out = tmp_path / "out" / "run"
     assert main(["rollout", "--steps", "1", "--size", "64", "--out", str(out), "--quiet"]) == 2
     error = capsys.readouterr().err
@@ -162,14 +163,14 @@ def test_an_out_that_cannot_be_used_is_refused_before_anything_runs(tmp_path, ca
         access = os.access
         monkeypatch.setattr(os, "access", lambda path, mode, **k: Path(path) != locked and access(path, mode, **k))
         out, expected, left = locked / "run", f"cannot write in {locked} (permission denied)", ["locked"]
-    monkeypatch.setattr("mirage_viz.engine.iter_rollout", lambda *a, **k: pytest.fail("ran before checking --out"))
+    monkeypatch.setattr("mirage_viz.rollout.engine.iter_rollout", lambda *a, **k: pytest.fail("ran before checking --out"))
     assert main(["rollout", "--steps", "1", "--size", "64", "--out", str(out), "--quiet"]) == 2
     assert expected in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.rglob("*")) == left
 
 
 def test_the_app_offers_the_writers_files(rollout, tmp_path):
-    from mirage_viz.app import _downloads
+    from mirage_viz.ui.app import _downloads
 
     files = [Path(f) for f in _downloads(rollout, tmp_path)]
     assert [f.name for f in files] == ["rollout.mp4", "report.html", "summary.json", "trajectory.json", "rollout.gif",

@@ -45,7 +45,7 @@ def test_the_wheel_holds_the_models_and_runs_outside_the_checkout(tmp_path):
     run([python, "-m", "mirage_viz", "rollout", "--steps", "2", "--size", "64", "--trajectory", "push_in", "--out",
          str(out)], cwd=elsewhere, env=env)
     assert (out / "summary.json").is_file()
-    run([python, "-c", "import mirage_viz.app as app; assert app.SHIPPED_BENCH.is_file(); "
+    run([python, "-c", "import mirage_viz.ui.app as app; assert app.SHIPPED_BENCH.is_file(); "
          "assert app.EXAMPLES[-1][-1].startswith(%r)" % str(environment)], cwd=elsewhere, env=env)
 
 

@@ -9,11 +9,11 @@ import pytest
 import torch
 from PIL import Image
 
-from mirage_viz import photo as photo_module
+from mirage_viz.scenes import photo as photo_module
 from mirage_viz.cli import main
-from mirage_viz.engine import RolloutConfig, run_rollout
-from mirage_viz.io import write_rollout
-from mirage_viz.photo import load_photo, sample_photos
+from mirage_viz.rollout import RolloutConfig, run_rollout
+from mirage_viz.outputs import write_rollout
+from mirage_viz.scenes.photo import load_photo, sample_photos
 
 
 def _save(image: Image.Image, path, **kwargs):
@@ -137,7 +137,7 @@ def test_a_header_cut_short_gets_a_message(tmp_path):
 
 
 def test_photo_gif_keeps_one_frame_width(tmp_path, backbone):
-    from mirage_viz.export import export_animation
+    from mirage_viz.outputs.exports import export_animation
 
     rollout = run_rollout(RolloutConfig(trajectory="pan_left", steps=2, size=64), backbone=backbone, photo=sample_photos()[0])
     gif = Image.open(export_animation(rollout, tmp_path / "photo.gif"))
@@ -146,7 +146,7 @@ def test_photo_gif_keeps_one_frame_width(tmp_path, backbone):
 
 _BOUNDED_DECODE = """
 import resource, sys
-from mirage_viz.photo import load_photo
+from mirage_viz.scenes.photo import load_photo
 size_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmSize"))
 limit = size_kb * 1024 + 1536 * 2**20  # what is mapped now, plus 1.5 GiB
 resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from mirage_viz.sessions import RunSlots, RunTicket, ServerBusy, SessionBusy, SessionStore, watched
+from mirage_viz.ui.sessions import RunSlots, RunTicket, ServerBusy, SessionBusy, SessionStore, watched
 
 
 class Clock:

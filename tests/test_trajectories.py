@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from mirage_viz.trajectories import PRESETS, TRAJECTORY_NAMES, Trajectory, load_trajectory, make_trajectory
+from mirage_viz.scenes.trajectories import PRESETS, TRAJECTORY_NAMES, Trajectory, load_trajectory, make_trajectory
 
 
 def test_every_named_preset_exists():

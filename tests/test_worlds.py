@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from mirage_viz.cameras import Camera, Intrinsics
-from mirage_viz.trajectories import make_trajectory
-from mirage_viz.worlds import WORLD_NAMES, make_world
+from mirage_viz.geometry.cameras import Camera, Intrinsics
+from mirage_viz.scenes.trajectories import make_trajectory
+from mirage_viz.scenes.worlds import WORLD_NAMES, make_world
 
 
 @pytest.mark.parametrize("name", WORLD_NAMES)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import torch
 
-from ..backbone import Backbone
-from ..memories import LatentSpatialMemory
-from .common import median, timed_ms
-from .fidelity import trajectory_views
+from mirage_viz.backbone import Backbone
+from mirage_viz.memories import LatentSpatialMemory
+from mirage_viz.bench.common import median, timed_ms
+from mirage_viz.bench.fidelity import trajectory_views
 
 __all__ = ["copy_rate_gbps", "read_throughput"]
 

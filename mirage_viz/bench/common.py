@@ -7,12 +7,12 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from ..backbone import Backbone, load_embedded_backbone
-from ..cameras import Camera
-from ..memories import Observation
-from ..models.vae import build_sd_layout_vae
-from ..step import timed_ms
-from ..worlds import SyntheticWorld
+from mirage_viz.backbone import Backbone, load_embedded_backbone
+from mirage_viz.geometry.cameras import Camera
+from mirage_viz.memories import Observation
+from mirage_viz.models.vae import build_sd_layout_vae
+from mirage_viz.rollout.step import timed_ms
+from mirage_viz.scenes.worlds import SyntheticWorld
 
 __all__ = ["VAE_KINDS", "bench_backbone", "median", "pairwise_ratio", "timed_ms", "true_observations"]
 

@@ -17,14 +17,16 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from ..backbone import Backbone
-from ..cameras import Intrinsics
-from ..engine import RolloutConfig, StepRecord, run_rollout
-from ..memories import LatentSpatialMemory, Observation, SpatialMemory
-from ..metrics import psnr, ssim
-from ..trajectories import make_trajectory
-from ..worlds import make_world
-from .common import median, timed_ms, true_observations
+from mirage_viz.backbone import Backbone
+from mirage_viz.geometry.cameras import Intrinsics
+from mirage_viz.rollout.config import RolloutConfig
+from mirage_viz.rollout.records import StepRecord
+from mirage_viz.rollout.engine import run_rollout
+from mirage_viz.memories import LatentSpatialMemory, Observation, SpatialMemory
+from mirage_viz.metrics import psnr, ssim
+from mirage_viz.scenes.trajectories import make_trajectory
+from mirage_viz.scenes.worlds import make_world
+from mirage_viz.bench.common import median, timed_ms, true_observations
 
 __all__ = ["PAPER_EMPTY_CELL_RATES", "loop_consistency", "rollout_scores", "trajectory_views", "read_quality", "half_precision_difference"]
 

@@ -41,11 +41,12 @@ def _child(setting: dict) -> dict:
     import torch
 
     torch.set_num_threads(int(setting.get("threads", 2)))
-    from ..cameras import Intrinsics
-    from ..engine import RolloutConfig, make_memory
-    from ..trajectories import make_trajectory
-    from ..worlds import make_world
-    from .common import bench_backbone
+    from mirage_viz.geometry.cameras import Intrinsics
+    from mirage_viz.rollout.config import RolloutConfig
+    from mirage_viz.rollout.engine import make_memory
+    from mirage_viz.scenes.trajectories import make_trajectory
+    from mirage_viz.scenes.worlds import make_world
+    from mirage_viz.bench.common import bench_backbone
 
     size, frames = int(setting["size"]), int(setting["frames"])
     backbone = bench_backbone(setting["vae"])
@@ -57,7 +58,7 @@ def _child(setting: dict) -> dict:
     renders = [world.render(camera) for camera in cameras]
     # latents of the right shape: what the generator would hand the latent memory (values do not matter here)
     latents = torch.randn(frames, *latent_shape, generator=torch.Generator().manual_seed(0))
-    from ..memories import Observation
+    from mirage_viz.memories import Observation
 
     observations = [Observation(camera=c, image=r.rgb, latent=z, depth=r.depth) for c, r, z in zip(cameras, renders, latents)]
     baseline = _status_kib("VmRSS")

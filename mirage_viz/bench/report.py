@@ -15,8 +15,8 @@ _COLORS = {"latent": "#1f77b4", "rgb": "#d62728", "none": "#7f7f7f"}
 
 def load_bench(path: str | Path) -> dict:
     """Read a ``bench.json`` written by ``mirage-viz bench``; a clear error for anything else."""
-    from ..inputs import read_json_file
-    from .run import BENCH_FORMAT
+    from mirage_viz.inputs import read_json_file
+    from mirage_viz.bench.run import BENCH_FORMAT
 
     data = read_json_file(path, "benchmark")
     if not isinstance(data, dict) or data.get("format") != BENCH_FORMAT:
@@ -26,7 +26,7 @@ def load_bench(path: str | Path) -> dict:
 
 def write_bench(result: dict, out_dir: str | Path, overwrite: bool = False) -> Path:
     """Write ``bench.json``, ``bench.md`` and ``bench.html`` (the plot) into ``out_dir``, all or nothing."""
-    from ..output_dir import atomic_output_dir
+    from mirage_viz.outputs.folder import atomic_output_dir
 
     with atomic_output_dir(out_dir, overwrite, written_by="mirage-viz bench") as staging:
         (staging / "bench.json").write_text(json.dumps(result, indent=1))

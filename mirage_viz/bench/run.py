@@ -10,25 +10,19 @@ from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
-from ..backbone import load_embedded_backbone
-from ..depth import DEPTH_DOWNSAMPLE_MODES
-from ..engine import RolloutConfig, run_rollout
-from ..memories import FUSION_MODES, LatentSpatialMemory, RGBPointCloudMemory
-from ..memories.voxel_cache import check_voxel_size
-from ..trajectories import MAX_STEPS
-from ..worlds import WORLD_NAMES
-from .bandwidth import read_throughput
-from .common import VAE_KINDS
-from .fidelity import (
-    PAPER_EMPTY_CELL_RATES,
-    half_precision_difference,
-    loop_consistency,
-    read_quality,
-    rollout_scores,
-    trajectory_views,
-)
-from .peak import PEAK_MEMORY_SUPPORTED, measure_peak_memory
-from .speed import SpeedSetting, measure_speed
+from mirage_viz.backbone import load_embedded_backbone
+from mirage_viz.geometry.depth import DEPTH_DOWNSAMPLE_MODES
+from mirage_viz.rollout.config import RolloutConfig
+from mirage_viz.rollout.engine import run_rollout
+from mirage_viz.memories import FUSION_MODES, LatentSpatialMemory, RGBPointCloudMemory
+from mirage_viz.memories.voxel_cache import check_voxel_size
+from mirage_viz.scenes.trajectories import MAX_STEPS
+from mirage_viz.scenes.worlds import WORLD_NAMES
+from mirage_viz.bench.bandwidth import read_throughput
+from mirage_viz.bench.common import VAE_KINDS
+from mirage_viz.bench.fidelity import PAPER_EMPTY_CELL_RATES, half_precision_difference, loop_consistency, read_quality, rollout_scores, trajectory_views
+from mirage_viz.bench.peak import PEAK_MEMORY_SUPPORTED, measure_peak_memory
+from mirage_viz.bench.speed import SpeedSetting, measure_speed
 
 __all__ = ["BENCH_FORMAT", "BenchConfig", "run_bench", "HALF_PRECISION_TOLERANCE"]
 

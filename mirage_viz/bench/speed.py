@@ -24,14 +24,15 @@ from dataclasses import dataclass
 
 import torch
 
-from ..backbone import load_embedded_backbone
-from ..cameras import Intrinsics
-from ..engine import RolloutConfig, make_memory
-from ..memories import SpatialMemory
-from ..step import STAGES, run_step
-from ..trajectories import make_trajectory
-from ..worlds import make_world
-from .common import VAE_KINDS, bench_backbone, median, pairwise_ratio, timed_ms, true_observations
+from mirage_viz.backbone import load_embedded_backbone
+from mirage_viz.geometry.cameras import Intrinsics
+from mirage_viz.rollout.config import RolloutConfig
+from mirage_viz.rollout.engine import make_memory
+from mirage_viz.memories import SpatialMemory
+from mirage_viz.rollout.step import STAGES, run_step
+from mirage_viz.scenes.trajectories import make_trajectory
+from mirage_viz.scenes.worlds import make_world
+from mirage_viz.bench.common import VAE_KINDS, bench_backbone, median, pairwise_ratio, timed_ms, true_observations
 
 __all__ = ["SpeedSetting", "measure_speed"]
 

@@ -1,11 +1,11 @@
 """Spatial memories behind one interface: Mirage's latent memory, the RGB point cloud, none."""
 
-from .base import FeatureKind, MemoryInfo, MemoryRead, MemoryStats, Observation, SpatialMemory
-from .latent import LIFT_RESOLUTIONS, STORAGE_DTYPES, LatentSpatialMemory, lift_latents
-from .none import NoMemory
-from .point_cache import PointCache
-from .rgb import RGBPointCloudMemory
-from .voxel_cache import FUSION_MODES, VoxelPointCache
+from mirage_viz.memories.base import FeatureKind, MemoryInfo, MemoryRead, MemoryStats, Observation, SpatialMemory
+from mirage_viz.memories.latent import LIFT_RESOLUTIONS, STORAGE_DTYPES, LatentSpatialMemory, lift_latents
+from mirage_viz.memories.none import NoMemory
+from mirage_viz.memories.point_cache import PointCache
+from mirage_viz.memories.rgb import RGBPointCloudMemory
+from mirage_viz.memories.voxel_cache import FUSION_MODES, VoxelPointCache
 
 MEMORY_NAMES = ("latent", "rgb", "none")
 

@@ -8,7 +8,7 @@ from typing import Literal
 
 import torch
 
-from ..cameras import Camera
+from mirage_viz.geometry.cameras import Camera
 
 __all__ = ["FeatureKind", "MemoryInfo", "Observation", "MemoryRead", "MemoryStats", "SpatialMemory"]
 

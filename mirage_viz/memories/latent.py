@@ -7,13 +7,14 @@ from typing import Literal, get_args
 import torch
 import torch.nn.functional as F
 
-from ..cameras import Camera
-from ..checks import check_choice
-from ..depth import DepthMode, check_depth_mode, downsample_depth
-from ..geometry import SplatWorkspace, backproject_depth, splat_points
-from .base import MemoryRead, MemoryStats, Observation, SpatialMemory
-from .point_cache import PointCache
-from .voxel_cache import FusionMode, VoxelPointCache, check_fusion
+from mirage_viz.geometry.cameras import Camera
+from mirage_viz.checks import check_choice
+from mirage_viz.geometry.depth import DepthMode, check_depth_mode, downsample_depth
+from mirage_viz.geometry.splat import SplatWorkspace, splat_points
+from mirage_viz.geometry.projection import backproject_depth
+from mirage_viz.memories.base import MemoryRead, MemoryStats, Observation, SpatialMemory
+from mirage_viz.memories.point_cache import PointCache
+from mirage_viz.memories.voxel_cache import FusionMode, VoxelPointCache, check_fusion
 
 __all__ = ["LIFT_RESOLUTIONS", "STORAGE_DTYPES", "LatentDtype", "LatentSpatialMemory", "LiftResolution", "check_latent_dtype",
            "check_lift", "lift_latents"]
@@ -62,7 +63,7 @@ class LatentSpatialMemory(SpatialMemory):
     """Store: lift each frame's latent cells with depth. Read: z-buffer splat at latent resolution.
 
     Args:
-        depth_mode: how depth comes down to the latent grid (see :mod:`mirage_viz.depth`).
+        depth_mode: how depth comes down to the latent grid (see :mod:`mirage_viz.geometry.depth`).
         dtype: storage precision of points and features (float16 halves the bytes).
         voxel_size: when set, fuse points per voxel of this size in metres (:class:`VoxelPointCache`);
             ``None`` keeps the paper's flat cache.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from ..cameras import Camera
-from .base import MemoryRead, MemoryStats, Observation, SpatialMemory
+from mirage_viz.geometry.cameras import Camera
+from mirage_viz.memories.base import MemoryRead, MemoryStats, Observation, SpatialMemory
 
 __all__ = ["NoMemory"]
 

@@ -7,10 +7,11 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from ..cameras import Camera
-from ..geometry import SplatWorkspace, backproject_depth, splat_points
-from .base import MemoryRead, MemoryStats, Observation, SpatialMemory
-from .point_cache import PointCache
+from mirage_viz.geometry.cameras import Camera
+from mirage_viz.geometry.splat import SplatWorkspace, splat_points
+from mirage_viz.geometry.projection import backproject_depth
+from mirage_viz.memories.base import MemoryRead, MemoryStats, Observation, SpatialMemory
+from mirage_viz.memories.point_cache import PointCache
 
 __all__ = ["RGBPointCloudMemory"]
 

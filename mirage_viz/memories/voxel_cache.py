@@ -14,7 +14,7 @@ from typing import Literal, get_args
 
 import torch
 
-from ..checks import check_choice
+from mirage_viz.checks import check_choice
 
 __all__ = ["FUSION_MODES", "VOXEL_SIZE_RANGE", "FusionMode", "VoxelPointCache", "check_fusion", "check_voxel_size"]
 

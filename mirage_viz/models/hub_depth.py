@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..hub import pretrained_kwargs
+from mirage_viz.models.hub import pretrained_kwargs
 
 __all__ = ["DEFAULT_DEPTH_MODEL", "DEPTH_SCALE_RANGE", "TransformersDepth", "check_depth_scale"]
 

@@ -18,13 +18,13 @@ import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL, AutoencoderTiny
 
-from ..cameras import Intrinsics
-from ..data import HELD_OUT_SEED_START, nearby_camera, random_camera
-from ..memories import LatentSpatialMemory, NoMemory, Observation, RGBPointCloudMemory
-from ..models.denoiser import WarpConditionedPipeline, build_embedded_unet, build_scheduler
-from ..models.vae import encode_images, load_vae
-from ..worlds import SyntheticWorld
-from .common import ASSETS, Log, cosine_lr, save_result, seed_everything
+from mirage_viz.geometry.cameras import Intrinsics
+from mirage_viz.scenes.data import HELD_OUT_SEED_START, nearby_camera, random_camera
+from mirage_viz.memories import LatentSpatialMemory, NoMemory, Observation, RGBPointCloudMemory
+from mirage_viz.models.denoiser import WarpConditionedPipeline, build_embedded_unet, build_scheduler
+from mirage_viz.models.vae import encode_images, load_vae
+from mirage_viz.scenes.worlds import SyntheticWorld
+from mirage_viz.training.common import ASSETS, Log, cosine_lr, save_result, seed_everything
 
 
 @torch.no_grad()

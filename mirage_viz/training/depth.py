@@ -13,11 +13,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..cameras import Intrinsics
-from ..data import HELD_OUT_SEED_START, random_camera
-from ..models.depth_net import DepthNet
-from ..worlds import SyntheticWorld
-from .common import ASSETS, Log, cosine_lr, save_result, seed_everything
+from mirage_viz.geometry.cameras import Intrinsics
+from mirage_viz.scenes.data import HELD_OUT_SEED_START, random_camera
+from mirage_viz.models.depth_net import DepthNet
+from mirage_viz.scenes.worlds import SyntheticWorld
+from mirage_viz.training.common import ASSETS, Log, cosine_lr, save_result, seed_everything
 
 
 def render_rgbd(seeds: range, views: int, size: int, rng_seed: int) -> tuple[torch.Tensor, torch.Tensor]:

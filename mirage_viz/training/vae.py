@@ -17,12 +17,12 @@ import torch
 import torch.nn.functional as F
 import numpy as np
 
-from ..cameras import Intrinsics
-from ..data import HELD_OUT_SEED_START, random_camera, render_views
-from ..metrics import psnr
-from ..models.vae import build_embedded_vae, init_mean_colour_path, load_vae, decode_latents, encode_images
-from ..worlds import SyntheticWorld
-from .common import ASSETS, Log, cosine_lr, save_result, seed_everything
+from mirage_viz.geometry.cameras import Intrinsics
+from mirage_viz.scenes.data import HELD_OUT_SEED_START, random_camera, render_views
+from mirage_viz.metrics import psnr
+from mirage_viz.models.vae import build_embedded_vae, init_mean_colour_path, load_vae, decode_latents, encode_images
+from mirage_viz.scenes.worlds import SyntheticWorld
+from mirage_viz.training.common import ASSETS, Log, cosine_lr, save_result, seed_everything
 
 
 @torch.no_grad()

@@ -10,8 +10,8 @@ from typing import Literal, get_args
 import torch
 import torch.nn.functional as F
 
-from .checks import check_choice
-from .geometry import check_depth
+from mirage_viz.checks import check_choice
+from mirage_viz.geometry.projection import check_depth
 
 __all__ = ["DEPTH_DOWNSAMPLE_MODES", "DepthMode", "check_depth_mode", "downsample_depth"]
 

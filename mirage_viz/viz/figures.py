@@ -11,10 +11,11 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from .cameras import Camera
-from .engine import Rollout
-from .geometry import camera_rays, splat_points
-from .pca import PCABasis, fit_pca
+from mirage_viz.geometry.cameras import Camera
+from mirage_viz.rollout.records import Rollout
+from mirage_viz.geometry.projection import camera_rays
+from mirage_viz.geometry.splat import splat_points
+from mirage_viz.viz.pca import PCABasis, fit_pca
 
 __all__ = ["rollout_pca", "cache_figure", "latent_panels_figure", "frames_figure", "metrics_figure"]
 

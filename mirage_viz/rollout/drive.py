@@ -1,8 +1,8 @@
 """Drive mode: a person steers the camera one press at a time, every memory side by side on the same noise.
 
 Each press composes a small move with the current pose in the camera's own frame (OpenCV: x right, y down,
-z forward) and runs one step of the :class:`~mirage_viz.engine.RolloutEngine`; undo takes the last step back
-out of every memory. The path so far is a :class:`~mirage_viz.trajectories.Trajectory` starting at the
+z forward) and runs one step of the :class:`~mirage_viz.rollout.RolloutEngine`; undo takes the last step back
+out of every memory. The path so far is a :class:`~mirage_viz.scenes.trajectories.Trajectory` starting at the
 identity (as presets do), so saving it and running it as a planned rollout gives the same frames: step ``k``
 draws the same noise however it was reached.
 
@@ -18,11 +18,13 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from .backbone import Backbone, load_embedded_backbone
-from .cameras import Camera
-from .engine import MAX_STEP_PIXELS, Rollout, RolloutConfig, RolloutEngine, plan_rollout
-from .photo import Photo
-from .trajectories import MAX_STEPS, Trajectory
+from mirage_viz.backbone import Backbone, load_embedded_backbone
+from mirage_viz.geometry.cameras import Camera
+from mirage_viz.rollout.config import MAX_STEP_PIXELS, RolloutConfig, plan_rollout
+from mirage_viz.rollout.records import Rollout
+from mirage_viz.rollout.engine import RolloutEngine
+from mirage_viz.scenes.photo import Photo
+from mirage_viz.scenes.trajectories import MAX_STEPS, Trajectory
 
 __all__ = ["MOVES", "DRIVE_TRAJECTORY_NAME", "Move", "DriveSession"]
 

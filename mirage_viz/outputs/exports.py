@@ -16,9 +16,9 @@ import open3d as o3d
 import torch
 from PIL import Image
 
-from .engine import Rollout
-from .image import to_uint8_image
-from .pca import PCABasis
+from mirage_viz.rollout.records import Rollout
+from mirage_viz.image import to_uint8_image
+from mirage_viz.viz.pca import PCABasis
 
 __all__ = ["export_cache_ply", "read_cache_ply", "export_animation", "export_video", "VIDEO_FPS"]
 
@@ -58,7 +58,7 @@ def export_cache_ply(rollout: Rollout, memory: str, step: int, path: str | Path,
     cloud = o3d.t.geometry.PointCloud()
     cloud.point.positions = o3d.core.Tensor(points.float().numpy())
     if rollout.memory_info[memory].features == "latent":
-        from .figures import rollout_pca
+        from mirage_viz.viz.figures import rollout_pca
 
         basis = basis or rollout_pca(rollout)
         cloud.point.colors = o3d.core.Tensor(basis.colors(features).numpy().astype(np.float32))
@@ -109,7 +109,7 @@ def export_animation(rollout: Rollout, path: str | Path, frame_ms: int = 400) ->
 
 def export_video(rollout: Rollout, path: str | Path, fps: int = VIDEO_FPS, basis: PCABasis | None = None) -> Path:
     """The rollout as an H.264 MP4 (4:2:0, ``faststart``: plays in browsers): one frame per step, the labelled step
-    view of :func:`mirage_viz.step_view.step_view_image` (every memory's frame with its scores, the truth, and what
+    view of :func:`mirage_viz.viz.step_view.step_view_image` (every memory's frame with its scores, the truth, and what
     each memory handed the generator, the warped latent included), all frames the same size.
 
     Encoded in process with PyAV (FFmpeg's libx264, ``crf`` 20): 107 MB installed, where imageio-ffmpeg installs
@@ -118,8 +118,8 @@ def export_video(rollout: Rollout, path: str | Path, fps: int = VIDEO_FPS, basis
     """
     import av
 
-    from .figures import rollout_pca
-    from .step_view import step_view, step_view_image
+    from mirage_viz.viz.figures import rollout_pca
+    from mirage_viz.viz.step_view import step_view, step_view_image
 
     if Path(path).suffix.lower() != ".mp4":
         raise ValueError(f"video export writes MP4; the path must end in .mp4, got {path}")

@@ -28,8 +28,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .cameras import FOV_RANGE, Intrinsics, check_fov_degrees
-from .inputs import open_input_file
+from mirage_viz.geometry.cameras import FOV_RANGE, Intrinsics, check_fov_degrees
+from mirage_viz.inputs import open_input_file
 
 __all__ = ["DEFAULT_FOV_DEGREES", "MAX_ASPECT_RATIO", "MAX_FILE_BYTES", "MAX_PIXELS", "MIN_SIDE", "PHOTOS_DIR", "Photo", "load_photo", "sample_photos"]
 

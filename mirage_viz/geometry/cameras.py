@@ -135,17 +135,6 @@ def check_camera_to_world(pose: object) -> torch.Tensor:
     return pose.float()
 
 
-FOV_RANGE = (10.0, 150.0)  # horizontal fields of view a rollout accepts, in degrees
-
-
-def check_fov_degrees(fov_degrees: object) -> float:
-    """``fov_degrees`` as a float when it is a horizontal field of view a rollout accepts, else a ``ValueError``."""
-    low, high = FOV_RANGE
-    if isinstance(fov_degrees, bool) or not isinstance(fov_degrees, (int, float)) or not low <= fov_degrees <= high:
-        raise ValueError(f"fov_degrees must be a number of degrees in [{low:g}, {high:g}], got {fov_degrees!r}")
-    return float(fov_degrees)
-
-
 @dataclass(frozen=True)
 class Camera:
     """A pinhole camera: intrinsics and a ``camera_to_world`` pose (4, 4), OpenCV convention."""

@@ -2,7 +2,7 @@
 
 A world is closed (floor, ceiling, four walls) so every ray hits something, and holds objects at
 several depths so that moving cameras see occlusion and disocclusion. Rendering gives RGB and metric
-depth (z along the optical axis, OpenCV convention) for any :class:`~mirage_viz.cameras.Camera`;
+depth (z along the optical axis, OpenCV convention) for any :class:`~mirage_viz.geometry.cameras.Camera`;
 these renders are the ground truth for every consistency figure.
 
 World frame: y points down (like the OpenCV camera at identity), the floor is the plane
@@ -17,8 +17,8 @@ import numpy as np
 import open3d as o3d
 import torch
 
-from .cameras import Camera
-from .geometry import camera_rays
+from mirage_viz.geometry.cameras import Camera
+from mirage_viz.geometry.projection import camera_rays
 
 __all__ = ["WORLD_NAMES", "DEFAULT_WORLD", "Render", "SyntheticWorld", "make_world"]
 

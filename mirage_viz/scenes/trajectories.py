@@ -15,9 +15,9 @@ from typing import Callable
 
 import torch
 
-from .cameras import Camera, Intrinsics, check_camera_to_world
-from .geometry import make_pose, rotation_y
-from .inputs import read_json_file
+from mirage_viz.geometry.cameras import Camera, Intrinsics, check_camera_to_world
+from mirage_viz.geometry.projection import make_pose, rotation_y
+from mirage_viz.inputs import read_json_file
 
 __all__ = ["MAX_STEPS", "PRESETS", "TRAJECTORY_NAMES", "Trajectory", "make_trajectory", "load_trajectory"]
 

@@ -1,7 +1,7 @@
 """A Jupyter inspector: one call from a rollout, a slider over steps, the app's panels.
 
 Works in Jupyter Lab and VS Code notebooks (ipywidgets + plotly ``FigureWidget``). Like the app, it only
-arranges what :mod:`mirage_viz.step_view` and :mod:`mirage_viz.figures` draw: the step view (frames, error
+arranges what :mod:`mirage_viz.viz.step_view` and :mod:`mirage_viz.viz.figures` draw: the step view (frames, error
 maps, what each memory hands the generator), the caches in 3D and the charts over steps.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 import ipywidgets as widgets
 import plotly.graph_objects as go
 
-from .engine import Rollout
-from .figures import cache_figure, metrics_figure, rollout_pca
-from .step_view import step_view, step_view_html
+from mirage_viz.rollout.records import Rollout
+from mirage_viz.viz.figures import cache_figure, metrics_figure, rollout_pca
+from mirage_viz.viz.step_view import step_view, step_view_html
 
 __all__ = ["RolloutInspector", "inspect"]
 

@@ -11,9 +11,9 @@ import math
 import numpy as np
 import torch
 
-from .cameras import Camera, Intrinsics
-from .geometry import make_pose, rotation_x, rotation_y
-from .worlds import SyntheticWorld
+from mirage_viz.geometry.cameras import Camera, Intrinsics
+from mirage_viz.geometry.projection import make_pose, rotation_x, rotation_y
+from mirage_viz.scenes.worlds import SyntheticWorld
 
 __all__ = ["HELD_OUT_SEED_START", "random_camera", "nearby_camera", "render_views"]
 

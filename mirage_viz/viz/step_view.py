@@ -29,10 +29,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
-from .engine import Rollout, StepRecord
-from .figures import rollout_pca
-from .image import to_uint8_image
-from .pca import PCABasis
+from mirage_viz.rollout.records import Rollout, StepRecord
+from mirage_viz.viz.figures import rollout_pca
+from mirage_viz.image import to_uint8_image
+from mirage_viz.viz.pca import PCABasis
 
 __all__ = ["ERROR_RANGE", "Tile", "StepView", "step_view", "step_view_html", "step_view_image", "error_image",
            "image_data_uri"]

@@ -4,7 +4,7 @@ A rollout's output folder holds:
 
 - ``summary.json``: the configuration, notices and every step's figures per memory;
 - ``frames/<memory>/step_###.png`` and ``frames/truth/`` (a photo has a truth at step 0 only);
-- ``rollout.mp4``: the labelled step view at each step, H.264 (:func:`mirage_viz.export.export_video`);
+- ``rollout.mp4``: the labelled step view at each step, H.264 (:func:`mirage_viz.outputs.exports.export_video`);
 - ``rollout.gif`` when asked (the decoded frames side by side);
 - ``<memory>_cache_step###.ply``: the latent and RGB caches at the last step (latent features as attributes);
 - ``trajectory.json``: the cameras that ran, OpenCV camera-to-world (``mirage-viz rollout --trajectory-file``
@@ -12,7 +12,7 @@ A rollout's output folder holds:
 - ``report.html``: the step views, the caches in 3D and the charts on one page that opens offline.
 
 The folder is assembled in a staging folder beside its target and moved into place at the end
-(:func:`mirage_viz.output_dir.atomic_output_dir`): a failing writer, a full disk, Ctrl-C or SIGTERM leave
+(:func:`mirage_viz.outputs.folder.atomic_output_dir`): a failing writer, a full disk, Ctrl-C or SIGTERM leave
 the target as it was.
 """
 
@@ -25,13 +25,13 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from .engine import Rollout
-from .export import export_animation, export_cache_ply, export_video
-from .figures import rollout_pca
-from .image import to_uint8_image
-from .output_dir import atomic_output_dir
-from .report import rollout_report_html
-from .trajectories import Trajectory
+from mirage_viz.rollout.records import Rollout
+from mirage_viz.outputs.exports import export_animation, export_cache_ply, export_video
+from mirage_viz.viz.figures import rollout_pca
+from mirage_viz.image import to_uint8_image
+from mirage_viz.outputs.folder import atomic_output_dir
+from mirage_viz.viz.report import rollout_report_html
+from mirage_viz.scenes.trajectories import Trajectory
 
 __all__ = ["OutputParts", "write_outputs", "write_rollout"]
 
@@ -103,7 +103,7 @@ def write_rollout(rollout: Rollout, out_dir: str | Path, overwrite: bool = False
     """Write the rollout's output folder ``out_dir`` all at once (see the module's docstring) and return it.
 
     ``out_dir`` must be new or empty; ``overwrite`` replaces only a folder mirage_viz wrote
-    (:mod:`mirage_viz.output_dir`). Nothing is left behind when a writer fails.
+    (:mod:`mirage_viz.outputs.folder`). Nothing is left behind when a writer fails.
     """
     with atomic_output_dir(out_dir, overwrite, written_by="mirage-viz rollout") as staging:
         write_outputs(rollout, staging, parts)

@@ -1,8 +1,8 @@
 """``report.html``: a rollout on one self-contained page that opens offline.
 
-The page holds what the app shows, for every step: the step view (:mod:`mirage_viz.step_view`, images as
-WebP data), the caches in 3D (:func:`mirage_viz.figures.cache_figure`) and the charts over steps
-(:func:`mirage_viz.figures.metrics_figure`), with a slider and the arrow keys to move between steps.
+The page holds what the app shows, for every step: the step view (:mod:`mirage_viz.viz.step_view`, images as
+WebP data), the caches in 3D (:func:`mirage_viz.viz.figures.cache_figure`) and the charts over steps
+(:func:`mirage_viz.viz.figures.metrics_figure`), with a slider and the arrow keys to move between steps.
 plotly.js is inlined (about 4.6 MB), so nothing is fetched from the network.
 """
 
@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import html
 import math
-from pathlib import Path
 
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
-from .engine import Rollout
-from .figures import cache_figure, metrics_figure, rollout_pca
-from .pca import PCABasis
-from .step_view import step_view, step_view_html
+from mirage_viz.rollout.records import Rollout
+from mirage_viz.viz.figures import cache_figure, metrics_figure, rollout_pca
+from mirage_viz.viz.pca import PCABasis
+from mirage_viz.viz.step_view import step_view, step_view_html
 
 __all__ = ["REPORT_MAX_POINTS", "rollout_report_html"]
 

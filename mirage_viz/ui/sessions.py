@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from .engine import Rollout
+from mirage_viz.rollout.records import Rollout
 
 T = TypeVar("T")
 

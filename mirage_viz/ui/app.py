@@ -1,8 +1,8 @@
 """The Gradio app: run a trajectory with the three memories side by side, watch each step, scrub back; or drive.
 
-UI code only: every number and picture comes from the engine (:mod:`mirage_viz.engine`, :mod:`mirage_viz.drive`),
-the step view (:mod:`mirage_viz.step_view`), the figure functions (:mod:`mirage_viz.figures`) and the exports
-(:mod:`mirage_viz.outputs`, the CLI's writer). Each visitor's rollout lives in a :class:`~mirage_viz.sessions.SessionStore` keyed by the Gradio session: one running rollout per
+UI code only: every number and picture comes from the engine (:mod:`mirage_viz.rollout`, :mod:`mirage_viz.rollout.drive`),
+the step view (:mod:`mirage_viz.viz.step_view`), the figure functions (:mod:`mirage_viz.viz.figures`) and the exports
+(:mod:`mirage_viz.outputs`, the CLI's writer). Each visitor's rollout lives in a :class:`~mirage_viz.ui.sessions.SessionStore` keyed by the Gradio session: one running rollout per
 visitor, a bounded number kept, freed when the tab closes or after a time to live, downloads removed with
 it. Nothing is shared between sessions but the read-only models.
 
@@ -29,20 +29,22 @@ from typing import Callable, Iterator
 
 import gradio as gr
 
-from .backbone import ASSETS_DIR, DEFAULT_DEPTH_MODEL, Backbone, build_backbone, depth_model_for
-from .cameras import FOV_RANGE
-from .bench.report import bench_figure, bench_markdown, load_bench
-from .hub import ModelAccess
-from .models.hub_depth import DEPTH_SCALE_RANGE, check_depth_scale
-from .engine import Rollout, RolloutConfig, iter_rollout
-from .drive import MOVES, DriveSession
-from .figures import cache_figure, metrics_figure, rollout_pca
-from .outputs import OutputParts, write_rollout
-from .photo import Photo, load_photo, sample_photos
-from .step_view import step_view, step_view_html
-from .sessions import RunSlots, RunTicket, ServerBusy, SessionBusy, SessionStore, watched
-from .trajectories import PRESETS, TRAJECTORY_NAMES
-from .worlds import DEFAULT_WORLD, WORLD_NAMES
+from mirage_viz.backbone import ASSETS_DIR, DEFAULT_DEPTH_MODEL, Backbone, build_backbone, depth_model_for
+from mirage_viz.geometry.cameras import FOV_RANGE
+from mirage_viz.bench.report import bench_figure, bench_markdown, load_bench
+from mirage_viz.models.hub import ModelAccess
+from mirage_viz.models.hub_depth import DEPTH_SCALE_RANGE, check_depth_scale
+from mirage_viz.rollout.records import Rollout
+from mirage_viz.rollout.config import RolloutConfig
+from mirage_viz.rollout.engine import iter_rollout
+from mirage_viz.rollout.drive import MOVES, DriveSession
+from mirage_viz.viz.figures import cache_figure, metrics_figure, rollout_pca
+from mirage_viz.outputs.writer import OutputParts, write_rollout
+from mirage_viz.scenes.photo import Photo, load_photo, sample_photos
+from mirage_viz.viz.step_view import step_view, step_view_html
+from mirage_viz.ui.sessions import RunSlots, RunTicket, ServerBusy, SessionBusy, SessionStore, watched
+from mirage_viz.scenes.trajectories import PRESETS, TRAJECTORY_NAMES
+from mirage_viz.scenes.worlds import DEFAULT_WORLD, WORLD_NAMES
 
 __all__ = ["build_demo", "launch", "EXAMPLES", "MAX_STEPS", "MAX_UPLOAD", "SIZES", "SHIPPED_BENCH"]
 

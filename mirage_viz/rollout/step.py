@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import torch
 
-from .backbone import Backbone
-from .cameras import Camera
-from .memories import MemoryRead, Observation, SpatialMemory
+from mirage_viz.backbone import Backbone
+from mirage_viz.geometry.cameras import Camera
+from mirage_viz.memories import MemoryRead, Observation, SpatialMemory
 
 __all__ = ["STAGES", "StageTimer", "StepOutput", "run_step", "timed_ms"]
 

@@ -1,0 +1,25 @@
+"""Layer 4, the rollout: what is asked and what it resolves to, one step, the engine, its records, drive mode.
+
+Imports memories, the backbone, scenes, geometry and the base; never pictures, outputs or the app.
+"""
+
+from mirage_viz.rollout.config import (
+    DEPTH_SOURCES,
+    MAX_SEED,
+    MAX_STEP_PIXELS,
+    MAX_STEPS,
+    DepthSource,
+    RolloutConfig,
+    RolloutPlan,
+    RolloutSetup,
+    plan_rollout,
+)
+from mirage_viz.rollout.engine import RolloutEngine, iter_rollout, make_memory, run_rollout
+from mirage_viz.rollout.records import Rollout, StepRecord
+from mirage_viz.rollout.step import STAGES, StageTimer, StepOutput, run_step, timed_ms
+
+__all__ = [
+    "DEPTH_SOURCES", "MAX_SEED", "MAX_STEPS", "MAX_STEP_PIXELS", "STAGES", "DepthSource", "Rollout", "RolloutConfig",
+    "RolloutEngine", "RolloutPlan", "RolloutSetup", "StageTimer", "StepOutput", "StepRecord", "iter_rollout",
+    "make_memory", "plan_rollout", "run_rollout", "run_step", "timed_ms",
+]

@@ -1,0 +1,236 @@
+"""The generation engine: one camera trajectory, several memories side by side, one record a step.
+
+Each step reads as the algorithm: read memory -> generate -> decode -> depth -> write memory
+(:func:`mirage_viz.rollout.step.run_step`). Every memory gets the same backbone and the same noise at each step,
+so the differences between their rollouts come from memory alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+
+from mirage_viz.backbone import Backbone, load_embedded_backbone
+from mirage_viz.geometry.cameras import Camera
+from mirage_viz.memories import MEMORY_NAMES, LatentSpatialMemory, MemoryRead, NoMemory, Observation, RGBPointCloudMemory, SpatialMemory
+from mirage_viz.metrics import psnr, ssim
+from mirage_viz.rollout.config import RolloutConfig, plan_rollout
+from mirage_viz.rollout.records import Rollout, StepRecord
+from mirage_viz.rollout.step import StageTimer, run_step
+from mirage_viz.scenes.photo import Photo, load_photo
+from mirage_viz.scenes.trajectories import Trajectory
+from mirage_viz.scenes.worlds import Render, SyntheticWorld
+
+__all__ = ["RolloutEngine", "iter_rollout", "make_memory", "run_rollout"]
+
+def make_memory(name: str, backbone: Backbone, config: RolloutConfig | None = None) -> SpatialMemory:
+    """The memory ``name`` set up as ``config`` says (depth mode, latent cache options)."""
+    config = config or RolloutConfig()
+    if name == "latent":
+        return LatentSpatialMemory(depth_mode=config.depth_mode, dtype=config.latent_dtype, voxel_size=config.voxel_size,
+                                   fusion=config.fusion, lift=config.lift)
+    if name == "rgb":
+        return RGBPointCloudMemory(encode=backbone.encode)
+    if name == "none":
+        return NoMemory()
+    raise ValueError(f"unknown memory {name!r}; accepted: {', '.join(MEMORY_NAMES)}")
+
+
+class RolloutEngine:
+    """Runs cameras step by step with several memories side by side, one step at a time or a whole plan.
+
+    >>> engine = RolloutEngine(RolloutConfig(steps=4))
+    >>> for step in engine:          # one dict {memory: StepRecord} per planned step
+    ...     print(step["latent"].psnr)
+
+    Or steered, a step at a time (any camera with the planned intrinsics): ``engine.step(camera)`` runs the
+    next step, ``engine.undo()`` takes the last one back out of every memory, ``engine.reset()`` forgets all.
+    Step ``k`` draws its noise from ``seed * 1_000_003 + k`` whichever way it is reached, so a steered run
+    and the plan of the same cameras give the same frames.
+    """
+
+    def __init__(
+        self,
+        config: RolloutConfig | None = None,
+        backbone: Backbone | None = None,
+        world: SyntheticWorld | None = None,
+        trajectory: Trajectory | None = None,
+        photo: Photo | None = None,
+    ) -> None:
+        self.backbone = backbone or load_embedded_backbone()
+        self.photo = photo
+        plan = plan_rollout(config, trajectory=trajectory, photo=photo, world=world, backbone=self.backbone)
+        self.config, self.setup, self.world = plan.config, plan.setup, plan.world
+        self.trajectory, self.cameras = plan.trajectory, plan.cameras
+        self.intrinsics = plan.setup.intrinsics
+        size = self.setup.size
+        self.memories = {name: make_memory(name, self.backbone, self.config) for name in self.config.memories}
+        factor = self.backbone.downsample_factor
+        self.latent_shape = (self.backbone.latent_channels, size // factor, size // factor)
+        self._undo: list[dict[str, object]] = []  # per step run: every memory's snapshot from before it
+
+    def __len__(self) -> int:
+        return len(self.cameras)
+
+    def __iter__(self) -> Iterator[dict[str, StepRecord]]:
+        self.reset()  # every pass is a fresh rollout
+        for camera in self.cameras:
+            yield self.step(camera)
+
+    @property
+    def steps_done(self) -> int:
+        """Steps run since the last reset (step 0, the first frame, included); the next step's index."""
+        return len(self._undo)
+
+    def reset(self) -> None:
+        """Forget every step: the memories are empty and the next step is step 0."""
+        for memory in self.memories.values():
+            memory.reset()
+        self._undo.clear()
+
+    def step(self, camera: Camera) -> dict[str, StepRecord]:
+        """Run the next step at ``camera`` for every memory: step 0 writes the first frame, later ones generate.
+
+        ``camera`` must have the planned intrinsics (``self.intrinsics``). Where a step fails, every memory
+        is put back as it was before it.
+        """
+        if camera.intrinsics != self.intrinsics:
+            raise ValueError(f"the camera's intrinsics {camera.intrinsics} are not the rollout's {self.intrinsics}")
+        step = self.steps_done
+        before = {name: memory.snapshot() for name, memory in self.memories.items()}
+        try:
+            truth = None if self.world is None else self.world.render(camera)
+            if step == 0:
+                records = self._first_step(camera, truth)
+            else:
+                # each memory leads in turn: on a busy machine (a browser drawing the last step, say) the slow
+                # start of a step falls on every memory alike, not always on the first
+                names = list(self.memories)
+                turn = names[step % len(names):] + names[: step % len(names)]
+                ran = {name: self._step(step, camera, self.memories[name], truth) for name in turn}
+                records = {name: ran[name] for name in names}
+        except BaseException:
+            self._restore(before)
+            raise
+        self._undo.append(before)
+        return records
+
+    def undo(self) -> None:
+        """Take the last step back out of every memory (the step after it reuses its index and noise)."""
+        if not self._undo:
+            raise ValueError("nothing to undo: no step has run since the last reset")
+        self._restore(self._undo.pop())
+
+    def _restore(self, snapshots: dict[str, object]) -> None:
+        for name, snapshot in snapshots.items():
+            self.memories[name].restore(snapshot)
+
+    def caches(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Every memory's cache now: points (N, 3) and features (N, C)."""
+        return {name: memory.cached_points() for name, memory in self.memories.items()}
+
+    def new_rollout(self, cameras: list[Camera] | None = None) -> Rollout:
+        """An empty :class:`Rollout` of this engine's config and memories: ``cameras`` planned, or none (a drive)."""
+        fused = [name for name, memory in self.memories.items() if not memory.append_only]
+        return Rollout(config=self.config, setup=self.setup, cameras=list(cameras or []), records={n: [] for n in self.memories},
+                       backbone_name=self.backbone.name, notices=list(self.backbone.notices),
+                       snapshots={name: [] for name in fused},
+                       memory_info={name: memory.info() for name, memory in self.memories.items()})
+
+    def _depth(self, frame: torch.Tensor, truth: Render | None) -> tuple[torch.Tensor, str]:
+        if self.setup.depth_source == "truth" and truth is not None:
+            return truth.depth, "truth"
+        return self.backbone.estimate_depth(frame), "estimated"
+
+    def _first_step(self, camera: Camera, truth: Render | None) -> dict[str, StepRecord]:
+        """Step 0: the given frame (the world's view, or the photo) is encoded and written into every memory.
+
+        Its record shows the frame decoded back from its latent: what the model itself holds of it.
+        """
+        image = truth.rgb if truth is not None else self.photo.image
+        target = image  # what the decoded first frame is measured against
+        latent = self.backbone.encode(image[None])[0]
+        decoded = self.backbone.decode(latent[None])[0]
+        timer = StageTimer()
+        with timer("depth"):
+            depth, depth_source = self._depth(image, truth)
+        records = {}
+        for name, memory in self.memories.items():
+            with timer("write"):
+                memory.write(Observation(camera=camera, image=image, latent=latent, depth=depth))
+            stats = memory.stats()
+            records[name] = StepRecord(
+                step=0, memory=name, camera=camera, conditioning_latent=torch.zeros_like(latent),
+                mask=torch.zeros(latent.shape[1:], dtype=torch.bool), generated_latent=latent, frame=decoded,
+                depth=depth, depth_source=depth_source, cache_points=stats.points, cache_bytes=stats.bytes,
+                timings_ms={"read": 0.0, "generate": 0.0, "decode": 0.0, **timer.ms},
+                true_frame=target, psnr=psnr(decoded, target), ssim=ssim(decoded, target),
+                depth_model=self.backbone.depth_name if depth_source == "estimated" else None,
+            )
+        return records
+
+    def _step(self, step: int, camera: Camera, memory: SpatialMemory, truth: Render | None) -> StepRecord:
+        noise = torch.Generator().manual_seed(self.config.seed * 1_000_003 + step)  # the same for every memory
+        out = run_step(memory, self.backbone, camera, self.latent_shape, noise, lambda frame: self._depth(frame, truth),
+                       self.setup.num_inference_steps)
+        stats = memory.stats()
+        return StepRecord(
+            step=step, memory=memory.name, camera=camera, conditioning_latent=out.read.latent, mask=out.read.mask,
+            generated_latent=out.latent, frame=out.frame, depth=out.depth, depth_source=out.depth_source,
+            cache_points=stats.points, cache_bytes=stats.bytes, timings_ms=out.timings_ms,
+            true_frame=None if truth is None else truth.rgb, memory_render=out.read.render,
+            memory_render_mask=out.read.render_mask, conditioning_frame=self._remembered_frame(out.read),
+            psnr=None if truth is None else psnr(out.frame, truth.rgb),
+            ssim=None if truth is None else ssim(out.frame, truth.rgb),
+            depth_model=self.backbone.depth_name if out.depth_source == "estimated" else None,
+        )
+
+    def _remembered_frame(self, read: MemoryRead) -> torch.Tensor | None:
+        """What a latent-only read holds, as an image (3, H, W): its latent decoded (untimed: for viewers)."""
+        if read.render is not None or not read.mask.any():
+            return None  # a pixel memory shows its own render; an empty read has nothing to show
+        return self.backbone.decode(read.latent[None])[0]
+
+
+def iter_rollout(
+    config: RolloutConfig | None = None,
+    backbone: Backbone | None = None,
+    trajectory: Trajectory | None = None,
+    photo: Photo | str | Path | None = None,
+) -> Iterator[Rollout]:
+    """Stream a rollout: yields the same growing :class:`Rollout` after each step (caches included).
+
+    ``photo`` (a :class:`~mirage_viz.scenes.photo.Photo` or a path) replaces the world's first view; the
+    world is then unknown, so depth is estimated and there is no truth to score later frames against.
+    The photo's size and field of view replace ``config.size`` and ``config.fov_degrees``: a path is
+    loaded at ``config.size`` with its EXIF field of view (else 60 degrees); to choose the field of view,
+    pass ``load_photo(path, size, fov_degrees)``.
+    Inputs are checked and the models loaded before the first step runs.
+    """
+    if photo is not None and not isinstance(photo, Photo):
+        photo = load_photo(photo, (config or RolloutConfig()).size)
+    engine = RolloutEngine(config, backbone=backbone, trajectory=trajectory, photo=photo)
+    rollout = engine.new_rollout(list(engine.cameras))
+    for records, camera in zip(engine, engine.cameras):
+        rollout.append(records, camera, engine.caches())
+        yield rollout
+
+
+def run_rollout(
+    config: RolloutConfig | None = None,
+    backbone: Backbone | None = None,
+    trajectory: Trajectory | None = None,
+    on_step: Callable[[int, Rollout], None] | None = None,
+    photo: Photo | str | Path | None = None,
+) -> Rollout:
+    """Run a whole rollout and keep every record and the final caches.
+
+    ``on_step(step, rollout)`` is called as each step finishes; ``photo`` as in :func:`iter_rollout`.
+    """
+    rollout = None
+    for rollout in iter_rollout(config, backbone=backbone, trajectory=trajectory, photo=photo):
+        if on_step is not None:
+            on_step(len(rollout) - 1, rollout)
+    return rollout

@@ -1,0 +1,100 @@
+"""The package's layers: each module imports only its own layer and the ones under it; moved modules still import."""
+
+import ast
+import importlib
+import warnings
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "mirage_viz"
+
+# low to high: a module may import its own layer and those before it (mirage_viz/__init__.py says the same)
+LAYERS = [
+    {"checks", "image", "inputs", "metrics"},
+    {"geometry"},
+    {"memories", "models"},
+    {"backbone", "scenes"},
+    {"rollout"},
+    {"viz", "training"},
+    {"outputs", "bench"},
+    {"ui", "cli", "__main__"},
+]
+LAYER_OF = {part: index for index, parts in enumerate(LAYERS) for part in parts}
+
+
+def part_of(module: str) -> str:
+    """``mirage_viz.rollout.engine`` -> ``rollout``."""
+    return module.split(".")[1]
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        if "assets" in path.parts:
+            continue
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+def imports_of(path: Path) -> list[tuple[int, str]]:
+    """Every ``mirage_viz.*`` module ``path`` imports (at module level or inside functions), with its line."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("mirage_viz."):
+            found.append((node.lineno, node.module))
+        elif isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names if alias.name.startswith("mirage_viz.")]
+        elif isinstance(node, ast.ImportFrom) and node.level > 0:
+            found.append((node.lineno, "(relative)"))
+    return found
+
+
+def test_every_module_sits_in_a_layer():
+    parts = {part_of(name) for name in modules() if name != "mirage_viz"}
+    assert parts <= set(LAYER_OF), f"modules outside every layer: {sorted(parts - set(LAYER_OF))}"
+
+
+def test_no_layer_imports_a_higher_one():
+    wrong = []
+    for name, path in modules().items():
+        if name == "mirage_viz":
+            continue  # the package's front door names things from every layer, lazily
+        layer = LAYER_OF[part_of(name)]
+        for line, target in imports_of(path):
+            if target == "(relative)":
+                wrong.append(f"{path.relative_to(PACKAGE.parent)}:{line} uses a relative import; write it absolute")
+            elif LAYER_OF.get(part_of(target), -1) > layer:
+                wrong.append(f"{path.relative_to(PACKAGE.parent)}:{line} ({part_of(name)}, layer {layer}) imports "
+                             f"{target} (layer {LAYER_OF[part_of(target)]})")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_checker_sees_an_upward_import(tmp_path):
+    """The test above can fail: a geometry module importing the app is caught."""
+    bad = tmp_path / "bad.py"
+    bad.write_text("def f():\n    from mirage_viz.ui.app import build_demo\n")
+    (line, target), = imports_of(bad)
+    assert line == 2 and LAYER_OF[part_of(target)] > LAYER_OF["geometry"]
+
+
+@pytest.mark.parametrize("old, new, name", [
+    ("mirage_viz.engine", "mirage_viz.rollout", "RolloutConfig"),
+    ("mirage_viz.figures", "mirage_viz.viz.figures", "cache_figure"),
+    ("mirage_viz.export", "mirage_viz.outputs.exports", "export_cache_ply"),
+    ("mirage_viz.cameras", "mirage_viz.geometry.cameras", "Camera"),
+])
+def test_moved_modules_import_from_their_old_paths_with_a_warning(old, new, name):
+    with pytest.warns(DeprecationWarning, match=f"{old} moved to {new}"):
+        moved = importlib.import_module(old)
+    assert getattr(moved, name) is getattr(importlib.import_module(new), name)
+
+
+def test_a_patch_through_an_old_path_reaches_the_new_module(monkeypatch):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        old = importlib.import_module("mirage_viz.photo")
+    new = importlib.import_module("mirage_viz.scenes.photo")
+    monkeypatch.setattr(old, "MAX_PIXELS", 1000)
+    assert new.MAX_PIXELS == 1000
