@@ -98,3 +98,39 @@ def test_a_patch_through_an_old_path_reaches_the_new_module(monkeypatch):
     new = importlib.import_module("mirage_viz.scenes.photo")
     monkeypatch.setattr(old, "MAX_PIXELS", 1000)
     assert new.MAX_PIXELS == 1000
+
+
+def import_lines(source: str) -> set[int]:
+    """The line numbers of ``source``'s import statements (their shared blocks are not code written twice)."""
+    lines: set[int] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            lines.update(range(node.lineno, node.end_lineno + 1))
+    return lines
+
+
+def repeated_runs(files: dict[str, list[str]], length: int = 6) -> list[str]:
+    """Places where ``length`` consecutive significant lines (stripped; blank, comment and import lines skipped)
+    stand again elsewhere, the same to the letter."""
+    seen: dict[tuple[str, ...], str] = {}
+    repeats = []
+    for name, lines in files.items():
+        imports = import_lines("\n".join(lines))
+        kept = [(number, line.strip()) for number, line in enumerate(lines, 1)
+                if line.strip() and not line.strip().startswith("#") and number not in imports]
+        for start in range(len(kept) - length + 1):
+            window = tuple(text for _, text in kept[start:start + length])
+            if all(len(text) < 4 for text in window):
+                continue  # closing brackets and the like
+            where = f"{name}:{kept[start][0]}"
+            if window in seen and not seen[window].startswith(f"{name}:"):
+                repeats.append(f"{where} repeats {seen[window]}")
+            seen.setdefault(window, where)
+    return repeats
+
+
+def test_no_run_of_six_lines_is_written_twice_in_the_package():
+    files = {str(path.relative_to(PACKAGE.parent)): path.read_text().splitlines() for path in modules().values()}
+    assert not repeated_runs(files), "\n".join(repeated_runs(files)[:10])
+    assert repeated_runs({"a.py": ["x = 1", "y = 2", "z = 3", "u = 4", "v = 5", "w = 6"],
+                          "b.py": ["pass", "x = 1", "y = 2", "z = 3", "u = 4", "v = 5", "w = 6"]}) == ["b.py:2 repeats a.py:1"]

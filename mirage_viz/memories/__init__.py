@@ -1,6 +1,6 @@
 """Spatial memories behind one interface: Mirage's latent memory, the RGB point cloud, none."""
 
-from mirage_viz.memories.base import FeatureKind, MemoryInfo, MemoryRead, MemoryStats, Observation, SpatialMemory
+from mirage_viz.memories.base import FeatureKind, MemoryInfo, MemoryRead, MemoryStats, Observation, PointCloudMemory, SpatialMemory
 from mirage_viz.memories.latent import LIFT_RESOLUTIONS, STORAGE_DTYPES, LatentSpatialMemory, lift_latents
 from mirage_viz.memories.none import NoMemory
 from mirage_viz.memories.point_cache import PointCache
@@ -21,6 +21,7 @@ __all__ = [
     "MemoryRead",
     "MemoryStats",
     "Observation",
+    "PointCloudMemory",
     "SpatialMemory",
     "LatentSpatialMemory",
     "RGBPointCloudMemory",

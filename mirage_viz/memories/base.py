@@ -10,7 +10,7 @@ import torch
 
 from mirage_viz.geometry.cameras import Camera
 
-__all__ = ["FeatureKind", "MemoryInfo", "Observation", "MemoryRead", "MemoryStats", "SpatialMemory"]
+__all__ = ["FeatureKind", "MemoryInfo", "Observation", "MemoryRead", "MemoryStats", "PointCloudMemory", "SpatialMemory"]
 
 FeatureKind = Literal["latent", "color", "none"]
 
@@ -103,3 +103,30 @@ class SpatialMemory(ABC):
 
         Raises ``ValueError`` for a snapshot this memory cannot go back to (one of a later state).
         """
+
+
+class PointCloudMemory(SpatialMemory):
+    """A memory that keeps its points in a cache, ``self.cache`` (a flat ``PointCache`` or a ``VoxelPointCache``):
+    subclasses write and read; counting, forgetting and undoing are the cache's."""
+
+    cache: object  # set by the subclass: PointCache | VoxelPointCache
+
+    @property
+    def append_only(self) -> bool:
+        return self.cache.append_only
+
+    def cached_points(self) -> tuple[torch.Tensor, torch.Tensor]:
+        points, features = self.cache.tensors()
+        return points.float(), features.float()
+
+    def stats(self) -> MemoryStats:
+        return MemoryStats(points=len(self.cache), bytes=self.cache.nbytes)
+
+    def reset(self) -> None:
+        self.cache.clear()
+
+    def snapshot(self) -> object:
+        return self.cache.snapshot()
+
+    def restore(self, snapshot: object) -> None:
+        self.cache.restore(snapshot)

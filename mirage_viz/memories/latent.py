@@ -12,7 +12,7 @@ from mirage_viz.checks import check_choice
 from mirage_viz.geometry.depth import DepthMode, check_depth_mode, downsample_depth
 from mirage_viz.geometry.splat import SplatWorkspace, splat_points
 from mirage_viz.geometry.projection import backproject_depth
-from mirage_viz.memories.base import MemoryRead, MemoryStats, Observation, SpatialMemory
+from mirage_viz.memories.base import MemoryRead, Observation, PointCloudMemory
 from mirage_viz.memories.point_cache import PointCache
 from mirage_viz.memories.voxel_cache import FusionMode, VoxelPointCache, check_fusion
 
@@ -59,7 +59,7 @@ def lift_latents(
     return points, features
 
 
-class LatentSpatialMemory(SpatialMemory):
+class LatentSpatialMemory(PointCloudMemory):
     """Store: lift each frame's latent cells with depth. Read: z-buffer splat at latent resolution.
 
     Args:
@@ -96,9 +96,6 @@ class LatentSpatialMemory(SpatialMemory):
             PointCache(dtype) if voxel_size is None else VoxelPointCache(voxel_size, fusion, dtype)
         )
 
-    @property
-    def append_only(self) -> bool:
-        return self.cache.append_only
 
     def write(self, observation: Observation) -> None:
         self.cache.append(*lift_latents(observation, self.depth_mode, self.lift))
@@ -112,19 +109,3 @@ class LatentSpatialMemory(SpatialMemory):
             splat = splat_points(points, features, camera.scaled_to(width, height), workspace=self._workspace)
             latent, mask = splat.features, splat.mask
         return MemoryRead(latent=latent, mask=mask)
-
-    def cached_points(self) -> tuple[torch.Tensor, torch.Tensor]:
-        points, features = self.cache.tensors()
-        return points.float(), features.float()
-
-    def stats(self) -> MemoryStats:
-        return MemoryStats(points=len(self.cache), bytes=self.cache.nbytes)
-
-    def reset(self) -> None:
-        self.cache.clear()
-
-    def snapshot(self) -> object:
-        return self.cache.snapshot()
-
-    def restore(self, snapshot: object) -> None:
-        self.cache.restore(snapshot)

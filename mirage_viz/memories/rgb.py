@@ -10,13 +10,13 @@ import torch.nn.functional as F
 from mirage_viz.geometry.cameras import Camera
 from mirage_viz.geometry.splat import SplatWorkspace, splat_points
 from mirage_viz.geometry.projection import backproject_depth
-from mirage_viz.memories.base import MemoryRead, MemoryStats, Observation, SpatialMemory
+from mirage_viz.memories.base import MemoryRead, Observation, PointCloudMemory
 from mirage_viz.memories.point_cache import PointCache
 
 __all__ = ["RGBPointCloudMemory"]
 
 
-class RGBPointCloudMemory(SpatialMemory):
+class RGBPointCloudMemory(PointCloudMemory):
     """Store every pixel with its colour; a read renders the cloud, encodes the render, pools the mask.
 
     ``encode`` maps images (B, 3, H, W) in [0, 1] to scaled latents (B, C, H / f, W / f). A latent
@@ -58,18 +58,3 @@ class RGBPointCloudMemory(SpatialMemory):
         return MemoryRead(
             latent=latent, mask=mask, render=render, render_mask=pixel_mask
         )
-
-    def cached_points(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.cache.tensors()
-
-    def stats(self) -> MemoryStats:
-        return MemoryStats(points=len(self.cache), bytes=self.cache.nbytes)
-
-    def reset(self) -> None:
-        self.cache.clear()
-
-    def snapshot(self) -> object:
-        return self.cache.snapshot()
-
-    def restore(self, snapshot: object) -> None:
-        self.cache.restore(snapshot)

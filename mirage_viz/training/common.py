@@ -27,6 +27,15 @@ def cosine_lr(step: int, total: int, peak: float, warmup: int = 100, floor: floa
     return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+def descend(loss: torch.Tensor, optimizer: torch.optim.Optimizer, clip: object = None, max_norm: float = 1.0) -> None:
+    """One optimizer step on ``loss``; gradients of ``clip`` (parameters) clipped to ``max_norm`` first when given."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip is not None:
+        torch.nn.utils.clip_grad_norm_(clip, max_norm)
+    optimizer.step()
+
+
 class Log:
     """Prints a line and appends it to ``path`` as JSON."""
 

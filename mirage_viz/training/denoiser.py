@@ -24,7 +24,7 @@ from mirage_viz.memories import LatentSpatialMemory, NoMemory, Observation, RGBP
 from mirage_viz.models.denoiser import WarpConditionedPipeline, build_embedded_unet, build_scheduler
 from mirage_viz.models.vae import encode_images, load_vae
 from mirage_viz.scenes.worlds import SyntheticWorld
-from mirage_viz.training.common import ASSETS, Log, cosine_lr, save_result, seed_everything
+from mirage_viz.training.common import ASSETS, Log, cosine_lr, descend, save_result, seed_everything
 
 
 @torch.no_grad()
@@ -112,10 +112,7 @@ def main(argv: list[str] | None = None) -> dict:
         noisy = scheduler.add_noise(target, noise, timesteps)
         prediction = unet(torch.cat([noisy, mask, condition], dim=1), timesteps).sample
         loss = F.mse_loss(prediction, target)  # prediction_type="sample"
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
-        optimizer.step()
+        descend(loss, optimizer, clip=unet.parameters())
         if step % 50 == 0:
             log(step=step, loss=loss.item())
         if (step + 1) % args.eval_every == 0 or step + 1 == args.iters:

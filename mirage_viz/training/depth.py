@@ -17,7 +17,7 @@ from mirage_viz.geometry.cameras import Intrinsics
 from mirage_viz.scenes.data import HELD_OUT_SEED_START, random_camera
 from mirage_viz.models.depth_net import DepthNet
 from mirage_viz.scenes.worlds import SyntheticWorld
-from mirage_viz.training.common import ASSETS, Log, cosine_lr, save_result, seed_everything
+from mirage_viz.training.common import ASSETS, Log, cosine_lr, descend, save_result, seed_everything
 
 
 def render_rgbd(seeds: range, views: int, size: int, rng_seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -71,9 +71,7 @@ def main(argv: list[str] | None = None) -> dict:
         target_log = F.avg_pool2d(target, 2).log()  # (B, 1, crop / 2, crop / 2)
         difference = model.forward_log_depth(x) - target_log
         loss = difference.abs().mean() + 0.5 * (difference - difference.mean(dim=(1, 2, 3), keepdim=True)).abs().mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        descend(loss, optimizer)
         if step % 100 == 0:
             log(step=step, loss=loss.item())
     result = {"held_out_abs_rel": abs_rel(model, held_images, held_depths), "iters": args.iters, "seed": args.seed}

@@ -22,7 +22,7 @@ from mirage_viz.scenes.data import HELD_OUT_SEED_START, random_camera, render_vi
 from mirage_viz.metrics import psnr
 from mirage_viz.models.vae import build_embedded_vae, init_mean_colour_path, load_vae, decode_latents, encode_images
 from mirage_viz.scenes.worlds import SyntheticWorld
-from mirage_viz.training.common import ASSETS, Log, cosine_lr, save_result, seed_everything
+from mirage_viz.training.common import ASSETS, Log, cosine_lr, descend, save_result, seed_everything
 
 
 @torch.no_grad()
@@ -90,10 +90,7 @@ def main(argv: list[str] | None = None) -> dict:
         # without it a small model spends its 4 channels on luminance and learns chroma last.
         low_pass = F.mse_loss(F.avg_pool2d(reconstruction, 8), F.avg_pool2d(x, 8))
         loss = F.mse_loss(reconstruction, x) + args.low_pass_weight * low_pass + 1e-4 * latents.pow(2).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
-        optimizer.step()
+        descend(loss, optimizer, clip=vae.parameters())
         if step % 50 == 0:
             log(step=step, loss=loss.item())
         if (step + 1) % args.eval_every == 0 or step + 1 == args.iters:
