@@ -17,15 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from diffusers import AutoencoderKL, AutoencoderTiny
 
 from mirage_viz.models.hub import ModelAccess, describe_failure, pick_device, pretrained_kwargs
 from mirage_viz.models.denoiser import WarpConditionedPipeline
 from mirage_viz.models.depth_net import DepthNet
 from mirage_viz.models.hub_depth import DEFAULT_DEPTH_MODEL, TransformersDepth, check_depth_scale
 from mirage_viz.models.inpaint import InpaintGenerator
-from mirage_viz.models.protocols import DepthEstimator, LatentGenerator
-from mirage_viz.models.vae import decode_latents, encode_images, load_vae, quiet_diffusers, vae_downsample_factor
+from mirage_viz.models.protocols import DepthEstimator, LatentCodec, LatentGenerator
+from mirage_viz.models.vae import DiffusersVAE, load_vae, quiet_diffusers
 
 __all__ = ["ASSETS_DIR", "DEFAULT_DEPTH_MODEL", "Backbone", "build_backbone", "depth_model_for", "load_backbone",
            "load_embedded_backbone"]
@@ -38,7 +37,7 @@ ASSETS_DIR = Path(str(importlib.resources.files("mirage_viz") / "assets"))
 class Backbone:
     """VAE, generator and depth estimator. Tensors in and out live on the CPU in float32; the models on ``device``."""
 
-    vae: AutoencoderKL | AutoencoderTiny
+    vae: LatentCodec  # the embedded AutoencoderTiny, or a hub VAE, as a DiffusersVAE
     denoiser: LatentGenerator  # the embedded WarpConditionedPipeline, or a hub InpaintGenerator
     depth_estimator: DepthEstimator | None  # the embedded DepthNet, or a hub TransformersDepth
     name: str = "embedded"
@@ -50,11 +49,11 @@ class Backbone:
 
     @property
     def downsample_factor(self) -> int:
-        return vae_downsample_factor(self.vae)
+        return self.vae.downsample_factor
 
     @property
     def latent_channels(self) -> int:
-        return self.vae.config.latent_channels
+        return self.vae.latent_channels
 
     @property
     def size_multiple(self) -> int:
@@ -63,18 +62,15 @@ class Backbone:
         multiple = self.downsample_factor * self.denoiser.size_multiple
         return math.lcm(multiple, self.depth_estimator.size_multiple) if self.depth_estimator is not None else multiple
 
-    def _in(self, tensor: torch.Tensor) -> torch.Tensor:
-        return tensor.to(self.device, self.dtype)
-
     @torch.no_grad()
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """images (B, 3, H, W) in [0, 1] -> latents (B, C, H / f, W / f)."""
-        return encode_images(self.vae, self._in(images)).float().cpu()
+        return self.vae.encode(images, self.device, self.dtype)
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """latents (B, C, h, w) -> images (B, 3, h * f, w * f) in [0, 1]."""
-        return decode_latents(self.vae, self._in(latents)).float().cpu()
+        return self.vae.decode(latents, self.device, self.dtype)
 
     @torch.no_grad()
     def generate(self, warped_latent: torch.Tensor, mask: torch.Tensor, generator: torch.Generator,
@@ -105,7 +101,7 @@ def load_backbone(
     ``vae`` holds an ``AutoencoderKL`` (or ``AutoencoderTiny``) config; ``denoiser`` a ``unet/`` and
     ``scheduler/`` pair; ``depth`` a :class:`DepthNet`.
     """
-    vae_model = load_vae(vae)
+    vae_model = DiffusersVAE(load_vae(vae))
     depth_model = DepthNet.from_pretrained(str(depth), low_cpu_mem_usage=False).eval() if depth is not None else None
     return Backbone(vae=vae_model, denoiser=WarpConditionedPipeline.from_pretrained(denoiser),
                     depth_estimator=depth_model, name=name, **kwargs)
@@ -215,7 +211,7 @@ def build_backbone(
                     location, dtype=dtype, safety_checker=None, requires_safety_checker=False,
                     **_trust_kwargs(source, location))
             denoiser, hub_pipeline = InpaintGenerator(pipeline, prompt=prompt, guidance_scale=guidance_scale), pipeline
-            vae_model, steps, parts["generator"] = pipeline.vae, 20, source.name
+            vae_model, steps, parts["generator"] = DiffusersVAE(pipeline.vae), 20, source.name
             parts["vae"] = f"{source.name} (its own)"
             if cpu_offload and device_.type == "cuda":
                 pipeline.enable_model_cpu_offload(device=device_)
@@ -229,12 +225,12 @@ def build_backbone(
         try:
             location = source.fetch("vae")
             with quiet_diffusers():
-                vae_model = load_vae(location, **_trust_kwargs(source, location)).to(device_, dtype)
-            if vae_model.config.latent_channels != 4:
-                raise ValueError(f"it has {vae_model.config.latent_channels} latent channels; the generators take 4")
+                vae_model = DiffusersVAE(load_vae(location, **_trust_kwargs(source, location))).to(device_, dtype)
+            if vae_model.latent_channels != 4:
+                raise ValueError(f"it has {vae_model.latent_channels} latent channels; the generators take 4")
             parts["vae"] = source.name
             if hub_pipeline is not None:
-                hub_pipeline.vae = vae_model
+                hub_pipeline.vae = vae_model.model
             else:
                 notices.append("the embedded denoiser was trained on the embedded VAE's latents: a hub VAE alone "
                                "gives poor frames; pair it with a hub generator")

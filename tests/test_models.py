@@ -104,7 +104,7 @@ def test_a_new_generator_and_depth_estimator_are_classes_and_nothing_else(backbo
     import dataclasses
 
     from mirage_viz.rollout import RolloutConfig, run_rollout
-    from mirage_viz.models.protocols import DepthEstimator, LatentGenerator
+    from mirage_viz.models.protocols import DepthEstimator, LatentCodec, LatentGenerator
 
     class CopyGenerator:  # keeps what memory covers, zero elsewhere
         size_multiple = 1
@@ -122,6 +122,7 @@ def test_a_new_generator_and_depth_estimator_are_classes_and_nothing_else(backbo
             return torch.full(image.shape[-2:], 2.0)
 
     assert isinstance(CopyGenerator(), LatentGenerator) and isinstance(WallDepth(), DepthEstimator)
+    assert isinstance(backbone.vae, LatentCodec) and backbone.vae.downsample_factor == backbone.downsample_factor == 8
     custom = dataclasses.replace(backbone, denoiser=CopyGenerator(), depth_estimator=WallDepth(), name="custom")
     assert custom.size_multiple == backbone.downsample_factor  # the generator's own factor is 1
     rollout = run_rollout(RolloutConfig(steps=1, size=64, memories=("latent",), depth_source="estimated"), backbone=custom)

@@ -10,7 +10,7 @@ import torch
 from mirage_viz.backbone import Backbone, load_embedded_backbone
 from mirage_viz.geometry.cameras import Camera
 from mirage_viz.memories import Observation
-from mirage_viz.models.vae import build_sd_layout_vae
+from mirage_viz.models.vae import DiffusersVAE, build_sd_layout_vae
 from mirage_viz.rollout.step import timed_ms
 from mirage_viz.scenes.worlds import SyntheticWorld
 
@@ -42,7 +42,7 @@ def bench_backbone(vae: str) -> Backbone:
     embedded = load_embedded_backbone()
     if vae == "embedded":
         return embedded
-    return Backbone(vae=build_sd_layout_vae(), denoiser=embedded.denoiser, depth_estimator=embedded.depth_estimator,
+    return Backbone(vae=DiffusersVAE(build_sd_layout_vae()), denoiser=embedded.denoiser, depth_estimator=embedded.depth_estimator,
                     name="sd-layout-random", num_inference_steps=embedded.num_inference_steps)
 
 

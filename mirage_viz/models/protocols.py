@@ -9,7 +9,26 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
-__all__ = ["DepthEstimator", "LatentGenerator"]
+__all__ = ["DepthEstimator", "LatentCodec", "LatentGenerator"]
+
+
+@runtime_checkable
+class LatentCodec(Protocol):
+    """Encodes images to the latents the memories keep and decodes them back (a VAE)."""
+
+    @property
+    def downsample_factor(self) -> int:
+        """Pixels per latent cell along each side (f)."""
+
+    @property
+    def latent_channels(self) -> int:
+        """Channels of a latent (C)."""
+
+    def encode(self, images: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        """images (B, 3, H, W) in [0, 1] -> scaled latents (B, C, H / f, W / f)."""
+
+    def decode(self, latents: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        """scaled latents (B, C, h, w) -> images (B, 3, h * f, w * f) in [0, 1]."""
 
 
 @runtime_checkable

@@ -15,7 +15,8 @@ import torch
 from diffusers import AutoencoderKL, AutoencoderTiny
 from diffusers.utils import logging as diffusers_logging
 
-__all__ = ["embedded_vae_config", "build_embedded_vae", "sd_vae_config", "build_sd_layout_vae", "load_vae", "encode_images", "decode_latents", "vae_downsample_factor"]
+__all__ = ["DiffusersVAE", "embedded_vae_config", "build_embedded_vae", "sd_vae_config", "build_sd_layout_vae", "load_vae",
+           "encode_images", "decode_latents", "vae_downsample_factor"]
 
 
 def embedded_vae_config() -> dict:
@@ -81,22 +82,50 @@ def quiet_diffusers() -> Iterator[None]:
 
 
 def vae_downsample_factor(vae: AutoencoderKL | AutoencoderTiny) -> int:
-    if isinstance(vae, AutoencoderTiny):
-        return 2 ** sum(1 for _ in vae.config.encoder_block_out_channels[1:])
-    return 2 ** (len(vae.config.block_out_channels) - 1)
+    """Pixels per latent cell: the encoder halves the image once per block after the first."""
+    blocks = getattr(vae.config, "encoder_block_out_channels", None) or vae.config.block_out_channels  # Tiny, KL
+    return 2 ** (len(blocks) - 1)
 
 
 def encode_images(vae: AutoencoderKL | AutoencoderTiny, images: torch.Tensor) -> torch.Tensor:
-    """images (B, 3, H, W) in [0, 1] -> scaled latents (B, C, H / f, W / f)."""
-    if isinstance(vae, AutoencoderTiny):
-        return vae.encode(images * 2 - 1).latents * vae.config.scaling_factor
-    return vae.encode(images * 2 - 1).latent_dist.mode() * vae.config.scaling_factor
+    """images (B, 3, H, W) in [0, 1] -> scaled latents (B, C, H / f, W / f) (for AutoencoderKL: the posterior mode)."""
+    encoded = vae.encode(images * 2 - 1)
+    latents = encoded.latent_dist.mode() if hasattr(encoded, "latent_dist") else encoded.latents
+    return latents * vae.config.scaling_factor
 
 
 def decode_latents(vae: AutoencoderKL | AutoencoderTiny, latents: torch.Tensor) -> torch.Tensor:
     """scaled latents (B, C, h, w) -> images (B, 3, h * f, w * f) in [0, 1]."""
     images = vae.decode(latents / vae.config.scaling_factor).sample
     return ((images + 1) / 2).clamp(0, 1)
+
+
+class DiffusersVAE:
+    """A diffusers ``AutoencoderKL`` or ``AutoencoderTiny`` as the backbone's latent codec
+    (:class:`~mirage_viz.models.protocols.LatentCodec`); ``model`` is the diffusers model itself."""
+
+    def __init__(self, model: AutoencoderKL | AutoencoderTiny) -> None:
+        self.model = model
+
+    @property
+    def downsample_factor(self) -> int:
+        return vae_downsample_factor(self.model)
+
+    @property
+    def latent_channels(self) -> int:
+        return self.model.config.latent_channels
+
+    def to(self, device: torch.device, dtype: torch.dtype) -> DiffusersVAE:
+        self.model.to(device, dtype)
+        return self
+
+    @torch.no_grad()
+    def encode(self, images: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        return encode_images(self.model, images.to(device, dtype)).float().cpu()
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        return decode_latents(self.model, latents.to(device, dtype)).float().cpu()
 
 
 @torch.no_grad()
