@@ -17,6 +17,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import psutil  # the test extra: ends the server's kernels, which run in sessions of their own
 import pytest
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -26,7 +27,6 @@ if not Path(CHROMIUM).exists():
 if importlib.util.find_spec("jupyterlab") is None:
     pytest.skip("JupyterLab is not installed (scripts/setup.sh installs the `notebooks` extra)", allow_module_level=True)
 
-psutil = pytest.importorskip("psutil")  # comes with ipykernel
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "02_inspect_rollout.ipynb"
 FLAGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",

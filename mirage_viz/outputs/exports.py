@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import open3d as o3d
@@ -19,6 +20,9 @@ from PIL import Image
 from mirage_viz.rollout.records import Rollout
 from mirage_viz.image import to_uint8_image
 from mirage_viz.viz.pca import PCABasis
+
+if TYPE_CHECKING:
+    from mirage_viz.viz.step_view import StepView
 
 __all__ = ["export_cache_ply", "read_cache_ply", "export_animation", "export_video", "VIDEO_FPS"]
 
@@ -107,7 +111,8 @@ def export_animation(rollout: Rollout, path: str | Path, frame_ms: int = 400) ->
     return _write_atomically(Path(path), write)
 
 
-def export_video(rollout: Rollout, path: str | Path, fps: int = VIDEO_FPS, basis: PCABasis | None = None) -> Path:
+def export_video(rollout: Rollout, path: str | Path, fps: int = VIDEO_FPS, basis: PCABasis | None = None,
+                 views: list[StepView] | None = None) -> Path:
     """The rollout as an H.264 MP4 (4:2:0, ``faststart``: plays in browsers): one frame per step, the labelled step
     view of :func:`mirage_viz.viz.step_view.step_view_image` (every memory's frame with its scores, the truth, and what
     each memory handed the generator, the warped latent included), all frames the same size.
@@ -128,7 +133,7 @@ def export_video(rollout: Rollout, path: str | Path, fps: int = VIDEO_FPS, basis
     if len(rollout) == 0:
         raise ValueError("the rollout has no steps yet; nothing to export")
     basis = basis or rollout_pca(rollout)
-    views = [step_view(rollout, step, basis) for step in range(len(rollout))]
+    views = views or [step_view(rollout, step, basis) for step in range(len(rollout))]  # one per step, given or built
     columns = max(max(len(view.frames), len(view.conditioning)) for view in views)
 
     def write(temporary: str) -> None:

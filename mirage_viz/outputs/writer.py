@@ -31,6 +31,7 @@ from mirage_viz.viz.figures import rollout_pca
 from mirage_viz.image import to_uint8_image
 from mirage_viz.outputs.folder import atomic_output_dir
 from mirage_viz.viz.report import rollout_report_html
+from mirage_viz.viz.step_view import step_view
 from mirage_viz.scenes.trajectories import Trajectory
 
 __all__ = ["OutputParts", "write_outputs", "write_rollout"]
@@ -74,13 +75,14 @@ def write_outputs(rollout: Rollout, folder: str | Path, parts: OutputParts = Out
     folder = Path(folder)
     last = len(rollout) - 1
     basis = rollout_pca(rollout)
+    views = [step_view(rollout, step, basis) for step in range(last + 1)] if parts.video or parts.report else None
     written = [folder / "summary.json"]
     written[0].write_text(json.dumps(rollout.summary(), indent=1))
     if parts.video:
-        written.append(export_video(rollout, folder / "rollout.mp4", basis=basis))
+        written.append(export_video(rollout, folder / "rollout.mp4", basis=basis, views=views))
     if parts.report:
         path = folder / "report.html"
-        path.write_text(rollout_report_html(rollout, basis), encoding="utf-8")
+        path.write_text(rollout_report_html(rollout, basis, views=views), encoding="utf-8")
         written.append(path)
     if parts.gif:
         written.append(export_animation(rollout, folder / "rollout.gif"))

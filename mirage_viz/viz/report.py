@@ -17,7 +17,7 @@ from plotly.offline import get_plotlyjs
 from mirage_viz.rollout.records import Rollout
 from mirage_viz.viz.figures import cache_figure, metrics_figure, rollout_pca
 from mirage_viz.viz.pca import PCABasis
-from mirage_viz.viz.step_view import step_view, step_view_html
+from mirage_viz.viz.step_view import StepView, step_view, step_view_html
 
 __all__ = ["REPORT_MAX_POINTS", "rollout_report_html"]
 
@@ -106,14 +106,16 @@ def _json_for_script(members: list[str]) -> str:
     return ("{" + ",".join(members) + "}").replace("</", "<\\/")
 
 
-def rollout_report_html(rollout: Rollout, basis: PCABasis | None = None, max_points: int = REPORT_MAX_POINTS) -> str:
+def rollout_report_html(rollout: Rollout, basis: PCABasis | None = None, max_points: int = REPORT_MAX_POINTS,
+                        views: list[StepView] | None = None) -> str:
     """The whole page for ``rollout``: a slider over its steps (step view and 3D caches) and the charts."""
     if len(rollout) == 0:
         raise ValueError("the rollout has no steps yet; nothing to report")
     basis = basis or rollout_pca(rollout)
     last = len(rollout) - 1
+    views = views or [step_view(rollout, step, basis) for step in range(last + 1)]  # one per step, given or built
     views = "".join(f'<div class="mv-step" data-step="{step}"{"" if step == last else " hidden"}>'
-                    f"{step_view_html(step_view(rollout, step, basis))}</div>" for step in range(last + 1))
+                    f"{step_view_html(view)}</div>" for step, view in enumerate(views))
     figures = [f'"{step}":{pio.to_json(cache_figure(rollout, step, basis, max_points), validate=False)}'
                for step in range(last + 1)]  # plotly's JSON: numpy arrays as base64 typed arrays
     figures.append(f'"metrics":{pio.to_json(metrics_figure(rollout), validate=False)}')
