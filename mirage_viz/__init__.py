@@ -16,7 +16,7 @@ The package is built in layers, each importing only the ones before it (``tests/
 The names below load on first use (PEP 562), so ``import mirage_viz.cli`` stays light: the command line
 handles Ctrl-C during the heavy imports (torch, open3d, diffusers) like any other interrupt. Modules that moved
 into the layers still import from their old paths (``mirage_viz.engine``, ``mirage_viz.figures``, ...), with a
-``DeprecationWarning`` naming the new one.
+``DeprecationWarning`` naming the new one; the old paths go in version 0.2.
 """
 
 from __future__ import annotations
@@ -135,7 +135,8 @@ class _MovedFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
         new = f"{__name__}.{MOVED_MODULES[spec.name.partition('.')[2]]}"
-        warnings.warn(f"{spec.name} moved to {new}; import it from there", DeprecationWarning, stacklevel=2)
+        warnings.warn(f"{spec.name} moved to {new}; import it from there (the old path goes in 0.2)", DeprecationWarning,
+                      stacklevel=2)
         return _MovedModule(spec.name, importlib.import_module(new))
 
     def exec_module(self, module: types.ModuleType) -> None:

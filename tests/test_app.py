@@ -12,21 +12,6 @@ import torch
 gradio = pytest.importorskip("gradio")
 from gradio_client import Client  # noqa: E402
 
-from mirage_viz.ui.app import build_demo, launch  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def served(backbone):
-    demo = build_demo()
-    _, url, _ = launch(demo, prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True)
-    yield demo, url
-    demo.close()
-    demo.mirage_sessions.shutdown()
-
-
-@pytest.fixture(scope="module")
-def app_url(served):
-    return served[1]
 
 
 def text(html_status: str) -> str:

@@ -10,24 +10,9 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 if not shutil.which("chromium"):
     pytest.skip("Debian chromium is not installed (scripts/setup.sh installs it)", allow_module_level=True)
 
-from mirage_viz.ui.app import build_demo, launch  # noqa: E402
 
 FLAGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture(scope="module")
-def served(backbone):
-    demo = build_demo()
-    _, url, _ = launch(demo, prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
-    yield demo, url
-    demo.close()
-    demo.mirage_sessions.shutdown()
-
-
-@pytest.fixture(scope="module")
-def app_url(served):
-    return served[1]
 
 
 @pytest.fixture

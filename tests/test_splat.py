@@ -1,33 +1,13 @@
 import pytest
 import torch
 
+from mirage_viz.geometry import backproject_depth, splat_points, splat_points_reference
 from mirage_viz.geometry.cameras import Camera, Intrinsics
-from mirage_viz.geometry.depth import DEPTH_DOWNSAMPLE_MODES, downsample_depth
-from mirage_viz.geometry import (
-    backproject_depth,
-    camera_rays,
-    make_pose,
-    project_points,
-    rotation_x,
-    rotation_y,
-    splat_points,
-    splat_points_reference,
-)
-
-
-def random_camera(seed: int, width=24, height=16) -> Camera:
-    g = torch.Generator().manual_seed(seed)
-    angle = float(torch.rand(1, generator=g)) * 0.6 - 0.3
-    c, s = torch.cos(torch.tensor(angle)), torch.sin(torch.tensor(angle))
-    pose = torch.eye(4)
-    pose[:3, :3] = torch.tensor([[c, 0, s], [0, 1, 0], [-s, 0, c]])
-    pose[:3, 3] = torch.rand(3, generator=g) - 0.5
-    return Camera(Intrinsics(fx=20.0, fy=22.0, cx=11.3, cy=7.6, width=width, height=height), pose)
 
 
 @pytest.mark.parametrize("mantissa_bits", [23, 7, 2])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_vectorized_splat_matches_the_loop_reference(seed, mantissa_bits):
+def test_vectorized_splat_matches_the_loop_reference(random_camera, seed, mantissa_bits):
     g = torch.Generator().manual_seed(seed)
     points = torch.randn(600, 3, generator=g) * torch.tensor([2.0, 1.5, 1.0]) + torch.tensor([0.0, 0.0, 3.0])
     features = torch.randn(600, 5, generator=g)
@@ -36,19 +16,6 @@ def test_vectorized_splat_matches_the_loop_reference(seed, mantissa_bits):
     result = splat_points(points, features, camera, depth_mantissa_bits=mantissa_bits)
     assert torch.equal(result.mask, expected_mask)
     assert torch.allclose(result.features, expected, atol=1e-6)
-
-
-def test_rays_and_poses_follow_the_opencv_convention():
-    k = Intrinsics(fx=10.0, fy=20.0, cx=1.5, cy=0.5, width=4, height=2)
-    rays = camera_rays(k)  # row-major: (u, v) = (0, 0), (1, 0), ... (3, 1)
-    assert rays.shape == (8, 3) and torch.equal(rays[:, 2], torch.ones(8))
-    assert torch.allclose(rays[5], torch.tensor([(1 - 1.5) / 10.0, (1 - 0.5) / 20.0, 1.0]))
-    forward = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)
-    assert torch.allclose(rotation_y(torch.pi / 2) @ forward, torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64))  # right
-    assert torch.allclose(rotation_x(torch.pi / 2) @ forward, torch.tensor([0.0, -1.0, 0.0], dtype=torch.float64))
-    pose = make_pose(rotation_y(0.3), (1.0, 2.0, 3.0))
-    assert pose.dtype == torch.float64 and torch.equal(pose[3], torch.tensor([0.0, 0, 0, 1], dtype=torch.float64))
-    assert torch.allclose(torch.linalg.det(pose[:3, :3]), torch.tensor(1.0, dtype=torch.float64))
 
 
 def test_identity_camera_returns_its_input():
@@ -102,44 +69,6 @@ def test_points_behind_or_outside_leave_empty_zero_cells():
     points = torch.tensor([[0.0, 0.0, -1.0], [100.0, 0.0, 1.0]])
     result = splat_points(points, torch.ones(2, 3), camera)
     assert not result.mask.any() and result.features.abs().sum() == 0 and (result.point_index == -1).all()
-
-
-def test_backproject_then_project_is_identity():
-    camera = random_camera(7, width=20, height=12)
-    depth = 0.5 + 3 * torch.rand(12, 20)
-    uv, z = project_points(backproject_depth(depth, camera), camera)
-    v, u = torch.meshgrid(torch.arange(12.0), torch.arange(20.0), indexing="ij")
-    assert torch.allclose(uv, torch.stack([u.flatten(), v.flatten()], -1), atol=1e-3)
-    assert torch.allclose(z, depth.flatten(), atol=1e-4)
-
-
-@pytest.mark.parametrize("bad", [float("nan"), float("inf"), 0.0, -1.0])
-def test_bad_depth_is_refused_with_a_clear_message(bad):
-    depth = torch.ones(4, 4)
-    depth[1, 2] = bad
-    with pytest.raises(ValueError, match="depth"):
-        backproject_depth(depth, Camera(Intrinsics.from_fov(4, 4), torch.eye(4)))
-
-
-def test_depth_must_match_the_camera_grid():
-    with pytest.raises(ValueError, match="scale the intrinsics"):
-        backproject_depth(torch.ones(4, 4), Camera(Intrinsics.from_fov(8, 8), torch.eye(4)))
-
-
-@pytest.mark.parametrize("mode", DEPTH_DOWNSAMPLE_MODES)
-def test_depth_downsampling_modes(mode):
-    depth = torch.arange(1.0, 65.0).reshape(8, 8)
-    out = downsample_depth(depth, 2, 2, mode)
-    assert out.shape == (2, 2) and (out > 0).all()
-    if mode == "min":
-        assert out[0, 0] == 1.0
-    if mode == "area":
-        assert out[0, 0] == depth[:4, :4].mean()
-
-
-def test_unknown_depth_mode_names_the_accepted_ones():
-    with pytest.raises(ValueError, match="bilinear"):
-        downsample_depth(torch.ones(8, 8), 2, 2, "cubic")
 
 
 def test_no_points_give_an_empty_grid_and_bad_shapes_a_message():
