@@ -1,4 +1,4 @@
-"""``mirage-viz bench``: the paper's claims measured side by side on this machine.
+"""Layer 6, the benchmark (``mirage-viz bench``): the paper's claims measured side by side on this machine.
 
 Speed and bytes of the latent against the RGB memory (:mod:`.speed`, :mod:`.peak`), consistency and
 read fidelity (:mod:`.fidelity`), cache variants (fusion, float16), and the read against the

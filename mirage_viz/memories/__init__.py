@@ -1,4 +1,7 @@
-"""Spatial memories behind one interface: Mirage's latent memory, the RGB point cloud, none."""
+"""Layer 2, memories: spatial memories behind one interface: Mirage's latent memory, the RGB point cloud, none.
+
+Imports geometry and the base modules; never models, the rollout, pictures or the app.
+"""
 
 from mirage_viz.memories.base import FeatureKind, MemoryInfo, MemoryRead, MemoryStats, Observation, PointCloudMemory, SpatialMemory
 from mirage_viz.memories.latent import LIFT_RESOLUTIONS, STORAGE_DTYPES, LatentSpatialMemory, lift_latents
