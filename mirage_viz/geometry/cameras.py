@@ -81,8 +81,32 @@ class Intrinsics:
             height=int(height),
         )
 
+    @property
+    def matrix(self) -> torch.Tensor:
+        """The 3x3 calibration matrix K (float64): ``[[fx, 0, cx], [0, fy, cy], [0, 0, 1]]``."""
+        return torch.tensor([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]], dtype=torch.float64)
+
+    @property
+    def fov_x_degrees(self) -> float:
+        """The horizontal field of view, in degrees."""
+        return math.degrees(2.0 * math.atan(0.5 * self.width / self.fx))
+
     def to_dict(self) -> dict:
         return {"fx": self.fx, "fy": self.fy, "cx": self.cx, "cy": self.cy, "width": self.width, "height": self.height}
+
+    @classmethod
+    def from_dict(cls, data: object) -> Intrinsics:
+        """Intrinsics from :meth:`to_dict`'s keys, or a ``ValueError`` naming what is missing or wrong."""
+        keys = ("fx", "fy", "cx", "cy", "width", "height")
+        if not isinstance(data, dict) or any(key not in data for key in keys):
+            raise ValueError(f"intrinsics must be an object with {', '.join(keys)}, got {str(data)[:200]}")
+        numbers = {key: data[key] for key in keys}
+        if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in numbers.values()):
+            raise ValueError(f"intrinsics: {', '.join(keys)} must be numbers, got {numbers}")
+        if any(not float(numbers[key]).is_integer() for key in ("width", "height")):
+            raise ValueError(f"intrinsics: width and height must be whole pixels, got {numbers['width']}x{numbers['height']}")
+        return cls(fx=float(numbers["fx"]), fy=float(numbers["fy"]), cx=float(numbers["cx"]), cy=float(numbers["cy"]),
+                   width=int(numbers["width"]), height=int(numbers["height"]))
 
 
 def invert_pose(pose: torch.Tensor) -> torch.Tensor:

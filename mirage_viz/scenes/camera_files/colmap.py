@@ -1,0 +1,162 @@
+"""COLMAP's text model: a folder with ``cameras.txt``, ``images.txt`` (and ``points3D.txt``).
+
+``cameras.txt``: ``CAMERA_ID MODEL WIDTH HEIGHT PARAMS...``, the principal point in the pixel-corner convention
+(the image centre at ``width / 2``: ``cx_mirage_viz = cx_colmap - 0.5``). ``images.txt``: two lines per image,
+``IMAGE_ID QW QX QY QZ TX TY TZ CAMERA_ID NAME`` (the OpenCV world-to-camera pose ``X_cam = R(q) X_world + t``)
+and a POINTS2D line, which is skipped. ``#`` lines are comments.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from mirage_viz.geometry.cameras import Camera, Intrinsics, invert_pose
+from mirage_viz.geometry.conventions import quaternion_wxyz_from_rotation, rotation_from_quaternion_wxyz
+from mirage_viz.scenes.camera_files.text import (NumberedLines, camera_to_world_from_world_to_camera, check_cameras,
+                                                 check_pose_count, file_intrinsics, parse_numbers, trajectory_from_file)
+from mirage_viz.scenes.trajectories import Trajectory
+
+__all__ = ["is_colmap_path", "read_colmap", "write_colmap"]
+
+FILES = ("cameras.txt", "images.txt", "points3D.txt")
+MAX_IMAGES_BYTES = 8 * 2**30  # read line by line: real POINTS2D lines are long, and only 10,000 images are kept
+# model -> its parameters; the first 3 (f cx cy) or 4 (fx fy cx cy) are the pinhole, the rest distortion (must be 0)
+MODELS = {"SIMPLE_PINHOLE": "f cx cy", "PINHOLE": "fx fy cx cy", "SIMPLE_RADIAL": "f cx cy k", "RADIAL": "f cx cy k1 k2",
+          "OPENCV": "fx fy cx cy k1 k2 p1 p2"}
+ACCEPTED_MODELS = ", ".join(f"{model} ({params})" for model, params in MODELS.items()) + ", with distortion 0"
+IMAGE_LAYOUT = "IMAGE_ID QW QX QY QZ TX TY TZ CAMERA_ID NAME, then a POINTS2D line"
+
+
+def is_colmap_path(path: str | Path) -> bool:
+    """A folder holding ``cameras.txt`` and ``images.txt``, or the path of either file."""
+    path = Path(path)
+    if path.is_dir():
+        return (path / "cameras.txt").exists() and (path / "images.txt").exists()
+    return path.name in ("cameras.txt", "images.txt")
+
+
+def _read_cameras(path: Path) -> dict[int, Intrinsics]:
+    """Intrinsics (pixel centres at integers) by camera id."""
+    cameras: dict[int, Intrinsics] = {}
+    with NumberedLines(path, "COLMAP cameras.txt") as lines:
+        for line in lines.data_lines():
+            fields = line.split()
+            model = fields[1] if len(fields) > 1 else "(none)"
+            if model not in MODELS:
+                raise lines.error(f"camera model {model} is not supported; accepted: {ACCEPTED_MODELS}")
+            names = MODELS[model].split()
+            if len(fields) != 4 + len(names) or not fields[0].isdigit():
+                raise lines.error(f"{len(fields)} columns; accepted for {model}: CAMERA_ID (a whole number) MODEL "
+                                  f"WIDTH HEIGHT {' '.join(names)}")
+            width, height, *params = parse_numbers(fields[2:], lines.where, f"WIDTH HEIGHT {MODELS[model]}")
+            pinhole = 4 if names[0] == "fx" else 3
+            if any(params[pinhole:]):
+                raise lines.error(f"{model} camera with distortion {' '.join(names[pinhole:])} = "
+                                  f"{' '.join(fields[4 + pinhole:])}: distortion is not supported: undistort the images "
+                                  f"first (colmap image_undistorter); accepted: {ACCEPTED_MODELS}")
+            if int(fields[0]) in cameras:
+                raise lines.error(f"camera {fields[0]} is listed twice; accepted: one line per CAMERA_ID")
+            check_pose_count(len(cameras) + 1, lines.where)
+            fx, fy = params[0], params[pinhole - 3]
+            cx, cy = params[pinhole - 2] - 0.5, params[pinhole - 1] - 0.5
+            cameras[int(fields[0])] = file_intrinsics(fx, fy, cx, cy, width, height, f"{lines.where} ({model} camera)")
+    return cameras
+
+
+def _natural_key(name: str) -> list[str | int]:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def read_colmap(path: str | Path) -> Trajectory:
+    """OpenCV ``camera_to_world`` poses and intrinsics from a COLMAP text model (the folder, or the path of its
+    ``images.txt`` or ``cameras.txt``), ordered by image NAME in natural order (``frame_2`` before ``frame_10``):
+    a capture's frame order. The trajectory is named after the folder."""
+    path = Path(path)
+    if not is_colmap_path(path):
+        raise ValueError(f"{path} is not a COLMAP text model; accepted: a folder with cameras.txt and images.txt, or "
+                         "the path of either (convert a binary model with colmap model_converter --output_type TXT)")
+    folder = path if path.is_dir() else path.parent
+    cameras = _read_cameras(folder / "cameras.txt")
+    images = []  # (name, line number, [image id, qw qx qy qz, tx ty tz], camera id)
+    with NumberedLines(folder / "images.txt", "COLMAP images.txt", MAX_IMAGES_BYTES) as lines:
+        for line in lines.data_lines():
+            fields = line.split()
+            if len(fields) != 10:
+                raise lines.error(f"{len(fields)} columns; accepted: {IMAGE_LAYOUT}")
+            check_pose_count(len(images) + 1, lines.where)
+            numbers = parse_numbers(fields[:8], lines.where, IMAGE_LAYOUT)
+            if not fields[8].isdigit() or int(fields[8]) not in cameras:
+                raise lines.error(f"CAMERA_ID {fields[8]} is not in cameras.txt; accepted: one of {sorted(cameras)[:20]}")
+            images.append((fields[9], lines.number, numbers, int(fields[8])))
+            lines.skip_line()  # POINTS2D
+    images.sort(key=lambda image: _natural_key(image[0]))
+    poses = []
+    for _, number, numbers, _ in images:
+        where = f"COLMAP images.txt file {folder / 'images.txt'} line {number}"
+        try:
+            rotation = rotation_from_quaternion_wxyz(numbers[1:5])  # (3, 3) world-to-camera
+        except ValueError as error:
+            raise ValueError(f"{where}: {error}") from None
+        poses.append(camera_to_world_from_world_to_camera(rotation, numbers[5:8], where))
+    intrinsics = [cameras[image[3]] for image in images]
+    return trajectory_from_file(folder, "COLMAP", folder.name, poses, intrinsics)
+
+
+def _remove(folder: Path) -> None:
+    """Remove a folder that holds only COLMAP's files (a staged or a replaced model)."""
+    if folder.is_dir():
+        for name in FILES:
+            (folder / name).unlink(missing_ok=True)
+        folder.rmdir()
+
+
+def write_colmap(cameras: Sequence[Camera], path: str | Path, name: str = "custom") -> list[Path]:
+    """Write cameras (OpenCV) as a COLMAP text model in the folder ``path``: one PINHOLE camera per distinct
+    intrinsics, images ``frame_00000.png``... with no points, and an empty ``points3D.txt``. The folder may exist
+    only when it holds nothing but COLMAP's three files (they are replaced)."""
+    cameras, folder = check_cameras(cameras, name), Path(path)
+    if folder.suffix == ".txt" or (folder.exists() and not folder.is_dir()):
+        raise ValueError(f"cannot write {folder}: a COLMAP model is a folder; accepted: a new folder or one holding only {', '.join(FILES)}")
+    if not folder.parent.is_dir():
+        raise ValueError(f"cannot write {folder}: the folder {folder.parent} does not exist; accepted: a path in an existing folder")
+    others = sorted(p.name for p in folder.iterdir() if p.name not in FILES) if folder.exists() else []
+    if others:
+        raise ValueError(f"cannot write {folder}: it holds other files ({', '.join(others[:5])}); accepted: a new folder "
+                         f"or one holding only {', '.join(FILES)}")
+    ids: dict[Intrinsics, int] = {}
+    for camera in cameras:
+        ids.setdefault(camera.intrinsics, len(ids) + 1)
+    texts = {"cameras.txt": ["# Camera list with one line of data per camera:", "#   CAMERA_ID, MODEL, WIDTH, HEIGHT, PARAMS[]",
+                             f"# Number of cameras: {len(ids)}"],
+             "images.txt": ["# Image list with two lines of data per image:",
+                            "#   IMAGE_ID, QW, QX, QY, QZ, TX, TY, TZ, CAMERA_ID, NAME", "#   POINTS2D[] as (X, Y, POINT3D_ID)",
+                            f"# Number of images: {len(cameras)}, mean observations per image: 0"],
+             "points3D.txt": ["# 3D point list with one line of data per point:",
+                              "#   POINT3D_ID, X, Y, Z, R, G, B, ERROR, TRACK[] as (IMAGE_ID, POINT2D_IDX)",
+                              "# Number of points: 0, mean track length: 0"]}
+    for k, camera_id in ids.items():
+        texts["cameras.txt"].append(" ".join([str(camera_id), "PINHOLE", str(k.width), str(k.height)]
+                                             + [repr(float(v)) for v in (k.fx, k.fy, k.cx + 0.5, k.cy + 0.5)]))
+    for index, camera in enumerate(cameras):
+        world_to_camera = invert_pose(camera.camera_to_world.double())  # (4, 4) OpenCV
+        numbers = quaternion_wxyz_from_rotation(world_to_camera[:3, :3]).tolist() + world_to_camera[:3, 3].tolist()
+        texts["images.txt"] += [" ".join([str(index + 1)] + [repr(float(v)) for v in numbers]
+                                         + [str(ids[camera.intrinsics]), f"frame_{index:05d}.png"]), ""]
+    staging, old = (folder.with_name(f".{folder.name}.{os.getpid()}.{suffix}") for suffix in ("tmp", "old"))
+    try:
+        staging.mkdir()
+        for file_name, lines in texts.items():
+            (staging / file_name).write_text("\n".join(lines) + "\n")
+        if folder.exists():
+            os.rename(folder, old)
+        os.rename(staging, folder)
+    except BaseException:
+        _remove(staging)
+        if old.exists() and not folder.exists():
+            os.rename(old, folder)
+        raise
+    _remove(old)
+    return [folder / file_name for file_name in FILES]
