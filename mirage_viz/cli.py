@@ -84,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     from mirage_viz.scenes.trajectories import MAX_STEPS
     from mirage_viz.memories import FUSION_MODES, LIFT_RESOLUTIONS, MEMORY_NAMES, STORAGE_DTYPES
     from mirage_viz.models.hub_depth import DEFAULT_DEPTH_MODEL
+    from mirage_viz.scenes.camera_files import CAMERA_FORMATS
+    from mirage_viz.scenes.photo import DEFAULT_FOV_DEGREES
     from mirage_viz.scenes.trajectories import PRESETS
     from mirage_viz.scenes.worlds import DEFAULT_WORLD, WORLD_NAMES
 
@@ -104,17 +106,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rollout.add_argument("--world", default=DEFAULT_WORLD, help=f"embedded synthetic world: {', '.join(WORLD_NAMES)}")
     rollout.add_argument("--world-seed", type=int, default=defaults.world_seed, help=f"seed of the procedural world (0 to {MAX_SEED})")
-    rollout.add_argument("--trajectory", default=defaults.trajectory, help=f"camera preset. {presets}")
+    rollout.add_argument("--trajectory", default=defaults.trajectory,
+                         help=f"camera preset, optionally followed by +back_to_start (the preset, then back to the start pose "
+                         f"in the last half of the steps). {presets}")
     rollout.add_argument("--trajectory-file", type=Path, default=None,
-                         help="JSON trajectory (OpenCV camera_to_world 4x4 poses: proper rotations, bottom row 0 0 0 1, start first); "
-                         "overrides --trajectory and --steps")
-    rollout.add_argument("--steps", type=int, default=defaults.steps,
-                         help=f"generated steps after the first frame: 1 to {MAX_STEPS}, and steps x size^2 at most 400 x 256^2")
-    rollout.add_argument("--magnitude", type=float, default=None, help="total motion of the preset (metres or degrees; default: the preset's)")
+                         help=f"a camera path to run instead of --trajectory: {_formats_help()}; the format is detected "
+                         "(or give --trajectory-format). Its intrinsics are used, scaled to --size, unless --fov is given")
+    rollout.add_argument("--trajectory-format", choices=CAMERA_FORMATS, default=None, help="the format of --trajectory-file")
+    rollout.add_argument("--steps", type=int, default=None,
+                         help=f"generated steps after the first frame: 1 to {MAX_STEPS}, and steps x size^2 at most 400 x 256^2 "
+                         f"(default {defaults.steps}; with --trajectory-file: the file's poses, or that many picked evenly along "
+                         "them, keeping the first and the last)")
+    rollout.add_argument("--magnitude", type=float, default=None,
+                         help="total motion of the preset (metres, degrees or a zoom factor; default: the preset's)")
     rollout.add_argument("--size", type=int, default=defaults.size, help="image size in pixels (square; a multiple of 32)")
     rollout.add_argument("--fov", type=float, default=None,
-                         help=f"horizontal field of view in degrees (default: {defaults.fov_degrees:g}; with --image, the photo's "
-                         "EXIF 35 mm focal length when it has one)")
+                         help=f"horizontal field of view in degrees (default: a --trajectory-file's own intrinsics, else "
+                         f"{DEFAULT_FOV_DEGREES:g}; with --image, the photo's EXIF 35 mm focal length when it has one)")
     rollout.add_argument("--image", type=Path, default=None,
                          help="a photo as the first frame (PNG, JPEG, WebP, TIFF, BMP; EXIF orientation applied, resized and "
                          "centre-cropped to --size); depth is then estimated and --world is not used")
@@ -154,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     rollout.add_argument("--no-ply", action="store_true", help="skip the caches as PLY")
     rollout.add_argument("--gif", action="store_true", help="also write rollout.gif (the decoded frames side by side)")
     rollout.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_cameras_command(commands)
     bench = commands.add_parser(
         "bench",
         help="measure latent vs RGB memory side by side: speed, bytes, peak memory, consistency",
@@ -174,6 +183,77 @@ def build_parser() -> argparse.ArgumentParser:
                        help="replace an output directory mirage_viz wrote earlier (never one holding other files)")
     bench.add_argument("--quiet", action="store_true", help="no progress lines")
     return parser
+
+
+def _formats_help() -> str:
+    return ("mirage_viz JSON, nerfstudio transforms.json (OpenGL camera-to-world), a COLMAP text model (the folder with "
+            "cameras.txt and images.txt: world-to-camera quaternions; pinhole models), a RealEstate10K camera file, or "
+            "open3d's PinholeCameraTrajectory JSON")
+
+
+def _image_size(text: str) -> tuple[int, int]:
+    width, _, height = text.lower().partition("x")
+    try:
+        size = (int(width), int(height))
+    except ValueError:
+        size = (0, 0)
+    if not all(0 < side <= 100_000 for side in size):
+        raise argparse.ArgumentTypeError(f"{text!r}: give the image size as WIDTHxHEIGHT in pixels, such as 640x360")
+    return size
+
+
+def _add_cameras_command(commands: argparse._SubParsersAction) -> None:
+    from mirage_viz.scenes.camera_files import CAMERA_FORMATS
+
+    cameras = commands.add_parser("cameras", help="camera paths in other tools' formats",
+                                  description="Camera paths in the formats other tools use.")
+    actions = cameras.add_subparsers(dest="action", metavar="ACTION")
+    convert = actions.add_parser(
+        "convert", help="convert a camera path from one format to another",
+        description=f"Read IN ({_formats_help()}) and write OUT in the format --to names. Poses are converted between "
+        "conventions explicitly (mirage_viz is OpenCV camera-to-world); intrinsics are carried over (a path without "
+        "them gets --fov at --image-size). For --to colmap, OUT is a folder.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    convert.add_argument("input", type=Path, metavar="IN", help="the camera file (or COLMAP folder) to read")
+    convert.add_argument("output", type=_output_folder, metavar="OUT", help="the file (or COLMAP folder) to write")
+    convert.add_argument("--to", choices=CAMERA_FORMATS, required=True, help="the format of OUT")
+    convert.add_argument("--from", dest="source_format", choices=CAMERA_FORMATS, default=None,
+                         help="the format of IN (default: detected)")
+    convert.add_argument("--image-size", type=_image_size, default=None,
+                         help="WIDTHxHEIGHT of the images the cameras see: a RealEstate10K file's (it has none; default "
+                         "640x360), or the size to scale the intrinsics to (default: the file's own; 256x256 for a path "
+                         "without intrinsics)")
+    convert.add_argument("--fov", type=float, default=None,
+                         help="horizontal field of view in degrees for a path without intrinsics (default 60), or to "
+                         "replace the file's")
+    convert.add_argument("--steps", type=int, default=None,
+                         help="keep this many steps after the first pose, picked evenly, the first and last kept")
+    convert.add_argument("--overwrite", action="store_true", help="replace OUT when it exists")
+
+
+def _cameras(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from mirage_viz.geometry.cameras import Intrinsics, check_fov_degrees
+    from mirage_viz.scenes.camera_files import detect_camera_format, read_cameras, write_cameras
+    from mirage_viz.scenes.photo import DEFAULT_FOV_DEGREES
+
+    if args.action is None:
+        parser.parse_args(["cameras", "--help"])
+    if args.output.exists() and not args.overwrite:
+        raise ValueError(f"{args.output} exists; give another OUT, or --overwrite to replace it")
+    source_format = args.source_format or detect_camera_format(args.input)
+    image_size = args.image_size if source_format == "realestate10k" else None  # a RealEstate10K file has none
+    trajectory = read_cameras(args.input, source_format, image_size=image_size)
+    if args.steps is not None and args.steps != trajectory.steps:
+        trajectory = trajectory.subsample(args.steps)
+    own = trajectory.intrinsics is not None and args.fov is None
+    width, height = args.image_size or (
+        (trajectory.intrinsics[0].width, trajectory.intrinsics[0].height) if own else (256, 256))
+    fov = DEFAULT_FOV_DEGREES if args.fov is None else check_fov_degrees(args.fov)
+    cameras = trajectory.cameras(Intrinsics.from_fov(width, height, fov), own_intrinsics=own)
+    written = write_cameras(cameras, args.output, args.to, name=trajectory.name)
+    print(f"wrote {', '.join(str(path) for path in written)}: {len(cameras)} cameras ({trajectory.steps} steps), "
+          f"{args.to} format")
+    return 0
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -238,18 +318,22 @@ def _rollout(args: argparse.Namespace) -> int:
     from mirage_viz.outputs.folder import check_output_dir
     from mirage_viz.outputs.writer import OutputParts, write_rollout
     from mirage_viz.scenes.photo import load_photo
-    from mirage_viz.scenes.trajectories import load_trajectory
+    from mirage_viz.scenes.camera_files import read_cameras
 
     defaults = RolloutConfig()
     config = RolloutConfig(
-        world=args.world, world_seed=args.world_seed, trajectory=args.trajectory, steps=args.steps,
-        magnitude=args.magnitude, size=args.size, fov_degrees=defaults.fov_degrees if args.fov is None else args.fov,
+        world=args.world, world_seed=args.world_seed, trajectory=args.trajectory,
+        steps=defaults.steps if args.steps is None else args.steps, magnitude=args.magnitude, size=args.size, fov_degrees=args.fov,
         seed=args.seed, memories=args.memories,
         depth_source=args.depth, depth_mode=args.depth_mode, num_inference_steps=args.inference_steps,
         latent_dtype=args.latent_dtype, voxel_size=args.voxel_size, fusion=args.fusion, lift=args.lift,
     )
     check_output_dir(args.out, args.overwrite)  # before any model runs
-    trajectory = load_trajectory(args.trajectory_file) if args.trajectory_file is not None else None
+    trajectory = None
+    if args.trajectory_file is not None:
+        trajectory = read_cameras(args.trajectory_file, args.trajectory_format)
+        if args.steps is not None and args.steps != trajectory.steps:
+            trajectory = trajectory.subsample(args.steps)
     photo = load_photo(args.image, args.size, args.fov) if args.image is not None else None
     plan_rollout(config, trajectory=trajectory, photo=photo)  # every setting and camera checked before models load
     backbone = _backbone(args, photo=photo is not None)
@@ -273,7 +357,8 @@ def _rollout(args: argparse.Namespace) -> int:
         quality = f"mean PSNR {sum(scored) / len(scored):6.2f} dB over generated steps" if scored else "no truth to score against"
         print(f"{name:>6}: {quality}, cache {record.cache_points} points / {record.cache_bytes} bytes")
     files = sorted(path.name for path in out.iterdir() if path.is_file() and not path.name.startswith("."))
-    print(f"wrote {out}: {', '.join(files)} and frames/; open {out / 'report.html'} in a browser")
+    print(f"wrote {out}: {', '.join(files)}, frames/ and cameras/ (the path for nerfstudio, COLMAP, RealEstate10K and "
+          f"open3d); open {out / 'report.html'} in a browser")
     return 0
 
 
@@ -301,6 +386,8 @@ def main(argv: list[str] | None = None) -> int:
         command = f"mirage-viz {args.command}"
         if args.command == "rollout":
             return _rollout(args)
+        if args.command == "cameras":
+            return _cameras(args, parser)
         return _bench(args)
     except BaseException as error:  # noqa: BLE001 - every failure is a message and an exit status
         if isinstance(error, SystemExit):  # argparse: --help, or a usage error already printed

@@ -41,7 +41,7 @@ def test_rollout_from_a_trajectory_file_and_selected_memories(tmp_path, backbone
     "args, message",
     [
         (["--world", "castle"], "world"),
-        (["--trajectory", "spiral"], "trajectory"),
+        (["--trajectory", "helix"], "trajectory"),
         (["--steps", "0"], "steps"),
         (["--steps", "-2"], "steps"),
         (["--size", "100"], "size"),
@@ -107,3 +107,95 @@ def test_help_explains_every_option():
                    "--depth", "--depth-mode", "--magnitude", "--no-video", "--no-ply", "--gif"):
         assert option in result.stdout
     assert "loop" in result.stdout and "room" in result.stdout
+
+
+# ---- camera files: `mirage-viz cameras convert` and `rollout --trajectory-file` in every format ----------------------
+
+
+def _captured_path(steps: int = 6):
+    """A hand-held-like path with its own intrinsics (a 320x240 capture, fx != fy), as another tool would write it."""
+    from mirage_viz.geometry.cameras import Intrinsics
+    from mirage_viz.scenes.trajectories import Trajectory, make_trajectory
+
+    k = Intrinsics(300.0, 290.0, 159.5, 119.5, 320, 240)
+    poses = make_trajectory("spiral", steps, magnitude=0.4).camera_to_world
+    return Trajectory("capture", poses, intrinsics=tuple(k for _ in range(steps + 1)))
+
+
+def _assert_same_cameras(a, b, scale=(1.0, 1.0)):
+    import torch
+
+    assert torch.allclose(a.camera_to_world, b.camera_to_world, atol=1e-5)
+    for ka, kb in zip(a.intrinsics, b.intrinsics, strict=True):
+        assert (kb.width, kb.height) == (round(ka.width * scale[0]), round(ka.height * scale[1]))
+        assert abs(kb.fx - ka.fx * scale[0]) < 1e-4 and abs(kb.fy - ka.fy * scale[1]) < 1e-4
+
+
+def test_cameras_convert_walks_a_path_through_every_format_and_back(tmp_path, capsys):
+    from mirage_viz.scenes.camera_files import CAMERA_FORMATS, read_cameras
+
+    path = _captured_path()
+    path.save(tmp_path / "start.json")
+    source, source_format = tmp_path / "start.json", "mirage_viz"
+    for target_format in (*CAMERA_FORMATS[1:], "mirage_viz"):  # nerfstudio, colmap, realestate10k, open3d, ours
+        target = tmp_path / f"{target_format}_{source_format}"
+        args = ["cameras", "convert", str(source), str(target), "--to", target_format]
+        if source_format == "realestate10k":
+            args += ["--image-size", "320x240"]  # a RealEstate10K file keeps no image size
+        assert main(args) == 0, capsys.readouterr().err
+        assert "wrote" in capsys.readouterr().out and target.exists()
+        size = (320, 240) if target_format == "realestate10k" else None
+        _assert_same_cameras(path, read_cameras(target, target_format, image_size=size))
+        source, source_format = target, target_format
+    assert source_format == "mirage_viz"
+
+
+def test_cameras_convert_scales_subsamples_and_refuses_without_writing(tmp_path, capsys):
+    from mirage_viz.scenes.camera_files import read_cameras
+
+    path = _captured_path(8)
+    path.save(tmp_path / "start.json")
+    out = tmp_path / "transforms.json"
+    assert main(["cameras", "convert", str(tmp_path / "start.json"), str(out), "--to", "nerfstudio", "--steps", "4",
+                 "--image-size", "640x360"]) == 0
+    read = read_cameras(out)
+    _assert_same_cameras(path.subsample(4), read, scale=(2.0, 1.5))
+    before = out.read_bytes()
+    for args, message in (
+        ([str(tmp_path / "start.json"), str(out), "--to", "colmap"], "exists; give another OUT, or --overwrite"),
+        ([str(tmp_path / "missing.json"), str(tmp_path / "x"), "--to", "colmap"], "missing.json"),
+        ([str(tmp_path / "start.json"), str(tmp_path / "x"), "--to", "open3d", "--steps", "9"], "subsamples to 1 to 8"),
+        ([str(tmp_path / "start.json"), str(tmp_path / "x"), "--to", "open3d", "--fov", "0"], "fov"),
+    ):
+        assert main(["cameras", "convert", *args]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, err
+    truncated = tmp_path / "truncated.txt"
+    truncated.write_text("https://www.youtube.com/watch?v=x\n0 0.5 0.5 0.5 0.5 0 0 1 0 0 0 0 1 0 0\n")
+    assert main(["cameras", "convert", str(truncated), str(tmp_path / "x"), "--to", "open3d"]) == 2
+    assert "line 2" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["cameras", "convert", str(tmp_path / "start.json"), str(tmp_path / "x"), "--to", "blender"])
+    assert exit_info.value.code == 2 and "nerfstudio" in capsys.readouterr().err
+    assert out.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == [
+        "start.json", "transforms.json", "truncated.txt"]
+    assert main(["cameras", "convert", str(tmp_path / "start.json"), str(out), "--to", "nerfstudio", "--overwrite"]) == 0
+    _assert_same_cameras(path, read_cameras(out))
+
+
+def test_a_rollout_runs_a_colmap_capture_subsampled_with_its_intrinsics(tmp_path, backbone):
+    from mirage_viz.scenes.camera_files import write_cameras
+
+    path = _captured_path(20)
+    write_cameras(path.cameras(path.intrinsics[0]), tmp_path / "sparse", "colmap", name="capture")
+    out = tmp_path / "run"
+    assert main(["rollout", "--trajectory-file", str(tmp_path / "sparse" / "images.txt"), "--steps", "2", "--size", "64",
+                 "--memories", "none", "--no-video", "--no-ply", "--out", str(out), "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["setup"]["steps"] == 2 and summary["setup"]["fov_source"] == "file"
+    ran = json.loads((out / "trajectory.json").read_text())
+    wanted = path.subsample(2)
+    assert ran["intrinsics"][0]["fx"] == pytest.approx(300.0 * 64 / 320) and len(ran["camera_to_world"]) == 3
+    import torch
+
+    assert torch.allclose(torch.tensor(ran["camera_to_world"]), wanted.camera_to_world.float(), atol=1e-5)

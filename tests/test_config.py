@@ -1,4 +1,5 @@
 import pytest
+import torch
 
 from mirage_viz.rollout import RolloutConfig, RolloutEngine, run_rollout
 from mirage_viz.scenes.trajectories import make_trajectory
@@ -30,7 +31,7 @@ def test_the_request_stays_as_asked_and_the_setup_says_what_ran(backbone):
 
 @pytest.mark.parametrize(
     "field, value, message",
-    [("world", "castle", "world"), ("trajectory", "spiral", "trajectory"), ("steps", 0, "steps"), ("size", 100, "size"),
+    [("world", "castle", "world"), ("trajectory", "helix", "trajectory"), ("trajectory", "loop+again", "trajectory"), ("steps", 0, "steps"), ("size", 100, "size"),
      ("size", -32, "size"), ("memories", ("latent", "pixels"), "memories"), ("depth_source", "lidar", "depth_source"),
      ("depth_mode", "cubic", "depth_mode"), ("fov_degrees", 0.0, "fov")],
 )
@@ -48,3 +49,49 @@ def test_custom_trajectory_runs(backbone):
     trajectory = make_trajectory("pan_left", 1, magnitude=10.0)
     engine = RolloutEngine(RolloutConfig(size=64, memories=("latent",)), backbone=backbone, trajectory=trajectory)
     assert len(list(engine)) == 2 and engine.setup.steps == 1
+
+
+def test_a_camera_files_intrinsics_run_unless_a_field_of_view_is_asked_for(backbone):
+    from mirage_viz.geometry.cameras import Intrinsics
+    from mirage_viz.scenes.trajectories import Trajectory
+    from mirage_viz.rollout import plan_rollout
+
+    own = tuple(Intrinsics(f, f * 0.75, 319.5, 179.5, 640, 360) for f in (400.0, 450.0, 500.0))
+    path = Trajectory("capture", make_trajectory("push_in", 2, magnitude=0.5).camera_to_world, intrinsics=own)
+    plan = plan_rollout(RolloutConfig(size=128), trajectory=path, backbone=backbone)
+    assert [c.intrinsics for c in plan.cameras] == [k.scaled_to(128, 128) for k in own]  # scaled per axis
+    assert plan.setup.fov_source == "file" and plan.setup.intrinsics_vary
+    assert plan.setup.fov_degrees == pytest.approx(own[0].fov_x_degrees)
+    asked = plan_rollout(RolloutConfig(size=128, fov_degrees=70.0), trajectory=path, backbone=backbone)
+    assert {c.intrinsics for c in asked.cameras} == {Intrinsics.from_fov(128, 128, 70.0)} and asked.setup.fov_source == "setting"
+    rollout = run_rollout(RolloutConfig(size=64, memories=("latent",)), trajectory=path, backbone=backbone)
+    assert [c.intrinsics for c in rollout.cameras] == [k.scaled_to(64, 64) for k in own]
+    assert rollout.summary()["setup"]["intrinsics_vary"] is True
+
+
+def test_zooms_run_with_intrinsics_that_vary_and_leave_no_field_of_view_outside_the_range(backbone):
+    from mirage_viz.rollout import plan_rollout
+
+    plan = plan_rollout(RolloutConfig(trajectory="dolly_zoom+back_to_start", steps=4, size=64), backbone=backbone)
+    fx = [c.intrinsics.fx for c in plan.cameras]
+    assert fx[0] == fx[-1] < max(fx) and plan.setup.intrinsics_vary and plan.setup.fov_degrees == 60.0
+    coverage = {}
+    for name in ("zoom_in", "zoom_out"):
+        rollout = run_rollout(RolloutConfig(trajectory=name, steps=2, size=64, memories=("latent",)), backbone=backbone)
+        coverage[name] = rollout.records["latent"][-1].mask_coverage
+    # zooming out, the border is new to memory; zooming in, the frames seen span the view (nearest-cell splats
+    # leave holes between magnified cells, as the paper's warp does)
+    assert coverage["zoom_out"] < 0.75 and coverage["zoom_out"] < coverage["zoom_in"]
+    with pytest.raises(ValueError, match=r"camera of step 3 sees 150.8 x 150.8 degrees; accepted: fields of view in \[10, 150\]"):
+        plan_rollout(RolloutConfig(trajectory="zoom_out", magnitude=6.0, steps=4, size=64, fov_degrees=90.0))
+
+
+def test_a_path_longer_than_a_rollout_says_to_subsample_it():
+    from mirage_viz.scenes.trajectories import MAX_STEPS
+    from mirage_viz.rollout import plan_rollout
+
+    long_path = make_trajectory("orbit_left", MAX_STEPS)
+    long_path = type(long_path)("long", torch.cat([long_path.camera_to_world, long_path.camera_to_world[-1:]]))
+    with pytest.raises(ValueError, match="1,001 steps; a rollout runs at most 1,000: subsample it"):
+        plan_rollout(RolloutConfig(size=64), trajectory=long_path)
+    assert plan_rollout(RolloutConfig(size=64), trajectory=long_path.subsample(20)).setup.steps == 20

@@ -11,7 +11,7 @@ from mirage_viz.cli import main
 from mirage_viz.rollout import MAX_SEED, RolloutConfig, plan_rollout
 from mirage_viz.models.hub import ModelAccess
 from mirage_viz.inputs import read_json_file
-from mirage_viz.scenes.trajectories import MAX_STEPS, Trajectory
+from mirage_viz.scenes.trajectories import MAX_POSES, MAX_STEPS, Trajectory
 
 ROLLOUT = ["rollout", "--steps", "1", "--size", "64", "--quiet"]
 IDENTITY = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
@@ -41,7 +41,10 @@ def fifo(tmp_path):
 def test_fifos_devices_and_folders_are_refused_before_reading(tmp_path, capsys, fifo, option):
     for path, kind in ((fifo, "FIFO"), ("/dev/zero", "a device"), (tmp_path, "a folder")):
         code, err = run_cli([option, str(path)], tmp_path, capsys)
-        assert code == 2 and kind in err and "accepted: a regular file" in err
+        if option == "--trajectory-file" and kind == "a folder":  # a COLMAP folder is a camera file
+            assert code == 2 and "a folder without COLMAP's cameras.txt and images.txt; accepted:" in err
+        else:
+            assert code == 2 and kind in err and "accepted: a regular file" in err
     assert sorted(os.listdir(tmp_path)) == ["pipe"]
 
 
@@ -51,7 +54,7 @@ def test_fifos_devices_and_folders_are_refused_before_reading(tmp_path, capsys, 
         ("[" * 100_000 + "]" * 100_000, "nests deeper than 32 levels"),
         (os.urandom(4096), "not text"),
         (b"\xef\xbb\xbf{", "not valid JSON"),
-        (json.dumps({"camera_to_world": [IDENTITY] * (MAX_STEPS + 2)}), f"accepted: at most {MAX_STEPS + 1}"),
+        (json.dumps({"camera_to_world": [IDENTITY] * (MAX_POSES + 1)}), f"accepted: 2 to {MAX_POSES:,} poses"),
         (json.dumps({"camera_to_world": [IDENTITY, [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 2]]]}), "bottom row"),
     ],
 )
@@ -60,6 +63,16 @@ def test_trajectory_files_are_bounded(tmp_path, capsys, content, message):
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
     code, err = run_cli(["--trajectory-file", str(path)], tmp_path, capsys)
     assert code == 2 and message in err and not (tmp_path / "run").exists()
+
+
+def test_a_file_longer_than_a_rollout_runs_subsampled_and_says_so_when_not(tmp_path, capsys):
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps({"camera_to_world": [IDENTITY] * (MAX_STEPS + 2)}))
+    args = ["rollout", "--trajectory-file", str(path), "--size", "64", "--quiet", "--out", str(tmp_path / "run")]
+    assert main(args) == 2 and not (tmp_path / "run").exists()
+    assert f"{MAX_STEPS + 1:,} steps; a rollout runs at most {MAX_STEPS:,}: subsample it (--steps N" in capsys.readouterr().err
+    code, err = run_cli(["--trajectory-file", str(path), "--memories", "none", "--no-video", "--no-ply"], tmp_path, capsys)
+    assert code == 0 and len(json.loads((tmp_path / "run" / "trajectory.json").read_text())["camera_to_world"]) == 2  # ROLLOUT's --steps 1
 
 
 def test_json_over_its_size_bound_is_refused_unread(tmp_path):

@@ -38,7 +38,7 @@ def test_the_cli_folder_holds_every_file(tmp_path, backbone, capsys):
     out = tmp_path / "run"
     assert main(["rollout", "--steps", "2", "--size", "64", "--out", str(out), "--quiet"]) == 0
     top = sorted(p.name for p in out.iterdir())
-    assert top == [".mirage_viz.json", "frames", "latent_cache_step002.ply", "report.html", "rgb_cache_step002.ply",
+    assert top == [".mirage_viz.json", "cameras", "frames", "latent_cache_step002.ply", "report.html", "rgb_cache_step002.ply",
                    "rollout.mp4", "summary.json", "trajectory.json"]
     assert sorted(p.name for p in (out / "frames").iterdir()) == ["latent", "none", "rgb", "truth"]
     assert "report.html" in capsys.readouterr().out
@@ -51,6 +51,7 @@ def test_no_video_no_ply_and_gif_choose_the_parts(tmp_path, backbone):
     assert main(["rollout", "--steps", "1", "--size", "64", "--out", str(out), "--quiet", "--no-video", "--no-ply", "--gif"]) == 0
     assert sorted(p.name for p in out.iterdir() if p.is_file()) == [
         ".mirage_viz.json", "report.html", "rollout.gif", "summary.json", "trajectory.json"]
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["cameras", "frames"]
 
 
 def test_the_mp4_is_h264_and_decodes_to_one_labelled_frame_per_step(rollout, written):
@@ -94,6 +95,23 @@ def test_the_trajectory_replays_the_cameras_that_ran(rollout, written):
     trajectory = load_trajectory(written / "trajectory.json")
     assert trajectory.steps == 3
     assert torch.equal(trajectory.camera_to_world, torch.stack([c.camera_to_world for c in rollout.cameras]))
+
+
+def test_the_cameras_that_ran_are_in_every_format_and_read_back_the_same(rollout, written):
+    from mirage_viz.scenes.camera_files import read_cameras
+
+    assert sorted(p.name for p in (written / "cameras").iterdir()) == [
+        "colmap", "open3d.json", "realestate10k.txt", "transforms.json"]
+    ran = torch.stack([c.camera_to_world for c in rollout.cameras])
+    for camera_format, relative in [("mirage_viz", "trajectory.json"), *writer.CAMERA_FILES.items()]:
+        size = (64, 64) if camera_format == "realestate10k" else None
+        read = read_cameras(written / relative, size and camera_format, image_size=size)
+        assert torch.allclose(read.camera_to_world.double(), ran.double(), atol=1e-5), camera_format
+        assert list(read.intrinsics) == [c.intrinsics for c in rollout.cameras] or all(
+            abs(a.fx - b.intrinsics.fx) < 1e-4 and (a.width, a.height) == (64, 64)
+            for a, b in zip(read.intrinsics, rollout.cameras, strict=True)), camera_format
+    marker = json.loads((written / ".mirage_viz.json").read_text())
+    assert "cameras/colmap/images.txt" in marker["files"] and "cameras/transforms.json" in marker["files"]
 
 
 def test_the_report_is_offline(written):
@@ -174,10 +192,12 @@ def test_the_app_offers_the_writers_files(rollout, tmp_path):
 
     files = [Path(f) for f in _downloads(rollout, tmp_path)]
     assert [f.name for f in files] == ["rollout.mp4", "report.html", "summary.json", "trajectory.json", "rollout.gif",
-                                       "latent_cache_step003.ply", "rgb_cache_step003.ply", "frames.zip"]
+                                       "latent_cache_step003.ply", "rgb_cache_step003.ply", "cameras.zip", "frames.zip"]
     assert all(f.stat().st_size > 0 for f in files)
     shutil.unpack_archive(files[-1], tmp_path / "unzipped")
     assert len(list((tmp_path / "unzipped" / "frames").rglob("*.png"))) == 4 * 4
+    shutil.unpack_archive(files[-2], tmp_path / "unzipped")
+    assert (tmp_path / "unzipped" / "cameras" / "colmap" / "images.txt").is_file()
 
 
 def test_the_mp4_writer_comparison_runs_and_writes_its_figures(tmp_path, backbone, load_script):

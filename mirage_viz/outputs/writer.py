@@ -7,8 +7,10 @@ A rollout's output folder holds:
 - ``rollout.mp4``: the labelled step view at each step, H.264 (:func:`mirage_viz.outputs.exports.export_video`);
 - ``rollout.gif`` when asked (the decoded frames side by side);
 - ``<memory>_cache_step###.ply``: the latent and RGB caches at the last step (latent features as attributes);
-- ``trajectory.json``: the cameras that ran, OpenCV camera-to-world (``mirage-viz rollout --trajectory-file``
-  replays it), when at least one step was generated;
+- ``trajectory.json``: the cameras that ran, OpenCV camera-to-world with every camera's intrinsics
+  (``mirage-viz rollout --trajectory-file`` replays it), and ``cameras/``: the same cameras for other tools
+  (``transforms.json`` for nerfstudio, ``colmap/`` as a COLMAP text model, ``realestate10k.txt``, ``open3d.json``),
+  when at least one step was generated;
 - ``report.html``: the step views, the caches in 3D and the charts on one page that opens offline.
 
 The folder is assembled in a staging folder beside its target and moved into place at the end
@@ -22,7 +24,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from PIL import Image
 
 from mirage_viz.rollout.records import Rollout
@@ -32,7 +33,8 @@ from mirage_viz.image import to_uint8_image
 from mirage_viz.outputs.folder import atomic_output_dir
 from mirage_viz.viz.report import rollout_report_html
 from mirage_viz.viz.step_view import step_view
-from mirage_viz.scenes.trajectories import Trajectory
+from mirage_viz.geometry.cameras import Camera
+from mirage_viz.scenes.camera_files import write_cameras
 
 __all__ = ["OutputParts", "write_outputs", "write_rollout"]
 
@@ -91,10 +93,7 @@ def write_outputs(rollout: Rollout, folder: str | Path, parts: OutputParts = Out
             if rollout.cache_at(name, last)[0].shape[0]:
                 written.append(export_cache_ply(rollout, name, last, folder / f"{name}_cache_step{last:03d}.ply", basis))
     if last >= 1:  # a trajectory has a start and at least one step
-        poses = torch.stack([camera.camera_to_world for camera in rollout.cameras[: last + 1]])
-        trajectory = Trajectory(name=rollout.setup.trajectory, camera_to_world=poses)
-        trajectory.save(folder / "trajectory.json")
-        written.append(folder / "trajectory.json")
+        written.extend(_write_cameras(rollout.cameras[: last + 1], rollout.setup.trajectory, folder))
     if parts.frames:
         written.extend(_write_frames(rollout, folder))
     return written
@@ -110,3 +109,16 @@ def write_rollout(rollout: Rollout, out_dir: str | Path, overwrite: bool = False
     with atomic_output_dir(out_dir, overwrite, written_by="mirage-viz rollout") as staging:
         write_outputs(rollout, staging, parts)
     return Path(out_dir)
+
+
+CAMERA_FILES = {"nerfstudio": "cameras/transforms.json", "colmap": "cameras/colmap", "realestate10k": "cameras/realestate10k.txt",
+                "open3d": "cameras/open3d.json"}  # beside trajectory.json (mirage_viz's own format)
+
+
+def _write_cameras(cameras: list[Camera], name: str, folder: Path) -> list[Path]:
+    """The cameras that ran in every format: ``trajectory.json`` and ``cameras/``."""
+    written = write_cameras(cameras, folder / "trajectory.json", "mirage_viz", name=name)
+    (folder / "cameras").mkdir()
+    for camera_format, relative in CAMERA_FILES.items():
+        written.extend(write_cameras(cameras, folder / relative, camera_format, name=name))
+    return written

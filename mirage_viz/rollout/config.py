@@ -8,13 +8,13 @@ from typing import Literal, get_args
 
 from mirage_viz.backbone import Backbone
 from mirage_viz.checks import check_choice
-from mirage_viz.geometry.cameras import Camera, Intrinsics, check_fov_degrees
+from mirage_viz.geometry.cameras import FOV_RANGE, Camera, Intrinsics, check_fov_degrees
 from mirage_viz.geometry.depth import DepthMode, check_depth_mode
 from mirage_viz.memories import MEMORY_NAMES
 from mirage_viz.memories.latent import LatentDtype, LiftResolution, check_latent_dtype, check_lift
 from mirage_viz.memories.voxel_cache import FusionMode, check_fusion, check_voxel_size
-from mirage_viz.scenes.photo import Photo
-from mirage_viz.scenes.trajectories import MAX_STEPS, TRAJECTORY_NAMES, Trajectory, make_trajectory
+from mirage_viz.scenes.photo import DEFAULT_FOV_DEGREES, Photo
+from mirage_viz.scenes.trajectories import MAX_STEPS, Trajectory, check_trajectory_name, make_trajectory
 from mirage_viz.scenes.worlds import DEFAULT_WORLD, WORLD_NAMES, SyntheticWorld, make_world
 
 __all__ = ["DEPTH_SOURCES", "MAX_SEED", "MAX_STEP_PIXELS", "MAX_STEPS", "DepthSource", "RolloutConfig", "RolloutPlan",
@@ -40,7 +40,7 @@ class RolloutConfig:
     steps: int = 12
     magnitude: float | None = None  # preset's default when None
     size: int = 256
-    fov_degrees: float = 60.0
+    fov_degrees: float | None = None  # horizontal; None: a camera file's own intrinsics where it has them, else 60
     seed: int = 0
     memories: tuple[str, ...] = MEMORY_NAMES
     depth_source: DepthSource = "truth"
@@ -56,8 +56,8 @@ class RolloutConfig:
         """Raise ``ValueError`` naming the first bad parameter and what is accepted."""
         if self.world not in WORLD_NAMES:
             raise ValueError(f"unknown world {self.world!r}; accepted: {', '.join(WORLD_NAMES)}")
-        if self.trajectory not in TRAJECTORY_NAMES and self.trajectory != "custom":
-            raise ValueError(f"unknown trajectory {self.trajectory!r}; accepted: {', '.join(TRAJECTORY_NAMES)}")
+        if self.trajectory != "custom":
+            check_trajectory_name(self.trajectory)
         for name in ("steps", "size", "seed", "world_seed", "num_inference_steps"):
             value = getattr(self, name)
             if name == "num_inference_steps" and value is None:
@@ -81,7 +81,8 @@ class RolloutConfig:
         for name in ("seed", "world_seed"):
             if not 0 <= getattr(self, name) <= MAX_SEED:
                 raise ValueError(f"{name} must be in [0, {MAX_SEED}] (2^32 - 1), got {getattr(self, name)}")
-        check_fov_degrees(self.fov_degrees)
+        if self.fov_degrees is not None:
+            check_fov_degrees(self.fov_degrees)
         if not self.memories or any(m not in MEMORY_NAMES for m in self.memories) or len(set(self.memories)) != len(self.memories):
             raise ValueError(f"memories must be distinct names from {', '.join(MEMORY_NAMES)}, got {list(self.memories)}")
         check_choice("depth_source", self.depth_source, DEPTH_SOURCES)
@@ -108,12 +109,13 @@ class RolloutSetup:
     world: str | None  # the world and its seed (None for a photo)
     world_seed: int | None
     photo: str | None  # the photo's file name (None for a world)
-    trajectory: str  # a preset's name, or "custom" for poses given as a trajectory
+    trajectory: str  # a preset's name (maybe "+back_to_start"), or "custom" for poses given as a trajectory
     steps: int  # generated steps after the first frame (a drive: so far)
     size: int  # square frames, pixels
-    fov_degrees: float  # horizontal field of view
-    fov_source: str  # "setting", or for a photo "exif" or "default"
-    intrinsics: Intrinsics  # of every camera, at pixel resolution
+    fov_degrees: float  # horizontal field of view of the first camera
+    fov_source: str  # "setting", "default", "file" (the camera file's intrinsics), or for a photo "exif"
+    intrinsics: Intrinsics  # of the first camera, at pixel resolution (a zoom or a camera file may vary them)
+    intrinsics_vary: bool  # whether the cameras' intrinsics change along the path (every camera's are in trajectory.json)
     depth_source: DepthSource  # what lifts generated frames: the world's true depth, or the estimator
     num_inference_steps: int | None  # denoising steps per frame (None: planned without a backbone)
 
@@ -148,29 +150,57 @@ def plan_rollout(
     rule and the default denoising steps; without one, sizes must be multiples of 32 (the embedded models' rule).
     """
     config = config or RolloutConfig()
+    own_intrinsics = photo is None and trajectory is not None and trajectory.intrinsics is not None and config.fov_degrees is None
     if photo is not None:
         size, fov, fov_source, depth_source = int(photo.image.shape[-1]), photo.fov_degrees, photo.fov_source, "estimated"
+    elif own_intrinsics:
+        size, fov, fov_source, depth_source = config.size, trajectory.intrinsics[0].fov_x_degrees, "file", config.depth_source
     else:
-        size, fov, fov_source, depth_source = config.size, config.fov_degrees, "setting", config.depth_source
-    name = config.trajectory if trajectory is None else trajectory.name if trajectory.name in TRAJECTORY_NAMES else "custom"
-    steps = config.steps if trajectory is None else trajectory.steps
+        fov, fov_source = (DEFAULT_FOV_DEGREES, "default") if config.fov_degrees is None else (config.fov_degrees, "setting")
+        size, depth_source = config.size, config.depth_source
+    if trajectory is None:
+        name, steps = config.trajectory, config.steps
+    else:
+        try:
+            check_trajectory_name(trajectory.name)
+            name = trajectory.name
+        except ValueError:
+            name = "custom"
+        steps = trajectory.steps
+        if steps > MAX_STEPS:
+            raise ValueError(f"the trajectory has {steps:,} steps; a rollout runs at most {MAX_STEPS:,}: subsample it "
+                             f"(--steps N with --trajectory-file; Trajectory.subsample(N) in Python)")
     inference_steps = config.num_inference_steps
     if inference_steps is None and backbone is not None:
         inference_steps = backbone.num_inference_steps
-    resolved = replace(config, size=size, fov_degrees=fov, depth_source=depth_source, trajectory=name, steps=steps,
-                       num_inference_steps=inference_steps)
+    resolved = replace(config, size=size, fov_degrees=None if own_intrinsics else fov, depth_source=depth_source,
+                       trajectory=name, steps=steps, num_inference_steps=inference_steps)
     resolved.validate(backbone.size_multiple if backbone is not None else 32)  # what runs is what is checked
     world = None if photo is not None else world or make_world(config.world, config.world_seed)
     trajectory = trajectory or make_trajectory(name, steps, config.magnitude)
-    intrinsics = photo.intrinsics if photo is not None else Intrinsics.from_fov(size, size, fov)
-    cameras = trajectory.cameras(intrinsics)
+    base = photo.intrinsics if photo is not None else Intrinsics.from_fov(size, size, fov)
+    cameras = trajectory.cameras(base, own_intrinsics=own_intrinsics)
+    _check_fields_of_view(cameras)
     if world is not None:  # every camera must stand in the room, out of every object
         world.check_cameras(cameras)
     setup = RolloutSetup(
         first_frame="photo" if photo is not None else "world", world=None if photo is not None else config.world,
         world_seed=None if photo is not None else config.world_seed, photo=None if photo is None else photo.name,
-        trajectory=name, steps=steps, size=size, fov_degrees=float(fov), fov_source=fov_source, intrinsics=intrinsics,
+        trajectory=name, steps=steps, size=size, fov_degrees=float(fov),
+        fov_source=fov_source, intrinsics=cameras[0].intrinsics,
+        intrinsics_vary=any(c.intrinsics != cameras[0].intrinsics for c in cameras),
         depth_source=depth_source, num_inference_steps=inference_steps)
     return RolloutPlan(config=config, setup=setup, world=world, trajectory=trajectory, cameras=cameras)
 
 
+
+
+def _check_fields_of_view(cameras: list[Camera]) -> None:
+    """Every camera's horizontal and vertical field of view within ``FOV_RANGE`` (a zoom or a file may leave it)."""
+    low, high = FOV_RANGE
+    for step, camera in enumerate(cameras):
+        k = camera.intrinsics
+        fov_y = Intrinsics(k.fy, k.fx, k.cy, k.cx, k.height, k.width).fov_x_degrees
+        if not (low <= k.fov_x_degrees <= high and low <= fov_y <= high):
+            raise ValueError(f"the camera of step {step} sees {k.fov_x_degrees:.1f} x {fov_y:.1f} degrees; accepted: "
+                             f"fields of view in [{low:g}, {high:g}] degrees (a smaller zoom, or --fov)")

@@ -45,7 +45,7 @@ class RolloutEngine:
     >>> for step in engine:          # one dict {memory: StepRecord} per planned step
     ...     print(step["latent"].psnr)
 
-    Or steered, a step at a time (any camera with the planned intrinsics): ``engine.step(camera)`` runs the
+    Or steered, a step at a time (any camera on the planned image grid): ``engine.step(camera)`` runs the
     next step, ``engine.undo()`` takes the last one back out of every memory, ``engine.reset()`` forgets all.
     Step ``k`` draws its noise from ``seed * 1_000_003 + k`` whichever way it is reached, so a steered run
     and the plan of the same cameras give the same frames.
@@ -93,11 +93,14 @@ class RolloutEngine:
     def step(self, camera: Camera) -> dict[str, StepRecord]:
         """Run the next step at ``camera`` for every memory: step 0 writes the first frame, later ones generate.
 
-        ``camera`` must have the planned intrinsics (``self.intrinsics``). Where a step fails, every memory
+        ``camera`` must see the planned image grid (``self.intrinsics``' width and height; its focal length and
+        principal point may differ: a zoom, or a camera file). Where a step fails, every memory
         is put back as it was before it.
         """
-        if camera.intrinsics != self.intrinsics:
-            raise ValueError(f"the camera's intrinsics {camera.intrinsics} are not the rollout's {self.intrinsics}")
+        k = camera.intrinsics
+        if (k.width, k.height) != (self.intrinsics.width, self.intrinsics.height):
+            raise ValueError(f"the camera's intrinsics are for {k.width}x{k.height} pixels; this rollout's frames are "
+                             f"{self.intrinsics.width}x{self.intrinsics.height}")
         step = self.steps_done
         before = {name: memory.snapshot() for name, memory in self.memories.items()}
         try:
