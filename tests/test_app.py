@@ -49,7 +49,7 @@ def test_run_streams_a_rollout_and_leaves_downloads(app_url):
     assert any(s.startswith("Done: 2 steps. Writing the downloads") for s in statuses)  # the panels come first
     names = [Path(d).name for d in downloads]  # the CLI's output folder, main files first, the frames zipped
     assert names == ["rollout.mp4", "report.html", "summary.json", "trajectory.json", "rollout.gif",
-                     "latent_cache_step002.ply", "rgb_cache_step002.ply", "frames.zip"]
+                     "latent_cache_step002.ply", "rgb_cache_step002.ply", "cameras.zip", "frames.zip"]
     import av
 
     with av.open(downloads[0]) as video:  # the labelled step view, one frame per step
@@ -79,7 +79,7 @@ def test_sessions_keep_their_own_rollouts(app_url):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (("room", "spiral", 0.0, 2, 128, 0), "spiral is not in the list of choices"),
+        (("room", "helix", 0.0, 2, 128, 0), "helix is not in the list of choices"),
         (("room", "loop", -1.0, 2, 128, 0), "less than minimum value 0"),
         (("room", "loop", 0.0, 0, 128, 0), "less than minimum value 1"),
         (("room", "loop", 0.0, 2.5, 128, 0), "steps must be a whole number"),
@@ -279,3 +279,68 @@ def test_drive_refuses_bad_presses_keeps_its_state_and_sessions_apart(app_url, t
     assert text(second.predict(api_name="/stop")).startswith("Stopping")
     running.result(timeout=120)
     assert drive_state(second.predict(api_name="/drive_forward")) == (4, 1280)
+
+
+def test_the_preview_shows_the_cameras_the_run_uses(app_url):
+    client = Client(app_url, verbose=False)
+    views, plot = client.predict("studio", "orbit_left", 0.0, 4, 128, 2, None, 0.0, True, None, api_name="/preview")
+    assert "Path preview: orbit_left+back_to_start, 4 steps in studio (seed 0)" in text(views)
+    assert views.count("<img") == 2 and "true view at the last camera (step 4)" in views
+    figure = json.loads(plot["plot"])
+    names = [trace.get("name", "") for trace in figure["data"]]
+    assert names[0].startswith("first frame (true depth): 6,000 points") and "last camera (step 4)" in names
+    path = next(trace for trace in figure["data"] if trace["name"] == "the path")
+    outputs = client.predict("studio", "orbit_left", 0.0, 4, 128, 2, None, 0.0, "embedded", "", "", "", 3.0, True, None,
+                             api_name="/run")
+    ran = json.loads(Path(next(d for d in outputs[6] if d.endswith("trajectory.json"))).read_text())["camera_to_world"]
+    centres = [(pose[0][3], pose[2][3], -pose[1][3]) for pose in ran]  # plotted as (x, z, -y)
+    plotted = list(zip(*(decoded(path[axis]) for axis in "xyz")))
+    assert len(plotted) == 5 and all(abs(a - b) < 1e-5 for p, q in zip(plotted, centres, strict=True) for a, b in zip(p, q))
+    bad_views, bad_plot = client.predict("room", "zoom_out", 9.0, 4, 128, 0, None, 0.0, False, None, api_name="/preview")
+    assert "This path cannot run:" in text(bad_views) and "fields of view in [10, 150]" in text(bad_views) and bad_plot is None
+
+
+def decoded(values):
+    """A plotly array sent as a typed array ({"dtype", "bdata"}) or as a list."""
+    import base64
+
+    import numpy as np
+
+    if isinstance(values, dict):
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"]).tolist()
+    return values
+
+
+def test_an_uploaded_camera_file_runs_with_its_intrinsics_and_a_bad_one_is_refused(app_url, tmp_path):
+    from gradio_client import handle_file
+
+    from mirage_viz.geometry.cameras import Intrinsics
+    from mirage_viz.scenes.camera_files import write_cameras
+    from mirage_viz.scenes.trajectories import make_trajectory
+
+    path = make_trajectory("move_left", 6, magnitude=0.6)
+    cameras = path.cameras(Intrinsics(300.0, 300.0, 159.5, 119.5, 320, 240))  # 56 x 44 degrees
+    write_cameras(cameras, tmp_path / "transforms.json", "nerfstudio", name="capture")
+    write_cameras(cameras, tmp_path / "colmap", "colmap")
+    client = Client(app_url, verbose=False)
+    upload = [handle_file(str(tmp_path / "transforms.json"))]
+    views, _ = client.predict("room", "loop", 0.0, 3, 128, 0, None, 0.0, False, upload, api_name="/preview")
+    assert "Path preview: custom, 3 steps in room" in text(views)  # 6 steps picked down to the 3 asked for
+    outputs = client.predict("room", "loop", 0.0, 3, 128, 0, None, 0.0, "embedded", "", "", "", 3.0, False, upload,
+                             api_name="/run")
+    summary = json.loads(Path(next(d for d in outputs[6] if d.endswith("summary.json"))).read_text())
+    assert summary["setup"]["fov_source"] == "file" and summary["setup"]["steps"] == 3
+    assert abs(summary["setup"]["fov_degrees"] - cameras[0].intrinsics.fov_x_degrees) < 1e-4
+    colmap = [handle_file(str(tmp_path / "colmap" / name)) for name in ("images.txt", "cameras.txt")]
+    views, plot = client.predict("room", "loop", 0.0, 6, 128, 0, None, 0.0, False, colmap, api_name="/preview")
+    assert "custom, 6 steps in room" in text(views) and plot is not None
+    bad = tmp_path / "transforms.json"
+    bad.write_text(json.dumps({"frames": [{"transform_matrix": [[1, 0, 0, 0]] * 4}] * 2, "fl_x": 100, "w": 64, "h": 64,
+                               "cx": 32, "cy": 32}))
+    with pytest.raises(Exception, match="camera file: .*frames\\[0\\]"):
+        client.predict("room", "loop", 0.0, 3, 128, 0, None, 0.0, "embedded", "", "", "", 3.0, False,
+                       [handle_file(str(bad))], api_name="/run")
+    for path in ("/etc/passwd", "/work"):  # a server path is never read as a camera file
+        with pytest.raises(Exception):
+            client.predict("room", "loop", 0.0, 3, 128, 0, None, 0.0, "embedded", "", "", "", 3.0, False, [path],
+                           api_name="/run")

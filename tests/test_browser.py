@@ -61,6 +61,17 @@ def test_browser_runs_an_example_sees_the_panels_and_scrubs(page):
     )
 
 
+def test_browser_previews_the_path_before_run_and_follows_the_inputs(page):
+    page.get_by_text("Path preview: loop, 8 steps in room (seed 0)").wait_for(timeout=60_000)
+    assert page.locator("#path-preview img").count() == 2  # the first frame and the true view at the last camera
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.js-plotly-plot .gtitle')].some(e => e.textContent.startsWith("
+        "'loop, 8 steps in room (seed 0): its cameras'))", timeout=30_000)
+    page.get_by_label("then back to the start").check()
+    page.get_by_text("Path preview: loop+back_to_start, 8 steps").wait_for(timeout=60_000)
+    assert page.get_by_text("Run").first.is_visible() and page.get_by_text("This path cannot run").count() == 0
+
+
 def test_browser_benchmark_tab_plots_the_shipped_run(page):
     page.get_by_role("tab", name="Benchmark").click()
     page.get_by_text("mirage_viz benchmark").first.wait_for(timeout=30_000)

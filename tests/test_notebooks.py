@@ -25,6 +25,6 @@ def test_notebook_executes(path, tmp_path):
     if path.name.startswith("01"):
         assert "read: latent" in text and "cache: latent" in text and "PSNR against the true view" in text
     elif path.name.startswith("02"):
-        assert "Step 3" in text
+        assert "Step 3" in text and "the previewed cameras are the cameras that ran: True" in text
     else:
         assert "read speedup" in text and "ratio 54.86x" in text and "depth from: embedded" in text

@@ -23,6 +23,7 @@ import os
 import secrets
 import shutil
 import signal
+import tempfile
 import threading
 from pathlib import Path
 from typing import Callable, Iterator
@@ -35,15 +36,17 @@ from mirage_viz.bench.report import bench_figure, bench_markdown, load_bench
 from mirage_viz.models.hub import ModelAccess
 from mirage_viz.models.hub_depth import DEPTH_SCALE_RANGE, check_depth_scale
 from mirage_viz.rollout.records import Rollout
-from mirage_viz.rollout.config import RolloutConfig
+from mirage_viz.rollout.config import RolloutConfig, plan_rollout
 from mirage_viz.rollout.engine import iter_rollout
 from mirage_viz.rollout.drive import MOVES, DriveSession
 from mirage_viz.viz.figures import cache_figure, metrics_figure, rollout_pca
 from mirage_viz.outputs.writer import OutputParts, write_rollout
 from mirage_viz.scenes.photo import Photo, load_photo, sample_photos
+from mirage_viz.viz.preview import path_preview_figure, path_preview_html, preview_path
 from mirage_viz.viz.step_view import step_view, step_view_html
 from mirage_viz.ui.sessions import RunSlots, RunTicket, ServerBusy, SessionBusy, SessionStore, watched
-from mirage_viz.scenes.trajectories import PRESETS, TRAJECTORY_NAMES
+from mirage_viz.scenes.camera_files import read_cameras
+from mirage_viz.scenes.trajectories import BACK_TO_START, PRESETS, TRAJECTORY_NAMES, Trajectory
 from mirage_viz.scenes.worlds import DEFAULT_WORLD, WORLD_NAMES
 
 __all__ = ["build_demo", "launch", "EXAMPLES", "MAX_STEPS", "MAX_UPLOAD", "SIZES", "SHIPPED_BENCH"]
@@ -94,7 +97,8 @@ _KEYBOARD_JS = """() => {
 
 
 
-def _config(world: str, trajectory: str, magnitude: float | None, steps: float, size: float, seed: float) -> RolloutConfig:
+def _config(world: str, trajectory: str, magnitude: float | None, steps: float, size: float, seed: float,
+            back_to_start: bool = False) -> RolloutConfig:
     """The inputs as a checked config; a ``gr.Error`` names what was wrong and what is accepted."""
     def integer(name: str, value: float | None) -> int:
         if value is None or not math.isfinite(float(value)) or float(value) != int(value):
@@ -103,6 +107,8 @@ def _config(world: str, trajectory: str, magnitude: float | None, steps: float, 
 
     if magnitude is not None and (not math.isfinite(float(magnitude)) or magnitude < 0):
         raise gr.Error(f"magnitude must be a number >= 0 (0 uses the preset's default), got {magnitude!r}")
+    if back_to_start and isinstance(trajectory, str) and not trajectory.endswith(f"+{BACK_TO_START}"):
+        trajectory = f"{trajectory}+{BACK_TO_START}"
     config = RolloutConfig(world=world, trajectory=trajectory, magnitude=float(magnitude) if magnitude else None,
                            steps=integer("steps", steps), size=integer("size", size), seed=integer("seed", seed))
     try:
@@ -150,13 +156,14 @@ def _status(text: str, done: int | None = None, total: int | None = None) -> str
 def _downloads(rollout: Rollout, folder: Path) -> list[str]:
     """The rollout's output folder, written by the CLI's writer (:func:`mirage_viz.outputs.write_rollout`) into
     the session's own downloads folder: its files (the video, the report, the caches, the summary, the cameras,
-    the GIF) and its PNG frames as one zip."""
+    the GIF), its cameras in other tools' formats and its PNG frames, each folder as a zip."""
     out = write_rollout(rollout, folder / "mirage_out", parts=OutputParts(gif=True))
     order = ("rollout.mp4", "report.html", "summary.json", "trajectory.json", "rollout.gif")
     files = sorted((f for f in out.iterdir() if f.is_file() and not f.name.startswith(".")),
                    key=lambda f: (order.index(f.name) if f.name in order else len(order), f.name))
-    frames = shutil.make_archive(str(folder / "frames"), "zip", root_dir=out, base_dir="frames")
-    return [str(f) for f in files] + [frames]
+    zips = [shutil.make_archive(str(folder / part), "zip", root_dir=out, base_dir=part)
+            for part in ("cameras", "frames") if (out / part).is_dir()]
+    return [str(f) for f in files] + zips
 
 
 _LOADING = threading.Lock()  # one model load at a time: two sessions asking for one model load it once
@@ -210,6 +217,41 @@ def _photo(path: str | None, size: int, fov: object) -> Photo | None:
         raise gr.Error(str(error)) from None
 
 
+CAMERA_FILE_HELP = ("a camera path instead of the preset (optional): mirage_viz JSON, nerfstudio transforms.json, COLMAP "
+                    "cameras.txt + images.txt (both), a RealEstate10K .txt or open3d JSON; its intrinsics are used, and a "
+                    "longer path is picked down to the steps")
+
+
+def _camera_file(paths: list[str] | str | None, steps: int) -> Trajectory | None:
+    """The uploaded camera path (None when there is none), subsampled to ``steps`` when it is longer; COLMAP's two
+    files are read together. A file that is not a camera path is a ``gr.Error`` saying what is accepted."""
+    paths = [paths] if isinstance(paths, str) else [p for p in (paths or []) if p]
+    if not paths:
+        return None
+    names = sorted(Path(p).name for p in paths)
+    try:
+        if len(paths) == 1:
+            trajectory = read_cameras(paths[0])
+        elif names == ["cameras.txt", "images.txt"]:
+            with tempfile.TemporaryDirectory(prefix="mirage_viz-colmap-") as folder:  # the two uploads side by side
+                for path in paths:
+                    shutil.copyfile(path, Path(folder) / Path(path).name)
+                trajectory = read_cameras(folder, "colmap")
+        else:
+            raise ValueError(f"got {len(paths)} files ({', '.join(names)}); accepted: one camera file, or COLMAP's "
+                             "cameras.txt and images.txt together")
+        return trajectory.subsample(steps) if trajectory.steps > steps else trajectory
+    except ValueError as error:
+        raise gr.Error(f"camera file: {error}".replace(str(Path(paths[0]).parent) + os.sep, "")) from None
+
+
+def _request(world, trajectory, magnitude, steps, size, seed, photo_path, fov, back_to_start,
+             camera_files) -> tuple[RolloutConfig, Trajectory | None, Photo | None]:
+    """The Rollout tab's inputs as what a run takes: the config, a camera file's path, a photo (each checked)."""
+    config = _config(world, trajectory, magnitude, steps, size, seed, bool(back_to_start))
+    return config, _camera_file(camera_files, config.steps), _photo(photo_path, config.size, fov)
+
+
 class _Handlers:
     """The app's event handlers around one session store, one line of run slots and one model access rule."""
 
@@ -217,15 +259,36 @@ class _Handlers:
         self.sessions, self.slots, self.access = sessions, slots, access
         self.forget: Callable[[str], None] | None = None  # drops Gradio's own record of a session that ended
 
+    def preview(self, world, trajectory, magnitude, steps, size, seed, photo_path=None, fov=0.0, back_to_start=False,
+                camera_files=None) -> tuple:
+        """The path Run would take, before it runs: its first and last true views and its cameras over the first
+        frame's point cloud, from the very cameras the run uses (:func:`plan_rollout` on the same inputs). A path
+        that cannot run says why in place of the views."""
+        try:
+            config, camera_path, photo = _request(world, trajectory, magnitude, steps, size, seed, photo_path, fov,
+                                                  back_to_start, camera_files)
+            plan = plan_rollout(config, trajectory=camera_path, photo=photo)
+        except (gr.Error, ValueError) as error:
+            message = getattr(error, "message", None) or str(error)
+            return _status(f"This path cannot run: {message}"), None
+        depth = _backbone("", "", "", "", 3.0, self.access).estimate_depth if photo is not None else None
+        preview = preview_path(plan, photo, depth)
+        return path_preview_html(preview, columns=1), path_preview_figure(preview)
+
     def run(self, world, trajectory, magnitude, steps, size, seed, photo_path=None, fov=0.0, depth_model=DEFAULT_DEPTH_MODEL,
-            vae="", generator="", prompt="", depth_scale=3.0, request: gr.Request = None) -> Iterator[tuple]:
+            vae="", generator="", prompt="", depth_scale=3.0, back_to_start=False, camera_files=None,
+            request: gr.Request = None) -> Iterator[tuple]:
         """Stream the rollout: after each step, every panel and the slider on that step; Stop ends it after a step.
 
         Inputs are checked first; then the run waits for a free slot (the line is bounded: beyond it the visitor
         is told the app is busy), loads its models and streams.
         """
-        config = _config(world, trajectory, magnitude, steps, size, seed)
-        photo = _photo(photo_path, config.size, fov)
+        config, camera_path, photo = _request(world, trajectory, magnitude, steps, size, seed, photo_path, fov,
+                                              back_to_start, camera_files)
+        try:
+            plan_rollout(config, trajectory=camera_path, photo=photo)  # every camera checked before the line
+        except ValueError as error:
+            raise gr.Error(str(error)) from None
         depth = str(depth_model_for(depth_model or "", photo is not None, config.depth_source) or "")
         try:
             depth_scale = check_depth_scale(depth_scale)
@@ -238,12 +301,12 @@ class _Handlers:
         except SessionBusy as error:
             raise gr.Error(str(error)) from None
         try:
-            yield from watched(ticket, self._run(ticket, config, photo, models, str(prompt or ""), depth_scale))
+            yield from watched(ticket, self._run(ticket, config, camera_path, photo, models, str(prompt or ""), depth_scale))
         finally:
             self.sessions.end_run(ticket)
 
-    def _run(self, ticket: RunTicket, config: RolloutConfig, photo: Photo | None, models: tuple[str, str, str],
-             prompt: str, depth_scale: float) -> Iterator[tuple]:
+    def _run(self, ticket: RunTicket, config: RolloutConfig, camera_path: Trajectory | None, photo: Photo | None,
+             models: tuple[str, str, str], prompt: str, depth_scale: float) -> Iterator[tuple]:
         """Wait for a slot (saying the place in line), load the models, stream; the slot is always given back."""
         try:
             for ahead in self.slots.wait(ticket):
@@ -256,24 +319,27 @@ class _Handlers:
             return
         try:
             backbone = _backbone(*models, prompt, depth_scale, self.access)
-            yield (*[gr.update()] * 5, _status(f"Running step 0 of {config.steps}: the first frame.", 0, config.steps + 1), None)
-            yield from self._stream(ticket, config, photo, backbone)
+            steps = config.steps if camera_path is None else camera_path.steps
+            yield (*[gr.update()] * 5, _status(f"Running step 0 of {steps}: the first frame.", 0, steps + 1), None)
+            yield from self._stream(ticket, config, camera_path, photo, backbone)
         finally:
             self.slots.release(ticket)
 
-    def _stream(self, ticket: RunTicket, config: RolloutConfig, photo: Photo | None, backbone: Backbone) -> Iterator[tuple]:
+    def _stream(self, ticket: RunTicket, config: RolloutConfig, camera_path: Trajectory | None, photo: Photo | None,
+                backbone: Backbone) -> Iterator[tuple]:
         notes = "".join(f"\n\nNote: {notice}" for notice in backbone.notices)
         if photo is not None:
             notes += (f"\n\nFirst frame: {photo.name} ({photo.original_size[0]}x{photo.original_size[1]}), field of view "
                       f"{photo.fov_degrees:.1f} degrees ({photo.fov_source}); depth from {backbone.depth_name}; no truth to score.")
-        total, rollout = config.steps + 1, None
+        steps = config.steps if camera_path is None else camera_path.steps
+        total, rollout = steps + 1, None
         try:
-            for rollout in iter_rollout(config, backbone=backbone, photo=photo):
+            for rollout in iter_rollout(config, backbone=backbone, trajectory=camera_path, photo=photo):
                 self.sessions.publish(ticket, rollout)
                 step = len(rollout) - 1
-                following = "" if step == config.steps else f" Running step {step + 1}..."
+                following = "" if step == steps else f" Running step {step + 1}..."
                 yield (*_panels(rollout, step), _slider(step),
-                       _status(f"Step {step} of {config.steps} done.{following}{notes}", step + 1, total), None)
+                       _status(f"Step {step} of {steps} done.{following}{notes}", step + 1, total), None)
                 if ticket.should_stop:
                     break
         except ValueError as error:
@@ -281,7 +347,7 @@ class _Handlers:
         if rollout is None or ticket.closed:
             return  # the session ended before anything ran: nothing to show or keep
         last = len(rollout) - 1
-        done = f"Done: {config.steps} steps." if last == config.steps else f"Stopped after step {last} of {config.steps}."
+        done = f"Done: {steps} steps." if last == steps else f"Stopped after step {last} of {steps}."
         panels = _panels(rollout, last)
         yield (*panels, _slider(last), _status(f"{done} Writing the downloads (video, report, caches)...{notes}"), None)
         folder = self.sessions.export_folder(ticket)
@@ -469,12 +535,16 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
                     status = gr.HTML(_status("Press Run."), elem_id="run-status")
                     world = gr.Dropdown(list(WORLD_NAMES), value=DEFAULT_WORLD, label="world")
                     trajectory = gr.Dropdown(list(TRAJECTORY_NAMES), value="loop", label="trajectory", info=presets)
-                    magnitude = gr.Number(0.0, label="magnitude (metres or degrees; 0 = the preset's default)", minimum=0)
+                    back_to_start = gr.Checkbox(False, label="then back to the start (the last half of the steps: a revisit)")
+                    magnitude = gr.Number(0.0, label="magnitude (metres, degrees or zoom factor; 0 = the preset's default)",
+                                          minimum=0)
                     steps = gr.Slider(1, MAX_STEPS, value=8, step=1, label="steps")
                     size = gr.Radio(list(SIZES), value=256, label="size (pixels)")
                     seed = gr.Number(0, label="seed", precision=0, minimum=0)
                     photo = gr.File(label=f"photo as first frame (optional, {MAX_UPLOAD.upper()} max)",
                                     file_types=["image"], type="filepath", height=120)
+                    camera_file = gr.File(label=CAMERA_FILE_HELP, file_count="multiple", file_types=[".json", ".txt"],
+                                          type="filepath", height=120)
                     with gr.Accordion("photo, depth and hub models", open=False):
                         fov = gr.Number(0.0, label="field of view of the photo (degrees; 0 = EXIF focal length, else 60)", minimum=0)
                         depth_model = gr.Textbox(DEFAULT_DEPTH_MODEL, label=f"depth model for photos (transformers hub id{folders}; "
@@ -485,21 +555,36 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
                         generator = gr.Textbox("", label="inpainting generator (StableDiffusionInpaintPipeline id; empty: embedded)")
                         prompt = gr.Textbox("", label="prompt (hub generator)")
                 with gr.Column(scale=4, min_width=640):
+                    with gr.Accordion("Path preview: every camera of the chosen path, before generating", open=True) as preview_box:
+                        with gr.Row(equal_height=False):
+                            preview_plot = gr.Plot(label="the path's cameras over the first frame's points", show_label=False,
+                                                   scale=3)  # the figure's own title says it
+                            preview_html = gr.HTML(elem_id="path-preview", min_height=120, scale=1, min_width=220)
                     step_slider = gr.Slider(0, MAX_STEPS, value=0, step=1, label="step", interactive=False)
                     view_html = gr.HTML(elem_id="step-view", min_height=200)
                     cache_plot = gr.Plot(label="3D caches (drag to turn; click a legend entry to show or hide it)")
                     table = gr.Dataframe(headers=TABLE_HEADERS, label="this step, per memory", interactive=False)
                     metrics_plot = gr.Plot(label="over steps")
             downloads = gr.File(label="downloads: rollout.mp4, report.html (opens offline), summary.json, trajectory.json, "
-                                "rollout.gif, caches as PLY, frames.zip", file_count="multiple")
+                                "rollout.gif, caches as PLY, cameras.zip (nerfstudio, COLMAP, RealEstate10K, open3d), frames.zip",
+                                file_count="multiple")
 
-            inputs = [world, trajectory, magnitude, steps, size, seed, photo, fov, depth_model, vae, generator, prompt, depth_scale]
+            inputs = [world, trajectory, magnitude, steps, size, seed, photo, fov, depth_model, vae, generator, prompt, depth_scale,
+                      back_to_start, camera_file]
+            path_inputs = [world, trajectory, magnitude, steps, size, seed, photo, fov, back_to_start, camera_file]
             panel_outputs = [view_html, cache_plot, metrics_plot, table]
             # no Gradio limit: every run reaches RunSlots at once, which lets RUN_CONCURRENCY compute, RUNS_WAITING
             # wait in line (told their place) and answers the next one "busy" immediately; progress shows in the
             # status line only, never over the panels
             run_button.click(handlers.run, inputs, [*panel_outputs, step_slider, status, downloads], api_name="run",
                              concurrency_limit=None, show_progress="hidden")
+            run_button.click(lambda: gr.Accordion(open=False), None, preview_box, queue=False, show_progress="hidden")
+            # the preview follows every input that changes the path (the latest change wins), and opens again
+            for component in path_inputs:
+                component.change(lambda: gr.Accordion(open=True), None, preview_box, queue=False, show_progress="hidden")
+            gr.on([c.change for c in path_inputs] + [demo.load], handlers.preview, path_inputs,
+                  [preview_html, preview_plot], api_name="preview", concurrency_limit=2, concurrency_id="preview",
+                  trigger_mode="always_last", show_progress="hidden")
             # Stop never waits in the queue behind the runs it is meant to stop
             stop_button.click(handlers.stop, None, status, api_name="stop", queue=False, show_progress="hidden")
             step_slider.release(handlers.scrub, step_slider, panel_outputs, api_name="scrub",

@@ -17,7 +17,8 @@ from mirage_viz.geometry.projection import camera_rays
 from mirage_viz.geometry.splat import splat_points
 from mirage_viz.viz.pca import PCABasis, fit_pca
 
-__all__ = ["rollout_pca", "cache_figure", "latent_panels_figure", "frames_figure", "metrics_figure"]
+__all__ = ["rollout_pca", "cache_figure", "latent_panels_figure", "frames_figure", "metrics_figure", "cloud_trace",
+           "frustum", "plot_xyz", "scene_layout", "figure_from_traces"]
 
 
 
@@ -42,7 +43,7 @@ def _subsample(count: int, limit: int) -> torch.Tensor:
     return torch.arange(limit, dtype=torch.float64).mul_(count / limit).long()
 
 
-def _frustum(camera: Camera, depth: float) -> torch.Tensor:
+def frustum(camera: Camera, depth: float) -> torch.Tensor:
     """A camera frustum ``depth`` metres deep as a polyline (11, 3) in the world frame."""
     k = camera.intrinsics
     corners = torch.tensor([[0, 0], [k.width - 1, 0], [k.width - 1, k.height - 1], [0, k.height - 1]], dtype=torch.float32)
@@ -69,16 +70,16 @@ def _palette_indices(colors: torch.Tensor) -> np.ndarray:
     return (levels[:, 0] * _LEVELS**2 + levels[:, 1] * _LEVELS + levels[:, 2]).to(torch.uint8).numpy()
 
 
-def _plot_xyz(points: torch.Tensor) -> dict[str, np.ndarray]:
+def plot_xyz(points: torch.Tensor) -> dict[str, np.ndarray]:
     """World points (N, 3) as plot coordinates x, y, z (float32 arrays, sent to the browser as typed arrays)."""
     plot = torch.stack(_to_plot(points.float()), dim=1).numpy().astype(np.float32)  # [N, 3]
     return {"x": plot[:, 0], "y": plot[:, 1], "z": plot[:, 2]}
 
 
-def _cloud(name: str, points: torch.Tensor, colors: torch.Tensor, size: float, **kwargs: object) -> dict:
+def cloud_trace(name: str, points: torch.Tensor, colors: torch.Tensor, size: float, **kwargs: object) -> dict:
     """A scatter3d trace (as a dict: plotly validates dicts once, in ``go.Figure``) of points (N, 3) coloured
     (N, 3) through a palette."""
-    return dict(type="scatter3d", **_plot_xyz(points), mode="markers", name=name, hoverinfo="skip",
+    return dict(type="scatter3d", **plot_xyz(points), mode="markers", name=name, hoverinfo="skip",
                 marker=dict(size=size, color=_palette_indices(colors), coloraxis="coloraxis"), **kwargs)
 
 
@@ -116,6 +117,24 @@ def _scene_camera(camera: Camera, low: np.ndarray, high: np.ndarray) -> dict:
     return dict(eye=normalized(eye), center=normalized(centre + 0.1 * reach * forward), up=dict(x=0, y=0, z=1))
 
 
+def scene_layout(extent: torch.Tensor, camera: Camera, title: str, uirevision: str) -> dict:
+    """A 3D view's layout: axes spanning the world points ``extent`` (N, 3) (NaN ignored) at true proportions,
+    seen from behind ``camera``, the legend below, the palette colour axis of :func:`cloud_trace`."""
+    plot = torch.stack(_to_plot(extent.float()), dim=1).numpy()
+    low, high = np.nanmin(plot, axis=0) - 0.2, np.nanmax(plot, axis=0) + 0.2
+    span = np.maximum(high - low, 1e-6)
+    axes = {f"{axis}axis": dict(title=dict(text=name), range=[float(low[i]), float(high[i])])
+            for i, (axis, name) in enumerate(zip("xyz", ("x (right)", "z (forward)", "-y (up)")))}
+    return dict(
+        template=dict(layout=dict()), uirevision=uirevision, height=520, margin=dict(l=0, r=0, t=36, b=0),
+        title=dict(text=title, x=0.01, y=0.98, font=dict(size=15)),
+        scene=dict(**axes, aspectmode="manual", aspectratio=dict(zip("xyz", (span / span.max()).tolist())),
+                   camera=_scene_camera(camera, low, high)),
+        legend=dict(orientation="h", x=0, y=0, yanchor="top", font=dict(size=13)),
+        coloraxis=dict(colorscale=_PALETTE, cmin=0, cmax=len(_PALETTE) - 1, showscale=False),
+    )
+
+
 def cache_figure(rollout: Rollout, step: int, basis: PCABasis | None = None, max_points: int = 20_000) -> go.Figure:
     """The caches after ``step`` in 3D, seen from behind the step's camera.
 
@@ -132,43 +151,31 @@ def cache_figure(rollout: Rollout, step: int, basis: PCABasis | None = None, max
         points, colors = rollout.cache_at(name, step)
         keep = _subsample(points.shape[0], max_points // 2)
         if keep.numel():
-            traces.append(_cloud(f"{label}: {len(keep):,} of {points.shape[0]:,}", points[keep], colors[keep],
-                                 1.5, visible="legendonly"))
+            traces.append(cloud_trace(f"{label}: {len(keep):,} of {points.shape[0]:,}", points[keep], colors[keep],
+                                      1.5, visible="legendonly"))
     for name in rollout.memories_holding("latent"):
         label = rollout.memory_info[name].label
         points, features = rollout.cache_at(name, step)
         keep = _subsample(points.shape[0], max_points)
         if keep.numel():
-            traces.append(_cloud(f"{label} (PCA colours): {len(keep):,} of {points.shape[0]:,}", points[keep],
-                                 basis.colors(features[keep]), 2.0, opacity=0.35))
+            traces.append(cloud_trace(f"{label} (PCA colours): {len(keep):,} of {points.shape[0]:,}", points[keep],
+                                      basis.colors(features[keep]), 2.0, opacity=0.35))
             extent.append(points[keep])
         used, used_features = read_points(rollout, name, step)
         if used.shape[0]:
-            traces.append(_cloud(f"read at step {step}: {used.shape[0]:,} points landed in the camera", used,
-                                 basis.colors(used_features), 4.0))
-    past = [_frustum(camera, 0.2) for index, camera in enumerate(rollout.cameras[: len(rollout)]) if index != step]
+            traces.append(cloud_trace(f"read at step {step}: {used.shape[0]:,} points landed in the camera", used,
+                                      basis.colors(used_features), 4.0))
+    past = [frustum(camera, 0.2) for index, camera in enumerate(rollout.cameras[: len(rollout)]) if index != step]
     if past:
         path = torch.cat([torch.cat([f, torch.full((1, 3), float("nan"))]) for f in past])
-        traces.append(dict(type="scatter3d", **_plot_xyz(path), mode="lines", name="cameras so far", hoverinfo="skip",
+        traces.append(dict(type="scatter3d", **plot_xyz(path), mode="lines", name="cameras so far", hoverinfo="skip",
                            line=dict(color="#555555", width=2)))
-    current = _frustum(rollout.cameras[step], 0.35)
+    current = frustum(rollout.cameras[step], 0.35)
     extent.append(current)
-    traces.append(dict(type="scatter3d", **_plot_xyz(current), mode="lines", name=f"camera of step {step}",
+    traces.append(dict(type="scatter3d", **plot_xyz(current), mode="lines", name=f"camera of step {step}",
                        hoverinfo="skip", line=dict(color="#ff7f0e", width=6)))
-    plot = torch.stack(_to_plot(torch.cat(extent).float()), dim=1).numpy()
-    low, high = np.nanmin(plot, axis=0) - 0.2, np.nanmax(plot, axis=0) + 0.2
-    span = np.maximum(high - low, 1e-6)
-    axes = {f"{axis}axis": dict(title=dict(text=title), range=[float(low[i]), float(high[i])])
-            for i, (axis, title) in enumerate(zip("xyz", ("x (right)", "z (forward)", "-y (up)")))}
-    layout = dict(
-        template=dict(layout=dict()), uirevision="cache", height=520, margin=dict(l=0, r=0, t=36, b=0),
-        title=dict(text=f"Step {step}: the caches in 3D", x=0.01, y=0.98, font=dict(size=15)),
-        scene=dict(**axes, aspectmode="manual", aspectratio=dict(zip("xyz", (span / span.max()).tolist())),
-                   camera=_scene_camera(rollout.cameras[step], low, high)),
-        legend=dict(orientation="h", x=0, y=0, yanchor="top", font=dict(size=13)),
-        coloraxis=dict(colorscale=_PALETTE, cmin=0, cmax=len(_PALETTE) - 1, showscale=False),
-    )
-    return _figure(traces, layout)
+    layout = scene_layout(torch.cat(extent), rollout.cameras[step], f"Step {step}: the caches in 3D", uirevision="cache")
+    return figure_from_traces(traces, layout)
 
 
 def _image(image: torch.Tensor) -> go.Image:
@@ -243,10 +250,10 @@ def metrics_figure(rollout: Rollout) -> go.Figure:
                 y=np.array([value(r) for r in records], dtype=np.float64), name=f"{name} memory", legendgroup=name,
                 showlegend=index == 0, mode="lines+markers", xaxis=f"x{suffix}", yaxis=f"y{suffix}",
                 line=dict(color=rollout.memory_info[name].color, width=2), marker=dict(size=5)))
-    return _figure(traces, layout)
+    return figure_from_traces(traces, layout)
 
 
-def _figure(traces: list[dict], layout: dict) -> go.Figure:
+def figure_from_traces(traces: list[dict], layout: dict) -> go.Figure:
     """A figure of trace and layout dicts, built by the code above: plotly's per-property validation (about 15 ms
     for a 3D view, mostly its colourscales) is skipped; the tests validate each figure in full once."""
     return go.Figure(dict(data=traces, layout=layout), _validate=False)

@@ -34,7 +34,7 @@ from mirage_viz.viz.figures import rollout_pca
 from mirage_viz.image import to_uint8_image
 from mirage_viz.viz.pca import PCABasis
 
-__all__ = ["ERROR_RANGE", "Tile", "StepView", "step_view", "step_view_html", "step_view_image", "error_image",
+__all__ = ["tile_row_html", "ERROR_RANGE", "Tile", "StepView", "step_view", "step_view_html", "step_view_image", "error_image",
            "image_data_uri"]
 
 ERROR_RANGE = 0.5  # mean absolute error per pixel (in [0, 1] colour) shown at the colour map's top
@@ -215,6 +215,14 @@ def step_view_html(view: StepView, image_format: str = "webp") -> str:
     parts.extend(f'<p class="mv-note">{html.escape(note)}</p>' for note in view.notes)
     parts.append("</div>")
     return "".join(parts)
+
+
+def tile_row_html(heading: str, tiles: list[Tile], columns: int | None = None, image_format: str = "webp") -> str:
+    """Titled tiles in the step view's style as an HTML fragment (e.g. a path preview's views): one row, or
+    ``columns`` to a row (1: a column beside a plot)."""
+    uris = dict(zip(map(id, tiles), _ENCODERS.map(lambda tile: image_data_uri(tile.image, image_format), tiles)))
+    columns = columns or max(len(tiles), 1)
+    return "".join([_STYLE, '<div class="mv-view">', _row_html(html.escape(heading), tiles, columns, uris), "</div>"])
 
 
 @functools.lru_cache(maxsize=4)
