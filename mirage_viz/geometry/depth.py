@@ -24,10 +24,17 @@ def check_depth_mode(mode: object) -> DepthMode:
     return check_choice("depth_mode", mode, DEPTH_DOWNSAMPLE_MODES)
 
 
-def downsample_depth(depth: torch.Tensor, height: int, width: int, mode: DepthMode = "bilinear") -> torch.Tensor:
-    """Depth (H, W) -> (height, width). ``median`` and ``min`` need H, W multiples of the target."""
+def downsample_depth(
+    depth: torch.Tensor, height: int, width: int, mode: DepthMode = "bilinear", allow_holes: bool = False
+) -> torch.Tensor:
+    """Depth (H, W) -> (height, width). ``median`` and ``min`` need H, W multiples of the target.
+
+    ``allow_holes=True`` accepts NaN depth (no depth there); a NaN propagates to every cell whose footprint holds
+    it (``bilinear``: the 2 x 2 pixels around the sample point; ``nearest``: the one pixel; ``area``, ``median``,
+    ``min``: the whole block), so such a cell has no depth either.
+    """
     check_depth_mode(mode)
-    depth = check_depth(depth)
+    depth = check_depth(depth, allow_holes=allow_holes)
     source_h, source_w = depth.shape
     x = depth[None, None]  # (1, 1, H, W)
     if mode == "bilinear":

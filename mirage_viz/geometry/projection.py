@@ -13,20 +13,28 @@ import torch
 from mirage_viz.geometry.cameras import Camera, Intrinsics
 
 __all__ = ["check_depth", "pixel_grid", "camera_rays", "rotation_x", "rotation_y", "make_pose", "backproject_depth",
-           "project_points"]
+           "project_points", "rows_with_depth"]
 
 
-def check_depth(depth: torch.Tensor, name: str = "depth") -> torch.Tensor:
-    """Validate a metric depth map (H, W): finite and > 0 everywhere. Returns it as float32."""
+def check_depth(depth: torch.Tensor, name: str = "depth", allow_holes: bool = False) -> torch.Tensor:
+    """Validate a metric depth map (H, W): finite and > 0 everywhere. Returns it as float32.
+
+    ``allow_holes=True`` also accepts NaN, meaning "no depth here" (a hole: nothing is lifted there); inf, zero and
+    negative depth are refused either way.
+    """
     if not isinstance(depth, torch.Tensor):
         depth = torch.as_tensor(depth)
     if depth.ndim != 2:
         raise ValueError(f"{name} must have shape (H, W), got {tuple(depth.shape)}")
     depth = depth.float()
     if not torch.isfinite(depth).all():
-        raise ValueError(f"{name} contains NaN or inf; accepted: finite metric depth > 0")
-    if (depth <= 0).any():
-        raise ValueError(f"{name} contains values <= 0 (min {depth.min().item():.4g}); accepted: depth > 0")
+        if not allow_holes:
+            raise ValueError(f"{name} contains NaN or inf; accepted: finite metric depth > 0")
+        if torch.isinf(depth).any():
+            raise ValueError(f"{name} contains inf; accepted: metric depth > 0, or NaN where there is no depth "
+                             f"(a hole)")
+    if (depth <= 0).any():  # NaN compares false: holes pass
+        raise ValueError(f"{name} contains values <= 0 (min {depth[depth <= 0].min().item():.4g}); accepted: depth > 0")
     return depth
 
 
@@ -71,13 +79,14 @@ def make_pose(rotation: torch.Tensor, translation: object) -> torch.Tensor:
     return pose
 
 
-def backproject_depth(depth: torch.Tensor, camera: Camera) -> torch.Tensor:
+def backproject_depth(depth: torch.Tensor, camera: Camera, allow_holes: bool = False) -> torch.Tensor:
     """Lift every cell of ``depth`` (H, W) to world points (H * W, 3), row-major.
 
     ``camera.intrinsics`` must describe the same grid as ``depth`` (scale it first with
-    :meth:`Camera.scaled_to` for a latent grid).
+    :meth:`Camera.scaled_to` for a latent grid). ``allow_holes=True`` accepts NaN depth (no depth there): those
+    cells give NaN points, for the caller to drop (:func:`rows_with_depth`).
     """
-    depth = check_depth(depth)
+    depth = check_depth(depth, allow_holes=allow_holes)
     k = camera.intrinsics
     if depth.shape != (k.height, k.width):
         raise ValueError(
@@ -87,6 +96,16 @@ def backproject_depth(depth: torch.Tensor, camera: Camera) -> torch.Tensor:
     points_cam = camera_rays(k) * depth.reshape(-1, 1)  # [N, 3] camera frame
     c2w = camera.camera_to_world
     return points_cam @ c2w[:3, :3].T + c2w[:3, 3]  # [N, 3] world frame
+
+
+def rows_with_depth(depth: torch.Tensor, *rows: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The rows of each of ``rows`` (H * W, ...), row-major over ``depth`` (H, W) as :func:`backproject_depth`
+    lifts it, whose cell has depth (is not NaN); all of them, uncopied, when no cell is a hole."""
+    kept = ~torch.isnan(torch.as_tensor(depth)).reshape(-1)  # [H*W]
+    if any(r.ndim == 0 or r.shape[0] != kept.shape[0] for r in rows):
+        raise ValueError(f"rows must have one row per depth cell ({kept.shape[0]}), got shapes "
+                         f"{[tuple(r.shape) for r in rows]}")
+    return rows if bool(kept.all()) else tuple(r[kept] for r in rows)
 
 
 def project_points(points_world: torch.Tensor, camera: Camera) -> tuple[torch.Tensor, torch.Tensor]:

@@ -22,7 +22,7 @@ class Observation:
     camera: Camera  # pixel-resolution intrinsics, camera_to_world pose
     image: torch.Tensor  # (3, H, W) in [0, 1]
     latent: torch.Tensor  # (C, h, w) scaled VAE latent of ``image``
-    depth: torch.Tensor  # (H, W) metric depth > 0
+    depth: torch.Tensor  # (H, W) metric depth > 0; NaN where there is no depth (a hole: nothing is lifted there)
 
 
 @dataclass

@@ -11,7 +11,7 @@ from mirage_viz.geometry.cameras import Camera
 from mirage_viz.checks import check_choice
 from mirage_viz.geometry.depth import DepthMode, check_depth_mode, downsample_depth
 from mirage_viz.geometry.splat import SplatWorkspace, splat_points
-from mirage_viz.geometry.projection import backproject_depth
+from mirage_viz.geometry.projection import backproject_depth, rows_with_depth
 from mirage_viz.memories.base import MemoryRead, Observation, PointCloudMemory
 from mirage_viz.memories.point_cache import PointCache
 from mirage_viz.memories.voxel_cache import FusionMode, VoxelPointCache, check_fusion
@@ -44,19 +44,21 @@ def lift_latents(
     the latent grid by ``depth_mode`` and the intrinsics scaled to it per axis.
     ``resolution="pixel"``: one point per pixel, N = H * W, at the full-resolution depth, each
     carrying the latent of the cell it falls in (64x the points for f = 8).
+    Holes (NaN depth) are not lifted: a pixel without depth, or a latent cell whose depth footprint holds one
+    (see :func:`~mirage_viz.geometry.depth.downsample_depth`), gives no point, so N is smaller.
     """
     check_lift(resolution)
     channels, height, width = observation.latent.shape
     if resolution == "pixel":
         full_height, full_width = observation.depth.shape
-        points = backproject_depth(observation.depth, observation.camera)  # [H*W, 3] world frame
+        points = backproject_depth(observation.depth, observation.camera, allow_holes=True)  # [H*W, 3] world frame
         cells = F.interpolate(observation.latent[None], size=(full_height, full_width), mode="nearest")[0]
-        return points, cells.reshape(channels, -1).T  # [H*W, C]
+        return rows_with_depth(observation.depth, points, cells.reshape(channels, -1).T)  # [N, 3], [N, C]
     latent_camera = observation.camera.scaled_to(width, height)
-    latent_depth = downsample_depth(observation.depth, height, width, depth_mode)  # (h, w)
-    points = backproject_depth(latent_depth, latent_camera)  # [h*w, 3] world frame
+    latent_depth = downsample_depth(observation.depth, height, width, depth_mode, allow_holes=True)  # (h, w)
+    points = backproject_depth(latent_depth, latent_camera, allow_holes=True)  # [h*w, 3] world frame
     features = observation.latent.reshape(channels, -1).T  # [h*w, C]
-    return points, features
+    return rows_with_depth(latent_depth, points, features)  # [N, 3], [N, C]
 
 
 class LatentSpatialMemory(PointCloudMemory):

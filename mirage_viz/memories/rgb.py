@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from mirage_viz.geometry.cameras import Camera
 from mirage_viz.geometry.splat import SplatWorkspace, splat_points
-from mirage_viz.geometry.projection import backproject_depth
+from mirage_viz.geometry.projection import backproject_depth, rows_with_depth
 from mirage_viz.memories.base import MemoryRead, Observation, PointCloudMemory
 from mirage_viz.memories.point_cache import PointCache
 
@@ -17,7 +17,8 @@ __all__ = ["RGBPointCloudMemory"]
 
 
 class RGBPointCloudMemory(PointCloudMemory):
-    """Store every pixel with its colour; a read renders the cloud, encodes the render, pools the mask.
+    """Store every pixel that has depth (not NaN) with its colour; a read renders the cloud, encodes the render,
+    pools the mask.
 
     ``encode`` maps images (B, 3, H, W) in [0, 1] to scaled latents (B, C, H / f, W / f). A latent
     cell counts as covered when at least ``mask_threshold`` of its f x f pixels were hit.
@@ -37,9 +38,9 @@ class RGBPointCloudMemory(PointCloudMemory):
         self._workspace = SplatWorkspace()
 
     def write(self, observation: Observation) -> None:
-        points = backproject_depth(observation.depth, observation.camera)  # [H*W, 3] world frame
+        points = backproject_depth(observation.depth, observation.camera, allow_holes=True)  # [H*W, 3] world frame
         colors = observation.image.reshape(3, -1).T  # [H*W, 3]
-        self.cache.append(points, colors)
+        self.cache.append(*rows_with_depth(observation.depth, points, colors))  # holes (NaN depth) not lifted
 
     def read(self, camera: Camera, latent_shape: tuple[int, int, int]) -> MemoryRead:
         channels, height, width = latent_shape

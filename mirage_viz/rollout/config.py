@@ -13,6 +13,7 @@ from mirage_viz.geometry.depth import DepthMode, check_depth_mode
 from mirage_viz.memories import MEMORY_NAMES
 from mirage_viz.memories.latent import LatentDtype, LiftResolution, check_latent_dtype, check_lift
 from mirage_viz.memories.voxel_cache import FusionMode, check_fusion, check_voxel_size
+from mirage_viz.scenes.depth_errors import parse_depth_errors
 from mirage_viz.scenes.photo import DEFAULT_FOV_DEGREES, Photo
 from mirage_viz.scenes.trajectories import MAX_STEPS, Trajectory, check_trajectory_name, make_trajectory
 from mirage_viz.scenes.worlds import DEFAULT_WORLD, WORLD_NAMES, SyntheticWorld, make_world
@@ -44,6 +45,8 @@ class RolloutConfig:
     seed: int = 0
     memories: tuple[str, ...] = MEMORY_NAMES
     depth_source: DepthSource = "truth"
+    # errors put on the true depth, as a spec (mirage_viz.scenes.depth_errors): "" exact, e.g. "noise=0.1+holes=0.05"
+    depth_errors: str = ""
     depth_mode: DepthMode = "bilinear"
     num_inference_steps: int | None = None  # denoising steps per frame; None: the backbone's own (embedded: 6)
     # the latent memory's cache: storage precision, optional voxel fusion, lifting resolution
@@ -86,6 +89,13 @@ class RolloutConfig:
         if not self.memories or any(m not in MEMORY_NAMES for m in self.memories) or len(set(self.memories)) != len(self.memories):
             raise ValueError(f"memories must be distinct names from {', '.join(MEMORY_NAMES)}, got {list(self.memories)}")
         check_choice("depth_source", self.depth_source, DEPTH_SOURCES)
+        errors = parse_depth_errors(self.depth_errors)
+        if self.depth_source != "truth" and not errors.is_exact:
+            raise ValueError(
+                f"depth_errors {errors.spec!r} apply to a world's true depth, but depth here is estimated "
+                f"(depth_source {self.depth_source!r}, or a photo, which has no true depth); accepted: depth_errors '' "
+                f"with estimated depth, or depth_source 'truth' on a synthetic world"
+            )
         check_depth_mode(self.depth_mode)
         if self.num_inference_steps is not None and not 1 <= self.num_inference_steps <= 1000:
             raise ValueError(f"num_inference_steps must be in [1, 1000], got {self.num_inference_steps}")
@@ -118,6 +128,7 @@ class RolloutSetup:
     intrinsics_vary: bool  # whether the cameras' intrinsics change along the path (every camera's are in trajectory.json)
     depth_source: DepthSource  # what lifts generated frames: the world's true depth, or the estimator
     num_inference_steps: int | None  # denoising steps per frame (None: planned without a backbone)
+    depth_errors: str = ""  # the errors put on the true depth, as a canonical spec ("": the exact truth)
 
     def to_dict(self) -> dict:
         return asdict(self) | {"intrinsics": self.intrinsics.to_dict()}
@@ -189,7 +200,8 @@ def plan_rollout(
         trajectory=name, steps=steps, size=size, fov_degrees=float(fov),
         fov_source=fov_source, intrinsics=cameras[0].intrinsics,
         intrinsics_vary=any(c.intrinsics != cameras[0].intrinsics for c in cameras),
-        depth_source=depth_source, num_inference_steps=inference_steps)
+        depth_source=depth_source, num_inference_steps=inference_steps,
+        depth_errors=parse_depth_errors(config.depth_errors).spec)
     return RolloutPlan(config=config, setup=setup, world=world, trajectory=trajectory, cameras=cameras)
 
 

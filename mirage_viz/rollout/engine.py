@@ -19,11 +19,15 @@ from mirage_viz.metrics import psnr, ssim
 from mirage_viz.rollout.config import RolloutConfig, plan_rollout
 from mirage_viz.rollout.records import Rollout, StepRecord
 from mirage_viz.rollout.step import StageTimer, run_step
+from mirage_viz.scenes.depth_errors import depth_abs_rel, hole_fraction, parse_depth_errors
 from mirage_viz.scenes.photo import Photo, load_photo
 from mirage_viz.scenes.trajectories import Trajectory
 from mirage_viz.scenes.worlds import Render, SyntheticWorld
 
 __all__ = ["RolloutEngine", "iter_rollout", "make_memory", "run_rollout"]
+
+_DEPTH_ERROR_SEEDS = 2**62  # depth errors draw from seeds above every generation seed (at most ~2^52)
+
 
 def make_memory(name: str, backbone: Backbone, config: RolloutConfig | None = None) -> SpatialMemory:
     """The memory ``name`` set up as ``config`` says (depth mode, latent cache options)."""
@@ -48,7 +52,8 @@ class RolloutEngine:
     Or steered, a step at a time (any camera on the planned image grid): ``engine.step(camera)`` runs the
     next step, ``engine.undo()`` takes the last one back out of every memory, ``engine.reset()`` forgets all.
     Step ``k`` draws its noise from ``seed * 1_000_003 + k`` whichever way it is reached, so a steered run
-    and the plan of the same cameras give the same frames.
+    and the plan of the same cameras give the same frames; its depth errors (``config.depth_errors``) draw from
+    a seed of their own made from the same two numbers, the same for every memory.
     """
 
     def __init__(
@@ -67,6 +72,7 @@ class RolloutEngine:
         self.intrinsics = plan.setup.intrinsics
         size = self.setup.size
         self.memories = {name: make_memory(name, self.backbone, self.config) for name in self.config.memories}
+        self.depth_errors = parse_depth_errors(self.config.depth_errors)  # checked by the plan: truth only
         factor = self.backbone.downsample_factor
         self.latent_shape = (self.backbone.latent_channels, size // factor, size // factor)
         self._undo: list[dict[str, object]] = []  # per step run: every memory's snapshot from before it
@@ -142,10 +148,23 @@ class RolloutEngine:
                        snapshots={name: [] for name in fused},
                        memory_info={name: memory.info() for name, memory in self.memories.items()})
 
-    def _depth(self, frame: torch.Tensor, truth: Render | None) -> tuple[torch.Tensor, str]:
+    def _depth(self, frame: torch.Tensor, truth: Render | None, step: int) -> tuple[torch.Tensor, str]:
+        """The depth (H, W) that lifts ``frame`` at ``step`` and its source: the true depth with the config's errors
+        (NaN in holes), or the estimator's."""
         if self.setup.depth_source == "truth" and truth is not None:
-            return truth.depth, "truth"
+            if self.depth_errors.is_exact:
+                return truth.depth, "truth"
+            noise = torch.Generator().manual_seed(_DEPTH_ERROR_SEEDS + self.config.seed * 1_000_003 + step)
+            return self.depth_errors.apply(truth.depth, noise), "truth"
         return self.backbone.estimate_depth(frame), "estimated"
+
+    def _depth_record(self, depth: torch.Tensor, depth_source: str, truth: Render | None) -> dict[str, object]:
+        """What a record says of the depth it used: its errors, its distance from the truth, its holes."""
+        return {"depth_source": depth_source,
+                "depth_model": self.backbone.depth_name if depth_source == "estimated" else None,
+                "depth_errors": self.depth_errors.spec if depth_source == "truth" else "",
+                "depth_abs_rel": None if truth is None else depth_abs_rel(depth, truth.depth),
+                "depth_holes": hole_fraction(depth)}
 
     def _first_step(self, camera: Camera, truth: Render | None) -> dict[str, StepRecord]:
         """Step 0: the given frame (the world's view, or the photo) is encoded and written into every memory.
@@ -158,7 +177,8 @@ class RolloutEngine:
         decoded = self.backbone.decode(latent[None])[0]
         timer = StageTimer()
         with timer("depth"):
-            depth, depth_source = self._depth(image, truth)
+            depth, depth_source = self._depth(image, truth, 0)
+        depth_record = self._depth_record(depth, depth_source, truth)
         records = {}
         for name, memory in self.memories.items():
             with timer("write"):
@@ -167,27 +187,26 @@ class RolloutEngine:
             records[name] = StepRecord(
                 step=0, memory=name, camera=camera, conditioning_latent=torch.zeros_like(latent),
                 mask=torch.zeros(latent.shape[1:], dtype=torch.bool), generated_latent=latent, frame=decoded,
-                depth=depth, depth_source=depth_source, cache_points=stats.points, cache_bytes=stats.bytes,
+                depth=depth, cache_points=stats.points, cache_bytes=stats.bytes,
                 timings_ms={"read": 0.0, "generate": 0.0, "decode": 0.0, **timer.ms},
-                true_frame=target, psnr=psnr(decoded, target), ssim=ssim(decoded, target),
-                depth_model=self.backbone.depth_name if depth_source == "estimated" else None,
+                true_frame=target, psnr=psnr(decoded, target), ssim=ssim(decoded, target), **depth_record,
             )
         return records
 
     def _step(self, step: int, camera: Camera, memory: SpatialMemory, truth: Render | None) -> StepRecord:
         noise = torch.Generator().manual_seed(self.config.seed * 1_000_003 + step)  # the same for every memory
-        out = run_step(memory, self.backbone, camera, self.latent_shape, noise, lambda frame: self._depth(frame, truth),
-                       self.setup.num_inference_steps)
+        out = run_step(memory, self.backbone, camera, self.latent_shape, noise,
+                       lambda frame: self._depth(frame, truth, step), self.setup.num_inference_steps)
         stats = memory.stats()
         return StepRecord(
             step=step, memory=memory.name, camera=camera, conditioning_latent=out.read.latent, mask=out.read.mask,
-            generated_latent=out.latent, frame=out.frame, depth=out.depth, depth_source=out.depth_source,
+            generated_latent=out.latent, frame=out.frame, depth=out.depth,
             cache_points=stats.points, cache_bytes=stats.bytes, timings_ms=out.timings_ms,
             true_frame=None if truth is None else truth.rgb, memory_render=out.read.render,
             memory_render_mask=out.read.render_mask, conditioning_frame=self._remembered_frame(out.read),
             psnr=None if truth is None else psnr(out.frame, truth.rgb),
             ssim=None if truth is None else ssim(out.frame, truth.rgb),
-            depth_model=self.backbone.depth_name if out.depth_source == "estimated" else None,
+            **self._depth_record(out.depth, out.depth_source, truth),
         )
 
     def _remembered_frame(self, read: MemoryRead) -> torch.Tensor | None:

@@ -25,7 +25,7 @@ class StepRecord:
     mask: torch.Tensor  # (h, w) bool
     generated_latent: torch.Tensor  # (C, h, w)
     frame: torch.Tensor  # (3, H, W) decoded, in [0, 1]
-    depth: torch.Tensor  # (H, W) metric depth used to write the memory
+    depth: torch.Tensor  # (H, W) metric depth used to write the memory; NaN where it has none (a hole)
     depth_source: str  # "truth" or "estimated"
     cache_points: int
     cache_bytes: int
@@ -39,6 +39,11 @@ class StepRecord:
     psnr: float | None = None
     ssim: float | None = None
     depth_model: str | None = None  # the estimator that ran when depth_source is "estimated"
+    depth_errors: str = ""  # the errors put on the true depth, a canonical spec ("": exact truth, or estimated)
+    # mean |used - true| / true over the pixels with depth, when the world's truth is known (0.0 for the exact
+    # truth; None without truth, e.g. a photo): estimated depth and noisy truth on one axis of depth error
+    depth_abs_rel: float | None = None
+    depth_holes: float = 0.0  # fraction of pixels without depth (not lifted)
 
     @property
     def mask_coverage(self) -> float:
@@ -53,6 +58,9 @@ class StepRecord:
             "mask_coverage": round(self.mask_coverage, 5),
             "depth_source": self.depth_source,
             "depth_model": self.depth_model,
+            "depth_errors": self.depth_errors,
+            "depth_abs_rel": _json_number(self.depth_abs_rel, 6),
+            "depth_holes": round(self.depth_holes, 5),
             "psnr": _json_number(self.psnr, 4),
             "ssim": _json_number(self.ssim, 5),
         }

@@ -21,7 +21,8 @@ __all__ = ["STAGES", "StageTimer", "StepOutput", "run_step", "timed_ms"]
 
 STAGES = ("read", "generate", "decode", "depth", "write")
 
-DepthFunction = Callable[[torch.Tensor], tuple[torch.Tensor, str]]  # frame (3, H, W) -> depth (H, W), its source
+# frame (3, H, W) -> depth (H, W), NaN where there is none, and its source
+DepthFunction = Callable[[torch.Tensor], tuple[torch.Tensor, str]]
 
 
 class StageTimer:
@@ -59,7 +60,7 @@ class StepOutput:
     read: MemoryRead  # the conditioning the memory handed the generator
     latent: torch.Tensor  # (C, h, w) generated latent
     frame: torch.Tensor  # (3, H, W) decoded, in [0, 1]
-    depth: torch.Tensor  # (H, W) metric depth written with the frame
+    depth: torch.Tensor  # (H, W) metric depth written with the frame; NaN where it has none (not lifted)
     depth_source: str  # "truth" or "estimated"
     timings_ms: dict[str, float]  # one entry per STAGES
 

@@ -97,7 +97,8 @@ def _describe(rollout: Rollout) -> str:
     start = f"photo {setup.photo}" if setup.photo else f"world {setup.world} (seed {setup.world_seed})"
     parts = [start, f"trajectory {setup.trajectory}", f"{len(rollout) - 1} of {setup.steps} steps",
              f"{setup.size} px", f"field of view {setup.fov_degrees:.4g} degrees ({setup.fov_source})",
-             f"seed {rollout.config.seed}", f"depth {setup.depth_source}", f"backbone {rollout.backbone_name}"]
+             f"seed {rollout.config.seed}",
+             f"depth {setup.depth_source}" + (f" with errors {setup.depth_errors}" if setup.depth_errors else ""), f"backbone {rollout.backbone_name}"]
     return ", ".join(parts)
 
 
