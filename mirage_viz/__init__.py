@@ -10,7 +10,7 @@ The package is built in layers, each importing only the ones before it (``tests/
 3. ``backbone`` (the models together) and ``scenes`` (worlds, trajectories, photos, training views)
 4. ``rollout``: config and setup, one step, the engine, records, drive mode
 5. ``viz`` (pictures of a rollout) and ``training``
-6. ``outputs`` (the files a rollout leaves) and ``bench`` (which writes its own)
+6. ``outputs`` (the files a rollout leaves), ``bench`` (which writes its own) and ``sweep`` (many rollouts, one table)
 7. ``ui`` (the Gradio app, sessions, the notebook inspector) and the command line (``cli``)
 
 The names below load on first use (PEP 562), so ``import mirage_viz.cli`` stays light: the command line

@@ -12,6 +12,7 @@ import argparse
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -20,6 +21,7 @@ class Terminated(KeyboardInterrupt):
 
 
 _signalled: list[int] = []  # signals received: a library may wrap the exception we raise (lazy imports do)
+_interrupt_note: list[str] = []  # what an interrupt leaves, when it is not "nothing was written" (a sweep's runs)
 _importing = [False]  # while the heavy modules import, a signal is only noted: raised inside an import, CPython
 # can mark the interrupt unhandled and end the process by SIGINT even after we caught it
 
@@ -143,6 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
     rollout.add_argument("--memories", type=_memories, default=",".join(MEMORY_NAMES), help="comma-separated memories to compare")
     rollout.add_argument("--depth", choices=DEPTH_SOURCES, default=defaults.depth_source,
                          help="depth used to lift generated frames: the world's true depth or the embedded estimator")
+    rollout.add_argument("--depth-errors", default="", metavar="SPEC",
+                         help="errors put on the true depth, as monocular estimators make them: noise=SIGMA (smooth "
+                         "multiplicative, std of log depth; grain=PX its scale), bias=FACTOR, smear=PX (edges), "
+                         "holes=FRACTION, joined with + (noise=0.1+smear=2); each step records the depth error measured")
     rollout.add_argument("--depth-mode", choices=DEPTH_DOWNSAMPLE_MODES, default=defaults.depth_mode,
                          help="how the latent memory brings depth down to the latent grid")
     rollout.add_argument("--latent-dtype", choices=tuple(STORAGE_DTYPES), default=defaults.latent_dtype,
@@ -163,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     rollout.add_argument("--gif", action="store_true", help="also write rollout.gif (the decoded frames side by side)")
     rollout.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_cameras_command(commands)
+    _add_sweep_command(commands)
     bench = commands.add_parser(
         "bench",
         help="measure latent vs RGB memory side by side: speed, bytes, peak memory, consistency",
@@ -183,6 +190,92 @@ def build_parser() -> argparse.ArgumentParser:
                        help="replace an output directory mirage_viz wrote earlier (never one holding other files)")
     bench.add_argument("--quiet", action="store_true", help="no progress lines")
     return parser
+
+
+def _axis(kind: type) -> Callable[[str], tuple]:
+    def parse(text: str) -> tuple:
+        values = [v.strip() for v in text.split(",") if v.strip()]
+        try:
+            parsed = tuple(kind(v) for v in values)
+        except ValueError:
+            parsed = ()
+        if not parsed:
+            what = "integers" if kind is int else "values"
+            raise argparse.ArgumentTypeError(f"{text!r}: give one or more {what} separated by commas")
+        return parsed
+    return parse
+
+
+def _add_sweep_command(commands: argparse._SubParsersAction) -> None:
+    from mirage_viz.sweep import DEFAULT_MAX_RUNS, ENGINES
+
+    sweep = commands.add_parser(
+        "sweep", help="many rollouts over a grid of settings, in one table (Parquet) with a summary and plots",
+        description="Run a rollout of the three memories for every combination of the axes (a grid file and/or the "
+        "flags; a flag replaces the file's axis), write each run to OUT/runs/ as it finishes, then OUT/results.parquet "
+        "(one row per run x memory x step), OUT/summary.parquet and summary.csv (means and 95%% intervals over worlds, "
+        "world seeds and seeds) and OUT/figures.html. Rerunning the same command resumes: finished runs are skipped.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    sweep.add_argument("--grid", type=Path, default=None,
+                       help='a JSON file of axes, such as {"worlds": ["room", "studio"], "depths": ["truth", "noise=0.1"]}')
+    for flag, kind, default, what in (
+            ("--worlds", str, "room", "synthetic worlds (room, studio, gallery)"),
+            ("--world-seeds", int, "0", "seeds of the worlds' layouts"),
+            ("--trajectories", str, "loop", "paths: presets, with +back_to_start for a revisit"),
+            ("--steps", int, "12", "generated steps per rollout"),
+            ("--sizes", int, "128", "image sizes (multiples of 32)"),
+            ("--depths", str, "truth", "depth qualities: truth, estimated, or errors on the truth such as noise=0.05, "
+             "bias=1.1, smear=2, holes=0.05 (join with +)"),
+            ("--depth-modes", str, "bilinear", "depth downsampling to the latent grid"),
+            ("--seeds", int, "0", "noise seeds")):
+        sweep.add_argument(flag, type=_axis(kind), default=None, help=f"comma-separated {what} (default {default})")
+    sweep.add_argument("--engine", choices=ENGINES, default="local",
+                       help="local: this machine (one process, or --workers processes); ray: Ray tasks on a local Ray or "
+                       "the cluster at --address")
+    sweep.add_argument("--workers", type=int, default=1, help="parallel runs (processes locally; CPUs of a local Ray)")
+    sweep.add_argument("--address", default=None, help="a Ray cluster's HOST:PORT (with --engine ray)")
+    sweep.add_argument("--max-runs", type=int, default=DEFAULT_MAX_RUNS, help="refuse a grid with more runs than this")
+    sweep.add_argument("--out", type=_output_folder, default=Path("mirage_sweep"),
+                       help="the results folder: new, empty, or a sweep's folder to resume")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    import time
+    from dataclasses import replace
+
+    from tqdm import tqdm
+
+    from mirage_viz.sweep import SweepGrid, load_grid, run_sweep
+
+    grid = load_grid(args.grid) if args.grid is not None else SweepGrid()
+    flags = {"worlds": args.worlds, "world_seeds": args.world_seeds, "trajectories": args.trajectories,
+             "steps": args.steps, "sizes": args.sizes, "depths": args.depths, "depth_modes": args.depth_modes,
+             "seeds": args.seeds}
+    grid = replace(grid, **{axis: values for axis, values in flags.items() if values is not None})
+    start = time.perf_counter()
+    bar = tqdm(desc="sweep", unit="run", disable=args.quiet, file=sys.stderr)
+
+    def progress(done: int, total: int, spec) -> None:
+        bar.total = total
+        bar.n = done
+        bar.set_postfix_str(spec.run_id if spec is not None else f"{done} finished before")
+        bar.refresh()
+
+    _interrupt_note.append(f"the finished runs are kept in {args.out}: run the same command to resume")
+    try:
+        result = run_sweep(grid, args.out, args.engine, args.workers, args.address, args.max_runs, progress)
+    finally:
+        bar.close()
+    summary = result.summary
+    pairs = summary[summary["memory"] == "latent - rgb"]
+    for row in pairs.itertuples():
+        if row.revisit_psnr == row.revisit_psnr:  # not NaN: a returning path
+            print(f"{row.trajectory}, depth {row.depth}: return frame latent - rgb {row.revisit_psnr:+.2f} dB "
+                  f"(95% interval +/- {row.revisit_psnr_ci:.2f}, {row.runs} runs)")
+    print(f"wrote {result.path}: {result.ran} runs ran, {result.skipped} were finished before; results.parquet "
+          f"({result.table.num_rows:,} rows), summary.csv, figures.html in {time.perf_counter() - start:.0f} s")
+    return 0
 
 
 def _formats_help() -> str:
@@ -325,7 +418,7 @@ def _rollout(args: argparse.Namespace) -> int:
         world=args.world, world_seed=args.world_seed, trajectory=args.trajectory,
         steps=defaults.steps if args.steps is None else args.steps, magnitude=args.magnitude, size=args.size, fov_degrees=args.fov,
         seed=args.seed, memories=args.memories,
-        depth_source=args.depth, depth_mode=args.depth_mode, num_inference_steps=args.inference_steps,
+        depth_source=args.depth, depth_errors=args.depth_errors, depth_mode=args.depth_mode, num_inference_steps=args.inference_steps,
         latent_dtype=args.latent_dtype, voxel_size=args.voxel_size, fusion=args.fusion, lift=args.lift,
     )
     check_output_dir(args.out, args.overwrite)  # before any model runs
@@ -375,6 +468,7 @@ def _backbone(args: argparse.Namespace, photo: bool):
 def main(argv: list[str] | None = None) -> int:
     command = "mirage-viz"
     _signalled.clear()
+    _interrupt_note.clear()
     previous = _install_handlers()
     try:
         _import_heavy_modules()
@@ -388,6 +482,8 @@ def main(argv: list[str] | None = None) -> int:
             return _rollout(args)
         if args.command == "cameras":
             return _cameras(args, parser)
+        if args.command == "sweep":
+            return _sweep(args)
         return _bench(args)
     except BaseException as error:  # noqa: BLE001 - every failure is a message and an exit status
         if isinstance(error, SystemExit):  # argparse: --help, or a usage error already printed
@@ -402,7 +498,8 @@ def _report(command: str, error: BaseException) -> int:
     """Print one line for ``error`` and return the exit status."""
     if _signalled or isinstance(error, KeyboardInterrupt):  # however a library wrapped it
         terminated = signal.SIGTERM in _signalled or isinstance(error, Terminated)
-        print(f"{command}: {'terminated' if terminated else 'interrupted'}; nothing was written", file=sys.stderr)
+        note = _interrupt_note[-1] if _interrupt_note else "nothing was written"
+        print(f"{command}: {'terminated' if terminated else 'interrupted'}; {note}", file=sys.stderr)
         return 143 if terminated else 130
     if isinstance(error, ValueError):  # bad input: the message says what was wrong and what is accepted
         print(f"{command}: error: {error}", file=sys.stderr)

@@ -47,6 +47,8 @@ def test_rollout_from_a_trajectory_file_and_selected_memories(tmp_path, backbone
         (["--size", "100"], "size"),
         (["--size", "0"], "size"),
         (["--fov", "0"], "fov"),
+        (["--depth-errors", "blur=3"], "blur"),
+        (["--depth", "estimated", "--depth-errors", "noise=0.1"], "true depth"),
     ],
 )
 def test_bad_input_gets_a_clear_message_and_writes_nothing(tmp_path, capsys, args, message):

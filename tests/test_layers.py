@@ -17,7 +17,7 @@ LAYERS = [
     {"backbone", "scenes"},
     {"rollout"},
     {"viz", "training"},
-    {"outputs", "bench"},
+    {"outputs", "bench", "sweep"},
     {"ui", "cli", "__main__"},
 ]
 LAYER_OF = {part: index for index, parts in enumerate(LAYERS) for part in parts}
