@@ -344,3 +344,14 @@ def test_an_uploaded_camera_file_runs_with_its_intrinsics_and_a_bad_one_is_refus
         with pytest.raises(Exception):
             client.predict("room", "loop", 0.0, 3, 128, 0, None, 0.0, "embedded", "", "", "", 3.0, False, [path],
                            api_name="/run")
+
+
+def test_benchmark_tab_draws_the_shipped_sweep_with_its_summary():
+    from mirage_viz.ui.app import SWEEP_TABLE_COLUMNS, show_sweep
+
+    *figures, table = show_sweep()
+    assert len(figures) == 4 and all(len(figure.data) > 0 for figure in figures)
+    assert list(table.columns) == SWEEP_TABLE_COLUMNS and len(table) == 40  # 2 paths x 4 depths x (3 memories + 2 pairs)
+    latent_vs_none = table[table["memory"] == "latent - none"]
+    assert (latent_vs_none["revisit_psnr"] - latent_vs_none["revisit_psnr_ci"] > 0).all()  # what the README says holds
+    assert set(table["runs"]) == {27}

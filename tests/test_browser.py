@@ -81,6 +81,11 @@ def test_browser_benchmark_tab_plots_the_shipped_run(page):
         timeout=30_000,
     )
     assert page.get_by_text("read speedup, SD-layout VAE, 512x512").count() >= 1
+    page.get_by_text("The claims across scenes, paths and depth quality").wait_for(timeout=30_000)
+    for title in ("Return frame PSNR per memory", "latent minus RGB", "Holes in what memory hands", "Read and step time"):
+        page.wait_for_function(
+            f"() => [...document.querySelectorAll('.js-plotly-plot .gtitle')].some(e => e.textContent.includes({title!r}))",
+            timeout=30_000)
 
 
 def test_browser_stop_ends_the_run_and_closing_the_tab_frees_the_session(served, tmp_path):

@@ -12,7 +12,7 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("
 
 
 def test_there_are_teaching_inspection_and_benchmark_notebooks():
-    assert [p.name for p in NOTEBOOKS] == ["01_latent_warping.ipynb", "02_inspect_rollout.ipynb", "03_benchmark_and_photo.ipynb"]
+    assert [p.name for p in NOTEBOOKS] == ["01_latent_warping.ipynb", "02_inspect_rollout.ipynb", "03_benchmark_and_photo.ipynb", "04_sweep.ipynb"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -26,5 +26,7 @@ def test_notebook_executes(path, tmp_path):
         assert "read: latent" in text and "cache: latent" in text and "PSNR against the true view" in text
     elif path.name.startswith("02"):
         assert "Step 3" in text and "the previewed cameras are the cameras that ran: True" in text
+    elif path.name.startswith("04"):
+        assert "216 runs" in text and "latent - rgb: return frame" in text and "again: 0 runs ran, 2 were finished" in text
     else:
         assert "read speedup" in text and "ratio 54.86x" in text and "depth from: embedded" in text

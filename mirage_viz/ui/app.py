@@ -43,6 +43,8 @@ from mirage_viz.viz.figures import cache_figure, metrics_figure, rollout_pca
 from mirage_viz.outputs.writer import OutputParts, write_rollout
 from mirage_viz.scenes.photo import Photo, load_photo, sample_photos
 from mirage_viz.viz.preview import path_preview_figure, path_preview_html, preview_path
+from mirage_viz.viz.sweep_figures import sweep_figures
+from mirage_viz.sweep import load_results, summarize
 from mirage_viz.viz.step_view import step_view, step_view_html
 from mirage_viz.ui.sessions import RunSlots, RunTicket, ServerBusy, SessionBusy, SessionStore, watched
 from mirage_viz.scenes.camera_files import read_cameras
@@ -482,6 +484,25 @@ def _slider(last_step: int) -> dict:
     return gr.update(maximum=max(1, last_step), value=last_step, interactive=last_step > 0)
 
 
+SWEEP_INTRO = (
+    "### The claims across scenes, paths and depth quality\n"
+    "The shipped sweep (`mirage_viz/assets/sweep`, `mirage-viz sweep --grid mirage_viz/assets/sweep/grid.json`): "
+    "3 worlds x 3 layouts x 2 paths (`loop`; `pan_left+back_to_start`, which turns away from everything the first "
+    "frame saw and back) x 4 depth qualities (truth, truth with 5% and 15% smooth multiplicative noise, the embedded "
+    "estimator) x 3 seeds at 128 px: 216 rollouts of the three memories. Error bars: 95% intervals over the 27 "
+    "replicates. `room` layouts are among the denoiser's training worlds; `studio` and `gallery` are not.")
+SWEEP_TABLE_COLUMNS = ["trajectory", "depth", "memory", "runs", "revisit_psnr", "revisit_psnr_ci", "mean_psnr",
+                       "mean_psnr_ci", "hole_rate", "depth_abs_rel"]
+
+
+@functools.lru_cache(maxsize=1)
+def show_sweep() -> tuple:
+    """The shipped sweep's four figures and its summary table (computed once: the data ships with the package)."""
+    summary = summarize(load_results())
+    figures = [figure for _, figure in sweep_figures(summary)]
+    return (*figures, summary[SWEEP_TABLE_COLUMNS].round(3))
+
+
 def show_bench(path: str | None = None) -> tuple:
     """The plot and the tables of a ``bench.json`` (the shipped one when ``path`` is None)."""
     path = path or SHIPPED_BENCH
@@ -644,6 +665,15 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
             bench_tables = gr.Markdown()
             bench_file.change(show_bench, bench_file, [bench_plot, bench_tables], api_name="bench")
             demo.load(show_bench, None, [bench_plot, bench_tables])
+            gr.Markdown(SWEEP_INTRO)
+            sweep_plots = []
+            for _ in range(2):
+                with gr.Row():
+                    # side by side from 1,300 px of window; one under the other below, so every label stays level
+                    sweep_plots.extend(gr.Plot(show_label=False, min_width=620) for _ in range(2))
+            sweep_table = gr.Dataframe(label="summary: means over 27 replicates (3 worlds x 3 layouts x 3 seeds) with "
+                                       "95% intervals", interactive=False, wrap=True)
+            demo.load(show_sweep, None, [*sweep_plots, sweep_table])
         demo.unload(handlers.close)
     handlers.forget = functools.partial(_forget_gradio_session, demo)
     demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=RUN_CONCURRENCY)
