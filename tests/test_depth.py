@@ -18,3 +18,25 @@ def test_depth_downsampling_modes(mode):
 def test_unknown_depth_mode_names_the_accepted_ones():
     with pytest.raises(ValueError, match="bilinear"):
         downsample_depth(torch.ones(8, 8), 2, 2, "cubic")
+
+
+def test_depth_edges_flag_the_cells_across_a_discontinuity_and_nothing_on_a_plane():
+    from mirage_viz.geometry.depth import check_edge_threshold, depth_edges, mask_depth_edges
+
+    step = torch.ones(64, 64)
+    step[:, 20:] = 3.0  # an edge between columns 19 and 20: inside latent column 2 (pixels 16-23)
+    cells = depth_edges(step, 8, 8, 0.1)
+    assert cells[:, 2].all() and not cells[:, [0, 1, 3, 4, 5, 6, 7]].any()
+    pixels = depth_edges(step, 64, 64, 0.1)  # the 3 x 3 neighbourhood: the two columns beside the edge
+    assert pixels[:, 19:21].all() and pixels.sum() == 2 * 64
+    on_block_border = torch.ones(64, 64)
+    on_block_border[:, 24:] = 3.0  # between latent columns 2 and 3: the one-pixel ring counts it for both
+    assert depth_edges(on_block_border, 8, 8, 0.1)[:, 2:4].all()
+    slope = torch.linspace(2.0, 2.4, 64).repeat(64, 1)  # a tilted plane: 0.6% spread per cell
+    assert not depth_edges(slope, 8, 8, 0.1).any()
+    masked = mask_depth_edges(downsample_depth(step, 8, 8), step, 0.1)
+    assert masked[:, 2].isnan().all() and masked[:, 3:].eq(3.0).all()
+    assert mask_depth_edges(masked, step, None) is masked
+    for bad in (0, -0.1, 11, True, "0.1"):
+        with pytest.raises(ValueError, match="edge_threshold must be a relative depth spread"):
+            check_edge_threshold(bad)

@@ -188,3 +188,44 @@ def test_a_voxel_snapshot_keeps_its_tensors_untouched_by_later_writes(scene, mod
     assert all(torch.equal(t, c) for t, c in zip(snapshot, copies, strict=True))
     memory.restore(snapshot)
     assert memory.stats().points == copies[0].shape[0]
+
+
+def test_edge_aware_lifting_drops_the_cells_and_pixels_on_depth_edges():
+    from mirage_viz.geometry.cameras import Camera
+    from mirage_viz.geometry.depth import depth_edges
+
+    camera = Camera(Intrinsics.from_fov(64, 64, 60.0), torch.eye(4))
+    depth = torch.full((64, 64), 2.0)
+    depth[:, 36:] = 4.0  # a wall behind an edge: latent column 4 straddles it
+    observation = Observation(camera=camera, image=torch.rand(3, 64, 64), latent=torch.rand(4, 8, 8), depth=depth)
+    every = LatentSpatialMemory()
+    aware = LatentSpatialMemory(edge_threshold=0.1)
+    every.write(observation)
+    aware.write(observation)
+    assert every.stats().points == 64 and aware.stats().points == 64 - 8  # one column of cells dropped
+    floating = every.cache.tensors()[0][:, 2]  # depths of the lifted cells
+    assert ((floating > 2.01) & (floating < 3.99)).sum() == 8  # the paper's rule: cells between the surfaces
+    kept = aware.cache.tensors()[0][:, 2]
+    assert not ((kept > 2.01) & (kept < 3.99)).any()
+    rgb = RGBPointCloudMemory(encode=lambda x: x[:, :, ::8, ::8], edge_threshold=0.1)
+    rgb.write(observation)
+    assert rgb.stats().points == 64 * 64 - int(depth_edges(depth, 64, 64, 0.1).sum()) == 64 * 62
+    with pytest.raises(ValueError, match="edge_threshold"):
+        LatentSpatialMemory(edge_threshold=0.0)
+
+
+def test_coarser_depth_ties_keep_the_first_hand_view_where_surfaces_agree():
+    from mirage_viz.geometry.cameras import Camera
+
+    camera = Camera(Intrinsics.from_fov(64, 64, 60.0), torch.eye(4))
+    first, later = torch.full((4, 8, 8), 1.0), torch.full((4, 8, 8), -1.0)
+    reads = {}
+    for bits in (5, 0):
+        memory = LatentSpatialMemory(depth_tie_bits=bits)
+        memory.write(Observation(camera=camera, image=torch.rand(3, 64, 64), latent=first, depth=torch.full((64, 64), 2.2)))
+        memory.write(Observation(camera=camera, image=torch.rand(3, 64, 64), latent=later, depth=torch.full((64, 64), 2.1)))
+        reads[bits] = memory.read(camera, (4, 8, 8)).latent
+    assert reads[5].eq(-1.0).all()  # 2.1 m is nearer than 2.2 m at 5 bits (bins of 2^-5 of the octave [2, 4) m)
+    assert reads[0].eq(1.0).all()  # at 0 bits they tie (one octave), and the earliest written wins
+    with pytest.raises(ValueError, match="depth_tie_bits"):
+        LatentSpatialMemory(depth_tie_bits=-1)

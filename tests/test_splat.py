@@ -60,7 +60,7 @@ def test_within_the_depth_tolerance_the_earliest_point_wins():
     assert splat_points(points[:2], features[:2], camera).point_index[2, 2] == 0  # a tie: the first written
     assert splat_points(points[:2], features[:2], camera, depth_mantissa_bits=23).point_index[2, 2] == 1
     assert splat_points(points, features, camera).point_index[2, 2] == 2  # clearly nearer still wins
-    with pytest.raises(ValueError, match="depth_mantissa_bits"):
+    with pytest.raises(ValueError, match="depth_tie_bits must be an integer in \\[0, 23\\]"):
         splat_points(points, features, camera, depth_mantissa_bits=24)
 
 

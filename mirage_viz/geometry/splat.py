@@ -15,7 +15,8 @@ import torch
 from mirage_viz.geometry.cameras import Camera
 from mirage_viz.geometry.projection import _project_rows
 
-__all__ = ["DEPTH_MANTISSA_BITS", "SplatResult", "SplatWorkspace", "splat_points", "splat_points_reference"]
+__all__ = ["DEPTH_MANTISSA_BITS", "SplatResult", "SplatWorkspace", "check_depth_tie_bits", "splat_points",
+           "splat_points_reference"]
 
 
 @dataclass
@@ -31,6 +32,14 @@ class SplatResult:
 _NO_HIT = torch.iinfo(torch.int64).max
 DEPTH_MANTISSA_BITS = 5  # z-test precision: depths within ~3% tie, and the earliest point wins
 _ARANGE = torch.arange(0)
+
+
+def check_depth_tie_bits(bits: object) -> int:
+    """``bits`` when it is a z-test precision in [0, 23] (see :func:`splat_points`), else a ``ValueError``."""
+    if isinstance(bits, bool) or not isinstance(bits, int) or not 0 <= bits <= 23:
+        raise ValueError(f"depth_tie_bits must be an integer in [0, 23] (the z-test's mantissa bits: 0 ties depths within "
+                         f"a factor of 2, {DEPTH_MANTISSA_BITS} within about 3%, 23 compares exact depths), got {bits!r}")
+    return bits
 
 
 def _arange(n: int) -> torch.Tensor:
@@ -91,8 +100,7 @@ def splat_points(
         workspace: scratch buffers to reuse (see :class:`SplatWorkspace`); a fresh one when None.
         depth_mantissa_bits: depth precision of the z-test, 0 to 23 (see above).
     """
-    if not 0 <= depth_mantissa_bits <= 23:
-        raise ValueError(f"depth_mantissa_bits must be in [0, 23], got {depth_mantissa_bits}")
+    check_depth_tie_bits(depth_mantissa_bits)
     if points_world.ndim != 2 or points_world.shape[1] != 3:
         raise ValueError(f"points_world must have shape (N, 3), got {tuple(points_world.shape)}")
     if features.ndim != 2 or features.shape[0] != points_world.shape[0]:

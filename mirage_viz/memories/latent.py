@@ -9,8 +9,9 @@ import torch.nn.functional as F
 
 from mirage_viz.geometry.cameras import Camera
 from mirage_viz.checks import check_choice
-from mirage_viz.geometry.depth import DepthMode, check_depth_mode, downsample_depth
-from mirage_viz.geometry.splat import SplatWorkspace, splat_points
+from mirage_viz.geometry.depth import (DepthMode, check_depth_mode, check_edge_threshold, downsample_depth,
+                                       mask_depth_edges)
+from mirage_viz.geometry.splat import DEPTH_MANTISSA_BITS, SplatWorkspace, check_depth_tie_bits, splat_points
 from mirage_viz.geometry.projection import backproject_depth, rows_with_depth
 from mirage_viz.memories.base import MemoryRead, Observation, PointCloudMemory
 from mirage_viz.memories.point_cache import PointCache
@@ -36,7 +37,8 @@ def check_latent_dtype(dtype: object) -> LatentDtype:
 
 
 def lift_latents(
-    observation: Observation, depth_mode: DepthMode = "bilinear", resolution: LiftResolution = "latent"
+    observation: Observation, depth_mode: DepthMode = "bilinear", resolution: LiftResolution = "latent",
+    edge_threshold: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Lift a frame's latent: returns world points (N, 3) and latent features (N, C).
 
@@ -46,16 +48,21 @@ def lift_latents(
     carrying the latent of the cell it falls in (64x the points for f = 8).
     Holes (NaN depth) are not lifted: a pixel without depth, or a latent cell whose depth footprint holds one
     (see :func:`~mirage_viz.geometry.depth.downsample_depth`), gives no point, so N is smaller.
+    ``edge_threshold`` (None: lift every cell, the paper's rule) drops the cells, or pixels, that straddle a depth
+    discontinuity (:func:`~mirage_viz.geometry.depth.depth_edges`): lifted at one depth they would float between
+    the surfaces and cover, from later views, what lies behind.
     """
     check_lift(resolution)
     channels, height, width = observation.latent.shape
     if resolution == "pixel":
         full_height, full_width = observation.depth.shape
-        points = backproject_depth(observation.depth, observation.camera, allow_holes=True)  # [H*W, 3] world frame
+        depth = mask_depth_edges(observation.depth, observation.depth, edge_threshold)  # (H, W), edges NaN
+        points = backproject_depth(depth, observation.camera, allow_holes=True)  # [H*W, 3] world frame
         cells = F.interpolate(observation.latent[None], size=(full_height, full_width), mode="nearest")[0]
-        return rows_with_depth(observation.depth, points, cells.reshape(channels, -1).T)  # [N, 3], [N, C]
+        return rows_with_depth(depth, points, cells.reshape(channels, -1).T)  # [N, 3], [N, C]
     latent_camera = observation.camera.scaled_to(width, height)
     latent_depth = downsample_depth(observation.depth, height, width, depth_mode, allow_holes=True)  # (h, w)
+    latent_depth = mask_depth_edges(latent_depth, observation.depth, edge_threshold)  # cells on an edge: NaN
     points = backproject_depth(latent_depth, latent_camera, allow_holes=True)  # [h*w, 3] world frame
     features = observation.latent.reshape(channels, -1).T  # [h*w, C]
     return rows_with_depth(latent_depth, points, features)  # [N, 3], [N, C]
@@ -71,6 +78,8 @@ class LatentSpatialMemory(PointCloudMemory):
             ``None`` keeps the paper's flat cache.
         fusion: ``"oldest"``, ``"newest"`` or ``"mean"`` feature per voxel (with ``voxel_size``).
         lift: ``"latent"`` (Mirage) or ``"pixel"`` resolution lifting (see :func:`lift_latents`).
+        edge_threshold: drop cells whose depth footprint spreads by more than this fraction (a depth edge), as the
+            official pipeline drops its depth model's edge points; ``None`` lifts every cell (the paper's text).
     """
 
     name = "latent"
@@ -85,8 +94,12 @@ class LatentSpatialMemory(PointCloudMemory):
         voxel_size: float | None = None,
         fusion: FusionMode = "oldest",
         lift: LiftResolution = "latent",
+        edge_threshold: float | None = None,
+        depth_tie_bits: int = DEPTH_MANTISSA_BITS,
     ) -> None:
         check_depth_mode(depth_mode)
+        self.edge_threshold = check_edge_threshold(edge_threshold)
+        self.depth_tie_bits = check_depth_tie_bits(depth_tie_bits)
         check_lift(lift)
         check_fusion(fusion)
         if isinstance(dtype, str):
@@ -100,7 +113,7 @@ class LatentSpatialMemory(PointCloudMemory):
 
 
     def write(self, observation: Observation) -> None:
-        self.cache.append(*lift_latents(observation, self.depth_mode, self.lift))
+        self.cache.append(*lift_latents(observation, self.depth_mode, self.lift, self.edge_threshold))
 
     def read(self, camera: Camera, latent_shape: tuple[int, int, int]) -> MemoryRead:
         channels, height, width = latent_shape
@@ -108,6 +121,7 @@ class LatentSpatialMemory(PointCloudMemory):
         if points.shape[0] == 0:
             latent, mask = torch.zeros(latent_shape), torch.zeros(height, width, dtype=torch.bool)
         else:
-            splat = splat_points(points, features, camera.scaled_to(width, height), workspace=self._workspace)
+            splat = splat_points(points, features, camera.scaled_to(width, height), workspace=self._workspace,
+                                 depth_mantissa_bits=self.depth_tie_bits)
             latent, mask = splat.features, splat.mask
         return MemoryRead(latent=latent, mask=mask)

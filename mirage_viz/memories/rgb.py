@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from mirage_viz.geometry.cameras import Camera
+from mirage_viz.geometry.depth import check_edge_threshold, mask_depth_edges
 from mirage_viz.geometry.splat import SplatWorkspace, splat_points
 from mirage_viz.geometry.projection import backproject_depth, rows_with_depth
 from mirage_viz.memories.base import MemoryRead, Observation, PointCloudMemory
@@ -29,18 +30,21 @@ class RGBPointCloudMemory(PointCloudMemory):
     display_color = "#d62728"
     cache_label = "RGB point cloud"
 
-    def __init__(self, encode: Callable[[torch.Tensor], torch.Tensor], mask_threshold: float = 0.5) -> None:
+    def __init__(self, encode: Callable[[torch.Tensor], torch.Tensor], mask_threshold: float = 0.5,
+                 edge_threshold: float | None = None) -> None:
         if not 0.0 < mask_threshold <= 1.0:
             raise ValueError(f"mask_threshold must be in (0, 1], got {mask_threshold}")
+        self.edge_threshold = check_edge_threshold(edge_threshold)
         self.encode = encode
         self.mask_threshold = mask_threshold
         self.cache = PointCache(torch.float32)
         self._workspace = SplatWorkspace()
 
     def write(self, observation: Observation) -> None:
-        points = backproject_depth(observation.depth, observation.camera, allow_holes=True)  # [H*W, 3] world frame
+        depth = mask_depth_edges(observation.depth, observation.depth, self.edge_threshold)  # (H, W), edges NaN
+        points = backproject_depth(depth, observation.camera, allow_holes=True)  # [H*W, 3] world frame
         colors = observation.image.reshape(3, -1).T  # [H*W, 3]
-        self.cache.append(*rows_with_depth(observation.depth, points, colors))  # holes (NaN depth) not lifted
+        self.cache.append(*rows_with_depth(depth, points, colors))  # holes (NaN depth) and edges not lifted
 
     def read(self, camera: Camera, latent_shape: tuple[int, int, int]) -> MemoryRead:
         channels, height, width = latent_shape
