@@ -74,11 +74,13 @@ class Backbone:
 
     @torch.no_grad()
     def generate(self, warped_latent: torch.Tensor, mask: torch.Tensor, generator: torch.Generator,
-                 num_inference_steps: int | None = None) -> torch.Tensor:
+                 num_inference_steps: int | None = None, known_cells: bool = False) -> torch.Tensor:
         """warped latent (C, h, w) and mask (h, w) -> generated latent (C, h, w), in ``num_inference_steps``
-        denoising steps (default: the backbone's own)."""
+        denoising steps (default: the backbone's own); ``known_cells`` keeps the covered cells as memory holds them."""
         steps = num_inference_steps or self.num_inference_steps
-        return self.denoiser.generate(warped_latent, mask, steps, generator, self.device, self.dtype)
+        if not known_cells:  # the call every generator implements
+            return self.denoiser.generate(warped_latent, mask, steps, generator, self.device, self.dtype)
+        return self.denoiser.generate(warped_latent, mask, steps, generator, self.device, self.dtype, known_cells=True)
 
     def with_prompt(self, prompt: str) -> Backbone:
         """The same models with another prompt for a hub generator (shared, not reloaded); itself otherwise."""

@@ -159,6 +159,17 @@ def build_parser() -> argparse.ArgumentParser:
                          help="feature kept per voxel with --voxel-size: the first written (oldest), the newest, or the running mean")
     rollout.add_argument("--lift", choices=LIFT_RESOLUTIONS, default=defaults.lift,
                          help="lift latent cells at latent resolution (Mirage) or every pixel with its cell's latent")
+    rollout.add_argument("--edge-threshold", type=float, default=defaults.edge_threshold, metavar="SPREAD",
+                         help="drop latent cells (and RGB pixels) whose depths differ by more than this fraction: they "
+                         "straddle a depth edge and would float between the surfaces (the official pipeline's edge mask)")
+    rollout.add_argument("--lift-every-cell", action="store_true",
+                         help="lift every cell, edges included (the paper's text; overrides --edge-threshold)")
+    rollout.add_argument("--depth-tie-bits", type=int, default=defaults.depth_tie_bits, metavar="BITS",
+                         help="the latent memory's z-test precision: depths agreeing to 2^-BITS of their octave tie and "
+                         "the earliest written point wins (0: within a factor of 2, keeping first-hand views; 23: exact)")
+    rollout.add_argument("--known-cells", action="store_true",
+                         help="the sampler keeps the cells memory covers as memory holds them and generates only the "
+                         "holes (RePaint-style); default: the paper's conditioning alone")
     rollout.add_argument("--inference-steps", type=int, default=None,
                          help="denoising steps per frame (default: the generator's own: 6 embedded, 20 for a hub generator)")
     rollout.add_argument("--out", type=_output_folder, default=Path("mirage_out"), help="output directory (must be new or empty unless --overwrite)")
@@ -420,6 +431,8 @@ def _rollout(args: argparse.Namespace) -> int:
         seed=args.seed, memories=args.memories,
         depth_source=args.depth, depth_errors=args.depth_errors, depth_mode=args.depth_mode, num_inference_steps=args.inference_steps,
         latent_dtype=args.latent_dtype, voxel_size=args.voxel_size, fusion=args.fusion, lift=args.lift,
+        edge_threshold=None if args.lift_every_cell else args.edge_threshold, known_cells=args.known_cells,
+        depth_tie_bits=args.depth_tie_bits,
     )
     check_output_dir(args.out, args.overwrite)  # before any model runs
     trajectory = None

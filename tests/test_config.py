@@ -95,3 +95,15 @@ def test_a_path_longer_than_a_rollout_says_to_subsample_it():
     with pytest.raises(ValueError, match="1,001 steps; a rollout runs at most 1,000: subsample it"):
         plan_rollout(RolloutConfig(size=64), trajectory=long_path)
     assert plan_rollout(RolloutConfig(size=64), trajectory=long_path.subsample(20)).setup.steps == 20
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("edge_threshold", 0.0, "edge_threshold must be a relative depth spread in \\(0, 10\\]"),
+    ("edge_threshold", "0.1", "edge_threshold"),
+    ("known_cells", "yes", "known_cells must be True or False"),
+    ("depth_tie_bits", 24, "depth_tie_bits must be an integer in \\[0, 23\\]"),
+    ("depth_tie_bits", 2.0, "depth_tie_bits"),
+])
+def test_memory_and_sampler_options_are_checked(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        RolloutConfig(**{field: value}).validate()

@@ -96,3 +96,16 @@ def test_the_latent_memory_shows_its_conditioning_decoded_and_the_rgb_memory_its
     assert 0.3 < rgb.memory_render_mask.float().mean() < 1.0 and latent.memory_render_mask is None
     assert all(r.conditioning_frame is None for r in first[0].values())  # step 0 reads nothing
     assert set(latent.timings_ms) == set(STAGES) and "conditioning_frame" not in latent.summary()
+
+
+def test_first_hand_ties_and_known_cells_bring_the_return_frame_back_on_a_held_out_world(backbone):
+    """studio is not a training world of the denoiser; 12-step loop at 128 px (scripts/frame_bars.py: 256 px)."""
+    returns = {}
+    for name, options in {"paper": {}, "ties0": dict(depth_tie_bits=0),
+                          "ties0+known": dict(depth_tie_bits=0, known_cells=True)}.items():
+        records = run_rollout(RolloutConfig(world="studio", steps=12, size=128, memories=("latent",), **options),
+                              backbone=backbone).records["latent"]
+        returns[name] = records[-1].psnr
+        vae = records[0].psnr  # the first frame through the VAE: the ceiling of a perfect memory
+    assert returns["paper"] + 1.5 < returns["ties0"] < returns["ties0+known"]
+    assert returns["ties0+known"] > vae - 1.0

@@ -82,9 +82,11 @@ class WarpConditionedPipeline:
         return self
 
     def generate(self, warped_latent: torch.Tensor, mask: torch.Tensor, num_inference_steps: int,
-                 generator: torch.Generator, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+                 generator: torch.Generator, device: torch.device, dtype: torch.dtype,
+                 known_cells: bool = False) -> torch.Tensor:
         """One latent (C, h, w) from the warped latent (C, h, w) and mask (h, w), on ``device`` in ``dtype``."""
-        output = self(warped_latent[None].to(device, dtype), mask[None].to(device, dtype), num_inference_steps, generator)
+        output = self(warped_latent[None].to(device, dtype), mask[None].to(device, dtype), num_inference_steps, generator,
+                      known_cells)
         return output.latents[0].float().cpu()
 
     @torch.no_grad()
@@ -94,8 +96,14 @@ class WarpConditionedPipeline:
         mask: torch.Tensor,
         num_inference_steps: int = 6,
         generator: torch.Generator | None = None,
+        known_cells: bool = False,
     ) -> DenoiserOutput:
-        """warped_latent (B, C, h, w), 0 in holes; mask (B, 1, h, w) or (B, h, w), 1 where covered."""
+        """warped_latent (B, C, h, w), 0 in holes; mask (B, 1, h, w) or (B, h, w), 1 where covered.
+
+        ``known_cells`` (RePaint-style): after every denoising step the covered cells are set to the warped latent
+        noised to the next step's level, and at the end to the warped latent itself, so what memory holds comes back
+        exactly and the model only fills, and blends into, the holes. Off: the paper's conditioning only.
+        """
         # 1. check inputs
         if warped_latent.ndim != 4 or warped_latent.shape[1] != self.latent_channels:
             raise ValueError(f"warped_latent must be (B, {self.latent_channels}, h, w), got {tuple(warped_latent.shape)}")
@@ -111,8 +119,16 @@ class WarpConditionedPipeline:
         latents = torch.randn(warped_latent.shape, generator=generator, dtype=warped_latent.dtype)
         latents = latents * self.scheduler.init_noise_sigma
         # 3. denoise
-        for t in self.scheduler.timesteps:
+        timesteps = self.scheduler.timesteps
+        for index, t in enumerate(timesteps):
             model_input = torch.cat([self.scheduler.scale_model_input(latents, t), mask, warped_latent], dim=1)
             prediction = self.unet(model_input, t).sample
             latents = self.scheduler.step(prediction, t, latents, generator=generator).prev_sample
+            if known_cells:
+                if index + 1 < len(timesteps):  # the covered cells at the next step's noise level
+                    noise = torch.randn(warped_latent.shape, generator=generator, dtype=warped_latent.dtype)
+                    known = self.scheduler.add_noise(warped_latent, noise, timesteps[index + 1 : index + 2])
+                else:
+                    known = warped_latent
+                latents = mask * known + (1.0 - mask) * latents
         return DenoiserOutput(latents=latents)

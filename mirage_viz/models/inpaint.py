@@ -56,9 +56,16 @@ class InpaintGenerator:
         return 2 ** (len(self.pipeline.unet.config.block_out_channels) - 1)
 
     def generate(self, warped_latent: torch.Tensor, mask: torch.Tensor, num_inference_steps: int,
-                 generator: torch.Generator, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-        """One latent (C, h, w); the pipeline runs on its own device (``device`` and ``dtype`` are its already)."""
-        return self(warped_latent[None], mask[None], num_inference_steps, generator).latents[0]
+                 generator: torch.Generator, device: torch.device, dtype: torch.dtype,
+                 known_cells: bool = False) -> torch.Tensor:
+        """One latent (C, h, w); the pipeline runs on its own device (``device`` and ``dtype`` are its already).
+        ``known_cells``: the covered cells are set back to the warped latent after the pipeline (it has no hook
+        between its steps)."""
+        latent = self(warped_latent[None], mask[None], num_inference_steps, generator).latents[0]
+        if known_cells:
+            covered = mask.to(latent.device, latent.dtype)[None]  # (1, h, w)
+            latent = covered * warped_latent.to(latent.device, latent.dtype) + (1.0 - covered) * latent
+        return latent
 
     @torch.no_grad()
     def __call__(self, warped_latent: torch.Tensor, mask: torch.Tensor, num_inference_steps: int,

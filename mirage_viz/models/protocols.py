@@ -40,8 +40,10 @@ class LatentGenerator(Protocol):
         """Latent grids must be multiples of this (the generator's own downsampling)."""
 
     def generate(self, warped_latent: torch.Tensor, mask: torch.Tensor, num_inference_steps: int,
-                 generator: torch.Generator, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-        """warped latent (C, h, w), 0 in holes, and mask (h, w), 1 where memory covers -> latent (C, h, w)."""
+                 generator: torch.Generator, device: torch.device, dtype: torch.dtype,
+                 known_cells: bool = False) -> torch.Tensor:
+        """warped latent (C, h, w), 0 in holes, and mask (h, w), 1 where memory covers -> latent (C, h, w).
+        ``known_cells``: the covered cells come back as the warped latent (RePaint-style where the model allows)."""
 
     def with_prompt(self, prompt: str) -> LatentGenerator:
         """The same model conditioned on ``prompt`` (itself when it takes no prompt or already has it)."""

@@ -9,7 +9,8 @@ from typing import Literal, get_args
 from mirage_viz.backbone import Backbone
 from mirage_viz.checks import check_choice
 from mirage_viz.geometry.cameras import FOV_RANGE, Camera, Intrinsics, check_fov_degrees
-from mirage_viz.geometry.depth import DepthMode, check_depth_mode
+from mirage_viz.geometry.depth import DepthMode, check_depth_mode, check_edge_threshold
+from mirage_viz.geometry.splat import DEPTH_MANTISSA_BITS, check_depth_tie_bits
 from mirage_viz.memories import MEMORY_NAMES
 from mirage_viz.memories.latent import LatentDtype, LiftResolution, check_latent_dtype, check_lift
 from mirage_viz.memories.voxel_cache import FusionMode, check_fusion, check_voxel_size
@@ -54,6 +55,13 @@ class RolloutConfig:
     voxel_size: float | None = None  # metres; None keeps the paper's flat cache
     fusion: FusionMode = "oldest"
     lift: LiftResolution = "latent"
+    # both point memories drop cells (pixels) that straddle a depth edge by more than this relative spread, as the
+    # official pipeline drops its depth model's edge points; None lifts every cell (the paper's text)
+    edge_threshold: float | None = None
+    # the sampler keeps the cells memory covers as memory holds them (RePaint-style); off: the paper's conditioning
+    known_cells: bool = False
+    # the latent memory's z-test precision: depths within 2**-bits of their octave tie, the earliest written wins
+    depth_tie_bits: int = DEPTH_MANTISSA_BITS
 
     def validate(self, size_multiple: int = 32) -> None:
         """Raise ``ValueError`` naming the first bad parameter and what is accepted."""
@@ -104,6 +112,10 @@ class RolloutConfig:
             check_voxel_size(self.voxel_size)  # None: no fusion
         check_fusion(self.fusion)
         check_lift(self.lift)
+        check_edge_threshold(self.edge_threshold)
+        check_depth_tie_bits(self.depth_tie_bits)
+        if not isinstance(self.known_cells, bool):
+            raise ValueError(f"known_cells must be True or False, got {self.known_cells!r}")
 
     def to_dict(self) -> dict:
         data = asdict(self)

@@ -34,9 +34,10 @@ def make_memory(name: str, backbone: Backbone, config: RolloutConfig | None = No
     config = config or RolloutConfig()
     if name == "latent":
         return LatentSpatialMemory(depth_mode=config.depth_mode, dtype=config.latent_dtype, voxel_size=config.voxel_size,
-                                   fusion=config.fusion, lift=config.lift)
+                                   fusion=config.fusion, lift=config.lift, edge_threshold=config.edge_threshold,
+                                   depth_tie_bits=config.depth_tie_bits)
     if name == "rgb":
-        return RGBPointCloudMemory(encode=backbone.encode)
+        return RGBPointCloudMemory(encode=backbone.encode, edge_threshold=config.edge_threshold)
     if name == "none":
         return NoMemory()
     raise ValueError(f"unknown memory {name!r}; accepted: {', '.join(MEMORY_NAMES)}")
@@ -196,7 +197,8 @@ class RolloutEngine:
     def _step(self, step: int, camera: Camera, memory: SpatialMemory, truth: Render | None) -> StepRecord:
         noise = torch.Generator().manual_seed(self.config.seed * 1_000_003 + step)  # the same for every memory
         out = run_step(memory, self.backbone, camera, self.latent_shape, noise,
-                       lambda frame: self._depth(frame, truth, step), self.setup.num_inference_steps)
+                       lambda frame: self._depth(frame, truth, step), self.setup.num_inference_steps,
+                       known_cells=self.config.known_cells)
         stats = memory.stats()
         return StepRecord(
             step=step, memory=memory.name, camera=camera, conditioning_latent=out.read.latent, mask=out.read.mask,

@@ -74,6 +74,7 @@ def run_step(
     depth: DepthFunction,
     num_inference_steps: int | None = None,
     write_to: SpatialMemory | None = None,
+    known_cells: bool = False,
 ) -> StepOutput:
     """One step at ``camera``: read ``memory``, generate a latent of ``latent_shape`` (C, h, w) from ``noise``,
     decode it, take its depth (``depth(frame)``) and write the frame into ``memory`` (or ``write_to``, so a
@@ -82,7 +83,7 @@ def run_step(
     with timer("read"):
         read = memory.read(camera, latent_shape)
     with timer("generate"):
-        latent = backbone.generate(read.latent, read.mask.float(), noise, num_inference_steps)
+        latent = backbone.generate(read.latent, read.mask.float(), noise, num_inference_steps, known_cells)
     with timer("decode"):
         frame = backbone.decode(latent[None])[0]
     with timer("depth"):

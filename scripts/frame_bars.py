@@ -1,0 +1,111 @@
+"""Issue 15's bars for memory and sampler settings, side by side in one run: writes runs/frame_bars.json.
+
+For each setting (edge-aware lifting threshold, known-cell sampling) and each world, a loop of 12 steps (and, with
+--long, 48) at 256 px runs the three memories; per memory it records the return frame's PSNR against the truth,
+the VAE's own reconstruction of the first frame (the ceiling), the mean PSNR over generated steps, the sharpness of
+generated frames (gradient energy relative to the truth's) and the median step time.
+
+    python scripts/frame_bars.py                      # about 6 minutes on 2 CPU cores
+    python scripts/frame_bars.py --long --settings paper,edge0.1+known
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from mirage_viz.backbone import load_embedded_backbone
+from mirage_viz.rollout import RolloutConfig, run_rollout
+
+SETTINGS = {  # name -> (edge_threshold, known_cells, depth_tie_bits)
+    "paper": (None, False, 5),
+    "edge0.05": (0.05, False, 5),
+    "edge0.1": (0.1, False, 5),
+    "edge0.2": (0.2, False, 5),
+    "edge0.5": (0.5, False, 5),
+    "known": (None, True, 5),
+    "edge0.1+known": (0.1, True, 5),
+    "ties0": (None, False, 0),
+    "ties2": (None, False, 2),
+    "ties0+known": (None, True, 0),
+    "ties1+known": (None, True, 1),
+    "ties2+known": (None, True, 2),
+    "ties0+known+edge0.5": (0.5, True, 0),
+}
+
+
+def sharpness(frame: torch.Tensor, truth: torch.Tensor) -> float:
+    """Gradient energy of ``frame`` relative to ``truth`` (both (3, H, W)): 1 is as sharp as the truth."""
+    def energy(image: torch.Tensor) -> float:
+        dx, dy = image[:, :, 1:] - image[:, :, :-1], image[:, 1:, :] - image[:, :-1, :]
+        return float(dx.square().mean() + dy.square().mean())
+    return energy(frame) / max(energy(truth), 1e-12)
+
+
+def sharpness_abs(frame: torch.Tensor, truth: torch.Tensor) -> float:
+    """Mean absolute gradient of ``frame`` relative to ``truth``'s (a gentler measure than the energy)."""
+    def mean_gradient(image: torch.Tensor) -> float:
+        return float((image[:, :, 1:] - image[:, :, :-1]).abs().mean() + (image[:, 1:, :] - image[:, :-1, :]).abs().mean())
+    return mean_gradient(frame) / max(mean_gradient(truth), 1e-12)
+
+
+def measure(setting: str, world: str, steps: int, size: int, backbone) -> dict:
+    edge, known, ties = SETTINGS[setting]
+    config = RolloutConfig(world=world, trajectory="loop", steps=steps, size=size, seed=0, edge_threshold=edge,
+                           known_cells=known, depth_tie_bits=ties)
+    start = time.perf_counter()
+    rollout = run_rollout(config, backbone=backbone)
+    seconds = time.perf_counter() - start
+    out = {"seconds": round(seconds, 2)}
+    for memory, records in rollout.records.items():
+        generated = records[1:]
+        out[memory] = {
+            "vae_reconstruction_psnr": round(records[0].psnr, 3),
+            "return_psnr": round(records[-1].psnr, 3),
+            "return_mask_coverage": round(records[-1].mask_coverage, 4),
+            "mean_psnr": round(statistics.fmean(r.psnr for r in generated), 3),
+            "sharpness": round(statistics.fmean(sharpness(r.frame, r.true_frame) for r in generated), 4),
+            "sharpness_abs": round(statistics.fmean(sharpness_abs(r.frame, r.true_frame) for r in generated), 4),
+            "step_ms_median": round(statistics.median(sum(r.timings_ms.values()) for r in generated), 1),
+            "cache_points": records[-1].cache_points,
+        }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--settings", default=",".join(SETTINGS), help=f"comma-separated, from {', '.join(SETTINGS)}")
+    parser.add_argument("--worlds", default="studio,gallery,room", help="studio and gallery are held out from training")
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--long", action="store_true", help="also the 48-step loop")
+    parser.add_argument("--out", type=Path, default=Path("runs/frame_bars.json"))
+    args = parser.parse_args()
+    settings = [s for s in args.settings.split(",") if s]
+    unknown = [s for s in settings if s not in SETTINGS]
+    if unknown:
+        parser.error(f"unknown setting {unknown[0]!r}; accepted: {', '.join(SETTINGS)}")
+    backbone = load_embedded_backbone()
+    results: dict = {"size": args.size, "worlds": args.worlds.split(","), "settings": {}}
+    for setting in settings:
+        results["settings"][setting] = {}
+        for steps in (12, 48) if args.long else (12,):
+            for world in args.worlds.split(","):
+                row = measure(setting, world, steps, args.size, backbone)
+                results["settings"][setting][f"{world}/loop{steps}"] = row
+                print(f"{setting:>15} {world:>8} loop{steps}: return latent {row['latent']['return_psnr']:.2f} "
+                      f"rgb {row['rgb']['return_psnr']:.2f} (vae {row['latent']['vae_reconstruction_psnr']:.2f}); "
+                      f"mean latent {row['latent']['mean_psnr']:.2f} rgb {row['rgb']['mean_psnr']:.2f} "
+                      f"none {row['none']['mean_psnr']:.2f}; sharp {row['latent']['sharpness']:.2f}; "
+                      f"{row['latent']['step_ms_median']:.0f} ms", flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
