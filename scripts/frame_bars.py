@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from mirage_viz.backbone import load_embedded_backbone
+from mirage_viz.bench.fidelity import gradient_energy
 from mirage_viz.rollout import RolloutConfig, run_rollout
 
 SETTINGS = {  # name -> (edge_threshold, known_cells, depth_tie_bits)
@@ -41,10 +42,7 @@ SETTINGS = {  # name -> (edge_threshold, known_cells, depth_tie_bits)
 
 def sharpness(frame: torch.Tensor, truth: torch.Tensor) -> float:
     """Gradient energy of ``frame`` relative to ``truth`` (both (3, H, W)): 1 is as sharp as the truth."""
-    def energy(image: torch.Tensor) -> float:
-        dx, dy = image[:, :, 1:] - image[:, :, :-1], image[:, 1:, :] - image[:, :-1, :]
-        return float(dx.square().mean() + dy.square().mean())
-    return energy(frame) / max(energy(truth), 1e-12)
+    return gradient_energy(frame) / gradient_energy(truth)
 
 
 def sharpness_abs(frame: torch.Tensor, truth: torch.Tensor) -> float:

@@ -62,8 +62,7 @@ def check_ray_address(address: str) -> None:
 
 def run_ray(specs: Sequence[RunSpec], finished: Finished, address: str | None = None, workers: int | None = None) -> None:
     """Run ``specs`` as Ray tasks of one CPU each: on a local Ray started here (``workers`` CPUs, default all) or on
-    the cluster at ``address``. The driver receives each run as it finishes."""
-    check_engine("ray", address)
+    the cluster at ``address`` (checked by :func:`run_specs`). The driver receives each run as it finishes."""
     import ray
 
     started = not ray.is_initialized()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from mirage_viz.inputs import read_json_file
@@ -21,6 +21,7 @@ __all__ = ["AXES", "DEFAULT_MAX_RUNS", "RunSpec", "SweepGrid", "load_grid", "par
 
 DEFAULT_MAX_RUNS = 1_000
 AXES = ("worlds", "world_seeds", "trajectories", "steps", "sizes", "depths", "depth_modes", "seeds")
+_INTEGER_AXES = {"world_seeds", "steps", "sizes", "seeds"}
 _FILE_SAFE = re.compile(r"[^A-Za-z0-9._+=-]")
 
 
@@ -123,11 +124,10 @@ class SweepGrid:
         unknown = sorted(set(data) - set(AXES))
         if unknown:
             raise ValueError(f"{where}: unknown axis {unknown[0]!r}; accepted: {', '.join(AXES)}")
-        kinds = {f.name: (int if "int" in str(f.type) else str) for f in fields(cls) if f.name in AXES}
         values = {}
         for axis, raw in data.items():
             raw = raw if isinstance(raw, list) else [raw]
-            kind = kinds[axis]
+            kind = int if axis in _INTEGER_AXES else str
             if any(isinstance(v, bool) or not isinstance(v, kind) for v in raw):
                 raise ValueError(f"{where}: {axis} must be a list of {'integers' if kind is int else 'strings'}, "
                                  f"got {raw!r}")
