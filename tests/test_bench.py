@@ -4,7 +4,7 @@ import pytest
 
 from mirage_viz.bench import HALF_PRECISION_TOLERANCE, BenchConfig, bench_figure, bench_markdown, load_bench, run_bench, write_bench
 from mirage_viz.bench.common import median, pairwise_ratio
-from mirage_viz.bench.fidelity import half_precision_difference, trajectory_views
+from mirage_viz.bench.fidelity import MEMORY_OPTIONS, half_precision_difference, trajectory_views
 from mirage_viz.bench.peak import measure_peak_memory
 from mirage_viz.cli import main
 
@@ -15,7 +15,7 @@ def tiny_bench():
     config = BenchConfig(sizes=(64,), vaes=("embedded", "sd"), sd_sizes=(64,), speed_steps=3, read_repeats=3,
                          step_repeats=2, peak_memory_sizes=(), fidelity_worlds=("room",), fidelity_steps=3,
                          long_loop_steps=4, variant_rollout_steps=2, voxel_sizes=(0.05,), fusion_voxel_size=0.05,
-                         read_cache_steps=4, size=64)
+                         read_cache_steps=4, size=64, option_worlds=("studio",), option_loop_steps=(3,))
     return run_bench(config)
 
 
@@ -30,6 +30,10 @@ def test_bench_json_has_the_promised_fields(tiny_bench):
         assert entry["frames_in_cache"] == 4 and entry["latent_shape"] == [4, 8, 8]
     assert "random weights" in tiny_bench["speed"]["sd"]["64"]["vae_note"]
     assert set(tiny_bench["fidelity"]["loop"]["mean_over_worlds"]) == {"latent", "rgb", "none"}
+    options = tiny_bench["memory_options"]
+    assert options["worlds"] == ["studio"] and list(options["settings"]) == list(MEMORY_OPTIONS)
+    latent = options["settings"]["first-hand ties + known cells"]["3"]["mean_over_worlds"]["latent"]
+    assert latent["sharpness"] > 0 and latent["vae_reconstruction_psnr"] > latent["return_psnr_vs_truth"] - 5
     assert set(tiny_bench["fidelity"]["depth_modes"]["loop"]) == {"bilinear", "nearest", "area", "median", "min"}
     assert {"latent resolution (Mirage)", "pixel resolution"} <= set(tiny_bench["fidelity"]["lifting"]["loop"])
     assert tiny_bench["read_throughput"]["float32"]["read_gbps"] > 0

@@ -28,7 +28,7 @@ from mirage_viz.scenes.trajectories import make_trajectory
 from mirage_viz.scenes.worlds import make_world
 from mirage_viz.bench.common import median, timed_ms, true_observations
 
-__all__ = ["PAPER_EMPTY_CELL_RATES", "loop_consistency", "rollout_scores", "trajectory_views", "read_quality", "half_precision_difference"]
+__all__ = ["MEMORY_OPTIONS", "PAPER_EMPTY_CELL_RATES", "gradient_energy", "loop_consistency", "memory_options", "rollout_scores", "trajectory_views", "read_quality", "half_precision_difference"]
 
 # Mirage's measured empty-cell rates of the warped latent per depth-downsampling mode (its data, not ours).
 PAPER_EMPTY_CELL_RATES = {"bilinear": 0.425, "nearest": 0.478, "area": 0.537, "median": 0.522}
@@ -51,11 +51,14 @@ def rollout_scores(records: Sequence[StepRecord]) -> dict:
     }
 
 
-def loop_consistency(worlds: Sequence[str], steps: int, size: int, backbone: Backbone, seed: int = 0) -> dict:
-    """Rollouts of ``loop`` in each world; per memory: per-step and mean PSNR/SSIM, and the revisit."""
+def loop_consistency(worlds: Sequence[str], steps: int, size: int, backbone: Backbone, seed: int = 0,
+                     **options: object) -> dict:
+    """Rollouts of ``loop`` in each world (with the rollout ``options``, such as ``known_cells=True``); per memory:
+    per-step and mean PSNR/SSIM, the revisit, and the sharpness of generated frames."""
     per_world = {}
     for world in worlds:
-        rollout = run_rollout(RolloutConfig(world=world, trajectory="loop", steps=steps, size=size, seed=seed), backbone=backbone)
+        config = RolloutConfig(world=world, trajectory="loop", steps=steps, size=size, seed=seed, **options)
+        rollout = run_rollout(config, backbone=backbone)
         per_world[world] = {}
         for name, records in rollout.records.items():
             last, first = records[-1], records[0]
@@ -64,16 +67,41 @@ def loop_consistency(worlds: Sequence[str], steps: int, size: int, backbone: Bac
                 "ssim": [round(r.ssim, 5) for r in records],
                 "return_psnr_vs_first": round(psnr(last.frame, first.frame), 4),
                 "return_ssim_vs_first": round(ssim(last.frame, first.frame), 5),
+                "vae_reconstruction_psnr": round(first.psnr, 4),
+                "sharpness": _mean([gradient_energy(r.frame) / gradient_energy(r.true_frame) for r in records[1:]]),
             }
     names = next(iter(per_world.values())).keys()
     overall = {
         name: {
             key: _mean([per_world[w][name][key] for w in worlds])
-            for key in ("mean_psnr", "mean_ssim", "return_psnr_vs_truth", "return_psnr_vs_first")
+            for key in ("mean_psnr", "mean_ssim", "return_psnr_vs_truth", "return_psnr_vs_first",
+                        "vae_reconstruction_psnr", "sharpness")
         }
         for name in names
     }
     return {"worlds": list(worlds), "steps": steps, "size": size, "per_world": per_world, "mean_over_worlds": overall}
+
+
+def gradient_energy(image: torch.Tensor) -> float:
+    """Mean squared finite difference of an image (3, H, W) along x and y: its sharpness (generated frames are
+    compared with the truth's by the ratio)."""
+    dx, dy = image[:, :, 1:] - image[:, :, :-1], image[:, 1:, :] - image[:, :-1, :]
+    return max(float(dx.square().mean() + dy.square().mean()), 1e-12)
+
+
+# the memory and sampler options beside the paper's memory (see the README's "Memory and sampler options")
+MEMORY_OPTIONS: dict[str, dict] = {
+    "paper": {},
+    "edge mask 0.1": {"edge_threshold": 0.1},
+    "first-hand ties (depth_tie_bits 0)": {"depth_tie_bits": 0},
+    "first-hand ties + known cells": {"depth_tie_bits": 0, "known_cells": True},
+}
+
+
+def memory_options(worlds: Sequence[str], loop_steps: Sequence[int], size: int, backbone: Backbone, seed: int = 0) -> dict:
+    """:func:`loop_consistency` for every setting of :data:`MEMORY_OPTIONS` and loop length, side by side."""
+    return {name: {str(steps): loop_consistency(worlds, steps, size, backbone, seed, **options) for steps in loop_steps}
+            for name, options in MEMORY_OPTIONS.items()}
 
 
 def trajectory_views(world: str, trajectory: str, steps: int, size: int, backbone: Backbone, laps: int = 1) -> list[Observation]:

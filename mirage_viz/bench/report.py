@@ -92,6 +92,20 @@ def bench_markdown(result: dict) -> str:
         for name, m in loop["mean_over_worlds"].items()
     ])
 
+    options = result.get("memory_options")
+    if options:
+        lines += ["", f"## Memory and sampler options, side by side ({', '.join(options['worlds'])}: worlds the denoiser "
+                  f"never saw; {options['size']}x{options['size']}, means over worlds)", ""]
+        rows = []
+        for name, loops in options["settings"].items():
+            for steps, run in loops.items():
+                m = run["mean_over_worlds"]
+                rows.append([name, steps, _fmt(m["latent"]["return_psnr_vs_truth"]), _fmt(m["rgb"]["return_psnr_vs_truth"]),
+                             _fmt(m["latent"]["vae_reconstruction_psnr"]), _fmt(m["latent"]["mean_psnr"]),
+                             _fmt(m["rgb"]["mean_psnr"]), _fmt(m["none"]["mean_psnr"]), _fmt(m["latent"]["sharpness"], 3)])
+        lines += _table(["setting", "loop steps", "return latent (dB)", "return RGB (dB)", "VAE ceiling (dB)",
+                         "mean latent (dB)", "mean RGB (dB)", "mean none (dB)", "sharpness latent"], rows)
+
     modes = result["fidelity"]["depth_modes"]
     paper = modes["paper_empty_cell_rates"]
     lines += ["", f"## Empty latent cells per depth-downsampling mode ({modes['world']}, {modes['steps']} steps, true views)", ""]
