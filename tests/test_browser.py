@@ -43,8 +43,13 @@ def test_browser_runs_an_example_sees_the_panels_and_scrubs(page):
     page.get_by_text("orbit_left", exact=True).click()  # the orbit example: 6 steps at 128x128
     page.wait_for_function(  # the example's values are in the inputs before Run reads them
         "() => document.querySelector(\"input[aria-label='number input for steps']\")?.value === '6'", timeout=30_000)
+    page.get_by_text("Path preview: orbit_left, 6 steps").wait_for(timeout=60_000)  # the page is done reacting
     page.get_by_role("button", name="Run").click()
-    page.get_by_text("Step 0 of").first.wait_for(timeout=120_000)
+    try:
+        page.get_by_text("Step 0 of").first.wait_for(timeout=120_000)
+    except playwright_sync.TimeoutError:
+        status = page.locator("#run-status").inner_text()
+        raise AssertionError(f"no step after Run; the status line says: {status!r}") from None
     page.get_by_text("Done:").wait_for(timeout=120_000)
     # The 3D plot is a plotly figure; the frames, error maps and conditioning are images in the step view.
     assert page.locator(".js-plotly-plot .gl-container, .js-plotly-plot canvas").count() > 0
