@@ -165,8 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     rollout.add_argument("--lift-every-cell", action="store_true",
                          help="lift every cell, edges included (the paper's text; overrides --edge-threshold)")
     rollout.add_argument("--depth-tie-bits", type=int, default=defaults.depth_tie_bits, metavar="BITS",
-                         help="the latent memory's z-test precision: depths agreeing to 2^-BITS of their octave tie and "
-                         "the earliest written point wins (0: within a factor of 2, keeping first-hand views; 23: exact)")
+                         help="the latent memory's z-test tolerance: depths within a factor 1 + 2^-BITS of a cell's nearest "
+                         "tie and the earliest written point wins (0: within a factor of 2, keeping first-hand views; "
+                         "23: equal depths only)")
     rollout.add_argument("--known-cells", action="store_true",
                          help="the sampler keeps the cells memory covers as memory holds them and generates only the "
                          "holes (RePaint-style); default: the paper's conditioning alone")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from mirage_viz.backbone import load_embedded_backbone
+from mirage_viz.backbone import ASSETS_DIR, load_backbone, load_embedded_backbone
 from mirage_viz.bench.fidelity import gradient_energy
 from mirage_viz.rollout import RolloutConfig, run_rollout
 
@@ -53,6 +53,9 @@ def sharpness_abs(frame: torch.Tensor, truth: torch.Tensor) -> float:
 
 
 def measure(setting: str, world: str, steps: int, size: int, backbone) -> dict:
+    def through_vae(image: torch.Tensor) -> torch.Tensor:  # (3, H, W): the VAE's own reconstruction, the ceiling
+        return backbone.decode(backbone.encode(image[None]))[0]
+
     edge, known, ties = SETTINGS[setting]
     config = RolloutConfig(world=world, trajectory="loop", steps=steps, size=size, seed=0, edge_threshold=edge,
                            known_cells=known, depth_tie_bits=ties)
@@ -69,6 +72,7 @@ def measure(setting: str, world: str, steps: int, size: int, backbone) -> dict:
             "mean_psnr": round(statistics.fmean(r.psnr for r in generated), 3),
             "sharpness": round(statistics.fmean(sharpness(r.frame, r.true_frame) for r in generated), 4),
             "sharpness_abs": round(statistics.fmean(sharpness_abs(r.frame, r.true_frame) for r in generated), 4),
+            "sharpness_vs_vae": round(statistics.fmean(sharpness(r.frame, through_vae(r.true_frame)) for r in generated), 4),
             "step_ms_median": round(statistics.median(sum(r.timings_ms.values()) for r in generated), 1),
             "cache_points": records[-1].cache_points,
         }
@@ -81,6 +85,7 @@ def main() -> None:
     parser.add_argument("--worlds", default="studio,gallery,room", help="studio and gallery are held out from training")
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--long", action="store_true", help="also the 48-step loop")
+    parser.add_argument("--denoiser", type=Path, default=None, help="a saved denoiser to measure instead of the shipped one")
     parser.add_argument("--out", type=Path, default=Path("runs/frame_bars.json"))
     args = parser.parse_args()
     settings = [s for s in args.settings.split(",") if s]
@@ -88,7 +93,9 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown setting {unknown[0]!r}; accepted: {', '.join(SETTINGS)}")
     backbone = load_embedded_backbone()
-    results: dict = {"size": args.size, "worlds": args.worlds.split(","), "settings": {}}
+    if args.denoiser is not None:
+        backbone = load_backbone(ASSETS_DIR / "vae", args.denoiser, ASSETS_DIR / "depth", name=args.denoiser.name)
+    results: dict = {"size": args.size, "worlds": args.worlds.split(","), "denoiser": str(args.denoiser or "shipped"), "settings": {}}
     for setting in settings:
         results["settings"][setting] = {}
         for steps in (12, 48) if args.long else (12,):
@@ -98,7 +105,8 @@ def main() -> None:
                 print(f"{setting:>15} {world:>8} loop{steps}: return latent {row['latent']['return_psnr']:.2f} "
                       f"rgb {row['rgb']['return_psnr']:.2f} (vae {row['latent']['vae_reconstruction_psnr']:.2f}); "
                       f"mean latent {row['latent']['mean_psnr']:.2f} rgb {row['rgb']['mean_psnr']:.2f} "
-                      f"none {row['none']['mean_psnr']:.2f}; sharp {row['latent']['sharpness']:.2f}; "
+                      f"none {row['none']['mean_psnr']:.2f}; sharp {row['latent']['sharpness']:.2f} "
+                      f"(vs VAE {row['latent']['sharpness_vs_vae']:.2f}); "
                       f"{row['latent']['step_ms_median']:.0f} ms", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1))

@@ -5,15 +5,15 @@ from mirage_viz.geometry import backproject_depth, splat_points, splat_points_re
 from mirage_viz.geometry.cameras import Camera, Intrinsics
 
 
-@pytest.mark.parametrize("mantissa_bits", [23, 7, 2])
+@pytest.mark.parametrize("tie_bits", [23, 7, 2, 0])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_vectorized_splat_matches_the_loop_reference(random_camera, seed, mantissa_bits):
+def test_vectorized_splat_matches_the_loop_reference(random_camera, seed, tie_bits):
     g = torch.Generator().manual_seed(seed)
     points = torch.randn(600, 3, generator=g) * torch.tensor([2.0, 1.5, 1.0]) + torch.tensor([0.0, 0.0, 3.0])
     features = torch.randn(600, 5, generator=g)
     camera = random_camera(seed)
-    expected, expected_mask = splat_points_reference(points, features, camera, depth_mantissa_bits=mantissa_bits)
-    result = splat_points(points, features, camera, depth_mantissa_bits=mantissa_bits)
+    expected, expected_mask = splat_points_reference(points, features, camera, depth_tie_bits=tie_bits)
+    result = splat_points(points, features, camera, depth_tie_bits=tie_bits)
     assert torch.equal(result.mask, expected_mask)
     assert torch.allclose(result.features, expected, atol=1e-6)
 
@@ -58,10 +58,25 @@ def test_within_the_depth_tolerance_the_earliest_point_wins():
     points = torch.tensor([[0.0, 0.0, 3.01], [0.0, 0.0, 3.005], [0.0, 0.0, 2.5]])  # 0.2% and 17% nearer
     features = torch.tensor([[1.0], [2.0], [3.0]])
     assert splat_points(points[:2], features[:2], camera).point_index[2, 2] == 0  # a tie: the first written
-    assert splat_points(points[:2], features[:2], camera, depth_mantissa_bits=23).point_index[2, 2] == 1
+    assert splat_points(points[:2], features[:2], camera, depth_tie_bits=23).point_index[2, 2] == 1
     assert splat_points(points, features, camera).point_index[2, 2] == 2  # clearly nearer still wins
     with pytest.raises(ValueError, match="depth_tie_bits must be an integer in \\[0, 23\\]"):
-        splat_points(points, features, camera, depth_mantissa_bits=24)
+        splat_points(points, features, camera, depth_tie_bits=24)
+
+
+def test_the_tolerance_is_relative_to_the_nearest_point_not_a_bin():
+    """1.99 m and 2.01 m are 1% apart: a tie at any tolerance from 2**-6 up, though they straddle a power of two
+    (the octave bins of float32 depth bits would have split them); with tie bits 0, anything up to twice as far ties."""
+    camera = Camera(Intrinsics(fx=10.0, fy=10.0, cx=2.0, cy=2.0, width=5, height=5), torch.eye(4))
+    features = torch.tensor([[1.0], [2.0]])
+    straddling = torch.tensor([[0.0, 0.0, 2.01], [0.0, 0.0, 1.99]])
+    for bits in (0, 3, 6):
+        assert splat_points(straddling, features, camera, depth_tie_bits=bits).point_index[2, 2] == 0
+    assert splat_points(straddling, features, camera, depth_tie_bits=8).point_index[2, 2] == 1
+    twice = torch.tensor([[0.0, 0.0, 3.9], [0.0, 0.0, 2.0]])
+    assert splat_points(twice, features, camera, depth_tie_bits=0).point_index[2, 2] == 0
+    farther = torch.tensor([[0.0, 0.0, 4.1], [0.0, 0.0, 2.0]])  # more than twice as far: the nearer wins
+    assert splat_points(farther, features, camera, depth_tie_bits=0).point_index[2, 2] == 1
 
 
 def test_points_behind_or_outside_leave_empty_zero_cells():

@@ -102,9 +102,11 @@ def bench_markdown(result: dict) -> str:
                 m = run["mean_over_worlds"]
                 rows.append([name, steps, _fmt(m["latent"]["return_psnr_vs_truth"]), _fmt(m["rgb"]["return_psnr_vs_truth"]),
                              _fmt(m["latent"]["vae_reconstruction_psnr"]), _fmt(m["latent"]["mean_psnr"]),
-                             _fmt(m["rgb"]["mean_psnr"]), _fmt(m["none"]["mean_psnr"]), _fmt(m["latent"]["sharpness"], 3)])
+                             _fmt(m["rgb"]["mean_psnr"]), _fmt(m["none"]["mean_psnr"]), _fmt(m["latent"]["sharpness"], 3),
+                             _fmt(m["latent"].get("sharpness_vs_vae"), 3)])
         lines += _table(["setting", "loop steps", "return latent (dB)", "return RGB (dB)", "VAE ceiling (dB)",
-                         "mean latent (dB)", "mean RGB (dB)", "mean none (dB)", "sharpness latent"], rows)
+                         "mean latent (dB)", "mean RGB (dB)", "mean none (dB)", "sharpness latent",
+                         "sharpness latent vs VAE"], rows)
 
     modes = result["fidelity"]["depth_modes"]
     paper = modes["paper_empty_cell_rates"]

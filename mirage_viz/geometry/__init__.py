@@ -26,7 +26,7 @@ from mirage_viz.geometry.projection import (
     rows_with_depth,
 )
 from mirage_viz.geometry.splat import (
-    DEPTH_MANTISSA_BITS,
+    DEPTH_TIE_BITS,
     SplatResult,
     SplatWorkspace,
     splat_points,
@@ -34,7 +34,7 @@ from mirage_viz.geometry.splat import (
 )
 
 __all__ = [
-    "DEPTH_DOWNSAMPLE_MODES", "DEPTH_MANTISSA_BITS", "FOV_RANGE", "MAX_CAMERA_DISTANCE", "Camera", "DepthMode",
+    "DEPTH_DOWNSAMPLE_MODES", "DEPTH_TIE_BITS", "FOV_RANGE", "MAX_CAMERA_DISTANCE", "Camera", "DepthMode",
     "Intrinsics", "SplatResult", "SplatWorkspace", "backproject_depth", "camera_rays", "check_camera_to_world",
     "check_depth", "check_depth_mode", "check_fov_degrees", "downsample_depth", "invert_pose",
     "look_at_camera_to_world", "make_pose", "pixel_grid", "project_points", "rotation_x", "rotation_y",

@@ -3,6 +3,9 @@ loop it vectorizes (:func:`splat_points_reference`), kept beside it for tests an
 
 OpenCV convention (see :mod:`mirage_viz.geometry.cameras`): a camera-frame point ``(x, y, z)`` with ``z > 0``
 lands on cell ``u = fx * x / z + cx``, ``v = fy * y / z + cy``, rounded to the nearest.
+
+The z-test keeps first-hand content: in each cell, the points within a factor ``1 + 2**-depth_tie_bits`` of the
+nearest point's depth tie, and of those the earliest written wins (memories write in time order).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import torch
 from mirage_viz.geometry.cameras import Camera
 from mirage_viz.geometry.projection import _project_rows
 
-__all__ = ["DEPTH_MANTISSA_BITS", "SplatResult", "SplatWorkspace", "check_depth_tie_bits", "splat_points",
+__all__ = ["DEPTH_TIE_BITS", "SplatResult", "SplatWorkspace", "check_depth_tie_bits", "splat_points",
            "splat_points_reference"]
 
 
@@ -30,15 +33,16 @@ class SplatResult:
 
 
 _NO_HIT = torch.iinfo(torch.int64).max
-DEPTH_MANTISSA_BITS = 5  # z-test precision: depths within ~3% tie, and the earliest point wins
+DEPTH_TIE_BITS = 5  # z-test tolerance 2**-5: depths within 3.1% of a cell's nearest tie, and the earliest point wins
 _ARANGE = torch.arange(0)
 
 
 def check_depth_tie_bits(bits: object) -> int:
-    """``bits`` when it is a z-test precision in [0, 23] (see :func:`splat_points`), else a ``ValueError``."""
+    """``bits`` when it is a z-test tolerance in [0, 23] (see :func:`splat_points`), else a ``ValueError``."""
     if isinstance(bits, bool) or not isinstance(bits, int) or not 0 <= bits <= 23:
-        raise ValueError(f"depth_tie_bits must be an integer in [0, 23] (the z-test's mantissa bits: 0 ties depths within "
-                         f"a factor of 2, {DEPTH_MANTISSA_BITS} within about 3%, 23 compares exact depths), got {bits!r}")
+        raise ValueError(f"depth_tie_bits must be an integer in [0, 23] (the z-test ties depths within a factor "
+                         f"1 + 2**-bits of a cell's nearest: 0 within a factor of 2, {DEPTH_TIE_BITS} within 3.1%, 23 only "
+                         f"equal depths), got {bits!r}")
     return bits
 
 
@@ -81,26 +85,26 @@ def splat_points(
     camera: Camera,
     near: float = 1e-3,
     workspace: SplatWorkspace | None = None,
-    depth_mantissa_bits: int = DEPTH_MANTISSA_BITS,
+    depth_tie_bits: int = DEPTH_TIE_BITS,
 ) -> SplatResult:
     """Forward z-buffer splat of N points with C-dim features into ``camera``'s grid.
 
-    Each point goes to the nearest cell (rounding), the closest depth wins, empty cells are zero.
-    Depths are compared on ``depth_mantissa_bits`` of float32's 23 mantissa bits: with the default 5,
-    depth is cut into bins 2**-5 of their octave wide (1.6% to 3.1% of the depth), points in one bin
-    tie, and the lowest index (the earliest written) wins. Memories write in time order, so where several frames saw the same surface, the
-    first view (the given frame, then the least drifted) is kept; 23 compares exact depths.
-    Vectorized in one pass: the key ``(depth bits << 32) | point index`` is reduced with ``amin``
-    per cell, which orders by depth because positive float32 bit patterns sort like the floats.
+    Each point goes to the nearest cell (rounding); empty cells are zero. The z-test has a tolerance: the points
+    of a cell within a factor ``1 + 2**-depth_tie_bits`` of its nearest point's depth tie (default 5: 3.1%), and
+    of those the lowest index (the earliest written) wins. Memories write in time order, so where several frames
+    saw the same surface, the first view (the given frame, then the least drifted) is kept; a point clearly in
+    front still wins. 23 leaves only equal depths tied.
+    Vectorized in two passes of ``scatter_reduce``: the nearest depth per cell, then the lowest index among the
+    points within the tolerance of it.
 
     Args:
         points_world: (N, 3) world frame.
         features: (N, C).
         camera: target camera; its intrinsics give the grid size.
         workspace: scratch buffers to reuse (see :class:`SplatWorkspace`); a fresh one when None.
-        depth_mantissa_bits: depth precision of the z-test, 0 to 23 (see above).
+        depth_tie_bits: z-test tolerance 2**-bits, 0 to 23 (see above).
     """
-    check_depth_tie_bits(depth_mantissa_bits)
+    check_depth_tie_bits(depth_tie_bits)
     if points_world.ndim != 2 or points_world.shape[1] != 3:
         raise ValueError(f"points_world must have shape (N, 3), got {tuple(points_world.shape)}")
     if features.ndim != 2 or features.shape[0] != points_world.shape[0]:
@@ -124,42 +128,50 @@ def splat_points(
     cell_float = torch.mul(row, width, out=scratch.get("cell_float", (n,), torch.float32)).add_(col)
     cell_float.masked_fill_(visible.logical_not_(), num_cells)  # hidden points -> a spare bin
     cell = scratch.get("cell", (n,), torch.int64).copy_(cell_float)  # [N]
-    # positive float32 bit patterns sort like the floats themselves; (bits << 32) | index, written as
-    # arithmetic (int64 shifts and ors are several times slower on CPU)
-    depth_bits = z.view(torch.int32) >> (23 - depth_mantissa_bits)  # [N] depth on the chosen precision
-    key = scratch.get("key", (n,), torch.int64).copy_(depth_bits).mul_(2**32).add_(_arange(n))  # [N]
+    # pass 1: the nearest depth per cell; pass 2: the earliest point within the tolerance of it
+    nearest = torch.full((num_cells + 1,), math.inf).scatter_reduce_(0, cell, z, reduce="amin", include_self=True)
+    limit = torch.index_select(nearest, 0, cell, out=scratch.get("limit", (n,), torch.float32))  # [N]
+    limit.mul_(1.0 + 2.0**-depth_tie_bits)
+    tied = torch.le(z, limit, out=test)  # [N]; hidden points only tie in the spare bin
+    key = scratch.get("key", (n,), torch.int64).copy_(_arange(n)).masked_fill_(tied.logical_not_(), _NO_HIT)  # [N]
     best = torch.full((num_cells + 1,), _NO_HIT, dtype=torch.int64)
     best.scatter_reduce_(0, cell, key, reduce="amin", include_self=True)
     best = best[:num_cells]  # [H*W]
     hit = best != _NO_HIT  # [H*W]
-    winner = (best & 0xFFFFFFFF).masked_fill_(~hit, 0)  # [H*W]; 0 is a placeholder where empty
+    winner = best.masked_fill_(~hit, 0)  # [H*W]; 0 is a placeholder where empty
     out = features.T.index_select(1, winner).float().masked_fill_(~hit, 0.0)  # [C, H*W]; empty cells 0
     out_depth = z.index_select(0, winner).masked_fill_(~hit, 0.0)  # [H*W]
     return SplatResult(
         features=out.reshape(-1, height, width),  # contiguous (C, H, W): the denoiser's convs want it so
         mask=hit.reshape(height, width),
         depth=out_depth.reshape(height, width),
-        point_index=winner.masked_fill_(~hit, -1).reshape(height, width),
+        point_index=winner.masked_fill(~hit, -1).reshape(height, width),
     )
 
 
 def splat_points_reference(points_world: torch.Tensor, features: torch.Tensor, camera: Camera, near: float = 1e-3,
-                           depth_mantissa_bits: int = DEPTH_MANTISSA_BITS) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`splat_points` written as the plain loop it vectorizes (as gsplat keeps a torch reference beside its
-    kernels): each point in write order goes to its nearest cell and stays when its depth, on
-    ``depth_mantissa_bits`` of precision, is closer than the cell's so far (ties: the earlier point). Slow; for
-    tests and for reading. Returns features (C, H, W), empty cells zero, and the hit mask (H, W)."""
+                           depth_tie_bits: int = DEPTH_TIE_BITS) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`splat_points` written as the plain loops it vectorizes (as gsplat keeps a torch reference beside its
+    kernels): a first loop finds each cell's nearest depth, a second keeps, per cell, the first point in write order
+    whose depth is within a factor ``1 + 2**-depth_tie_bits`` of it. Slow; for tests and for reading. Returns
+    features (C, H, W), empty cells zero, and the hit mask (H, W)."""
     k = camera.intrinsics
-    out = torch.zeros(features.shape[1], k.height, k.width)
-    closest = torch.full((k.height, k.width), _NO_HIT, dtype=torch.int64)
     w2c = camera.world_to_camera
+    landed = []  # (index, row, col, z) of the points that land on the grid
     for index in range(points_world.shape[0]):
         x, y, z = (w2c[:3, :3] @ points_world[index] + w2c[:3, 3]).tolist()
         if z <= near:
             continue
         col, row = round(k.fx * x / z + k.cx), round(k.fy * y / z + k.cy)
-        key = int(torch.tensor([z], dtype=torch.float32).view(torch.int32)) >> (23 - depth_mantissa_bits)
-        if 0 <= col < k.width and 0 <= row < k.height and key < closest[row, col]:
-            closest[row, col] = key
+        if 0 <= col < k.width and 0 <= row < k.height:
+            landed.append((index, row, col, torch.tensor(z, dtype=torch.float32)))
+    nearest = torch.full((k.height, k.width), math.inf)
+    for _, row, col, z in landed:
+        nearest[row, col] = min(nearest[row, col], z)
+    out = torch.zeros(features.shape[1], k.height, k.width)
+    taken = torch.zeros(k.height, k.width, dtype=torch.bool)
+    for index, row, col, z in landed:
+        if not taken[row, col] and z <= nearest[row, col] * (1.0 + 2.0**-depth_tie_bits):
+            taken[row, col] = True
             out[:, row, col] = features[index]
-    return out, closest != _NO_HIT
+    return out, taken

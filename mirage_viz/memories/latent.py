@@ -11,7 +11,7 @@ from mirage_viz.geometry.cameras import Camera
 from mirage_viz.checks import check_choice
 from mirage_viz.geometry.depth import (DepthMode, check_depth_mode, check_edge_threshold, downsample_depth,
                                        mask_depth_edges)
-from mirage_viz.geometry.splat import DEPTH_MANTISSA_BITS, SplatWorkspace, check_depth_tie_bits, splat_points
+from mirage_viz.geometry.splat import DEPTH_TIE_BITS, SplatWorkspace, check_depth_tie_bits, splat_points
 from mirage_viz.geometry.projection import backproject_depth, rows_with_depth
 from mirage_viz.memories.base import MemoryRead, Observation, PointCloudMemory
 from mirage_viz.memories.point_cache import PointCache
@@ -95,7 +95,7 @@ class LatentSpatialMemory(PointCloudMemory):
         fusion: FusionMode = "oldest",
         lift: LiftResolution = "latent",
         edge_threshold: float | None = None,
-        depth_tie_bits: int = DEPTH_MANTISSA_BITS,
+        depth_tie_bits: int = DEPTH_TIE_BITS,
     ) -> None:
         check_depth_mode(depth_mode)
         self.edge_threshold = check_edge_threshold(edge_threshold)
@@ -122,6 +122,6 @@ class LatentSpatialMemory(PointCloudMemory):
             latent, mask = torch.zeros(latent_shape), torch.zeros(height, width, dtype=torch.bool)
         else:
             splat = splat_points(points, features, camera.scaled_to(width, height), workspace=self._workspace,
-                                 depth_mantissa_bits=self.depth_tie_bits)
+                                 depth_tie_bits=self.depth_tie_bits)
             latent, mask = splat.features, splat.mask
         return MemoryRead(latent=latent, mask=mask)

@@ -13,16 +13,26 @@ from pathlib import Path
 import torch
 from diffusers import DDIMScheduler, SchedulerMixin, UNet2DModel
 
-__all__ = ["embedded_unet_config", "build_embedded_unet", "build_scheduler", "WarpConditionedPipeline", "DenoiserOutput"]
+__all__ = ["UNET_SIZES", "embedded_unet_config", "build_embedded_unet", "build_scheduler", "WarpConditionedPipeline", "DenoiserOutput"]
 
 
-def embedded_unet_config(latent_channels: int = 4) -> dict:
+# UNet shapes the training script can build: channels per block and ResNet layers per block
+UNET_SIZES: dict[str, tuple[tuple[int, ...], int]] = {
+    "small": ((32, 64, 96), 1),  # 1.8 M parameters, the first shipped denoiser
+    "medium": ((48, 96, 160), 1),  # 4.3 M parameters
+}
+
+
+def embedded_unet_config(latent_channels: int = 4, size: str = "small") -> dict:
+    if size not in UNET_SIZES:
+        raise ValueError(f"unknown UNet size {size!r}; choose one of {', '.join(UNET_SIZES)}")
+    channels, layers = UNET_SIZES[size]
     return dict(
         sample_size=32,
         in_channels=2 * latent_channels + 1,
         out_channels=latent_channels,
-        block_out_channels=(32, 64, 96),
-        layers_per_block=1,
+        block_out_channels=channels,
+        layers_per_block=layers,
         down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
         up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
         norm_num_groups=16,
@@ -30,8 +40,8 @@ def embedded_unet_config(latent_channels: int = 4) -> dict:
     )
 
 
-def build_embedded_unet(latent_channels: int = 4) -> UNet2DModel:
-    return UNet2DModel(**embedded_unet_config(latent_channels))
+def build_embedded_unet(latent_channels: int = 4, size: str = "small") -> UNet2DModel:
+    return UNet2DModel(**embedded_unet_config(latent_channels, size))
 
 
 def build_scheduler() -> DDIMScheduler:

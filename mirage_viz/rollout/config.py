@@ -10,7 +10,7 @@ from mirage_viz.backbone import Backbone
 from mirage_viz.checks import check_choice
 from mirage_viz.geometry.cameras import FOV_RANGE, Camera, Intrinsics, check_fov_degrees
 from mirage_viz.geometry.depth import DepthMode, check_depth_mode, check_edge_threshold
-from mirage_viz.geometry.splat import DEPTH_MANTISSA_BITS, check_depth_tie_bits
+from mirage_viz.geometry.splat import DEPTH_TIE_BITS, check_depth_tie_bits
 from mirage_viz.memories import MEMORY_NAMES
 from mirage_viz.memories.latent import LatentDtype, LiftResolution, check_latent_dtype, check_lift
 from mirage_viz.memories.voxel_cache import FusionMode, check_fusion, check_voxel_size
@@ -60,8 +60,9 @@ class RolloutConfig:
     edge_threshold: float | None = None
     # the sampler keeps the cells memory covers as memory holds them (RePaint-style); off: the paper's conditioning
     known_cells: bool = False
-    # the latent memory's z-test precision: depths within 2**-bits of their octave tie, the earliest written wins
-    depth_tie_bits: int = DEPTH_MANTISSA_BITS
+    # the latent memory's z-test tolerance: depths within a factor 1 + 2**-bits of a cell's nearest tie, the earliest
+    # written wins
+    depth_tie_bits: int = DEPTH_TIE_BITS
 
     def validate(self, size_multiple: int = 32) -> None:
         """Raise ``ValueError`` naming the first bad parameter and what is accepted."""
