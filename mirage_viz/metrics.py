@@ -1,11 +1,11 @@
-"""Image fidelity against the true render: PSNR and SSIM on images in [0, 1]."""
+"""Image fidelity against the true render: PSNR and SSIM on images in [0, 1], and sharpness (gradient energy)."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["psnr", "ssim"]
+__all__ = ["psnr", "ssim", "gradient_energy"]
 
 
 def psnr(prediction: torch.Tensor, target: torch.Tensor) -> float:
@@ -30,3 +30,10 @@ def ssim(prediction: torch.Tensor, target: torch.Tensor, window: int = 11, sigma
     c1, c2 = 0.01**2, 0.03**2
     ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
     return ssim_map.mean().item()
+
+
+def gradient_energy(image: torch.Tensor) -> float:
+    """Mean squared finite difference of images (..., 3, H, W) along x and y: their sharpness (a frame is compared with
+    the truth by the ratio: 1 is as sharp)."""
+    dx, dy = image[..., :, 1:] - image[..., :, :-1], image[..., 1:, :] - image[..., :-1, :]
+    return max(float(dx.square().mean() + dy.square().mean()), 1e-12)

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from mirage_viz.backbone import ASSETS_DIR, load_backbone, load_embedded_backbone
-from mirage_viz.bench.fidelity import gradient_energy
+from mirage_viz.metrics import gradient_energy
 from mirage_viz.rollout import RolloutConfig, run_rollout
 
 SETTINGS = {  # name -> (edge_threshold, known_cells, depth_tie_bits)

@@ -12,7 +12,7 @@ from mirage_viz.training import denoiser, depth, vae
 
 
 def test_every_training_script_runs_a_few_steps_and_saves_loadable_models(tmp_path):
-    vae_result = vae.main(["--iters", "3", "--worlds", "2", "--eval-every", "3", "--out", str(tmp_path / "vae")])
+    vae_result = vae.main(["--iters", "3", "--worlds", "2", "--eval-every", "3", "--held-out-views", "1", "--out", str(tmp_path / "vae")])
     assert vae_result["held_out_psnr_db"] > 0
     assert load_vae(tmp_path / "vae").config.latent_channels == 4
 
@@ -68,3 +68,23 @@ def test_denoiser_script_refuses_bad_scenarios():
         denoiser.main(["--exclude", "loop"])
     with pytest.raises(SystemExit):
         denoiser.main(["--covered-weight", "0"])
+
+
+def test_vae_decoder_only_sharpening_keeps_the_latent_space(tmp_path):
+    """``--decoder-only`` trains the decoder with the sharpness term; the encoder's weights and the scaling factor
+    (so the latents a denoiser was trained on) come back exactly as they were, the decoder changed."""
+    base = vae.ASSETS / "vae"
+    result = vae.main(["--resume", str(base), "--decoder-only", "--sharpness-weight", "0.5", "--iters", "2", "--worlds", "2",
+                       "--batch", "2", "--crop", "32", "--eval-every", "2", "--held-out-views", "1", "--out", str(tmp_path / "sharp")])
+    before, after = load_vae(base), load_vae(tmp_path / "sharp")
+    assert after.config.scaling_factor == before.config.scaling_factor
+    assert result["decoder_only"] and 0 < result["held_out_sharpness"] < 2
+    for (name, old), new in zip(before.encoder.state_dict().items(), after.encoder.state_dict().values()):
+        assert torch.equal(old, new), name
+    assert any(not torch.equal(old, new) for old, new in zip(before.decoder.state_dict().values(), after.decoder.state_dict().values()))
+
+
+def test_vae_script_refuses_decoder_only_without_a_model_to_sharpen(capsys):
+    with pytest.raises(SystemExit):
+        vae.main(["--decoder-only", "--iters", "1"])
+    assert "--resume" in capsys.readouterr().err

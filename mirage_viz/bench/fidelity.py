@@ -23,12 +23,12 @@ from mirage_viz.rollout.config import RolloutConfig
 from mirage_viz.rollout.records import StepRecord
 from mirage_viz.rollout.engine import run_rollout
 from mirage_viz.memories import LatentSpatialMemory, Observation, SpatialMemory
-from mirage_viz.metrics import psnr, ssim
+from mirage_viz.metrics import gradient_energy, psnr, ssim
 from mirage_viz.scenes.trajectories import make_trajectory
 from mirage_viz.scenes.worlds import make_world
 from mirage_viz.bench.common import median, timed_ms, true_observations
 
-__all__ = ["MEMORY_OPTIONS", "PAPER_EMPTY_CELL_RATES", "gradient_energy", "loop_consistency", "memory_options", "rollout_scores", "trajectory_views", "read_quality", "half_precision_difference"]
+__all__ = ["MEMORY_OPTIONS", "PAPER_EMPTY_CELL_RATES", "loop_consistency", "memory_options", "rollout_scores", "trajectory_views", "read_quality", "half_precision_difference"]
 
 # Mirage's measured empty-cell rates of the warped latent per depth-downsampling mode (its data, not ours).
 PAPER_EMPTY_CELL_RATES = {"bilinear": 0.425, "nearest": 0.478, "area": 0.537, "median": 0.522}
@@ -90,13 +90,6 @@ def loop_consistency(worlds: Sequence[str], steps: int, size: int, backbone: Bac
 
 
 IDENTICAL_PSNR_DB = 100.0  # the PSNR written for two identical frames (float32 frames that differ are below ~90 dB)
-
-
-def gradient_energy(image: torch.Tensor) -> float:
-    """Mean squared finite difference of an image (3, H, W) along x and y: its sharpness (generated frames are
-    compared with the truth's by the ratio)."""
-    dx, dy = image[:, :, 1:] - image[:, :, :-1], image[:, 1:, :] - image[:, :-1, :]
-    return max(float(dx.square().mean() + dy.square().mean()), 1e-12)
 
 
 # the memory and sampler options beside the paper's memory (see the README's "Memory and sampler options")

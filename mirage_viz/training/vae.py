@@ -6,6 +6,10 @@ and learns colours it was not shown. The model starts as a working mean-colour a
 (:func:`~mirage_viz.models.vae.init_mean_colour_path`, about 24 dB) and learns the detail with
 MSE + an 8x8 mean-colour MSE + a small latent penalty, Adam with a cosine schedule. Reports PSNR
 on held-out worlds at 256x256 and saves with ``save_pretrained`` (safetensors) into ``--out``.
+
+``--decoder-only --resume PATH`` sharpens a trained VAE without moving its latent space: the encoder and the
+scaling factor stay frozen (so a denoiser trained on those latents stays valid) and the decoder learns, beside
+MSE, to draw edges where MSE alone blurs them (``--sharpness-weight``, ``--sharpness-loss``).
 """
 
 from __future__ import annotations
@@ -19,21 +23,46 @@ import numpy as np
 
 from mirage_viz.geometry.cameras import Intrinsics
 from mirage_viz.scenes.data import HELD_OUT_SEED_START, random_camera, render_views
-from mirage_viz.metrics import psnr
+from mirage_viz.metrics import gradient_energy, psnr
 from mirage_viz.models.vae import build_embedded_vae, init_mean_colour_path, load_vae, decode_latents, encode_images
 from mirage_viz.scenes.worlds import SyntheticWorld
 from mirage_viz.training.common import ASSETS, Log, cosine_lr, descend, save_result, seed_everything
 
 
+def cell_gradient_rms(images: torch.Tensor, cell: int = 8) -> torch.Tensor:
+    """images (B, 3, H, W) -> (B, 1, H / cell, W / cell): the RMS finite difference (x and y, all channels) per cell."""
+    dx = F.pad(images[..., :, 1:] - images[..., :, :-1], (0, 1, 0, 0)).square().sum(1, keepdim=True)
+    dy = F.pad(images[..., 1:, :] - images[..., :-1, :], (0, 0, 0, 1)).square().sum(1, keepdim=True)
+    return (F.avg_pool2d(dx + dy, cell) + 1e-8).sqrt()
+
+
+def gradient_l1(reconstruction: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """L1 between the finite differences (x and y) of two (B, 3, H, W) images (it favours few, sparse edges: measured,
+    it made the decoder smoother, not sharper; see the README)."""
+    def differences(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return x[..., :, 1:] - x[..., :, :-1], x[..., 1:, :] - x[..., :-1, :]
+    (rx, ry), (tx, ty) = differences(reconstruction), differences(truth)
+    return F.l1_loss(rx, tx) + F.l1_loss(ry, ty)
+
+
+SHARPNESS_LOSSES = {
+    "cell-rms": lambda reconstruction, truth: F.l1_loss(cell_gradient_rms(reconstruction), cell_gradient_rms(truth)),
+    "gradient-l1": gradient_l1,
+}
+
+
 @torch.no_grad()
-def evaluate(vae, images: torch.Tensor) -> float:
+def evaluate(vae, images: torch.Tensor) -> tuple[float, float]:
+    """Held-out PSNR (dB) and sharpness (gradient energy relative to the truth) of the VAE's reconstructions."""
     vae.eval()
-    scores = []
+    scores, sharpness = [], []
     for chunk in images.split(8):
         x = chunk.float() / 255
-        scores.append(psnr(decode_latents(vae, encode_images(vae, x)), x))
+        reconstruction = decode_latents(vae, encode_images(vae, x))
+        scores.append(psnr(reconstruction, x))
+        sharpness.append(gradient_energy(reconstruction) / gradient_energy(x))
     vae.train()
-    return sum(scores) / len(scores)
+    return sum(scores) / len(scores), sum(sharpness) / len(sharpness)
 
 
 class FreshViews:
@@ -63,45 +92,72 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--worlds", type=int, default=200, help="pool of training worlds (seeds 0..N-1)")
     parser.add_argument("--low-pass-weight", type=float, default=4.0, help="weight of the 8x8 mean-colour loss")
     parser.add_argument("--eval-every", type=int, default=250)
+    parser.add_argument("--held-out-views", type=int, default=8, help="256x256 views per held-out world (4 worlds)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", type=Path, default=None, help="start from a saved VAE folder instead of scratch")
+    parser.add_argument("--decoder-only", action="store_true",
+                        help="train the decoder only: the encoder and scaling factor of --resume stay as they are")
+    parser.add_argument("--sharpness-weight", type=float, default=0.0,
+                        help="weight of the sharpness loss (--sharpness-loss) beside MSE")
+    parser.add_argument("--sharpness-loss", choices=sorted(SHARPNESS_LOSSES), default="cell-rms",
+                        help="gradient-l1: L1 between the images' finite differences; "
+                             "cell-rms: L1 between their RMS gradient per 8x8 cell (detail energy, any phase)")
     parser.add_argument("--out", type=Path, default=ASSETS / "vae")
     args = parser.parse_args(argv)
+    if args.decoder_only and args.resume is None:
+        parser.error("--decoder-only sharpens a trained VAE: give it with --resume PATH (e.g. mirage_viz/assets/vae)")
+    if args.iters < 1 or args.batch < 1 or args.held_out_views < 1 or args.crop < 8 or args.crop % 8:
+        parser.error("--iters, --batch and --held-out-views must be >= 1 and --crop a multiple of 8")
 
     seed_everything(args.seed)
     views = FreshViews(args.worlds, args.crop, args.seed)
-    held_out = render_views(range(HELD_OUT_SEED_START, HELD_OUT_SEED_START + 4), 8, 256, rng_seed=args.seed + 1)
+    held_out = render_views(range(HELD_OUT_SEED_START, HELD_OUT_SEED_START + 4), args.held_out_views, 256, rng_seed=args.seed + 1)
     log = Log(args.out.parent / f"{args.out.name}_train_log.jsonl")
     log(event="data", train_worlds=args.worlds, held_out_views=len(held_out))
 
     if args.resume is not None:  # continue in the unscaled latent space the weights were trained in
         vae = load_vae(args.resume)
+        frozen_scaling_factor = vae.config.scaling_factor
         vae.register_to_config(scaling_factor=1.0)
     else:
         vae = init_mean_colour_path(build_embedded_vae())
-    optimizer = torch.optim.Adam(vae.parameters(), lr=args.lr)
+    vae.train()
+    if args.decoder_only:
+        vae.encoder.requires_grad_(False)
+    trained = [p for p in vae.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(trained, lr=args.lr)
     for step in range(args.iters):
         for group in optimizer.param_groups:
             group["lr"] = cosine_lr(step, args.iters, args.lr)
         x = views.batch(args.batch)
-        latents = encode_images(vae, x)
+        with torch.set_grad_enabled(not args.decoder_only):
+            latents = encode_images(vae, x)
         reconstruction = (vae.decode(latents).sample + 1) / 2
         # The low-pass term makes each latent cell carry its patch's mean colour from the start;
         # without it a small model spends its 4 channels on luminance and learns chroma last.
         low_pass = F.mse_loss(F.avg_pool2d(reconstruction, 8), F.avg_pool2d(x, 8))
         loss = F.mse_loss(reconstruction, x) + args.low_pass_weight * low_pass + 1e-4 * latents.pow(2).mean()
-        descend(loss, optimizer, clip=vae.parameters())
+        if args.sharpness_weight > 0:
+            loss = loss + args.sharpness_weight * SHARPNESS_LOSSES[args.sharpness_loss](reconstruction, x)
+        descend(loss, optimizer, clip=trained)
         if step % 50 == 0:
             log(step=step, loss=loss.item())
         if (step + 1) % args.eval_every == 0 or step + 1 == args.iters:
-            log(step=step + 1, held_out_psnr=evaluate(vae, held_out))
-            vae.save_pretrained(args.out)  # a usable checkpoint at every evaluation
+            held_out_psnr, held_out_sharpness = evaluate(vae, held_out)
+            log(step=step + 1, held_out_psnr=held_out_psnr, held_out_sharpness=held_out_sharpness)
+            vae.save_pretrained(args.out)  # a usable checkpoint at every evaluation (in the unscaled space)
 
     with torch.no_grad():  # unit-variance latents, as diffusers' scaling_factor
         vae.eval()
-        latents = torch.cat([encode_images(vae, views.batch(16)) for _ in range(8)])
-        vae.register_to_config(scaling_factor=float(1.0 / latents.std()))
-    result = {"held_out_psnr_db": evaluate(vae, held_out), "iters": args.iters, "seed": args.seed,
+        if args.decoder_only:  # the latents are the resumed VAE's, so is their scale
+            vae.register_to_config(scaling_factor=frozen_scaling_factor)
+        else:
+            latents = torch.cat([encode_images(vae, views.batch(16)) for _ in range(8)])
+            vae.register_to_config(scaling_factor=float(1.0 / latents.std()))
+    held_out_psnr, held_out_sharpness = evaluate(vae, held_out)
+    result = {"held_out_psnr_db": held_out_psnr, "held_out_sharpness": held_out_sharpness, "iters": args.iters,
+              "seed": args.seed, "decoder_only": args.decoder_only, "sharpness_weight": args.sharpness_weight,
+              "sharpness_loss": args.sharpness_loss if args.sharpness_weight > 0 else None,
               "scaling_factor": vae.config.scaling_factor, "held_out_worlds": [HELD_OUT_SEED_START, HELD_OUT_SEED_START + 3]}
     return save_result(vae, args.out, result, log)
 
