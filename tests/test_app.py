@@ -97,7 +97,8 @@ def test_bad_input_gets_a_message_and_the_server_survives(app_url, args, message
 def test_one_rollout_per_session_scrub_mid_run_and_abandon_a_run_the_server_survives(app_url):
     client = Client(app_url, verbose=False)
     first = client.submit("room", "loop", 0.0, 6, 128, 0, api_name="/run")
-    wait_for(first.outputs, what="the first step")
+    # the first output is the "Running step 0" status line; wait for a step's panels (a loaded machine is slow to get there)
+    wait_for(lambda: any(isinstance(out[0], str) and "decoded frames" in out[0] for out in first.outputs()), what="the first step")
     with pytest.raises(Exception, match="a rollout of this session is still running"):
         client.predict("room", "push_in", 0.0, 2, 128, 1, api_name="/run")  # Run pressed again: refused, not doubled
     # Scrub while the run streams: answers from the steps it has, never fails.

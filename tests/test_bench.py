@@ -9,14 +9,16 @@ from mirage_viz.bench.peak import measure_peak_memory
 from mirage_viz.cli import main
 
 
+TINY = dict(sizes=(64,), vaes=("embedded", "sd"), sd_sizes=(64,), speed_steps=3, read_repeats=3, step_repeats=2,
+            peak_memory_sizes=(), fidelity_worlds=("room",), fidelity_steps=3, long_loop_steps=4, variant_rollout_steps=2,
+            voxel_sizes=(0.05,), fusion_voxel_size=0.05, read_cache_steps=4, size=64, option_worlds=("studio",),
+            option_loop_steps=(3,))
+
+
 @pytest.fixture(scope="module")
 def tiny_bench():
     """Every part of the benchmark, at 64x64 and a few steps (seconds, not minutes)."""
-    config = BenchConfig(sizes=(64,), vaes=("embedded", "sd"), sd_sizes=(64,), speed_steps=3, read_repeats=3,
-                         step_repeats=2, peak_memory_sizes=(), fidelity_worlds=("room",), fidelity_steps=3,
-                         long_loop_steps=4, variant_rollout_steps=2, voxel_sizes=(0.05,), fusion_voxel_size=0.05,
-                         read_cache_steps=4, size=64, option_worlds=("studio",), option_loop_steps=(3,))
-    return run_bench(config)
+    return run_bench(BenchConfig(**TINY))
 
 
 def test_bench_json_has_the_promised_fields(tiny_bench):
@@ -130,10 +132,22 @@ def test_half_precision_changes_a_read_by_less_than_the_stated_tolerance(loop_vi
     assert result["mean_abs_difference"] <= HALF_PRECISION_TOLERANCE["mean_abs_difference_max"]
 
 
-def test_cli_quick_bench_writes_its_report(tmp_path, capsys):
-    assert main(["bench", "--quick", "--quiet", "--out", str(tmp_path / "bench")]) == 0
+def test_the_quick_preset_is_a_valid_smaller_bench():
+    quick, full = BenchConfig.quick_preset(), BenchConfig()
+    quick.validate()
+    assert quick.quick and set(quick.sizes) < set(full.sizes) and quick.speed_steps < full.speed_steps
+    assert set(quick.option_worlds) <= set(full.option_worlds) and quick.option_loop_steps == (12,)
+
+
+def test_cli_quick_bench_writes_its_report(tmp_path, capsys, monkeypatch):
+    """The CLI's path: flags into the config, the run, the three files, the targets printed. The quick preset is
+    swapped for the tiny one (the preset itself is checked above; a real --quick run takes minutes)."""
+    monkeypatch.setattr(BenchConfig, "quick_preset", classmethod(lambda cls: cls(**TINY, quick=True)))
+    assert main(["bench", "--quick", "--vaes", "embedded", "--repeats", "4", "--quiet", "--out", str(tmp_path / "bench")]) == 0
     out = capsys.readouterr().out
-    assert "read speedup, embedded VAE, 256x256" in out and "bench.json" in out
+    assert "read speedup, embedded VAE, 256x256 (in context): - (bar 100.00) not measured" in out and "bench.json" in out
     result = load_bench(tmp_path / "bench" / "bench.json")
-    assert set(result["speed"]) == {"embedded", "sd"} and set(result["speed"]["embedded"]) == {"128", "256"}
-    assert result["config"]["quick"] and (tmp_path / "bench" / "bench.md").read_text().startswith("# mirage_viz benchmark")
+    assert set(result["speed"]) == {"embedded"} and set(result["speed"]["embedded"]) == {"64"}
+    assert len(result["speed"]["embedded"]["64"]["read_samples_ms"]["latent"]) == 4
+    assert result["config"]["quick"] and result["config"]["vaes"] == ["embedded"]
+    assert (tmp_path / "bench" / "bench.md").read_text().startswith("# mirage_viz benchmark")
