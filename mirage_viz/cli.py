@@ -186,9 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
         "bench",
         help="measure latent vs RGB memory side by side: speed, bytes, peak memory, consistency",
         description="Run the latent and RGB memories side by side on the same trajectories and write DIR/bench.json, "
-        "DIR/bench.md (tables) and DIR/bench.html (plots). The full run takes about 16 minutes on 2 CPU cores (the "
+        "DIR/bench.md (tables) and DIR/bench.html (plots). The full run takes about 24 minutes on 2 CPU cores (the "
         "SD-layout VAE at 512x512 and the memory and sampler options over 12- and 48-step loops take most of it); "
-        "--quick about 100 seconds. Offline.",
+        "--quick about 150 seconds. Offline.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     bench.add_argument("--quick", action="store_true",

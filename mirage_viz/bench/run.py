@@ -36,7 +36,7 @@ HALF_PRECISION_TOLERANCE = {"mask_agreement_min": 0.99, "mean_abs_difference_max
 
 @dataclass
 class BenchConfig:
-    """What to measure. The defaults are the full benchmark (about 16 minutes on 2 CPU cores, 8 of them the memory and sampler options)."""
+    """What to measure. The defaults are the full benchmark (about 24 minutes on 2 CPU cores, 10 of them the memory and sampler options)."""
 
     sizes: tuple[int, ...] = (128, 256, 512)
     vaes: tuple[str, ...] = ("embedded", "sd")
@@ -61,7 +61,7 @@ class BenchConfig:
 
     @classmethod
     def quick_preset(cls) -> BenchConfig:
-        """About 100 seconds on 2 CPU cores: fewer sizes and steps, the SD layout at 128 only, the options in one world."""
+        """About 150 seconds on 2 CPU cores: fewer sizes and steps, the SD layout at 128 only, the options in one world."""
         return cls(sizes=(128, 256), sd_sizes=(128,), speed_steps=12, read_repeats=5, step_repeats=2,
                    peak_memory_sizes=(256,), fidelity_worlds=("room",), fidelity_steps=12, option_worlds=("studio",),
                    option_loop_steps=(12,), long_loop_steps=48,

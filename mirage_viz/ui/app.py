@@ -658,7 +658,7 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
                 "Latent against RGB memory, measured side by side: read and step time per image size and VAE, "
                 "cache bytes, peak memory, consistency on loops, empty cells per depth mode, fused and float16 "
                 "caches. Shown: the shipped run (`mirage_viz/assets/bench/bench.json`, a 2-core CPU machine). Measure your "
-                "machine with `mirage-viz bench` (about 16 minutes; `--quick`: about 100 s) and upload its `bench.json`."
+                "machine with `mirage-viz bench` (about 24 minutes; `--quick`: about 150 s) and upload its `bench.json`."
             )
             bench_file = gr.File(label="a bench.json to show (empty: the shipped one)", file_types=[".json"], type="filepath")
             bench_plot = gr.Plot(label="benchmark")
