@@ -40,3 +40,14 @@ def test_depth_edges_flag_the_cells_across_a_discontinuity_and_nothing_on_a_plan
     for bad in (0, -0.1, 11, True, "0.1"):
         with pytest.raises(ValueError, match="edge_threshold must be a relative depth spread"):
             check_edge_threshold(bad)
+
+
+def test_nearest_depth_keeps_cells_on_a_surface_where_bilinear_lifts_them_between_two():
+    """A silhouette through the middle of a cell: bilinear gives a depth between the object's and the wall's (a cell
+    floating in free space, which later views see in front of the wall); nearest gives one of the two depths."""
+    depth = torch.full((16, 16), 4.0)  # the wall
+    depth[:, :4] = 1.0  # an object whose edge runs through the middle of the first column of 8x8 cells
+    bilinear = downsample_depth(depth, 2, 2, "bilinear")
+    nearest = downsample_depth(depth, 2, 2, "nearest")
+    assert 1.0 < float(bilinear[0, 0]) < 4.0
+    assert set(nearest.flatten().tolist()) <= {1.0, 4.0}

@@ -98,6 +98,8 @@ MEMORY_OPTIONS: dict[str, dict] = {
     "edge mask 0.1": {"edge_threshold": 0.1},
     "first-hand ties (depth_tie_bits 0)": {"depth_tie_bits": 0},
     "first-hand ties + known cells": {"depth_tie_bits": 0, "known_cells": True},
+    # a cell's depth from one of its pixels, not averaged across an edge: no cell floats between two surfaces
+    "first-hand ties + known cells + nearest depth": {"depth_tie_bits": 0, "known_cells": True, "depth_mode": "nearest"},
 }
 
 
