@@ -65,6 +65,8 @@ def test_denoiser_script_refuses_bad_scenarios():
     with pytest.raises(ValueError, match="not all 0"):
         denoiser.parse_shares("near=0")
     with pytest.raises(SystemExit):
+        denoiser.main(["--shares", "near=1,loop=1"])  # a message, not a traceback
+    with pytest.raises(SystemExit):
         denoiser.main(["--exclude", "loop"])
     with pytest.raises(SystemExit):
         denoiser.main(["--covered-weight", "0"])
@@ -88,3 +90,6 @@ def test_vae_script_refuses_decoder_only_without_a_model_to_sharpen(capsys):
     with pytest.raises(SystemExit):
         vae.main(["--decoder-only", "--iters", "1"])
     assert "--resume" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        vae.main(["--sharpness-weight", "-1", "--iters", "1"])
+    assert "--sharpness-weight must be >= 0" in capsys.readouterr().err

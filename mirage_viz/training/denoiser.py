@@ -177,7 +177,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--pairs-cache", type=Path, default=None, help="reuse or save the generated pairs here (.pt)")
     parser.add_argument("--out", type=Path, default=ASSETS / "denoiser")
     args = parser.parse_args(argv)
-    shares = parse_shares(args.shares)
+    try:
+        shares = parse_shares(args.shares)
+    except ValueError as error:
+        parser.error(f"--shares: {error}")
     excluded = [name.strip() for name in args.exclude.split(",") if name.strip()]
     for name in excluded:
         if name not in SCENARIOS:

@@ -108,6 +108,8 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error("--decoder-only sharpens a trained VAE: give it with --resume PATH (e.g. mirage_viz/assets/vae)")
     if args.iters < 1 or args.batch < 1 or args.held_out_views < 1 or args.crop < 8 or args.crop % 8:
         parser.error("--iters, --batch and --held-out-views must be >= 1 and --crop a multiple of 8")
+    if args.sharpness_weight < 0:
+        parser.error(f"--sharpness-weight must be >= 0, got {args.sharpness_weight}")
 
     seed_everything(args.seed)
     views = FreshViews(args.worlds, args.crop, args.seed)
