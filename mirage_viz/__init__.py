@@ -38,7 +38,7 @@ _EXPORTS = {
     "memories": ("MEMORY_NAMES", "LatentSpatialMemory", "MemoryRead", "MemoryStats", "NoMemory", "Observation",
                  "RGBPointCloudMemory", "SpatialMemory"),
     "outputs": ("OutputParts", "write_rollout"),
-    "rollout": ("Rollout", "RolloutConfig", "RolloutEngine", "RolloutSetup", "StepRecord", "iter_rollout", "run_rollout"),
+    "rollout": ("MEMORY_SETTINGS", "Rollout", "RolloutConfig", "RolloutEngine", "RolloutSetup", "StepRecord", "iter_rollout", "run_rollout"),
     "rollout.drive": ("DriveSession", "MOVES"),
     "scenes.trajectories": ("PRESETS", "TRAJECTORY_NAMES", "Trajectory", "load_trajectory", "make_trajectory"),
     "scenes.worlds": ("DEFAULT_WORLD", "WORLD_NAMES", "SyntheticWorld", "make_world"),
@@ -78,6 +78,7 @@ if TYPE_CHECKING:
     )
     from mirage_viz.outputs import OutputParts, write_rollout
     from mirage_viz.rollout import (
+        MEMORY_SETTINGS,
         Rollout,
         RolloutConfig,
         RolloutEngine,
@@ -156,6 +157,7 @@ __all__ = [
     "MOVES",
     "LatentSpatialMemory",
     "MEMORY_NAMES",
+    "MEMORY_SETTINGS",
     "MemoryRead",
     "MemoryStats",
     "NoMemory",

@@ -107,3 +107,17 @@ def test_a_path_longer_than_a_rollout_says_to_subsample_it():
 def test_memory_and_sampler_options_are_checked(field, value, message):
     with pytest.raises(ValueError, match=message):
         RolloutConfig(**{field: value}).validate()
+
+
+def test_a_named_memory_setting_sets_its_fields_and_a_bad_name_is_refused():
+    from mirage_viz.rollout import MEMORY_SETTINGS
+
+    base = RolloutConfig(size=64, steps=3, seed=5)
+    assert base.with_memory_setting("paper") == base
+    keep = base.with_memory_setting("keep what memory holds")
+    assert (keep.depth_tie_bits, keep.known_cells, keep.depth_mode) == (0, True, "nearest")
+    assert (keep.size, keep.steps, keep.seed) == (64, 3, 5)  # everything else as it was
+    keep.validate()
+    assert set(MEMORY_SETTINGS) == {"paper", "keep what memory holds"}
+    with pytest.raises(ValueError, match="unknown memory setting 'sharpest'; accepted: paper, keep what memory holds"):
+        base.with_memory_setting("sharpest")

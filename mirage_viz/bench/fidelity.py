@@ -19,7 +19,7 @@ import torch
 
 from mirage_viz.backbone import Backbone
 from mirage_viz.geometry.cameras import Intrinsics
-from mirage_viz.rollout.config import RolloutConfig
+from mirage_viz.rollout.config import MEMORY_SETTINGS, RolloutConfig
 from mirage_viz.rollout.records import StepRecord
 from mirage_viz.rollout.engine import run_rollout
 from mirage_viz.memories import LatentSpatialMemory, Observation, SpatialMemory
@@ -98,8 +98,9 @@ MEMORY_OPTIONS: dict[str, dict] = {
     "edge mask 0.1": {"edge_threshold": 0.1},
     "first-hand ties (depth_tie_bits 0)": {"depth_tie_bits": 0},
     "first-hand ties + known cells": {"depth_tie_bits": 0, "known_cells": True},
-    # a cell's depth from one of its pixels, not averaged across an edge: no cell floats between two surfaces
-    "first-hand ties + known cells + nearest depth": {"depth_tie_bits": 0, "known_cells": True, "depth_mode": "nearest"},
+    # a cell's depth from one of its pixels, not averaged across an edge: no cell floats between two surfaces (the
+    # app's and the API's "keep what memory holds" setting)
+    "first-hand ties + known cells + nearest depth": MEMORY_SETTINGS["keep what memory holds"],
 }
 
 

@@ -8,6 +8,7 @@ from mirage_viz.rollout.config import (
     MAX_SEED,
     MAX_STEP_PIXELS,
     MAX_STEPS,
+    MEMORY_SETTINGS,
     DepthSource,
     RolloutConfig,
     RolloutPlan,
@@ -19,7 +20,7 @@ from mirage_viz.rollout.records import Rollout, StepRecord
 from mirage_viz.rollout.step import STAGES, StageTimer, StepOutput, run_step, timed_ms
 
 __all__ = [
-    "DEPTH_SOURCES", "MAX_SEED", "MAX_STEPS", "MAX_STEP_PIXELS", "STAGES", "DepthSource", "Rollout", "RolloutConfig",
+    "DEPTH_SOURCES", "MAX_SEED", "MAX_STEPS", "MAX_STEP_PIXELS", "MEMORY_SETTINGS", "STAGES", "DepthSource", "Rollout", "RolloutConfig",
     "RolloutEngine", "RolloutPlan", "RolloutSetup", "StageTimer", "StepOutput", "StepRecord", "iter_rollout",
     "make_memory", "plan_rollout", "run_rollout", "run_step", "timed_ms",
 ]

@@ -36,7 +36,7 @@ from mirage_viz.bench.report import bench_figure, bench_markdown, load_bench
 from mirage_viz.models.hub import ModelAccess
 from mirage_viz.models.hub_depth import DEPTH_SCALE_RANGE, check_depth_scale
 from mirage_viz.rollout.records import Rollout
-from mirage_viz.rollout.config import RolloutConfig, plan_rollout
+from mirage_viz.rollout.config import MEMORY_SETTINGS, RolloutConfig, plan_rollout
 from mirage_viz.rollout.engine import iter_rollout
 from mirage_viz.rollout.drive import MOVES, DriveSession
 from mirage_viz.viz.figures import cache_figure, metrics_figure, rollout_pca
@@ -122,6 +122,44 @@ def _config(world: str, trajectory: str, magnitude: float | None, steps: float, 
     if config.size not in SIZES:
         raise gr.Error(f"size must be one of {', '.join(map(str, SIZES))} in the app, got {config.size}")
     return config
+
+
+# the memory settings a visitor picks from, as (label, name of MEMORY_SETTINGS)
+MEMORY_SETTING_CHOICES = [
+    ("paper: Mirage's memory as published", "paper"),
+    ("keep what memory holds: first writer wins a depth tie, covered cells kept, one pixel's depth per cell",
+     "keep what memory holds"),
+]
+MEMORY_SETTING_INFO = ("what the latent memory keeps: with the second, a loop's return frame comes back as the first "
+                       "frame was (held-out worlds, 48-step loop, return frame: 29.9 dB, as the RGB memory's; with the "
+                       "paper's: 22.0)")
+
+
+def _with_memory_setting(config: RolloutConfig, name: str | None) -> RolloutConfig:
+    """``config`` under the named memory setting (empty: the paper's); a ``gr.Error`` says which are accepted."""
+    try:
+        return config.with_memory_setting(name or "paper")
+    except ValueError as error:
+        raise gr.Error(str(error)) from None
+
+
+def _setting_of(config: RolloutConfig) -> str:
+    """The name of the memory setting ``config`` runs under ("paper" unless every field of another one is set)."""
+    return next((name for name, fields in MEMORY_SETTINGS.items()
+                 if fields and all(getattr(config, key) == value for key, value in fields.items())), "paper")
+
+
+def _setting_note(config: RolloutConfig) -> str:
+    """A status-line note naming the memory setting when it is not the paper's."""
+    fields = MEMORY_SETTINGS[name := _setting_of(config)]
+    return f"\n\nMemory setting: {name} ({', '.join(f'{key} {value}' for key, value in fields.items())})." if fields else ""
+
+
+def _setting_flags(config: RolloutConfig) -> str:
+    """The ``mirage-viz rollout`` flags of the memory setting ``config`` runs under (empty for the paper's)."""
+    flags = [f"--{key.replace('_', '-')}" + ("" if value is True else f" {value}")
+             for key, value in MEMORY_SETTINGS[_setting_of(config)].items()]
+    return "".join(f" {flag}" for flag in flags)
 
 
 def _table(rollout: Rollout, step: int) -> list[list[object]]:
@@ -279,7 +317,7 @@ class _Handlers:
 
     def run(self, world, trajectory, magnitude, steps, size, seed, photo_path=None, fov=0.0, depth_model=DEFAULT_DEPTH_MODEL,
             vae="", generator="", prompt="", depth_scale=3.0, back_to_start=False, camera_files=None,
-            request: gr.Request = None) -> Iterator[tuple]:
+            memory_setting="paper", request: gr.Request = None) -> Iterator[tuple]:
         """Stream the rollout: after each step, every panel and the slider on that step; Stop ends it after a step.
 
         Inputs are checked first; then the run waits for a free slot (the line is bounded: beyond it the visitor
@@ -287,6 +325,7 @@ class _Handlers:
         """
         config, camera_path, photo = _request(world, trajectory, magnitude, steps, size, seed, photo_path, fov,
                                               back_to_start, camera_files)
+        config = _with_memory_setting(config, memory_setting)
         try:
             plan_rollout(config, trajectory=camera_path, photo=photo)  # every camera checked before the line
         except ValueError as error:
@@ -329,7 +368,7 @@ class _Handlers:
 
     def _stream(self, ticket: RunTicket, config: RolloutConfig, camera_path: Trajectory | None, photo: Photo | None,
                 backbone: Backbone) -> Iterator[tuple]:
-        notes = "".join(f"\n\nNote: {notice}" for notice in backbone.notices)
+        notes = "".join(f"\n\nNote: {notice}" for notice in backbone.notices) + _setting_note(config)
         if photo is not None:
             notes += (f"\n\nFirst frame: {photo.name} ({photo.original_size[0]}x{photo.original_size[1]}), field of view "
                       f"{photo.fov_degrees:.1f} degrees ({photo.fov_source}); depth from {backbone.depth_name}; no truth to score.")
@@ -363,10 +402,10 @@ class _Handlers:
                _status(f"{done}{written} Drag the slider to scrub back through every step.{notes}"), downloads)
 
     # -- drive mode ---------------------------------------------------------------------------------
-    def drive_start(self, world: str, photo_path: str | None, size: float, seed: float,
+    def drive_start(self, world: str, photo_path: str | None, size: float, seed: float, memory_setting: str = "paper",
                     request: gr.Request = None) -> tuple:
         """Start a drive at ``world``'s start camera (or a photo): step 0 runs, the step view shows it."""
-        config = _config(world, "loop", None, 1, size, seed)
+        config = _with_memory_setting(_config(world, "loop", None, 1, size, seed), memory_setting)
         if config.size not in DRIVE_SIZES:
             raise gr.Error(f"size must be one of {', '.join(map(str, DRIVE_SIZES))} in drive mode, got {config.size}")
         photo = _photo(photo_path, config.size, 0.0)
@@ -430,7 +469,7 @@ class _Handlers:
         view, cache, _, table = _panels(rollout, step, metrics=False)
         held = "; ".join(f"the {rollout.memory_info[name].label} holds {rollout.records[name][step].cache_points:,} points"
                          for name in rollout.memories_holding("latent"))
-        text = f"Step {step} of at most {drive.max_steps}; {held}."
+        text = f"Step {step} of at most {drive.max_steps}; {held}.{_setting_note(rollout.config)}"
         download = None
         folder = self.sessions.export_folder(ticket, kind="drive") if step else None
         if folder is not None:
@@ -439,7 +478,7 @@ class _Handlers:
             setup = rollout.setup
             source = f"--image YOUR_PHOTO --fov {setup.fov_degrees!r}" if setup.photo else f"--world {setup.world}"  # exact
             text += (f"\n\nReplay this path: mirage-viz rollout --trajectory-file drive_trajectory.json {source} "
-                     f"--seed {rollout.config.seed} --size {setup.size}")
+                     f"--seed {rollout.config.seed} --size {setup.size}{_setting_flags(rollout.config)}")
         return view, cache, table, _status(text), download
 
     def scrub(self, step: float, request: gr.Request = None) -> tuple:
@@ -562,6 +601,8 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
                     steps = gr.Slider(1, MAX_STEPS, value=8, step=1, label="steps")
                     size = gr.Radio(list(SIZES), value=256, label="size (pixels)")
                     seed = gr.Number(0, label="seed", precision=0, minimum=0)
+                    memory_setting = gr.Radio(MEMORY_SETTING_CHOICES, value="paper", label="memory setting",
+                                              info=MEMORY_SETTING_INFO)
                     photo = gr.File(label=f"photo as first frame (optional, {MAX_UPLOAD.upper()} max)",
                                     file_types=["image"], type="filepath", height=120)
                     camera_file = gr.File(label=CAMERA_FILE_HELP, file_count="multiple", file_types=[".json", ".txt"],
@@ -591,7 +632,7 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
                                 file_count="multiple")
 
             inputs = [world, trajectory, magnitude, steps, size, seed, photo, fov, depth_model, vae, generator, prompt, depth_scale,
-                      back_to_start, camera_file]
+                      back_to_start, camera_file, memory_setting]
             path_inputs = [world, trajectory, magnitude, steps, size, seed, photo, fov, back_to_start, camera_file]
             panel_outputs = [view_html, cache_plot, metrics_plot, table]
             # no Gradio limit: every run reaches RunSlots at once, which lets RUN_CONCURRENCY compute, RUNS_WAITING
@@ -626,6 +667,8 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
                     with gr.Row():
                         drive_size = gr.Radio(list(DRIVE_SIZES), value=128, label="size (pixels)")
                         drive_seed = gr.Number(0, label="seed", precision=0, minimum=0)
+                    drive_setting = gr.Radio(MEMORY_SETTING_CHOICES, value="paper", label="memory setting",
+                                             info=MEMORY_SETTING_INFO)
                     start_button = gr.Button("Start here", variant="primary")
                     drive_status = gr.HTML(_status("Choose a world (or a photo) and press Start here."),
                                            elem_id="drive-status")
@@ -643,7 +686,8 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
                     drive_cache = gr.Plot(label="3D caches (drag to turn; click a legend entry to show or hide it)")
                     drive_table = gr.Dataframe(headers=TABLE_HEADERS, label="this step, per memory", interactive=False)
             drive_outputs = [drive_html, drive_cache, drive_table, drive_status, drive_download]
-            start_button.click(handlers.drive_start, [drive_world, drive_photo, drive_size, drive_seed], drive_outputs,
+            start_button.click(handlers.drive_start, [drive_world, drive_photo, drive_size, drive_seed, drive_setting],
+                               drive_outputs,
                                api_name="drive_start", concurrency_limit=None, show_progress="minimal",
                                show_progress_on=drive_status)
             for name, button in buttons.items():
