@@ -1,6 +1,8 @@
 """A few-step run of each training script, end to end into a temp folder (the real runs ship in mirage_viz/assets/)."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -8,7 +10,8 @@ import torch
 from mirage_viz.backbone import load_backbone
 from mirage_viz.models.denoiser import UNET_SIZES, WarpConditionedPipeline
 from mirage_viz.models.vae import load_vae
-from mirage_viz.training import denoiser, depth, vae
+from mirage_viz.training import denoiser, depth, vae, warp_pairs
+from mirage_viz.training.pair_data import SCENARIOS, load_pairs, parse_shares
 
 
 def test_every_training_script_runs_a_few_steps_and_saves_loadable_models(tmp_path):
@@ -37,13 +40,15 @@ def test_denoiser_script_makes_every_scenario_trains_medium_and_fine_tunes(tmp_p
     common = ["--iters", "2", "--worlds", "2", "--per-world", "4", "--size", "64", "--batch", "2", "--eval-every", "2"]
     first = denoiser.main([*common, "--unet", "medium", "--covered-weight", "4", "--shares", "near=1,revisit=1,far=1,generated=1",
                            "--pairs-cache", str(tmp_path / "pairs.pt"), "--out", str(tmp_path / "medium")])
-    pairs = torch.load(tmp_path / "pairs.pt")
+    pairs, held_out, recipe = load_pairs(tmp_path / "pairs.pt")
+    assert recipe == {"worlds": 2, "per_world": 4, "size": 64, "seed": 0, "shares": "near=1,revisit=1,far=1,generated=1"}
+    assert len(held_out["targets"]) == warp_pairs.HELD_OUT_WORLDS * warp_pairs.HELD_OUT_PER_WORLD
     assert first["train_pairs"] == 8 and first["unet"] == "medium" and first["covered_weight"] == 4.0
     assert pairs["scenarios"].unique().numel() >= 2  # 8 draws over four equal shares
     assert pairs["conditions"].shape == (8, 4, 8, 8) and pairs["masks"].shape == (8, 1, 8, 8)
     assert WarpConditionedPipeline.from_pretrained(tmp_path / "medium").unet.config.block_out_channels == list(UNET_SIZES["medium"][0])
 
-    excluded = denoiser.SCENARIOS[int(pairs["scenarios"][0])]
+    excluded = SCENARIOS[int(pairs["scenarios"][0])]
     tuned = denoiser.main([*common, "--init", str(tmp_path / "medium"), "--exclude", excluded,
                            "--pairs-cache", str(tmp_path / "pairs.pt"), "--out", str(tmp_path / "tuned")])
     assert tuned["train_pairs"] == int((pairs["scenarios"] != pairs["scenarios"][0]).sum())
@@ -51,25 +56,57 @@ def test_denoiser_script_makes_every_scenario_trains_medium_and_fine_tunes(tmp_p
 
 
 def test_denoiser_pairs_are_the_same_for_any_number_of_workers():
-    shares = denoiser.parse_shares("near=1,revisit=1,far=1,generated=1")
+    shares = parse_shares("near=1,revisit=1,far=1,generated=1")
     drift = WarpConditionedPipeline.from_pretrained(denoiser.ASSETS / "denoiser")
-    one = denoiser.make_pairs(load_vae(denoiser.ASSETS / "vae"), range(3), 2, 64, 0, shares, drift)
-    two = denoiser.make_pairs_parallel(denoiser.ASSETS / "vae", denoiser.ASSETS / "denoiser", range(3), 2, 64, 0, shares, 2)
+    one = warp_pairs.make_pairs(load_vae(denoiser.ASSETS / "vae"), range(3), 2, 64, 0, shares, drift)
+    two = warp_pairs.make_pairs_parallel(denoiser.ASSETS / "vae", denoiser.ASSETS / "denoiser", range(3), 2, 64, 0, shares, 2)
     for name in one:
         torch.testing.assert_close(two[name], one[name], atol=1e-4, rtol=0)
 
 
 def test_denoiser_script_refuses_bad_scenarios():
     with pytest.raises(ValueError, match="unknown scenario 'loop'"):
-        denoiser.parse_shares("near=1,loop=1")
+        parse_shares("near=1,loop=1")
     with pytest.raises(ValueError, match="not all 0"):
-        denoiser.parse_shares("near=0")
+        parse_shares("near=0")
     with pytest.raises(SystemExit):
         denoiser.main(["--shares", "near=1,loop=1"])  # a message, not a traceback
     with pytest.raises(SystemExit):
         denoiser.main(["--exclude", "loop"])
     with pytest.raises(SystemExit):
         denoiser.main(["--covered-weight", "0"])
+    with pytest.raises(SystemExit):
+        denoiser.main(["--device", "tpu"])
+    with pytest.raises(SystemExit):
+        warp_pairs.main(["--worlds", "6000", "--out", "never.pt"])  # seeds from 5000 are held out
+
+
+def test_pairs_made_once_train_from_the_file_without_the_worlds(tmp_path):
+    """``warp_pairs`` writes a pairs file (half the bytes: float16 latents, bool masks); the denoiser trains from it
+    with no world renderer imported (a GPU machine without open3d), and the same seed gives the same weights."""
+    made = warp_pairs.main(["--worlds", "2", "--per-world", "3", "--size", "64", "--shares", "near=1",
+                            "--out", str(tmp_path / "pairs.pt")])
+    assert made["train_pairs"] == 6 and not (tmp_path / "pairs.pt.partial").exists()
+    train, _, _ = load_pairs(tmp_path / "pairs.pt")
+    assert train["targets"].dtype == torch.float32 and set(train["masks"].unique().tolist()) <= {0.0, 1.0}
+    script = f"""
+import sys
+class NoWorlds:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "open3d" or name == "mirage_viz.training.warp_pairs":
+            raise ImportError("no world renderer on this machine: " + name)
+sys.meta_path.insert(0, NoWorlds())
+from mirage_viz.training import denoiser
+denoiser.main(["--iters", "2", "--batch", "2", "--eval-every", "2", "--pairs-cache", {str(tmp_path / "pairs.pt")!r},
+               "--out", sys.argv[1]])
+"""
+    for name in ("a", "b"):
+        done = subprocess.run([sys.executable, "-c", script, str(tmp_path / name)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+    a = WarpConditionedPipeline.from_pretrained(tmp_path / "a").unet.state_dict()
+    b = WarpConditionedPipeline.from_pretrained(tmp_path / "b").unet.state_dict()
+    assert all(torch.equal(a[key], b[key]) for key in a)
+    assert json.loads((tmp_path / "a" / "training_result.json").read_text())["pairs"]["per_world"] == 3
 
 
 def test_vae_decoder_only_sharpening_keeps_the_latent_space(tmp_path):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 from diffusers import DDIMScheduler, SchedulerMixin, UNet2DModel
+from diffusers.utils.torch_utils import randn_tensor
 
 __all__ = ["UNET_SIZES", "embedded_unet_config", "build_embedded_unet", "build_scheduler", "WarpConditionedPipeline", "DenoiserOutput"]
 
@@ -126,7 +127,7 @@ class WarpConditionedPipeline:
         mask = mask.float()
         # 2. prepare
         self.scheduler.set_timesteps(num_inference_steps)
-        latents = torch.randn(warped_latent.shape, generator=generator, dtype=warped_latent.dtype)
+        latents = randn_tensor(warped_latent.shape, generator=generator, device=warped_latent.device, dtype=warped_latent.dtype)
         latents = latents * self.scheduler.init_noise_sigma
         # 3. denoise
         timesteps = self.scheduler.timesteps
@@ -136,7 +137,8 @@ class WarpConditionedPipeline:
             latents = self.scheduler.step(prediction, t, latents, generator=generator).prev_sample
             if known_cells:
                 if index + 1 < len(timesteps):  # the covered cells at the next step's noise level
-                    noise = torch.randn(warped_latent.shape, generator=generator, dtype=warped_latent.dtype)
+                    noise = randn_tensor(warped_latent.shape, generator=generator, device=warped_latent.device,
+                                         dtype=warped_latent.dtype)
                     known = self.scheduler.add_noise(warped_latent, noise, timesteps[index + 1 : index + 2])
                 else:
                     known = warped_latent
