@@ -21,22 +21,18 @@ import torch
 
 from mirage_viz.backbone import ASSETS_DIR, load_backbone, load_embedded_backbone
 from mirage_viz.metrics import gradient_energy
-from mirage_viz.rollout import RolloutConfig, run_rollout
+from mirage_viz.rollout import MEMORY_SETTINGS, RolloutConfig, run_rollout
 
-SETTINGS = {  # name -> (edge_threshold, known_cells, depth_tie_bits)
-    "paper": (None, False, 5),
-    "edge0.05": (0.05, False, 5),
-    "edge0.1": (0.1, False, 5),
-    "edge0.2": (0.2, False, 5),
-    "edge0.5": (0.5, False, 5),
-    "known": (None, True, 5),
-    "edge0.1+known": (0.1, True, 5),
-    "ties0": (None, False, 0),
-    "ties2": (None, False, 2),
-    "ties0+known": (None, True, 0),
-    "ties1+known": (None, True, 1),
-    "ties2+known": (None, True, 2),
-    "ties0+known+edge0.5": (0.5, True, 0),
+SETTINGS: dict[str, dict] = {  # name -> the RolloutConfig fields it sets
+    "paper": {},
+    **{f"edge{t}": {"edge_threshold": t} for t in (0.05, 0.1, 0.2, 0.5)},
+    "known": {"known_cells": True},
+    "edge0.1+known": {"edge_threshold": 0.1, "known_cells": True},
+    "ties0": {"depth_tie_bits": 0},
+    "ties2": {"depth_tie_bits": 2},
+    **{f"ties{b}+known": {"depth_tie_bits": b, "known_cells": True} for b in (0, 1, 2)},
+    "ties0+known+edge0.5": {"depth_tie_bits": 0, "known_cells": True, "edge_threshold": 0.5},
+    "keep": MEMORY_SETTINGS["keep what memory holds"],  # ties0 + known + nearest depth, the app's second setting
 }
 
 
@@ -56,9 +52,7 @@ def measure(setting: str, world: str, steps: int, size: int, backbone) -> dict:
     def through_vae(image: torch.Tensor) -> torch.Tensor:  # (3, H, W): the VAE's own reconstruction, the ceiling
         return backbone.decode(backbone.encode(image[None]))[0]
 
-    edge, known, ties = SETTINGS[setting]
-    config = RolloutConfig(world=world, trajectory="loop", steps=steps, size=size, seed=0, edge_threshold=edge,
-                           known_cells=known, depth_tie_bits=ties)
+    config = RolloutConfig(world=world, trajectory="loop", steps=steps, size=size, seed=0, **SETTINGS[setting])
     start = time.perf_counter()
     rollout = run_rollout(config, backbone=backbone)
     seconds = time.perf_counter() - start

@@ -24,11 +24,12 @@ from mirage_viz.training.pair_data import (SCENARIOS, Pairs, add_pair_arguments,
 @torch.no_grad()
 def evaluate(pipeline: WarpConditionedPipeline, pairs: Pairs, steps: int) -> dict[str, float]:
     """Latent MSE of sampled latents against targets, per memory kind, on held-out worlds."""
+    was_training = pipeline.unet.training
     pipeline.unet.eval()
     generator = torch.Generator().manual_seed(0)
     out = pipeline(pairs["conditions"], pairs["masks"], steps, generator).latents
     errors = (out - pairs["targets"]).pow(2).mean(dim=(1, 2, 3))
-    pipeline.unet.train()
+    pipeline.unet.train(was_training)
     names = ["none", "latent", "rgb"]
     result = {f"mse_{names[k]}": errors[pairs["kinds"] == k].mean().item() for k in range(3) if (pairs["kinds"] == k).any()}
     covered = pairs["masks"].expand_as(out) > 0.5  # (N, C, h, w)
