@@ -195,7 +195,7 @@ def test_the_memory_setting_keeps_what_memory_holds_and_a_bad_one_gets_a_message
         returns[setting] = steps[-1]["psnr"] - steps[0]["psnr"]  # the loop's return frame against its first frame
         assert ("Memory setting: keep what memory holds" in text(outputs[5])) == (setting != "paper")
         assert summary["config"]["known_cells"] == (setting != "paper")
-    # measured at 128 px: the paper's memory loses 2.9 dB on the way back, this setting 0.1
+    # measured at 128 px: the paper's memory loses 2.0 dB on the way back, this setting 0.1
     assert returns["keep what memory holds"] > -0.5 and returns["paper"] < returns["keep what memory holds"] - 1.0
     # Gradio's Radio answers before the app does; either way the message names what is accepted
     with pytest.raises(Exception, match="'sharpest'.*(paper, keep what memory holds|'paper', 'keep what memory holds')"):

@@ -30,7 +30,7 @@ MAX_SEED = 2**32 - 1  # seeds and world seeds; per-step seeds derived from them 
 MAX_STEP_PIXELS = 400 * 256**2
 # Named memory settings, the fields of RolloutConfig each one sets. "paper" is the memory as the paper describes
 # it; "keep what memory holds" is the measured option under which a loop's return frame comes back as the first
-# frame was (held out, 48-step loop: latent memory 29.94 dB, RGB memory 29.94; README "Memory and sampler options"):
+# frame was (held out, 48-step loop: latent memory 29.93 dB, RGB memory 29.94; README "Memory and sampler options"):
 # ties of depth go to the first writer, the sampler keeps the covered cells as memory holds them, and a cell's depth
 # is one of its pixels', so no cell is lifted between two surfaces.
 MEMORY_SETTINGS: dict[str, dict[str, object]] = {

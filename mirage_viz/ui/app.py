@@ -132,7 +132,7 @@ MEMORY_SETTING_CHOICES = [
 ]
 MEMORY_SETTING_INFO = ("what the latent memory keeps: with the second, a loop's return frame comes back as the first "
                        "frame was (held-out worlds, 48-step loop, return frame: 29.9 dB, as the RGB memory's; with the "
-                       "paper's: 22.0)")
+                       "paper's: 23.5)")
 
 
 def _with_memory_setting(config: RolloutConfig, name: str | None) -> RolloutConfig:
