@@ -82,13 +82,14 @@ def test_denoiser_script_refuses_bad_scenarios():
 
 
 def test_pairs_made_once_train_from_the_file_without_the_worlds(tmp_path):
-    """``warp_pairs`` writes a pairs file (half the bytes: float16 latents, bool masks); the denoiser trains from it
+    """``warp_pairs`` writes a pairs file (float16 latents, bool masks, conditionings only where covered); the denoiser trains from it
     with no world renderer imported (a GPU machine without open3d), and the same seed gives the same weights."""
     made = warp_pairs.main(["--worlds", "2", "--per-world", "3", "--size", "64", "--shares", "near=1",
                             "--out", str(tmp_path / "pairs.pt")])
     assert made["train_pairs"] == 6 and not (tmp_path / "pairs.pt.partial").exists()
     train, _, _ = load_pairs(tmp_path / "pairs.pt")
     assert train["targets"].dtype == torch.float32 and set(train["masks"].unique().tolist()) <= {0.0, 1.0}
+    assert (train["conditions"] * (1 - train["masks"])).abs().max() == 0  # holes come back as zeros
     script = f"""
 import sys
 class NoWorlds:

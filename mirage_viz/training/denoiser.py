@@ -32,6 +32,8 @@ def evaluate(pipeline: WarpConditionedPipeline, pairs: Pairs, steps: int) -> dic
     pipeline.unet.train(was_training)
     names = ["none", "latent", "rgb"]
     result = {f"mse_{names[k]}": errors[pairs["kinds"] == k].mean().item() for k in range(3) if (pairs["kinds"] == k).any()}
+    if (pairs["kinds"] > 0).any():  # every pair a memory conditions, latent and RGB together
+        result["mse_memory"] = errors[pairs["kinds"] > 0].mean().item()
     covered = pairs["masks"].expand_as(out) > 0.5  # (N, C, h, w)
     result["mse_covered"] = (out - pairs["targets"])[covered].pow(2).mean().item() if covered.any() else float("nan")
     for index, name in enumerate(SCENARIOS):
