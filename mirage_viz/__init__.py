@@ -105,12 +105,16 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_MODULE_OF])
 
 
+_UNSET = object()  # no value: what a moved module had before a write
+
+
 class _MovedModule(types.ModuleType):
     """An old module path: every attribute is read from (and written to) the module that took its place."""
 
     def __init__(self, name: str, target: types.ModuleType) -> None:
         super().__init__(name, target.__doc__)
         object.__setattr__(self, "_target", target)
+        object.__setattr__(self, "_replaced", {})  # name -> the real module's values before each write through this path
 
     def __getattr__(self, name: str) -> object:
         return getattr(object.__getattribute__(self, "_target"), name)
@@ -118,8 +122,25 @@ class _MovedModule(types.ModuleType):
     def __setattr__(self, name: str, value: object) -> None:
         if name.startswith("__"):
             object.__setattr__(self, name, value)
+            return
+        target = object.__getattribute__(self, "_target")
+        object.__getattribute__(self, "_replaced").setdefault(name, []).append(getattr(target, name, _UNSET))
+        setattr(target, name, value)  # a monkeypatch reaches the real module
+
+    def __delattr__(self, name: str) -> None:
+        """Undo the last write made through this path: the real module gets back what it had before it (a
+        monkeypatch's undo deletes what it set when the old value was not in this module's own ``__dict__``, as
+        pytest 9.2 does)."""
+        if name.startswith("__"):
+            object.__delattr__(self, name)
+            return
+        target = object.__getattribute__(self, "_target")
+        earlier = object.__getattribute__(self, "_replaced").get(name)
+        original = earlier.pop() if earlier else _UNSET
+        if original is _UNSET:
+            delattr(target, name)
         else:
-            setattr(object.__getattribute__(self, "_target"), name, value)  # a monkeypatch reaches the real module
+            setattr(target, name, original)
 
     def __dir__(self) -> list[str]:
         return dir(object.__getattribute__(self, "_target"))

@@ -100,6 +100,24 @@ def test_a_patch_through_an_old_path_reaches_the_new_module(monkeypatch):
     assert new.MAX_PIXELS == 1000
 
 
+def test_undoing_a_patch_through_an_old_path_restores_the_new_module():
+    """pytest's undo sets back or deletes what it patched (9.2 deletes when the old path's own ``__dict__`` lacked it):
+    either way the new module gets its value back, twice patched too, and later tests see the real value."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        old = importlib.import_module("mirage_viz.photo")
+    new = importlib.import_module("mirage_viz.scenes.photo")
+    before = new.MAX_PIXELS
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(old, "MAX_PIXELS", 1000)
+        patch.setattr(old, "MAX_PIXELS", 7)
+        assert new.MAX_PIXELS == 7
+    assert new.MAX_PIXELS == before
+    old.MAX_PIXELS = 5
+    del old.MAX_PIXELS  # deleting through the old path undoes the write
+    assert new.MAX_PIXELS == before
+
+
 def import_lines(source: str) -> set[int]:
     """The line numbers of ``source``'s import statements (their shared blocks are not code written twice)."""
     lines: set[int] = set()
