@@ -110,11 +110,12 @@ denoiser.main(["--iters", "2", "--batch", "2", "--eval-every", "2", "--pairs-cac
     assert json.loads((tmp_path / "a" / "training_result.json").read_text())["pairs"]["per_world"] == 3
 
 
-def test_vae_decoder_only_sharpening_keeps_the_latent_space(tmp_path):
-    """``--decoder-only`` trains the decoder with the sharpness term; the encoder's weights and the scaling factor
-    (so the latents a denoiser was trained on) come back exactly as they were, the decoder changed."""
+@pytest.mark.parametrize("loss", [["--sharpness-weight", "0.5"], ["--adversarial-weight", "0.01"]], ids=["cell-rms", "adversarial"])
+def test_vae_decoder_only_sharpening_keeps_the_latent_space(tmp_path, loss):
+    """``--decoder-only`` trains the decoder with the sharpness term (or a discriminator); the encoder's weights and
+    the scaling factor (so the latents a denoiser was trained on) come back exactly as they were, the decoder changed."""
     base = vae.ASSETS / "vae"
-    result = vae.main(["--resume", str(base), "--decoder-only", "--sharpness-weight", "0.5", "--iters", "2", "--worlds", "2",
+    result = vae.main(["--resume", str(base), "--decoder-only", *loss, "--iters", "2", "--worlds", "2",
                        "--batch", "2", "--crop", "32", "--eval-every", "2", "--held-out-views", "1", "--out", str(tmp_path / "sharp")])
     before, after = load_vae(base), load_vae(tmp_path / "sharp")
     assert after.config.scaling_factor == before.config.scaling_factor
@@ -130,4 +131,35 @@ def test_vae_script_refuses_decoder_only_without_a_model_to_sharpen(capsys):
     assert "--resume" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         vae.main(["--sharpness-weight", "-1", "--iters", "1"])
-    assert "--sharpness-weight must be >= 0" in capsys.readouterr().err
+    assert "--sharpness-weight and --adversarial-weight must be >= 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        vae.main(["--adversarial-weight", "-0.1", "--iters", "1"])
+    assert "got 0.0 and -0.1" in capsys.readouterr().err
+
+
+def test_patch_discriminator_learns_to_tell_sharp_edges_from_blurred_ones():
+    """Patch logits (B, 1, H / 8, W / 8); a few hinge-loss steps on step edges against their box-blurred copies
+    leave every true image scored above every blurred one."""
+    from mirage_viz.training.discriminator import PatchDiscriminator, discriminator_hinge_loss, generator_hinge_loss
+
+    torch.manual_seed(0)
+    critic = PatchDiscriminator(width=16)
+    optimizer = torch.optim.Adam(critic.parameters(), lr=2e-3, betas=(0.5, 0.9))
+
+    def batch() -> tuple[torch.Tensor, torch.Tensor]:
+        step = (torch.arange(32) >= torch.randint(8, 24, (8, 1, 1, 1))).float()  # (8, 1, 1, 32): one edge each
+        sharp = (step * (0.3 + 0.7 * torch.rand(8, 3, 1, 1))).expand(8, 3, 32, 32).clone()
+        return sharp, torch.nn.functional.avg_pool2d(sharp, 5, stride=1, padding=2, count_include_pad=False)
+
+    assert critic(batch()[0]).shape == (8, 1, 4, 4)
+    for _ in range(60):
+        sharp, blurred = batch()
+        loss = discriminator_hinge_loss(critic(sharp), critic(blurred))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    sharp, blurred = batch()
+    with torch.no_grad():
+        real, fake = critic(sharp).mean((1, 2, 3)), critic(blurred).mean((1, 2, 3))
+    assert real.min() > fake.max()
+    assert generator_hinge_loss(fake) == -fake.mean()

@@ -9,7 +9,8 @@ on held-out worlds at 256x256 and saves with ``save_pretrained`` (safetensors) i
 
 ``--decoder-only --resume PATH`` sharpens a trained VAE without moving its latent space: the encoder and the
 scaling factor stay frozen (so a denoiser trained on those latents stays valid) and the decoder learns, beside
-MSE, to draw edges where MSE alone blurs them (``--sharpness-weight``, ``--sharpness-loss``).
+MSE, to draw edges where MSE alone blurs them (``--sharpness-weight``, ``--sharpness-loss``, or a PatchGAN's
+hinge loss with ``--adversarial-weight``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from mirage_viz.scenes.data import HELD_OUT_SEED_START, random_camera, render_vi
 from mirage_viz.metrics import gradient_energy, psnr
 from mirage_viz.models.vae import build_embedded_vae, init_mean_colour_path, load_vae, decode_latents, encode_images
 from mirage_viz.scenes.worlds import SyntheticWorld
+from mirage_viz.training.discriminator import PatchDiscriminator, discriminator_hinge_loss, generator_hinge_loss
 from mirage_viz.training.common import ASSETS, Log, cosine_lr, descend, save_result, seed_everything
 
 
@@ -102,14 +104,17 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--sharpness-loss", choices=sorted(SHARPNESS_LOSSES), default="cell-rms",
                         help="gradient-l1: L1 between the images' finite differences; "
                              "cell-rms: L1 between their RMS gradient per 8x8 cell (detail energy, any phase)")
+    parser.add_argument("--adversarial-weight", type=float, default=0.0,
+                        help="weight of a PatchGAN discriminator's hinge loss beside MSE (trained alongside, lr 2e-4)")
     parser.add_argument("--out", type=Path, default=ASSETS / "vae")
     args = parser.parse_args(argv)
     if args.decoder_only and args.resume is None:
         parser.error("--decoder-only sharpens a trained VAE: give it with --resume PATH (e.g. mirage_viz/assets/vae)")
     if args.iters < 1 or args.batch < 1 or args.held_out_views < 1 or args.crop < 8 or args.crop % 8:
         parser.error("--iters, --batch and --held-out-views must be >= 1 and --crop a multiple of 8")
-    if args.sharpness_weight < 0:
-        parser.error(f"--sharpness-weight must be >= 0, got {args.sharpness_weight}")
+    if args.sharpness_weight < 0 or args.adversarial_weight < 0:
+        parser.error(f"--sharpness-weight and --adversarial-weight must be >= 0, "
+                     f"got {args.sharpness_weight} and {args.adversarial_weight}")
 
     seed_everything(args.seed)
     views = FreshViews(args.worlds, args.crop, args.seed)
@@ -128,6 +133,9 @@ def main(argv: list[str] | None = None) -> dict:
         vae.encoder.requires_grad_(False)
     trained = [p for p in vae.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(trained, lr=args.lr)
+    if args.adversarial_weight > 0:
+        discriminator = PatchDiscriminator()
+        critic_optimizer = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.9))
     for step in range(args.iters):
         for group in optimizer.param_groups:
             group["lr"] = cosine_lr(step, args.iters, args.lr)
@@ -141,6 +149,10 @@ def main(argv: list[str] | None = None) -> dict:
         loss = F.mse_loss(reconstruction, x) + args.low_pass_weight * low_pass + 1e-4 * latents.pow(2).mean()
         if args.sharpness_weight > 0:
             loss = loss + args.sharpness_weight * SHARPNESS_LOSSES[args.sharpness_loss](reconstruction, x)
+        if args.adversarial_weight > 0:
+            critic_loss = discriminator_hinge_loss(discriminator(x), discriminator(reconstruction.detach()))
+            descend(critic_loss, critic_optimizer)
+            loss = loss + args.adversarial_weight * generator_hinge_loss(discriminator(reconstruction))
         descend(loss, optimizer, clip=trained)
         if step % 50 == 0:
             log(step=step, loss=loss.item())
@@ -158,8 +170,9 @@ def main(argv: list[str] | None = None) -> dict:
             vae.register_to_config(scaling_factor=float(1.0 / latents.std()))
     held_out_psnr, held_out_sharpness = evaluate(vae, held_out)
     result = {"held_out_psnr_db": held_out_psnr, "held_out_sharpness": held_out_sharpness, "iters": args.iters,
-              "seed": args.seed, "decoder_only": args.decoder_only, "sharpness_weight": args.sharpness_weight,
+              "seed": args.seed, "lr": args.lr, "decoder_only": args.decoder_only, "sharpness_weight": args.sharpness_weight,
               "sharpness_loss": args.sharpness_loss if args.sharpness_weight > 0 else None,
+              "adversarial_weight": args.adversarial_weight,
               "scaling_factor": vae.config.scaling_factor, "held_out_worlds": [HELD_OUT_SEED_START, HELD_OUT_SEED_START + 3]}
     return save_result(vae, args.out, result, log)
 
