@@ -48,11 +48,12 @@ def sharpness_abs(frame: torch.Tensor, truth: torch.Tensor) -> float:
     return mean_gradient(frame) / max(mean_gradient(truth), 1e-12)
 
 
-def measure(setting: str, world: str, steps: int, size: int, backbone) -> dict:
+def measure(setting: str, world: str, steps: int, size: int, backbone, sampler_steps: int | None = None) -> dict:
     def through_vae(image: torch.Tensor) -> torch.Tensor:  # (3, H, W): the VAE's own reconstruction, the ceiling
         return backbone.decode(backbone.encode(image[None]))[0]
 
-    config = RolloutConfig(world=world, trajectory="loop", steps=steps, size=size, seed=0, **SETTINGS[setting])
+    config = RolloutConfig(world=world, trajectory="loop", steps=steps, size=size, seed=0,
+                           num_inference_steps=sampler_steps, **SETTINGS[setting])
     start = time.perf_counter()
     rollout = run_rollout(config, backbone=backbone)
     seconds = time.perf_counter() - start
@@ -80,28 +81,37 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--long", action="store_true", help="also the 48-step loop")
     parser.add_argument("--denoiser", type=Path, default=None, help="a saved denoiser to measure instead of the shipped one")
+    parser.add_argument("--vae", type=Path, default=None, help="a saved VAE to decode with instead of the shipped one "
+                        "(its encoder must be the shipped one's, e.g. a --decoder-only retraining)")
+    parser.add_argument("--sampler-steps", default="", help="comma-separated denoising steps per frame to compare "
+                        "(default: the generator's own, 6)")
     parser.add_argument("--out", type=Path, default=Path("runs/frame_bars.json"))
     args = parser.parse_args()
     settings = [s for s in args.settings.split(",") if s]
     unknown = [s for s in settings if s not in SETTINGS]
     if unknown:
         parser.error(f"unknown setting {unknown[0]!r}; accepted: {', '.join(SETTINGS)}")
+    sampler_steps = [int(n) for n in args.sampler_steps.split(",") if n] or [None]
     backbone = load_embedded_backbone()
-    if args.denoiser is not None:
-        backbone = load_backbone(ASSETS_DIR / "vae", args.denoiser, ASSETS_DIR / "depth", name=args.denoiser.name)
-    results: dict = {"size": args.size, "worlds": args.worlds.split(","), "denoiser": str(args.denoiser or "shipped"), "settings": {}}
+    if args.denoiser is not None or args.vae is not None:
+        backbone = load_backbone(args.vae or ASSETS_DIR / "vae", args.denoiser or ASSETS_DIR / "denoiser",
+                                 ASSETS_DIR / "depth", name="measured")
+    results: dict = {"size": args.size, "worlds": args.worlds.split(","), "denoiser": str(args.denoiser or "shipped"),
+                     "vae": str(args.vae or "shipped"), "settings": {}}
     for setting in settings:
-        results["settings"][setting] = {}
-        for steps in (12, 48) if args.long else (12,):
-            for world in args.worlds.split(","):
-                row = measure(setting, world, steps, args.size, backbone)
-                results["settings"][setting][f"{world}/loop{steps}"] = row
-                print(f"{setting:>15} {world:>8} loop{steps}: return latent {row['latent']['return_psnr']:.2f} "
-                      f"rgb {row['rgb']['return_psnr']:.2f} (vae {row['latent']['vae_reconstruction_psnr']:.2f}); "
-                      f"mean latent {row['latent']['mean_psnr']:.2f} rgb {row['rgb']['mean_psnr']:.2f} "
-                      f"none {row['none']['mean_psnr']:.2f}; sharp {row['latent']['sharpness']:.2f} "
-                      f"(vs VAE {row['latent']['sharpness_vs_vae']:.2f}); "
-                      f"{row['latent']['step_ms_median']:.0f} ms", flush=True)
+        for n in sampler_steps:
+            name = setting if n is None else f"{setting}/sampler{n}"
+            results["settings"][name] = {}
+            for steps in (12, 48) if args.long else (12,):
+                for world in args.worlds.split(","):
+                    row = measure(setting, world, steps, args.size, backbone, n)
+                    results["settings"][name][f"{world}/loop{steps}"] = row
+                    print(f"{name:>15} {world:>8} loop{steps}: return latent {row['latent']['return_psnr']:.2f} "
+                          f"rgb {row['rgb']['return_psnr']:.2f} (vae {row['latent']['vae_reconstruction_psnr']:.2f}); "
+                          f"mean latent {row['latent']['mean_psnr']:.2f} rgb {row['rgb']['mean_psnr']:.2f} "
+                          f"none {row['none']['mean_psnr']:.2f}; sharp {row['latent']['sharpness']:.2f} "
+                          f"(vs VAE {row['latent']['sharpness_vs_vae']:.2f}); "
+                          f"{row['latent']['step_ms_median']:.0f} ms", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1))
     print(f"wrote {args.out}")
