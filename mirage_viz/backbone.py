@@ -26,11 +26,15 @@ from mirage_viz.models.inpaint import InpaintGenerator
 from mirage_viz.models.protocols import DepthEstimator, LatentCodec, LatentGenerator
 from mirage_viz.models.vae import DiffusersVAE, load_vae, quiet_diffusers
 
-__all__ = ["ASSETS_DIR", "DEFAULT_DEPTH_MODEL", "Backbone", "build_backbone", "depth_model_for", "load_backbone",
+__all__ = ["ASSETS_DIR", "DEFAULT_DEPTH_MODEL", "SHARP_VAE", "Backbone", "build_backbone", "depth_model_for", "load_backbone",
            "load_embedded_backbone"]
 
 # Everything the embedded default needs at run time ships inside the package (a wheel carries it too).
 ASSETS_DIR = Path(str(importlib.resources.files("mirage_viz") / "assets"))
+
+# The name of the shipped VAE whose decoder was retrained with a discriminator to draw edges (its encoder, and so
+# its latents, are the embedded VAE's): give it as ``vae`` to build_backbone, the CLI's --vae or the app's VAE box.
+SHARP_VAE = "embedded-sharp"
 
 
 @dataclass
@@ -122,6 +126,12 @@ def load_embedded_backbone(assets_dir: str | Path = ASSETS_DIR) -> Backbone:
     return load_backbone(assets / "vae", assets / "denoiser", assets / "depth", name="embedded")
 
 
+@functools.lru_cache(maxsize=1)
+def _sharp_vae() -> DiffusersVAE:
+    """The shipped ``vae_sharp`` folder (CPU, float32). Cached: loaded once per process."""
+    return DiffusersVAE(load_vae(ASSETS_DIR / "vae_sharp"))
+
+
 def _embedded_on(device: torch.device, dtype: torch.dtype) -> Backbone:
     """The embedded backbone on ``device``: the shared CPU copy itself, or a private copy moved there."""
     embedded = load_embedded_backbone()
@@ -174,7 +184,8 @@ def build_backbone(
     """A backbone of hub models (ids or folders) with the embedded models as fallback.
 
     Args:
-        vae: an ``AutoencoderKL`` / ``AutoencoderTiny`` (e.g. ``madebyollin/taesd``); default: the generator's, else embedded.
+        vae: an ``AutoencoderKL`` / ``AutoencoderTiny`` (e.g. ``madebyollin/taesd``), or :data:`SHARP_VAE`
+            (``"embedded-sharp"``: the shipped VAE with a decoder trained for edges); default: the generator's, else embedded.
         generator: a ``StableDiffusionInpaintPipeline`` (e.g. ``stable-diffusion-v1-5/stable-diffusion-inpainting``);
             default: the embedded denoiser.
         depth: a transformers depth-estimation model; ``None`` uses the embedded estimator.
@@ -194,14 +205,19 @@ def build_backbone(
         raise ValueError(f"prompt must be text, got {type(prompt).__name__}")
     depth_scale = check_depth_scale(depth_scale)
     access = access or ModelAccess()
+    sharp = isinstance(vae, str) and vae.strip() == SHARP_VAE  # shipped, so not a hub id or folder to resolve
     sources = {kind: access.resolve(value, kind) if value else None
-               for kind, value in (("vae", vae), ("generator", generator), ("depth model", depth))}
+               for kind, value in (("vae", None if sharp else vae), ("generator", generator), ("depth model", depth))}
     base = _embedded_on(device_, dtype)
-    if not any(sources.values()):
+    if not any(sources.values()) and not sharp:
         return base  # nothing asked of the hub: the embedded models (on the CPU, the shared copy itself)
     notices: list[str] = []
     parts = {"vae": "embedded", "generator": "embedded", "depth": "embedded"}
     denoiser, vae_model, steps = base.denoiser, base.vae, base.num_inference_steps
+    if sharp:
+        vae_model, parts["vae"] = _sharp_vae(), SHARP_VAE
+        if not (device_.type == "cpu" and dtype == torch.float32):
+            vae_model = copy.deepcopy(vae_model).to(device_, dtype)
     hub_pipeline = None  # a hub generator's pipeline, which decodes with the VAE chosen below
     if (source := sources["generator"]) is not None:
         try:
@@ -213,6 +229,9 @@ def build_backbone(
                     location, dtype=dtype, safety_checker=None, requires_safety_checker=False,
                     **_trust_kwargs(source, location))
             denoiser, hub_pipeline = InpaintGenerator(pipeline, prompt=prompt, guidance_scale=guidance_scale), pipeline
+            if sharp:
+                notices.append(f"{SHARP_VAE} decodes the embedded generator's latents; a hub generator decodes "
+                               "with its own VAE")
             vae_model, steps, parts["generator"] = DiffusersVAE(pipeline.vae), 20, source.name
             parts["vae"] = f"{source.name} (its own)"
             if cpu_offload and device_.type == "cuda":

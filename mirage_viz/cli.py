@@ -133,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
                          f"{DEFAULT_DEPTH_MODEL} for --image, else the embedded estimator); 'embedded' for the shipped "
                          "estimator, which is also the fallback when the model cannot be loaded")
     rollout.add_argument("--depth-scale", type=float, default=3.0, help="median depth in metres given to relative depth predictions")
-    rollout.add_argument("--vae", default=None, help="hub id or folder of an AutoencoderKL / AutoencoderTiny (default: embedded)")
+    rollout.add_argument("--vae", default=None, help="hub id or folder of an AutoencoderKL / AutoencoderTiny, or embedded-sharp: the embedded VAE "
+                         "with a decoder trained to draw edges (default: embedded)")
     rollout.add_argument("--generator", default=None,
                          help="hub id or folder of a StableDiffusionInpaintPipeline conditioned on the warped latent (default: embedded)")
     rollout.add_argument("--prompt", default="", help="text prompt of a hub generator")

@@ -160,6 +160,18 @@ def test_a_session_that_ends_frees_its_rollout_and_downloads(served):
     assert not any(f.exists() for f in folders)
 
 
+def test_visitors_can_pick_the_shipped_sharp_decoder(app_url):
+    """'embedded-sharp' in the VAE box is the shipped decoder trained for edges: no hub lookup, no fallback notice."""
+    client = Client(app_url, verbose=False)
+    outputs = client.predict("room", "push_in", 0.0, 1, 128, 0, None, 0.0, "embedded", "embedded-sharp", "", "", 3.0,
+                             api_name="/run")
+    status = text(outputs[5])
+    assert status.startswith("Done") and "Models: vae: embedded-sharp, generator: embedded" in status
+    assert "Note:" not in status  # no fallback, no warning about a VAE the generator was not trained with
+    summary = json.loads(Path(next(d for d in outputs[6] if d.endswith("summary.json"))).read_text())
+    assert summary["config"]["backbone"].startswith("vae: embedded-sharp")
+
+
 def test_visitors_cannot_load_server_paths_and_uploads_are_capped(app_url, tmp_path):
     from gradio_client import handle_file
 

@@ -4,7 +4,7 @@ import pytest
 
 from mirage_viz.bench import HALF_PRECISION_TOLERANCE, BenchConfig, bench_figure, bench_markdown, load_bench, run_bench, write_bench
 from mirage_viz.bench.common import median, pairwise_ratio
-from mirage_viz.bench.fidelity import MEMORY_OPTIONS, half_precision_difference, trajectory_views
+from mirage_viz.bench.fidelity import MEMORY_OPTIONS, SHARP_DECODER_OPTIONS, half_precision_difference, trajectory_views
 from mirage_viz.bench.peak import measure_peak_memory
 from mirage_viz.cli import main
 
@@ -33,9 +33,13 @@ def test_bench_json_has_the_promised_fields(tiny_bench):
     assert "random weights" in tiny_bench["speed"]["sd"]["64"]["vae_note"]
     assert set(tiny_bench["fidelity"]["loop"]["mean_over_worlds"]) == {"latent", "rgb", "none"}
     options = tiny_bench["memory_options"]
-    assert options["worlds"] == ["studio"] and list(options["settings"]) == list(MEMORY_OPTIONS)
+    assert options["worlds"] == ["studio"] and list(options["settings"]) == [*MEMORY_OPTIONS, *SHARP_DECODER_OPTIONS]
     latent = options["settings"]["first-hand ties + known cells"]["3"]["mean_over_worlds"]["latent"]
     assert latent["sharpness"] > 0 and latent["vae_reconstruction_psnr"] > latent["return_psnr_vs_truth"] - 5
+    for sharp, setting in SHARP_DECODER_OPTIONS.items():  # the same setting, frames decoded by the other decoder
+        standard = options["settings"][setting]["3"]["mean_over_worlds"]["latent"]
+        decoded = options["settings"][sharp]["3"]["mean_over_worlds"]["latent"]
+        assert decoded["vae_reconstruction_psnr"] != standard["vae_reconstruction_psnr"]
     assert set(tiny_bench["fidelity"]["depth_modes"]["loop"]) == {"bilinear", "nearest", "area", "median", "min"}
     assert {"latent resolution (Mirage)", "pixel resolution"} <= set(tiny_bench["fidelity"]["lifting"]["loop"])
     assert tiny_bench["read_throughput"]["float32"]["read_gbps"] > 0

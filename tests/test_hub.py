@@ -99,6 +99,12 @@ def test_hub_vae_alone_loads_with_a_notice(tiny_inpaint_pipeline):
     assert any("trained on the embedded VAE" in n for n in backbone.notices)
 
 
+def test_sharp_decoder_with_a_hub_generator_says_the_generator_decodes(tiny_inpaint_pipeline):
+    backbone = build_backbone(vae="embedded-sharp", generator=str(tiny_inpaint_pipeline / "pipeline"), depth=None)
+    assert "pipeline (its own)" in backbone.name and "embedded-sharp" not in backbone.name
+    assert any("embedded-sharp decodes the embedded generator's latents" in n for n in backbone.notices)
+
+
 def test_unreachable_hub_ids_fall_back_quickly_with_a_message():
     start = time.perf_counter()
     backbone = build_backbone(vae="no-such-org/no-such-vae", generator="no-such-org/no-such-inpainter",

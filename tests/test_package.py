@@ -27,6 +27,7 @@ def test_the_wheel_holds_the_models_and_runs_outside_the_checkout(tmp_path):
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
     for needed in ("mirage_viz/assets/vae/diffusion_pytorch_model.safetensors", "mirage_viz/assets/depth/config.json",
+                   "mirage_viz/assets/vae_sharp/diffusion_pytorch_model.safetensors",
                    "mirage_viz/assets/denoiser/unet/diffusion_pytorch_model.safetensors",
                    "mirage_viz/assets/photos/chelsea.png", "mirage_viz/assets/bench/bench.json", "mirage_viz/py.typed"):
         assert needed in names, needed

@@ -28,7 +28,7 @@ from mirage_viz.scenes.trajectories import make_trajectory
 from mirage_viz.scenes.worlds import make_world
 from mirage_viz.bench.common import median, timed_ms, true_observations
 
-__all__ = ["MEMORY_OPTIONS", "PAPER_EMPTY_CELL_RATES", "loop_consistency", "memory_options", "rollout_scores", "trajectory_views", "read_quality", "half_precision_difference"]
+__all__ = ["MEMORY_OPTIONS", "SHARP_DECODER_OPTIONS", "PAPER_EMPTY_CELL_RATES", "loop_consistency", "memory_options", "rollout_scores", "trajectory_views", "read_quality", "half_precision_difference"]
 
 # Mirage's measured empty-cell rates of the warped latent per depth-downsampling mode (its data, not ours).
 PAPER_EMPTY_CELL_RATES = {"bilinear": 0.425, "nearest": 0.478, "area": 0.537, "median": 0.522}
@@ -104,10 +104,23 @@ MEMORY_OPTIONS: dict[str, dict] = {
 }
 
 
-def memory_options(worlds: Sequence[str], loop_steps: Sequence[int], size: int, backbone: Backbone, seed: int = 0) -> dict:
-    """:func:`loop_consistency` for every setting of :data:`MEMORY_OPTIONS` and loop length, side by side."""
-    return {name: {str(steps): loop_consistency(worlds, steps, size, backbone, seed, **options) for steps in loop_steps}
-            for name, options in MEMORY_OPTIONS.items()}
+# settings of MEMORY_OPTIONS measured again with frames decoded by the shipped VAE whose decoder was trained with a
+# discriminator (``build_backbone(vae=SHARP_VAE)``: same encoder, same latents, sharper edges)
+SHARP_DECODER_OPTIONS: dict[str, str] = {
+    "paper, embedded-sharp decoder": "paper",
+    "first-hand ties + known cells + nearest depth, embedded-sharp decoder": "first-hand ties + known cells + nearest depth",
+}
+
+
+def memory_options(worlds: Sequence[str], loop_steps: Sequence[int], size: int, backbone: Backbone, seed: int = 0,
+                   sharp_backbone: Backbone | None = None) -> dict:
+    """:func:`loop_consistency` for every setting of :data:`MEMORY_OPTIONS` and loop length, side by side; with
+    ``sharp_backbone``, also the settings of :data:`SHARP_DECODER_OPTIONS` decoded by it."""
+    runs = [(name, options, backbone) for name, options in MEMORY_OPTIONS.items()]
+    if sharp_backbone is not None:
+        runs += [(name, MEMORY_OPTIONS[setting], sharp_backbone) for name, setting in SHARP_DECODER_OPTIONS.items()]
+    return {name: {str(steps): loop_consistency(worlds, steps, size, model, seed, **options) for steps in loop_steps}
+            for name, options, model in runs}
 
 
 def trajectory_views(world: str, trajectory: str, steps: int, size: int, backbone: Backbone, laps: int = 1) -> list[Observation]:

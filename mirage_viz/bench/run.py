@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
-from mirage_viz.backbone import load_embedded_backbone
+from mirage_viz.backbone import SHARP_VAE, build_backbone, load_embedded_backbone
 from mirage_viz.geometry.depth import DEPTH_DOWNSAMPLE_MODES
 from mirage_viz.rollout.config import RolloutConfig
 from mirage_viz.rollout.engine import run_rollout
@@ -239,7 +239,8 @@ def run_bench(config: BenchConfig | None = None, progress: Callable[[str], None]
         say(f"memory options: loops of {', '.join(map(str, config.option_loop_steps))} steps in "
             f"{', '.join(config.option_worlds)}, each option side by side")
         result["memory_options"] = {"worlds": list(config.option_worlds), "size": config.size, "settings": memory_options(
-            config.option_worlds, config.option_loop_steps, config.size, backbone, config.seed)}
+            config.option_worlds, config.option_loop_steps, config.size, backbone, config.seed,
+            sharp_backbone=build_backbone(vae=SHARP_VAE, depth=None))}
 
     # cache variants over a long loop, twice round: bytes, growth, read time, read error
     say(f"caches: flat / float16 / fused over a {config.long_loop_steps}-step loop, twice round")

@@ -30,7 +30,7 @@ from typing import Callable, Iterator
 
 import gradio as gr
 
-from mirage_viz.backbone import ASSETS_DIR, DEFAULT_DEPTH_MODEL, Backbone, build_backbone, depth_model_for
+from mirage_viz.backbone import ASSETS_DIR, DEFAULT_DEPTH_MODEL, SHARP_VAE, Backbone, build_backbone, depth_model_for
 from mirage_viz.geometry.cameras import FOV_RANGE
 from mirage_viz.bench.report import bench_figure, bench_markdown, load_bench
 from mirage_viz.models.hub import ModelAccess
@@ -218,7 +218,7 @@ def _cached_backbone(vae: str, generator: str, depth: str, depth_scale: float, a
 def _check_models(vae: str, generator: str, depth: str, access: ModelAccess) -> None:
     """A model the visitor may not load (a local path, a malformed id) is refused with a ``gr.Error``."""
     for kind, value in (("vae", vae), ("generator", generator), ("depth model", depth)):
-        if value:
+        if value and not (kind == "vae" and value == SHARP_VAE):
             try:
                 access.resolve(value, kind)
             except ValueError as error:
@@ -369,6 +369,8 @@ class _Handlers:
     def _stream(self, ticket: RunTicket, config: RolloutConfig, camera_path: Trajectory | None, photo: Photo | None,
                 backbone: Backbone) -> Iterator[tuple]:
         notes = "".join(f"\n\nNote: {notice}" for notice in backbone.notices) + _setting_note(config)
+        if backbone.name != "embedded":  # say which models ran when the visitor named any
+            notes += f"\n\nModels: {backbone.name}."
         if photo is not None:
             notes += (f"\n\nFirst frame: {photo.name} ({photo.original_size[0]}x{photo.original_size[1]}), field of view "
                       f"{photo.fov_degrees:.1f} degrees ({photo.fov_source}); depth from {backbone.depth_name}; no truth to score.")
@@ -613,7 +615,8 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
                                                  "'embedded' or empty: the shipped estimator, also the fallback)")
                         depth_scale = gr.Number(3.0, label="depth scale: median depth of a photo (metres)",
                                                 minimum=DEPTH_SCALE_RANGE[0], maximum=DEPTH_SCALE_RANGE[1])
-                        vae = gr.Textbox("", label=f"VAE (hub id{folders}; empty: embedded)")
+                        vae = gr.Textbox("", label=f"VAE (hub id{folders}; empty: embedded; '{SHARP_VAE}': the embedded "
+                                          "VAE with a decoder trained to draw edges)")
                         generator = gr.Textbox("", label="inpainting generator (StableDiffusionInpaintPipeline id; empty: embedded)")
                         prompt = gr.Textbox("", label="prompt (hub generator)")
                 with gr.Column(scale=4, min_width=640):
