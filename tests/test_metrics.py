@@ -22,3 +22,15 @@ def test_psnr_of_a_known_error():
     image = torch.zeros(3, 8, 8)
     assert math.isclose(psnr(image + 0.1, image), 20.0, rel_tol=1e-5)
     assert psnr(image, image) == float("inf")
+
+
+def test_the_sharpness_ceiling_blur_keeps_flat_images_and_loses_energy_with_sigma(load_script):
+    """scripts/sharpness_ceiling.py's Gaussian blur: a flat image stays flat (edges replicated, taps sum to 1), a step
+    edge keeps less gradient energy the wider the blur."""
+    blur = load_script("sharpness_ceiling").gaussian_blur
+    flat = torch.full((1, 3, 16, 16), 0.3)
+    assert torch.allclose(blur(flat, 1.0), flat, atol=1e-6)
+    edge = torch.zeros(1, 3, 16, 16)
+    edge[..., 8:] = 1.0
+    energies = [gradient_energy(blur(edge, sigma)) for sigma in (0.5, 1.0, 2.0)]
+    assert gradient_energy(edge) > energies[0] > energies[1] > energies[2]

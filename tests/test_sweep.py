@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
@@ -58,12 +59,15 @@ def test_a_killed_sweep_resumes_without_running_finished_runs_again(tmp_path, ca
     args = ["sweep", "--seeds", "0,1,2", "--steps", "2", "--sizes", "64", "--out", str(out), "--quiet"]
     process = subprocess.Popen([sys.executable, "-m", "mirage_viz.cli", *args], stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and not any((out / "runs").glob("*.parquet")):
+    def written() -> list[Path]:  # finished runs: pathlib's glob also matches the writer's ".partial-*" files
+        return [p for p in (out / "runs").glob("*.parquet") if not p.name.startswith(".")]
+
+    while time.monotonic() < deadline and not written():
         assert process.poll() is None, process.stderr.read()
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait(30)
-    finished = {p.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*.parquet")}
+    finished = {p.name: p.stat().st_mtime_ns for p in written()}
     assert 1 <= len(finished) < 3 and not (out / "results.parquet").exists()
     assert main(args) == 0
     printed = capsys.readouterr().out
