@@ -214,10 +214,6 @@ def build_backbone(
     notices: list[str] = []
     parts = {"vae": "embedded", "generator": "embedded", "depth": "embedded"}
     denoiser, vae_model, steps = base.denoiser, base.vae, base.num_inference_steps
-    if sharp:
-        vae_model, parts["vae"] = _sharp_vae(), SHARP_VAE
-        if not (device_.type == "cpu" and dtype == torch.float32):
-            vae_model = copy.deepcopy(vae_model).to(device_, dtype)
     hub_pipeline = None  # a hub generator's pipeline, which decodes with the VAE chosen below
     if (source := sources["generator"]) is not None:
         try:
@@ -242,6 +238,10 @@ def build_backbone(
                     notices.append("CPU offload applies on a CUDA device only; ignored on the CPU")
         except Exception as error:  # noqa: BLE001 - any failure to load means: fall back, and say why
             notices.append(describe_failure("generator", source, error) + "; using the embedded denoiser")
+    if sharp and hub_pipeline is None:
+        vae_model, parts["vae"] = _sharp_vae(), SHARP_VAE
+        if not (device_.type == "cpu" and dtype == torch.float32):
+            vae_model = copy.deepcopy(vae_model).to(device_, dtype)
     if (source := sources["vae"]) is not None:
         try:
             location = source.fetch("vae")

@@ -36,10 +36,10 @@ def test_bench_json_has_the_promised_fields(tiny_bench):
     assert options["worlds"] == ["studio"] and list(options["settings"]) == [*MEMORY_OPTIONS, *SHARP_DECODER_OPTIONS]
     latent = options["settings"]["first-hand ties + known cells"]["3"]["mean_over_worlds"]["latent"]
     assert latent["sharpness"] > 0 and latent["vae_reconstruction_psnr"] > latent["return_psnr_vs_truth"] - 5
-    for sharp, setting in SHARP_DECODER_OPTIONS.items():  # the same setting, frames decoded by the other decoder
+    for sharp, setting in SHARP_DECODER_OPTIONS.items():  # the same setting, frames drawn by the sharp decoder
         standard = options["settings"][setting]["3"]["mean_over_worlds"]["latent"]
         decoded = options["settings"][sharp]["3"]["mean_over_worlds"]["latent"]
-        assert decoded["vae_reconstruction_psnr"] != standard["vae_reconstruction_psnr"]
+        assert decoded["sharpness"] > 1.2 * standard["sharpness"]  # measured at 64 px: 1.6x to 1.8x
     assert set(tiny_bench["fidelity"]["depth_modes"]["loop"]) == {"bilinear", "nearest", "area", "median", "min"}
     assert {"latent resolution (Mirage)", "pixel resolution"} <= set(tiny_bench["fidelity"]["lifting"]["loop"])
     assert tiny_bench["read_throughput"]["float32"]["read_gbps"] > 0

@@ -32,7 +32,7 @@ def test_shipped_vae_reconstructs_held_out_views_at_26_db(backbone):
 def test_sharp_decoder_reads_the_embedded_latents_and_draws_sharper_edges(backbone):
     """``vae="embedded-sharp"``: the same encoder (so the same latents and the same denoiser), a decoder whose
     held-out reconstructions keep more of the truth's gradient energy, within 1 dB of the standard decoder."""
-    sharp = build_backbone(vae=SHARP_VAE, depth=None)
+    sharp = build_backbone(vae=SHARP_VAE, depth=None, device="cpu")
     assert sharp.notices == [] and f"vae: {SHARP_VAE}" in sharp.name and sharp.denoiser is backbone.denoiser
     images = render_views(range(HELD_OUT_SEED_START, HELD_OUT_SEED_START + 4), 2, 128, rng_seed=7).float() / 255
     latents = backbone.encode(images)  # (8, 4, 16, 16)

@@ -240,7 +240,7 @@ def run_bench(config: BenchConfig | None = None, progress: Callable[[str], None]
             f"{', '.join(config.option_worlds)}, each option side by side")
         result["memory_options"] = {"worlds": list(config.option_worlds), "size": config.size, "settings": memory_options(
             config.option_worlds, config.option_loop_steps, config.size, backbone, config.seed,
-            sharp_backbone=build_backbone(vae=SHARP_VAE, depth=None))}
+            sharp_backbone=build_backbone(vae=SHARP_VAE, depth=None, device="cpu"))}  # as the embedded rows
 
     # cache variants over a long loop, twice round: bytes, growth, read time, read error
     say(f"caches: flat / float16 / fused over a {config.long_loop_steps}-step loop, twice round")
