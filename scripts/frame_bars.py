@@ -91,12 +91,10 @@ def main() -> None:
     unknown = [s for s in settings if s not in SETTINGS]
     if unknown:
         parser.error(f"unknown setting {unknown[0]!r}; accepted: {', '.join(SETTINGS)}")
-    try:
-        sampler_steps = [int(n) for n in args.sampler_steps.split(",") if n.strip()] or [None]
-    except ValueError:
+    counts = [n.strip() for n in args.sampler_steps.split(",") if n.strip()]
+    if not all(n.isdigit() and int(n) >= 1 for n in counts):
         parser.error(f"--sampler-steps takes positive whole numbers separated by commas, got {args.sampler_steps!r}")
-    if any(n is not None and n < 1 for n in sampler_steps):
-        parser.error(f"--sampler-steps takes positive whole numbers separated by commas, got {args.sampler_steps!r}")
+    sampler_steps = [int(n) for n in counts] or [None]
     backbone = load_embedded_backbone()
     if args.denoiser is not None or args.vae is not None:
         backbone = load_backbone(args.vae or ASSETS_DIR / "vae", args.denoiser or ASSETS_DIR / "denoiser",

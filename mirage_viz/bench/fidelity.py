@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from mirage_viz.backbone import Backbone
+from mirage_viz.backbone import SHARP_VAE, Backbone
 from mirage_viz.geometry.cameras import Intrinsics
 from mirage_viz.rollout.config import MEMORY_SETTINGS, RolloutConfig
 from mirage_viz.rollout.records import StepRecord
@@ -106,9 +106,8 @@ MEMORY_OPTIONS: dict[str, dict] = {
 
 # settings of MEMORY_OPTIONS measured again with frames decoded by the shipped VAE whose decoder was trained with a
 # discriminator (``build_backbone(vae=SHARP_VAE)``: same encoder, same latents, sharper edges)
-SHARP_DECODER_OPTIONS: dict[str, str] = {
-    "paper, embedded-sharp decoder": "paper",
-    "first-hand ties + known cells + nearest depth, embedded-sharp decoder": "first-hand ties + known cells + nearest depth",
+SHARP_DECODER_OPTIONS: dict[str, str] = {  # row name -> the MEMORY_OPTIONS setting it decodes
+    f"{setting}, {SHARP_VAE} decoder": setting for setting in ("paper", "first-hand ties + known cells + nearest depth")
 }
 
 
