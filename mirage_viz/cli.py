@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     from mirage_viz.geometry.depth import DEPTH_DOWNSAMPLE_MODES
     from mirage_viz.rollout.config import DEPTH_SOURCES, MAX_SEED, RolloutConfig
     from mirage_viz.scenes.trajectories import MAX_STEPS
-    from mirage_viz.memories import FUSION_MODES, LIFT_RESOLUTIONS, MEMORY_NAMES, STORAGE_DTYPES
+    from mirage_viz.memories import FUSION_MODES, LIFT_RESOLUTIONS, MEMORY_NAMES, STORAGE_DTYPES, WARP_MODES
     from mirage_viz.models.hub_depth import DEFAULT_DEPTH_MODEL
     from mirage_viz.scenes.camera_files import CAMERA_FORMATS
     from mirage_viz.scenes.photo import DEFAULT_FOV_DEGREES
@@ -172,7 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
     rollout.add_argument("--known-cells", action="store_true",
                          help="the sampler keeps the cells memory covers as memory holds them and generates only the "
                          "holes (RePaint-style); default: the paper's conditioning alone")
-    rollout.add_argument("--inference-steps", type=int, default=None,
+    rollout.add_argument("--warp", choices=WARP_MODES, default=defaults.warp,
+                         help="how the latent memory places cached cells on a new camera's grid: nearest (the paper: "
+                         "each rounded to its nearest cell) or subcell (each cell blended from its surface's points by "
+                         "their sub-cell offsets: no half-cell shifts)")
+    rollout.add_argument("--inference-steps", "--num-inference-steps", type=int, default=None,
                          help="denoising steps per frame (default: the generator's own: 6 embedded, 20 for a hub generator)")
     rollout.add_argument("--out", type=_output_folder, default=Path("mirage_out"), help="output directory (must be new or empty unless --overwrite)")
     rollout.add_argument("--overwrite", action="store_true",
@@ -435,7 +439,7 @@ def _rollout(args: argparse.Namespace) -> int:
         depth_source=args.depth, depth_errors=args.depth_errors, depth_mode=args.depth_mode, num_inference_steps=args.inference_steps,
         latent_dtype=args.latent_dtype, voxel_size=args.voxel_size, fusion=args.fusion, lift=args.lift,
         edge_threshold=None if args.lift_every_cell else args.edge_threshold, known_cells=args.known_cells,
-        depth_tie_bits=args.depth_tie_bits,
+        depth_tie_bits=args.depth_tie_bits, warp=args.warp,
     )
     check_output_dir(args.out, args.overwrite)  # before any model runs
     trajectory = None

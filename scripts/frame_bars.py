@@ -33,6 +33,11 @@ SETTINGS: dict[str, dict] = {  # name -> the RolloutConfig fields it sets
     **{f"ties{b}+known": {"depth_tie_bits": b, "known_cells": True} for b in (0, 1, 2)},
     "ties0+known+edge0.5": {"depth_tie_bits": 0, "known_cells": True, "edge_threshold": 0.5},
     "keep": MEMORY_SETTINGS["keep what memory holds"],  # ties0 + known + nearest depth, the app's second setting
+    "subcell": {"warp": "subcell"},
+    "keep+subcell": {**MEMORY_SETTINGS["keep what memory holds"], "warp": "subcell"},
+    **{f"ties0+known+subcell+{mode}": {"depth_tie_bits": 0, "known_cells": True, "warp": "subcell", "depth_mode": mode}
+       for mode in ("bilinear", "median", "min", "center")},
+    "closest": MEMORY_SETTINGS["closest to the truth"],  # the app's third setting: ties0 + known + center depth + subcell, 1 step
 }
 
 
@@ -52,8 +57,8 @@ def measure(setting: str, world: str, steps: int, size: int, backbone, sampler_s
     def through_vae(image: torch.Tensor) -> torch.Tensor:  # (3, H, W): the VAE's own reconstruction, the ceiling
         return backbone.decode(backbone.encode(image[None]))[0]
 
-    config = RolloutConfig(world=world, trajectory="loop", steps=steps, size=size, seed=0,
-                           num_inference_steps=sampler_steps, **SETTINGS[setting])
+    options = SETTINGS[setting] | ({} if sampler_steps is None else {"num_inference_steps": sampler_steps})
+    config = RolloutConfig(world=world, trajectory="loop", steps=steps, size=size, seed=0, **options)
     start = time.perf_counter()
     rollout = run_rollout(config, backbone=backbone)
     seconds = time.perf_counter() - start

@@ -40,8 +40,10 @@ def test_bench_json_has_the_promised_fields(tiny_bench):
         standard = options["settings"][setting]["3"]["mean_over_worlds"]["latent"]
         decoded = options["settings"][sharp]["3"]["mean_over_worlds"]["latent"]
         assert decoded["sharpness"] > 1.2 * standard["sharpness"]  # measured at 64 px: 1.6x to 1.8x
-    assert set(tiny_bench["fidelity"]["depth_modes"]["loop"]) == {"bilinear", "nearest", "area", "median", "min"}
-    assert {"latent resolution (Mirage)", "pixel resolution"} <= set(tiny_bench["fidelity"]["lifting"]["loop"])
+    assert set(tiny_bench["fidelity"]["depth_modes"]["loop"]) == {"bilinear", "nearest", "area", "median", "min", "center"}
+    lifting = tiny_bench["fidelity"]["lifting"]["loop"]
+    assert {"latent resolution (Mirage)", "pixel resolution", "latent resolution, sub-cell warp"} <= set(lifting)
+    assert lifting["latent resolution, sub-cell warp"]["latent_mse_covered"] < lifting["latent resolution (Mirage)"]["latent_mse_covered"]
     assert tiny_bench["read_throughput"]["float32"]["read_gbps"] > 0
     assert all({"target", "value", "bar", "met"} <= set(t) for t in tiny_bench["targets"])
     json.dumps(tiny_bench)  # JSON-ready: no tensors, no infinities

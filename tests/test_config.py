@@ -103,10 +103,17 @@ def test_a_path_longer_than_a_rollout_says_to_subsample_it():
     ("known_cells", "yes", "known_cells must be True or False"),
     ("depth_tie_bits", 24, "depth_tie_bits must be an integer in \\[0, 23\\]"),
     ("depth_tie_bits", 2.0, "depth_tie_bits"),
+    ("warp", "bilinear", "unknown warp 'bilinear'; accepted: nearest, subcell"),
 ])
 def test_memory_and_sampler_options_are_checked(field, value, message):
     with pytest.raises(ValueError, match=message):
         RolloutConfig(**{field: value}).validate()
+
+
+def test_the_subcell_warp_needs_the_flat_cache():
+    RolloutConfig(warp="subcell").validate()
+    with pytest.raises(ValueError, match="warp 'subcell' blends the points of one frame, so it needs the flat cache"):
+        RolloutConfig(warp="subcell", voxel_size=0.05).validate()
 
 
 def test_a_named_memory_setting_sets_its_fields_and_a_bad_name_is_refused():
@@ -118,6 +125,10 @@ def test_a_named_memory_setting_sets_its_fields_and_a_bad_name_is_refused():
     assert (keep.depth_tie_bits, keep.known_cells, keep.depth_mode) == (0, True, "nearest")
     assert (keep.size, keep.steps, keep.seed) == (64, 3, 5)  # everything else as it was
     keep.validate()
-    assert set(MEMORY_SETTINGS) == {"paper", "keep what memory holds"}
-    with pytest.raises(ValueError, match="unknown memory setting 'sharpest'; accepted: paper, keep what memory holds"):
+    closest = base.with_memory_setting("closest to the truth")
+    assert (closest.depth_mode, closest.warp, closest.num_inference_steps) == ("center", "subcell", 1)
+    closest.validate()
+    assert set(MEMORY_SETTINGS) == {"paper", "keep what memory holds", "closest to the truth"}
+    with pytest.raises(ValueError, match="unknown memory setting 'sharpest'; accepted: paper, keep what memory holds, "
+                                         "closest to the truth"):
         base.with_memory_setting("sharpest")

@@ -13,6 +13,10 @@ def test_depth_downsampling_modes(mode):
         assert out[0, 0] == 1.0
     if mode == "area":
         assert out[0, 0] == depth[:4, :4].mean()
+    if mode == "nearest":
+        assert out.tolist() == [[depth[0, 0], depth[0, 4]], [depth[4, 0], depth[4, 4]]]  # each block's first pixel
+    if mode == "center":
+        assert out.tolist() == [[depth[2, 2], depth[2, 6]], [depth[6, 2], depth[6, 6]]]  # the pixel at its centre
 
 
 def test_unknown_depth_mode_names_the_accepted_ones():
@@ -51,3 +55,17 @@ def test_nearest_depth_keeps_cells_on_a_surface_where_bilinear_lifts_them_betwee
     nearest = downsample_depth(depth, 2, 2, "nearest")
     assert 1.0 < float(bilinear[0, 0]) < 4.0
     assert set(nearest.flatten().tolist()) <= {1.0, 4.0}
+
+
+def test_centre_depth_is_the_depth_the_cells_centre_ray_meets_on_a_slanted_surface():
+    """A lift puts a cell's point on its centre ray: on a tilted plane, the centre pixel's depth puts it on the plane,
+    the first pixel's (nearest) 3.5 pixels away, off it by 3.5 pixels' worth of slope."""
+    slope = torch.linspace(2.0, 3.0, 64).repeat(64, 1)  # depth grows to the right
+    centre = downsample_depth(slope, 8, 8, "center")
+    block_means = downsample_depth(slope, 8, 8, "area")  # on a plane, the mean is the centre's depth
+    nearest = downsample_depth(slope, 8, 8, "nearest")
+    assert (centre - block_means).abs().max() < 0.5 * (slope[0, 1] - slope[0, 0]) + 1e-6  # half a pixel's slope
+    assert (nearest - block_means).abs().min() > 3.0 * (slope[0, 1] - slope[0, 0])
+    holes = slope.clone()
+    holes[4, 4] = float("nan")  # the centre pixel of the first cell
+    assert downsample_depth(holes, 8, 8, "center", allow_holes=True).isnan().sum() == 1

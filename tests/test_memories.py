@@ -229,3 +229,35 @@ def test_coarser_depth_ties_keep_the_first_hand_view_where_surfaces_agree():
     assert reads[0].eq(1.0).all()  # at 0 bits (within a factor of 2) they tie, and the earliest written wins
     with pytest.raises(ValueError, match="depth_tie_bits"):
         LatentSpatialMemory(depth_tie_bits=-1)
+
+
+def test_subcell_warp_reads_the_same_cells_closer_to_the_truth_and_keeps_frames_apart(scene):
+    world, cameras, observations = scene
+    nearest, subcell = LatentSpatialMemory(), LatentSpatialMemory(warp="subcell")
+    for memory in (nearest, subcell):
+        memory.write(observations[0])
+        memory.write(observations[1])
+    shape = (CHANNELS, SIZE // FACTOR, SIZE // FACTOR)
+    truth = pooling_encoder(world.render(cameras[3]).rgb[None])[0]  # the latent the target camera would see
+    read_nearest, read_subcell = nearest.read(cameras[3], shape), subcell.read(cameras[3], shape)
+    assert torch.equal(read_nearest.mask, read_subcell.mask)
+    covered = read_nearest.mask
+    error_nearest = (read_nearest.latent - truth)[:, covered].square().mean()
+    error_subcell = (read_subcell.latent - truth)[:, covered].square().mean()
+    assert error_subcell < 0.9 * error_nearest
+    # reading a written camera gives back its latent (up to float rounding): its own points sit on the cell centres
+    alone = LatentSpatialMemory(warp="subcell")
+    alone.write(observations[0])
+    assert torch.allclose(alone.read(cameras[0], shape).latent, observations[0].latent, atol=1e-4)
+    assert subcell.frame_of_points().tolist() == [0] * (32 * 32) + [1] * (32 * 32)
+    mark = subcell.snapshot()
+    subcell.write(observations[2])
+    subcell.restore(mark)
+    subcell.write(observations[3])
+    assert subcell.frame_of_points().unique().tolist() == [0, 1, 2]
+    subcell.reset()
+    assert subcell.frame_of_points().numel() == 0
+    with pytest.raises(ValueError, match="flat cache"):
+        LatentSpatialMemory(warp="subcell", voxel_size=0.05)
+    with pytest.raises(ValueError, match="warp"):
+        LatentSpatialMemory(warp="bicubic")

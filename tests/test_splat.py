@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from mirage_viz.geometry import backproject_depth, splat_points, splat_points_reference
+from mirage_viz.geometry import backproject_depth, refine_splat_subcell, splat_points, splat_points_reference
 from mirage_viz.geometry.cameras import Camera, Intrinsics
 
 
@@ -99,3 +99,49 @@ def test_empty_cells_stay_zero_whatever_the_points_hold():
     features = torch.tensor([[float("nan")], [1.0]])
     result = splat_points(torch.tensor([[0.0, 0.0, -1.0], [0.0, 0.0, 2.0]]), features, camera)
     assert result.features[0, 2, 2] == 1.0 and result.features[0][~result.mask].eq(0).all()
+
+
+def _ramp_plane_moved_by(shift_cells: float):
+    """A fronto-parallel plane lifted from a 32x32 grid whose feature is a linear ramp (2 * col + row), and the same
+    camera moved sideways so the plane slides by ``shift_cells`` cells."""
+    k = Intrinsics(fx=16.0, fy=16.0, cx=15.5, cy=15.5, width=32, height=32)
+    depth = 4.0
+    moved = torch.eye(4)
+    moved[0, 3] = shift_cells * depth / k.fx  # metres that slide the plane by shift_cells to the left
+    rows, cols = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    features = torch.stack([2 * cols + rows, torch.ones(32, 32)]).reshape(2, -1).T  # [N, 2]
+    points = backproject_depth(torch.full((32, 32), depth), Camera(k, torch.eye(4)))
+    return points, features, Camera(k, moved), cols, rows
+
+
+@pytest.mark.parametrize("shift", [0.3, 0.6, 1.7])
+def test_subcell_refinement_resamples_a_grid_where_rounding_shifts_it(shift):
+    points, features, target, cols, rows = _ramp_plane_moved_by(shift)
+    nearest = splat_points(points, features, target)
+    refined = refine_splat_subcell(points, features, target, nearest)
+    inside = torch.zeros(32, 32, dtype=torch.bool)
+    inside[1:-1, 1:-4] = True  # cells whose four neighbours in the source grid all exist
+    expected = 2 * (cols + shift) + rows  # the ramp sampled at the moved camera's cell centres
+    assert torch.equal(refined.mask, nearest.mask) and torch.equal(refined.point_index, nearest.point_index)
+    assert torch.allclose(refined.features[0][inside], expected[inside], atol=1e-3)
+    assert torch.allclose(refined.features[1][refined.mask], torch.ones(int(refined.mask.sum())))  # weights normalized
+    rounding_error = (nearest.features[0][inside] - expected[inside]).abs().max()
+    assert rounding_error >= 2 * min(shift % 1, 1 - shift % 1) - 1e-3  # nearest rounding is off by the fraction
+
+
+def test_subcell_refinement_blends_only_the_winners_group_and_surface():
+    points, features, target, _, _ = _ramp_plane_moved_by(0.4)
+    later = points.clone()  # the same plane written again by a later frame, with other features
+    behind = points.clone()
+    behind[:, 2] += 1.0  # and a plane 1 m behind it, in the winner's group
+    all_points = torch.cat([points, later, behind])
+    all_features = torch.cat([features, torch.full_like(features, -100.0), torch.full_like(features, 100.0)])
+    groups = torch.cat([torch.zeros(len(points)), torch.ones(len(points)), torch.zeros(len(points))]).long()
+    nearest = splat_points(all_points, all_features, target, depth_tie_bits=0)
+    refined = refine_splat_subcell(all_points, all_features, target, nearest, groups=groups)
+    alone = refine_splat_subcell(points, features, target, splat_points(points, features, target))
+    assert torch.allclose(refined.features[:, refined.mask], alone.features[:, refined.mask], atol=1e-4)
+    with pytest.raises(ValueError, match="groups"):
+        refine_splat_subcell(all_points, all_features, target, nearest, groups=groups[:5])
+    with pytest.raises(ValueError, match="depth_tolerance"):
+        refine_splat_subcell(all_points, all_features, target, nearest, depth_tolerance=-1.0)

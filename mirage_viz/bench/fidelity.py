@@ -101,6 +101,12 @@ MEMORY_OPTIONS: dict[str, dict] = {
     # a cell's depth from one of its pixels, not averaged across an edge: no cell floats between two surfaces (the
     # app's and the API's "keep what memory holds" setting)
     "first-hand ties + known cells + nearest depth": MEMORY_SETTINGS["keep what memory holds"],
+    # each cell read as the bilinear blend of its surface's points by their sub-cell offsets, not rounded
+    "first-hand ties + known cells + nearest depth + sub-cell warp": {**MEMORY_SETTINGS["keep what memory holds"],
+                                                                      "warp": "subcell"},
+    # lifted at the centre pixel's depth, read at sub-cell accuracy, one denoising step (the app's and the API's
+    # "closest to the truth" setting)
+    "first-hand ties + known cells + centre depth + sub-cell warp, 1 sampler step": MEMORY_SETTINGS["closest to the truth"],
 }
 
 

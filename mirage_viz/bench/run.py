@@ -228,6 +228,7 @@ def run_bench(config: BenchConfig | None = None, progress: Callable[[str], None]
         fidelity["lifting"][trajectory] = {
             "latent resolution (Mirage)": fidelity["depth_modes"][trajectory]["bilinear"],
             "pixel resolution": _summary(read_quality(views, lambda: LatentSpatialMemory(lift="pixel"))),
+            "latent resolution, sub-cell warp": _summary(read_quality(views, lambda: LatentSpatialMemory(warp="subcell"))),
             "rgb point cloud (baseline)": _summary(read_quality(views, lambda: RGBPointCloudMemory(backbone.encode))),
         }
         if trajectory == "loop":

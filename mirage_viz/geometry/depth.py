@@ -1,6 +1,7 @@
 """Bring a pixel-resolution depth map down to a coarser grid (the latent grid).
 
-The modes are the paper's ablation: ``bilinear`` (default), ``nearest``, ``area``, ``median``, ``min``.
+The modes are the paper's ablation: ``bilinear`` (default), ``nearest``, ``area``, ``median``, ``min``; and
+``center``, the depth of the pixel at each cell's centre.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from mirage_viz.geometry.projection import check_depth
 __all__ = ["DEPTH_DOWNSAMPLE_MODES", "DepthMode", "check_depth_mode", "check_edge_threshold", "depth_edges",
            "downsample_depth", "mask_depth_edges"]
 
-DepthMode = Literal["bilinear", "nearest", "area", "median", "min"]
+DepthMode = Literal["bilinear", "nearest", "area", "median", "min", "center"]
 DEPTH_DOWNSAMPLE_MODES: tuple[DepthMode, ...] = get_args(DepthMode)
 
 
@@ -30,9 +31,13 @@ def downsample_depth(
 ) -> torch.Tensor:
     """Depth (H, W) -> (height, width). ``median`` and ``min`` need H, W multiples of the target.
 
+    ``nearest`` takes each cell's first pixel (its top-left, as ``F.interpolate`` does); ``center`` the pixel at its
+    centre (of an even block, the one right of and below the centre): one pixel's depth, never a blend across an
+    edge, and the depth of the point the cell's centre ray meets, which a lift at the centre needs on a slanted
+    surface.
     ``allow_holes=True`` accepts NaN depth (no depth there); a NaN propagates to every cell whose footprint holds
-    it (``bilinear``: the 2 x 2 pixels around the sample point; ``nearest``: the one pixel; ``area``, ``median``,
-    ``min``: the whole block), so such a cell has no depth either.
+    it (``bilinear``: the 2 x 2 pixels around the sample point; ``nearest`` and ``center``: the one pixel; ``area``,
+    ``median``, ``min``: the whole block), so such a cell has no depth either.
     """
     check_depth_mode(mode)
     depth = check_depth(depth, allow_holes=allow_holes)
@@ -42,6 +47,8 @@ def downsample_depth(
         out = F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False, antialias=False)
     elif mode == "nearest":
         out = F.interpolate(x, size=(height, width), mode="nearest")
+    elif mode == "center":
+        out = F.interpolate(x, size=(height, width), mode="nearest-exact")
     elif mode == "area":
         out = F.interpolate(x, size=(height, width), mode="area")
     else:

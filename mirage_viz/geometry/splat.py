@@ -18,8 +18,8 @@ import torch
 from mirage_viz.geometry.cameras import Camera
 from mirage_viz.geometry.projection import _project_rows
 
-__all__ = ["DEPTH_TIE_BITS", "SplatResult", "SplatWorkspace", "check_depth_tie_bits", "splat_points",
-           "splat_points_reference"]
+__all__ = ["DEPTH_TIE_BITS", "SUBCELL_DEPTH_TOLERANCE", "SplatResult", "SplatWorkspace", "check_depth_tie_bits",
+           "refine_splat_subcell", "splat_points", "splat_points_reference"]
 
 
 @dataclass
@@ -35,6 +35,9 @@ class SplatResult:
 _NO_HIT = torch.iinfo(torch.int64).max
 DEPTH_TIE_BITS = 5  # z-test tolerance 2**-5: depths within 3.1% of a cell's nearest tie, and the earliest point wins
 _ARANGE = torch.arange(0)
+# sub-cell refinement: a neighbour point blends into a cell only when its depth is within this fraction of the
+# cell's winner's (the same surface; a depth edge between two objects is a larger jump)
+SUBCELL_DEPTH_TOLERANCE = 0.1
 
 
 def check_depth_tie_bits(bits: object) -> int:
@@ -147,6 +150,77 @@ def splat_points(
         depth=out_depth.reshape(height, width),
         point_index=winner.masked_fill(~hit, -1).reshape(height, width),
     )
+
+
+def refine_splat_subcell(
+    points_world: torch.Tensor,
+    features: torch.Tensor,
+    camera: Camera,
+    splat: SplatResult,
+    groups: torch.Tensor | None = None,
+    depth_tolerance: float = SUBCELL_DEPTH_TOLERANCE,
+    near: float = 1e-3,
+) -> SplatResult:
+    """Sub-cell accurate features for a nearest-cell ``splat`` of the same points: each cell's feature becomes the
+    bilinear blend of the points that fall within one cell of its centre, weighted by their sub-cell offsets.
+
+    :func:`splat_points` rounds each point to the nearest cell, so a surface seen from a new camera comes back
+    shifted by up to half a cell (4 pixels for a latent with f = 8). Here every point spreads over the four cells
+    around its projection ``(u, v)`` with the bilinear weights ``(1 - |u - col|) * (1 - |v - row|)``; a covered cell
+    keeps the weighted mean of the points that reach it and belong to its winner's surface: the same group as the
+    winner (``groups`` (N,) int64, e.g. the frame each point was lifted from, so first-hand content never blends
+    with later views of it) and a depth within ``depth_tolerance`` of the winner's. For a surface lifted from a
+    regular grid this is bilinear resampling of that grid at the new camera's cell centres. The mask, depth and
+    winners stay the nearest splat's: which cells memory covers does not change, only what it says there (filling
+    the cells between spread-apart points as well was measured, and lost 0.35 dB of a held-out loop's mean).
+
+    Args:
+        points_world: (N, 3) world frame, the points ``splat`` was made of.
+        features: (N, C).
+        camera: the camera ``splat`` was made for.
+        splat: :func:`splat_points` of these points into ``camera``.
+        groups: (N,) int64 group of each point; None: one group.
+        depth_tolerance: relative depth difference from the winner that still counts as its surface.
+    """
+    if not depth_tolerance >= 0:
+        raise ValueError(f"depth_tolerance must be >= 0 (a fraction of the winner's depth), got {depth_tolerance!r}")
+    n = points_world.shape[0]
+    if groups is not None and tuple(groups.shape) != (n,):
+        raise ValueError(f"groups must have shape (N,) = ({n},), got {tuple(groups.shape)}")
+    height, width = splat.mask.shape
+    if n == 0 or not bool(splat.mask.any()):
+        return splat
+    # every (point, cell, weight) of the bilinear footprints that land on a covered cell: [M] each, M <= 4N
+    uv, z = _project_rows(points_world.T, camera)  # [2, N], [N]
+    base = uv.floor()  # [2, N] the cell up-left of each projection
+    frac = uv - base  # [2, N] in [0, 1)
+    winners = splat.point_index.reshape(-1)  # [H*W], -1 where empty
+    indices, cells, weights = [], [], []
+    for dcol, drow in ((0, 0), (1, 0), (0, 1), (1, 1)):
+        col, row = base[0] + dcol, base[1] + drow  # [N] each
+        weight = (frac[0] if dcol else 1 - frac[0]) * (frac[1] if drow else 1 - frac[1])  # [N]
+        inside = (z > near) & (col >= 0) & (col < width) & (row >= 0) & (row < height) & (weight > 0)  # [N]
+        index = torch.nonzero(inside).squeeze(1)  # [m]
+        cell = (row[index] * width + col[index]).long()  # [m]
+        covered = winners[cell] >= 0
+        indices.append(index[covered])
+        cells.append(cell[covered])
+        weights.append(weight[index[covered]])
+    index, cell, weight = torch.cat(indices), torch.cat(cells), torch.cat(weights)  # [M]
+    winner = winners[cell]  # [M]
+    reference = z[winner]  # [M] the winner's depth
+    same = (z[index] - reference).abs() <= depth_tolerance * reference  # [M] the winner's surface
+    if groups is not None:
+        same &= groups[index] == groups[winner]
+    index, cell, weight = index[same], cell[same], weight[same]  # [K]
+    channels = features.shape[1]
+    total = torch.zeros(channels, height * width).index_add_(1, cell, features.T.float()[:, index] * weight)  # [C, H*W]
+    weight_sum = torch.zeros(height * width).index_add_(0, cell, weight)  # [H*W]; a winner always reaches its cell
+    mask = splat.mask.reshape(-1)  # [H*W]
+    refined = torch.zeros(channels, height * width)  # [C, H*W]; empty cells 0
+    refined[:, mask] = total[:, mask] / weight_sum[mask]
+    return SplatResult(features=refined.reshape(channels, height, width), mask=splat.mask, depth=splat.depth,
+                       point_index=splat.point_index)
 
 
 def splat_points_reference(points_world: torch.Tensor, features: torch.Tensor, camera: Camera, near: float = 1e-3,

@@ -4,7 +4,7 @@ Imports geometry and the base modules; never models, the rollout, pictures or th
 """
 
 from mirage_viz.memories.base import FeatureKind, MemoryInfo, MemoryRead, MemoryStats, Observation, PointCloudMemory, SpatialMemory
-from mirage_viz.memories.latent import LIFT_RESOLUTIONS, STORAGE_DTYPES, LatentSpatialMemory, lift_latents
+from mirage_viz.memories.latent import LIFT_RESOLUTIONS, STORAGE_DTYPES, WARP_MODES, LatentSpatialMemory, lift_latents
 from mirage_viz.memories.none import NoMemory
 from mirage_viz.memories.point_cache import PointCache
 from mirage_viz.memories.rgb import RGBPointCloudMemory
@@ -17,6 +17,7 @@ __all__ = [
     "LIFT_RESOLUTIONS",
     "MEMORY_NAMES",
     "STORAGE_DTYPES",
+    "WARP_MODES",
     "PointCache",
     "VoxelPointCache",
     "FeatureKind",

@@ -11,24 +11,34 @@ from mirage_viz.geometry.cameras import Camera
 from mirage_viz.checks import check_choice
 from mirage_viz.geometry.depth import (DepthMode, check_depth_mode, check_edge_threshold, downsample_depth,
                                        mask_depth_edges)
-from mirage_viz.geometry.splat import DEPTH_TIE_BITS, SplatWorkspace, check_depth_tie_bits, splat_points
+from mirage_viz.geometry.splat import (DEPTH_TIE_BITS, SplatWorkspace, check_depth_tie_bits, refine_splat_subcell,
+                                       splat_points)
 from mirage_viz.geometry.projection import backproject_depth, rows_with_depth
 from mirage_viz.memories.base import MemoryRead, Observation, PointCloudMemory
 from mirage_viz.memories.point_cache import PointCache
 from mirage_viz.memories.voxel_cache import FusionMode, VoxelPointCache, check_fusion
 
-__all__ = ["LIFT_RESOLUTIONS", "STORAGE_DTYPES", "LatentDtype", "LatentSpatialMemory", "LiftResolution", "check_latent_dtype",
-           "check_lift", "lift_latents"]
+__all__ = ["LIFT_RESOLUTIONS", "STORAGE_DTYPES", "WARP_MODES", "LatentDtype", "LatentSpatialMemory", "LiftResolution",
+           "WarpMode", "check_latent_dtype", "check_lift", "check_warp", "lift_latents"]
 
 LiftResolution = Literal["latent", "pixel"]
 LIFT_RESOLUTIONS: tuple[LiftResolution, ...] = get_args(LiftResolution)
 LatentDtype = Literal["float32", "float16", "bfloat16"]
 STORAGE_DTYPES: dict[LatentDtype, torch.dtype] = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+# how a read places the cached cells on the new camera's grid: "nearest" rounds each to the nearest cell (the
+# paper), "subcell" blends each cell's surface from the points around it by their sub-cell offsets
+WarpMode = Literal["nearest", "subcell"]
+WARP_MODES: tuple[WarpMode, ...] = get_args(WarpMode)
 
 
 def check_lift(lift: object) -> LiftResolution:
     """``lift`` when it is a lifting resolution, else a ``ValueError`` saying which are."""
     return check_choice("lift", lift, LIFT_RESOLUTIONS)
+
+
+def check_warp(warp: object) -> WarpMode:
+    """``warp`` when it names a way to read the cache (see :data:`WARP_MODES`), else a ``ValueError`` saying which do."""
+    return check_choice("warp", warp, WARP_MODES)
 
 
 def check_latent_dtype(dtype: object) -> LatentDtype:
@@ -80,6 +90,11 @@ class LatentSpatialMemory(PointCloudMemory):
         lift: ``"latent"`` (Mirage) or ``"pixel"`` resolution lifting (see :func:`lift_latents`).
         edge_threshold: drop cells whose depth footprint spreads by more than this fraction (a depth edge), as the
             official pipeline drops its depth model's edge points; ``None`` lifts every cell (the paper's text).
+        depth_tie_bits: the read's z-test tolerance (see :func:`~mirage_viz.geometry.splat.splat_points`).
+        warp: ``"nearest"`` (the paper) rounds each cached cell to the nearest cell of the new camera;
+            ``"subcell"`` then blends each covered cell from the points of its winner's frame and surface around it,
+            by their sub-cell offsets (:func:`~mirage_viz.geometry.splat.refine_splat_subcell`): bilinear resampling
+            of what that frame saw, no half-cell shifts. Needs the flat cache (no ``voxel_size``).
     """
 
     name = "latent"
@@ -96,8 +111,13 @@ class LatentSpatialMemory(PointCloudMemory):
         lift: LiftResolution = "latent",
         edge_threshold: float | None = None,
         depth_tie_bits: int = DEPTH_TIE_BITS,
+        warp: WarpMode = "nearest",
     ) -> None:
         check_depth_mode(depth_mode)
+        self.warp = check_warp(warp)
+        if warp == "subcell" and voxel_size is not None:
+            raise ValueError("warp='subcell' blends the points of one frame, so it needs the flat cache "
+                             "(voxel_size=None); a fused cache keeps no frames apart")
         self.edge_threshold = check_edge_threshold(edge_threshold)
         self.depth_tie_bits = check_depth_tie_bits(depth_tie_bits)
         check_lift(lift)
@@ -110,10 +130,24 @@ class LatentSpatialMemory(PointCloudMemory):
         self.cache: PointCache | VoxelPointCache = (
             PointCache(dtype) if voxel_size is None else VoxelPointCache(voxel_size, fusion, dtype)
         )
-
+        self._frame_starts: list[int] = []  # index of each written frame's first point in the flat cache
 
     def write(self, observation: Observation) -> None:
+        count = len(self.cache)
+        self._frame_starts = [start for start in self._frame_starts if start < count]  # frames an undo took back
         self.cache.append(*lift_latents(observation, self.depth_mode, self.lift, self.edge_threshold))
+        if len(self.cache) > count:
+            self._frame_starts.append(count)
+
+    def reset(self) -> None:
+        super().reset()
+        self._frame_starts = []
+
+    def frame_of_points(self) -> torch.Tensor:
+        """(N,) int64: the write (0 for the first frame written) each cached point was lifted in; flat cache only."""
+        count = len(self.cache)
+        starts = torch.tensor([start for start in self._frame_starts if start < count], dtype=torch.int64)
+        return torch.bucketize(torch.arange(count), starts, right=True) - 1
 
     def read(self, camera: Camera, latent_shape: tuple[int, int, int]) -> MemoryRead:
         channels, height, width = latent_shape
@@ -121,7 +155,10 @@ class LatentSpatialMemory(PointCloudMemory):
         if points.shape[0] == 0:
             latent, mask = torch.zeros(latent_shape), torch.zeros(height, width, dtype=torch.bool)
         else:
-            splat = splat_points(points, features, camera.scaled_to(width, height), workspace=self._workspace,
+            latent_camera = camera.scaled_to(width, height)
+            splat = splat_points(points, features, latent_camera, workspace=self._workspace,
                                  depth_tie_bits=self.depth_tie_bits)
+            if self.warp == "subcell":
+                splat = refine_splat_subcell(points, features, latent_camera, splat, groups=self.frame_of_points())
             latent, mask = splat.features, splat.mask
         return MemoryRead(latent=latent, mask=mask)

@@ -12,7 +12,7 @@ from mirage_viz.geometry.cameras import FOV_RANGE, Camera, Intrinsics, check_fov
 from mirage_viz.geometry.depth import DepthMode, check_depth_mode, check_edge_threshold
 from mirage_viz.geometry.splat import DEPTH_TIE_BITS, check_depth_tie_bits
 from mirage_viz.memories import MEMORY_NAMES
-from mirage_viz.memories.latent import LatentDtype, LiftResolution, check_latent_dtype, check_lift
+from mirage_viz.memories.latent import LatentDtype, LiftResolution, WarpMode, check_latent_dtype, check_lift, check_warp
 from mirage_viz.memories.voxel_cache import FusionMode, check_fusion, check_voxel_size
 from mirage_viz.scenes.depth_errors import parse_depth_errors
 from mirage_viz.scenes.photo import DEFAULT_FOV_DEGREES, Photo
@@ -33,9 +33,14 @@ MAX_STEP_PIXELS = 400 * 256**2
 # frame was (held out, 48-step loop: latent memory 29.93 dB, RGB memory 29.94; README "Memory and sampler options"):
 # ties of depth go to the first writer, the sampler keeps the covered cells as memory holds them, and a cell's depth
 # is one of its pixels', so no cell is lifted between two surfaces.
+# "closest to the truth" also reads the cache at sub-cell accuracy, lifts each cell at its centre pixel's depth and
+# generates in one denoising step (the generator's estimate of the mean): the highest PSNR measured over a held-out
+# loop (12 steps: 23.56 dB; paper 22.30), with softer frames (sharpness 0.12 against 0.18).
 MEMORY_SETTINGS: dict[str, dict[str, object]] = {
     "paper": {},
     "keep what memory holds": {"depth_tie_bits": 0, "known_cells": True, "depth_mode": "nearest"},
+    "closest to the truth": {"depth_tie_bits": 0, "known_cells": True, "depth_mode": "center", "warp": "subcell",
+                             "num_inference_steps": 1},
 }
 
 
@@ -72,6 +77,8 @@ class RolloutConfig:
     # the latent memory's z-test tolerance: depths within a factor 1 + 2**-bits of a cell's nearest tie, the earliest
     # written wins
     depth_tie_bits: int = DEPTH_TIE_BITS
+    # how the latent memory places cached cells on the new camera's grid: "nearest" (the paper) or "subcell"
+    warp: WarpMode = "nearest"
 
     def validate(self, size_multiple: int = 32) -> None:
         """Raise ``ValueError`` naming the first bad parameter and what is accepted."""
@@ -126,6 +133,10 @@ class RolloutConfig:
         check_depth_tie_bits(self.depth_tie_bits)
         if not isinstance(self.known_cells, bool):
             raise ValueError(f"known_cells must be True or False, got {self.known_cells!r}")
+        check_warp(self.warp)
+        if self.warp == "subcell" and self.voxel_size is not None:
+            raise ValueError("warp 'subcell' blends the points of one frame, so it needs the flat cache: "
+                             "accepted: voxel_size None with warp 'subcell', or warp 'nearest' with a voxel size")
 
     def with_memory_setting(self, name: str) -> RolloutConfig:
         """This config under one of :data:`MEMORY_SETTINGS` (its fields replace this config's)."""
