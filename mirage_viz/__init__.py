@@ -34,7 +34,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "backbone": ("Backbone", "build_backbone", "depth_model_for", "load_backbone", "load_embedded_backbone"),
     "geometry": ("Camera", "DEPTH_DOWNSAMPLE_MODES", "Intrinsics", "backproject_depth", "downsample_depth",
-                 "project_points", "splat_points"),
+                 "project_points", "refine_splat_subcell", "splat_points"),
     "memories": ("MEMORY_NAMES", "LatentSpatialMemory", "MemoryRead", "MemoryStats", "NoMemory", "Observation",
                  "RGBPointCloudMemory", "SpatialMemory"),
     "outputs": ("OutputParts", "write_rollout"),
@@ -64,6 +64,7 @@ if TYPE_CHECKING:
         backproject_depth,
         downsample_depth,
         project_points,
+        refine_splat_subcell,
         splat_points,
     )
     from mirage_viz.memories import (
@@ -209,5 +210,6 @@ __all__ = [
     "project_points",
     "iter_rollout",
     "run_rollout",
+    "refine_splat_subcell",
     "splat_points",
 ]

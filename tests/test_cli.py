@@ -25,6 +25,23 @@ def test_rollout_writes_summary_and_frames(tmp_path, backbone, capsys):
     assert "mean PSNR" in capsys.readouterr().out
 
 
+def test_the_apps_replay_flags_of_a_memory_setting_run_the_same_config(tmp_path, backbone):
+    """The app's Drive tab prints a replay command with a setting's flags (``_setting_flags``): the CLI takes them."""
+    from mirage_viz.rollout import MEMORY_SETTINGS
+    from mirage_viz.ui.app import _setting_flags
+    from mirage_viz.rollout import RolloutConfig
+
+    config = RolloutConfig(size=64, steps=1, memories=("latent",)).with_memory_setting("closest to the truth")
+    flags = _setting_flags(config).split()
+    assert flags == ["--depth-tie-bits", "0", "--known-cells", "--depth-mode", "center", "--warp", "subcell",
+                     "--num-inference-steps", "1"]
+    out = tmp_path / "run"
+    assert main(["rollout", "--steps", "1", "--size", "64", "--memories", "latent", *flags, "--out", str(out),
+                 "--quiet", "--no-video", "--no-ply"]) == 0
+    written = json.loads((out / "summary.json").read_text())["config"]
+    assert {key: written[key] for key in MEMORY_SETTINGS["closest to the truth"]} == MEMORY_SETTINGS["closest to the truth"]
+
+
 def test_rollout_from_a_trajectory_file_and_selected_memories(tmp_path, backbone):
     from mirage_viz.scenes.trajectories import make_trajectory
 
@@ -49,6 +66,7 @@ def test_rollout_from_a_trajectory_file_and_selected_memories(tmp_path, backbone
         (["--fov", "0"], "fov"),
         (["--depth-errors", "blur=3"], "blur"),
         (["--depth", "estimated", "--depth-errors", "noise=0.1"], "true depth"),
+        (["--warp", "subcell", "--voxel-size", "0.05"], "flat cache"),
     ],
 )
 def test_bad_input_gets_a_clear_message_and_writes_nothing(tmp_path, capsys, args, message):
