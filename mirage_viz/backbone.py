@@ -45,7 +45,8 @@ class Backbone:
     denoiser: LatentGenerator  # the embedded WarpConditionedPipeline, or a hub InpaintGenerator
     depth_estimator: DepthEstimator | None  # the embedded DepthNet, or a hub TransformersDepth
     name: str = "embedded"
-    num_inference_steps: int = 6
+    num_inference_steps: int = 6  # the generator's own denoising steps per frame
+    generator_name: str = "embedded"  # "embedded", or the hub generator's id or folder
     depth_name: str = "embedded"
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     dtype: torch.dtype = torch.float32
@@ -269,5 +270,5 @@ def build_backbone(
     parts["depth"] = depth_name
     name = "embedded" if all(v == "embedded" for v in parts.values()) else ", ".join(f"{k}: {v}" for k, v in parts.items())
     return Backbone(vae=vae_model, denoiser=denoiser, depth_estimator=depth_model, name=name,
-                    num_inference_steps=steps, depth_name=depth_name, device=device_, dtype=dtype,
-                    notices=notices)
+                    num_inference_steps=steps, generator_name=parts["generator"], depth_name=depth_name, device=device_,
+                    dtype=dtype, notices=notices)

@@ -210,8 +210,8 @@ def test_the_memory_setting_keeps_what_memory_holds_and_a_bad_one_gets_a_message
     assert summary["config"]["warp"] == "subcell" and summary["config"]["num_inference_steps"] == 1
     assert summary["setup"]["num_inference_steps"] == 1  # what ran, not only what was asked
     # measured at 128 px: the paper's memory loses 2.0 dB on the way back, the other settings 0.1 and 0.5
-    for setting in ("keep what memory holds", "closest to the truth"):
-        assert returns[setting] > -1.0 and returns["paper"] < returns[setting] - 1.0
+    assert returns["keep what memory holds"] > -0.5 and returns["closest to the truth"] > -1.0
+    assert returns["paper"] < min(returns["keep what memory holds"], returns["closest to the truth"]) - 1.0
     # Gradio's Radio answers before the app does; either way the message names what is accepted
     with pytest.raises(Exception, match="'sharpest'.*(paper, keep what memory holds|'paper', 'keep what memory holds')"):
         client.predict(world="room", trajectory="loop", steps=1, size=128, memory_setting="sharpest", api_name="/run")
@@ -219,6 +219,29 @@ def test_the_memory_setting_keeps_what_memory_holds_and_a_bad_one_gets_a_message
     status = text(client.predict(api_name="/drive_forward")[3])  # the replay command keeps the setting
     assert "Memory setting: keep what memory holds" in status
     assert status.endswith("--seed 0 --size 128 --depth-tie-bits 0 --known-cells --depth-mode nearest")
+
+
+def test_a_setting_that_fixes_the_sampler_steps_says_so_with_a_hub_generator_and_flags_skip_defaults():
+    from dataclasses import replace
+
+    from mirage_viz.backbone import Backbone
+    from mirage_viz.rollout import RolloutConfig
+    from mirage_viz.ui.app import _sampler_note, _setting_flags
+
+    closest = RolloutConfig().with_memory_setting("closest to the truth")
+    embedded = Backbone(vae=None, denoiser=None, depth_estimator=None)
+    hub = replace(embedded, generator_name="stable-diffusion-v1-5/stable-diffusion-inpainting", num_inference_steps=20)
+    assert _sampler_note(closest, embedded) == "" and _sampler_note(RolloutConfig(), hub) == ""
+    note = _sampler_note(closest, hub)
+    assert "runs 1 denoising step per frame, as measured with the embedded generator" in note and "own 20" in note
+    import mirage_viz.ui.app as app
+
+    settings = {**app.MEMORY_SETTINGS, "switch off": {"known_cells": False, "depth_tie_bits": 2}}
+    original, app.MEMORY_SETTINGS = app.MEMORY_SETTINGS, settings
+    try:
+        assert _setting_flags(RolloutConfig(depth_tie_bits=2)) == " --depth-tie-bits 2"  # no "--known-cells False"
+    finally:
+        app.MEMORY_SETTINGS = original
 
 
 def test_benchmark_tab_shows_the_shipped_run_and_refuses_a_bad_file(app_url, tmp_path):

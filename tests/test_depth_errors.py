@@ -199,8 +199,11 @@ def test_a_latent_cell_whose_depth_footprint_holds_a_hole_is_not_lifted(mode):
     points, features = lift_latents(whole_block, mode)
     assert points.shape == (3, 3) and torch.isfinite(points).all()
     assert torch.equal(features, whole_block.latent.reshape(4, -1).T[1:])  # cells (0, 1), (1, 0), (1, 1)
-    # one pixel in the block's middle: in the footprint of every mode but nearest (which samples the block's corner)
+    # one pixel in the block's middle: in the footprint of every mode but the one-pixel ones (nearest samples the
+    # block's corner, center its pixel (4, 4))
     points, _ = lift_latents(holed_observation([(3, 3)]), mode)
+    assert points.shape[0] == (4 if mode in ("nearest", "center") else 3)
+    points, _ = lift_latents(holed_observation([(4, 4)]), mode)
     assert points.shape[0] == (4 if mode == "nearest" else 3)
 
 

@@ -81,6 +81,7 @@ def test_photo_rollout_records_which_depth_model_ran(tiny_depth_model):
 def test_inpainting_generator_from_a_folder_is_conditioned_on_the_warp(tiny_inpaint_pipeline):
     backbone = build_backbone(generator=str(tiny_inpaint_pipeline / "pipeline"), depth=None, prompt="a quiet room")
     assert backbone.notices == [] and "generator" in backbone.name and backbone.downsample_factor == 8
+    assert backbone.generator_name.endswith("pipeline") and backbone.num_inference_steps == 20
     warped = torch.randn(4, 8, 8)
     mask = torch.zeros(8, 8)
     mask[:, :4] = 1
@@ -110,7 +111,7 @@ def test_unreachable_hub_ids_fall_back_quickly_with_a_message():
     backbone = build_backbone(vae="no-such-org/no-such-vae", generator="no-such-org/no-such-inpainter",
                               depth="no-such-org/no-such-depth")
     assert time.perf_counter() - start < 30  # no retry loops against an unreachable hub
-    assert backbone.name == "embedded" and len(backbone.notices) == 3
+    assert backbone.name == "embedded" and len(backbone.notices) == 3 and backbone.generator_name == "embedded"
     assert all("could not be loaded" in n for n in backbone.notices)
     assert backbone.generate(torch.zeros(4, 8, 8), torch.zeros(8, 8), torch.Generator().manual_seed(0)).shape == (4, 8, 8)
 

@@ -253,11 +253,37 @@ def test_subcell_warp_reads_the_same_cells_closer_to_the_truth_and_keeps_frames_
     mark = subcell.snapshot()
     subcell.write(observations[2])
     subcell.restore(mark)
-    subcell.write(observations[3])
-    assert subcell.frame_of_points().unique().tolist() == [0, 1, 2]
+    subcell.write(observations[3])  # the undone frame's points are overwritten and counted as the new frame's
+    assert subcell.frame_of_points().tolist() == [0] * (32 * 32) + [1] * (32 * 32) + [2] * (32 * 32)
     subcell.reset()
     assert subcell.frame_of_points().numel() == 0
     with pytest.raises(ValueError, match="flat cache"):
         LatentSpatialMemory(warp="subcell", voxel_size=0.05)
+    with pytest.raises(ValueError, match="flat cache"):
+        LatentSpatialMemory(voxel_size=0.05).frame_of_points()
     with pytest.raises(ValueError, match="warp"):
         LatentSpatialMemory(warp="bicubic")
+
+
+def test_a_subcell_read_blends_only_the_first_frame_where_a_later_one_saw_the_same_surface():
+    """Two frames of one plane a third of a cell apart, with different latents: with first-hand ties the first frame
+    wins every cell, and the blend takes its points alone (without frame groups the second frame's would mix in)."""
+    from mirage_viz.geometry.cameras import Camera
+
+    intrinsics = Intrinsics.from_fov(64, 64, 60.0)
+    moved = torch.eye(4)
+    moved[0, 3] = 0.02  # about a third of a cell on a plane 2 m away
+    first = Observation(camera=Camera(intrinsics, torch.eye(4)), image=torch.rand(3, 64, 64),
+                        latent=torch.randn(4, 8, 8, generator=torch.Generator().manual_seed(0)), depth=torch.full((64, 64), 2.0))
+    later = Observation(camera=Camera(intrinsics, moved), image=torch.rand(3, 64, 64), latent=torch.full((4, 8, 8), 50.0),
+                        depth=torch.full((64, 64), 2.0))
+    both, alone = LatentSpatialMemory(warp="subcell", depth_tie_bits=0), LatentSpatialMemory(warp="subcell", depth_tie_bits=0)
+    both.write(first)
+    both.write(later)
+    alone.write(first)
+    target = Camera(intrinsics, torch.eye(4))
+    target.camera_to_world[1, 3] = 0.05  # a new camera: every cell between the first frame's points
+    read_both, read_alone = both.read(target, (4, 8, 8)), alone.read(target, (4, 8, 8))
+    assert read_alone.mask.sum() >= 40 and torch.equal(read_both.mask & read_alone.mask, read_alone.mask)
+    assert torch.allclose(read_both.latent[:, read_alone.mask], read_alone.latent[:, read_alone.mask], atol=1e-5)
+    assert read_both.latent.max() < 10  # none of the later frame's 50s

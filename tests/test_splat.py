@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from mirage_viz.geometry import backproject_depth, refine_splat_subcell, splat_points, splat_points_reference
+from mirage_viz.geometry import (backproject_depth, refine_splat_subcell, refine_splat_subcell_reference, splat_points,
+                                 splat_points_reference)
 from mirage_viz.geometry.cameras import Camera, Intrinsics
 
 
@@ -145,3 +146,19 @@ def test_subcell_refinement_blends_only_the_winners_group_and_surface():
         refine_splat_subcell(all_points, all_features, target, nearest, groups=groups[:5])
     with pytest.raises(ValueError, match="depth_tolerance"):
         refine_splat_subcell(all_points, all_features, target, nearest, depth_tolerance=-1.0)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_vectorized_subcell_refinement_matches_the_loop_reference(random_camera, seed):
+    g = torch.Generator().manual_seed(seed)
+    points = torch.randn(400, 3, generator=g) * torch.tensor([1.5, 1.0, 0.3]) + torch.tensor([0.0, 0.0, 3.0])
+    features = torch.randn(400, 3, generator=g)
+    groups = torch.randint(0, 3, (400,), generator=g)
+    camera = random_camera(seed)
+    splat = splat_points(points, features, camera, depth_tie_bits=0)
+    refined = refine_splat_subcell(points, features, camera, splat, groups=groups)
+    expected = refine_splat_subcell_reference(points, features, camera, splat, groups=groups)
+    assert splat.mask.sum() > 20
+    assert torch.allclose(refined.features, expected, atol=1e-5)
+    with pytest.raises(ValueError, match="refine the splat of these points into this camera"):
+        refine_splat_subcell(points, features[:, :2], camera, splat)

@@ -30,6 +30,7 @@ from mirage_viz.geometry.splat import (
     SplatResult,
     SplatWorkspace,
     refine_splat_subcell,
+    refine_splat_subcell_reference,
     splat_points,
     splat_points_reference,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "DEPTH_DOWNSAMPLE_MODES", "DEPTH_TIE_BITS", "FOV_RANGE", "MAX_CAMERA_DISTANCE", "Camera", "DepthMode",
     "Intrinsics", "SplatResult", "SplatWorkspace", "backproject_depth", "camera_rays", "check_camera_to_world",
     "check_depth", "check_depth_mode", "check_fov_degrees", "downsample_depth", "invert_pose",
-    "look_at_camera_to_world", "make_pose", "pixel_grid", "project_points", "refine_splat_subcell", "rotation_x",
+    "look_at_camera_to_world", "make_pose", "pixel_grid", "project_points", "refine_splat_subcell",
+    "refine_splat_subcell_reference", "rotation_x",
     "rotation_y", "rows_with_depth", "splat_points", "splat_points_reference",
 ]

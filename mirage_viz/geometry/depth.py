@@ -32,9 +32,9 @@ def downsample_depth(
     """Depth (H, W) -> (height, width). ``median`` and ``min`` need H, W multiples of the target.
 
     ``nearest`` takes each cell's first pixel (its top-left, as ``F.interpolate`` does); ``center`` the pixel at its
-    centre (of an even block, the one right of and below the centre): one pixel's depth, never a blend across an
-    edge, and the depth of the point the cell's centre ray meets, which a lift at the centre needs on a slanted
-    surface.
+    centre (of an even block, the one right of and below the centre, half a pixel off): one pixel's depth, never a
+    blend across an edge, and within half a pixel of where the cell's centre ray meets the surface, which a lift at
+    the centre needs on a slanted surface (``bilinear`` samples the centre exactly, but blends across edges).
     ``allow_holes=True`` accepts NaN depth (no depth there); a NaN propagates to every cell whose footprint holds
     it (``bilinear``: the 2 x 2 pixels around the sample point; ``nearest`` and ``center``: the one pixel; ``area``,
     ``median``, ``min``: the whole block), so such a cell has no depth either.

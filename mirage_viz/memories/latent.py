@@ -36,9 +36,15 @@ def check_lift(lift: object) -> LiftResolution:
     return check_choice("lift", lift, LIFT_RESOLUTIONS)
 
 
-def check_warp(warp: object) -> WarpMode:
-    """``warp`` when it names a way to read the cache (see :data:`WARP_MODES`), else a ``ValueError`` saying which do."""
-    return check_choice("warp", warp, WARP_MODES)
+def check_warp(warp: object, voxel_size: float | None = None) -> WarpMode:
+    """``warp`` when it names a way to read the cache (see :data:`WARP_MODES`) that works with ``voxel_size``, else a
+    ``ValueError`` saying what is accepted: ``"subcell"`` blends the points of one frame, which a fused cache does not
+    keep apart."""
+    check_choice("warp", warp, WARP_MODES)
+    if warp == "subcell" and voxel_size is not None:
+        raise ValueError("warp 'subcell' blends the points of one frame, so it needs the flat cache; accepted: "
+                         "voxel_size None with warp 'subcell', or warp 'nearest' with a voxel size")
+    return warp
 
 
 def check_latent_dtype(dtype: object) -> LatentDtype:
@@ -114,10 +120,7 @@ class LatentSpatialMemory(PointCloudMemory):
         warp: WarpMode = "nearest",
     ) -> None:
         check_depth_mode(depth_mode)
-        self.warp = check_warp(warp)
-        if warp == "subcell" and voxel_size is not None:
-            raise ValueError("warp='subcell' blends the points of one frame, so it needs the flat cache "
-                             "(voxel_size=None); a fused cache keeps no frames apart")
+        self.warp = check_warp(warp, voxel_size)
         self.edge_threshold = check_edge_threshold(edge_threshold)
         self.depth_tie_bits = check_depth_tie_bits(depth_tie_bits)
         check_lift(lift)
@@ -145,6 +148,9 @@ class LatentSpatialMemory(PointCloudMemory):
 
     def frame_of_points(self) -> torch.Tensor:
         """(N,) int64: the write (0 for the first frame written) each cached point was lifted in; flat cache only."""
+        if not isinstance(self.cache, PointCache):
+            raise ValueError("a fused (voxel) cache merges the points of several frames: frame_of_points needs the "
+                             "flat cache (voxel_size=None)")
         count = len(self.cache)
         starts = torch.tensor([start for start in self._frame_starts if start < count], dtype=torch.int64)
         return torch.bucketize(torch.arange(count), starts, right=True) - 1

@@ -129,13 +129,13 @@ MEMORY_SETTING_CHOICES = [
     ("paper: Mirage's memory as published", "paper"),
     ("keep what memory holds: first writer wins a depth tie, covered cells kept, one pixel's depth per cell",
      "keep what memory holds"),
-    ("closest to the truth: as the second, cells read at sub-cell accuracy, one denoising step (softer frames)",
-     "closest to the truth"),
+    ("closest to the truth: as the second, with each cell at its centre pixel's depth, read at sub-cell accuracy, "
+     "one denoising step (softer frames)", "closest to the truth"),
 ]
 MEMORY_SETTING_INFO = ("what the latent memory keeps: with the second and third, a loop's return frame comes back as "
                        "the first frame was (held-out worlds, 48-step loop, return frame: 29.9 and 29.7 dB, the RGB "
                        "memory's 29.9; with the paper's: 23.5); the third comes closest to the truth over the whole loop "
-                       "(mean 23.6 dB against the paper's 22.3) with softer frames")
+                       "(mean 23.6 dB against the paper's 22.3, 22.9 with one denoising step) with softer frames")
 
 
 def _with_memory_setting(config: RolloutConfig, name: str | None) -> RolloutConfig:
@@ -160,10 +160,22 @@ def _setting_note(config: RolloutConfig) -> str:
 
 
 def _setting_flags(config: RolloutConfig) -> str:
-    """The ``mirage-viz rollout`` flags of the memory setting ``config`` runs under (empty for the paper's)."""
+    """The ``mirage-viz rollout`` flags of the memory setting ``config`` runs under (empty for the paper's); a switch
+    set False is the CLI's default, so it has no flag."""
     flags = [f"--{key.replace('_', '-')}" + ("" if value is True else f" {value}")
-             for key, value in MEMORY_SETTINGS[_setting_of(config)].items()]
+             for key, value in MEMORY_SETTINGS[_setting_of(config)].items() if value is not False]
     return "".join(f" {flag}" for flag in flags)
+
+
+def _sampler_note(config: RolloutConfig, backbone: Backbone) -> str:
+    """A status-line note when the memory setting fixes the denoising steps and a hub generator runs them: the
+    setting was measured with the embedded generator, and a hub generator is made for its own steps."""
+    steps = MEMORY_SETTINGS[_setting_of(config)].get("num_inference_steps")
+    if steps is None or backbone.generator_name == "embedded":
+        return ""
+    return (f"\n\nNote: the memory setting runs {steps} denoising step{'s' if steps != 1 else ''} per frame, as "
+            f"measured with the embedded generator; {backbone.generator_name} is made for its own "
+            f"{backbone.num_inference_steps}.")
 
 
 def _table(rollout: Rollout, step: int) -> list[list[object]]:
@@ -372,7 +384,8 @@ class _Handlers:
 
     def _stream(self, ticket: RunTicket, config: RolloutConfig, camera_path: Trajectory | None, photo: Photo | None,
                 backbone: Backbone) -> Iterator[tuple]:
-        notes = "".join(f"\n\nNote: {notice}" for notice in backbone.notices) + _setting_note(config)
+        notes = ("".join(f"\n\nNote: {notice}" for notice in backbone.notices) + _setting_note(config)
+                 + _sampler_note(config, backbone))
         if backbone.name != "embedded":  # say which models ran when the visitor named any
             notes += f"\n\nModels: {backbone.name}."
         if photo is not None:
