@@ -137,7 +137,6 @@ class LatentSpatialMemory(PointCloudMemory):
 
     def write(self, observation: Observation) -> None:
         count = len(self.cache)
-        self._frame_starts = [start for start in self._frame_starts if start < count]  # frames an undo took back
         self.cache.append(*lift_latents(observation, self.depth_mode, self.lift, self.edge_threshold))
         if len(self.cache) > count:
             self._frame_starts.append(count)
@@ -146,14 +145,18 @@ class LatentSpatialMemory(PointCloudMemory):
         super().reset()
         self._frame_starts = []
 
+    def restore(self, snapshot: object) -> None:
+        super().restore(snapshot)
+        count = len(self.cache)
+        self._frame_starts = [start for start in self._frame_starts if start < count]  # the frames the undo kept
+
     def frame_of_points(self) -> torch.Tensor:
         """(N,) int64: the write (0 for the first frame written) each cached point was lifted in; flat cache only."""
         if not isinstance(self.cache, PointCache):
             raise ValueError("a fused (voxel) cache merges the points of several frames: frame_of_points needs the "
                              "flat cache (voxel_size=None)")
-        count = len(self.cache)
-        starts = torch.tensor([start for start in self._frame_starts if start < count], dtype=torch.int64)
-        return torch.bucketize(torch.arange(count), starts, right=True) - 1
+        starts = torch.tensor(self._frame_starts, dtype=torch.int64)  # [frames]
+        return torch.bucketize(torch.arange(len(self.cache)), starts, right=True) - 1
 
     def read(self, camera: Camera, latent_shape: tuple[int, int, int]) -> MemoryRead:
         channels, height, width = latent_shape
