@@ -1,5 +1,5 @@
-"""Image fidelity against the true render: PSNR and SSIM on images in [0, 1], and sharpness in two measures (gradient
-energy, and mean absolute gradient: the measure issue 15's own figures were taken in; see the README)."""
+"""Image fidelity against the true render: PSNR and SSIM on images in [0, 1], and sharpness in three measures
+(gradient energy; mean absolute gradient and gradient length, which issue 15's own figures fit; see the README)."""
 
 from __future__ import annotations
 
@@ -46,18 +46,17 @@ def gradient_mean_abs(image: torch.Tensor) -> float:
 
     Unlike :func:`gradient_energy` it does not punish an edge for being spread over a few pixels (a monotone ramp has
     the same sum of absolute steps as the step it blurs); it falls where content is missing (fog, flat guesses) or
-    where blur merges texture finer than itself. Issue 15's sharpness figures ("0.63 to 0.89" with memory, "0.3 to 0.5"
-    without, on ``room``) fall in this measure's range (the same rollout now: 0.79 and 0.76 on average with the latent
-    and RGB memories, 0.35 without), not in the energy's (0.13, 0.13, 0.03): ``scripts/sharpness_calibration.py``.
+    where blur merges texture finer than itself, and it rises with noise and artefacts as much as with detail (a
+    ratio above 1 is not "sharper than the truth"). Issue 15's sharpness figures are consistent with it and with
+    :func:`gradient_length`, not with the energy: ``scripts/sharpness_calibration.py``.
     """
     dx, dy = image[..., :, 1:] - image[..., :, :-1], image[..., 1:, :] - image[..., :-1, :]
     return max(float(dx.abs().mean() + dy.abs().mean()), 1e-12)
 
 
-def gradient_magnitude(image: torch.Tensor) -> float:
+def gradient_length(image: torch.Tensor) -> float:
     """Mean length of the (x, y) finite-difference vector per pixel, colour channels together, of images (..., 3, H, W):
-    like :func:`gradient_mean_abs` but a diagonal step counts once (its length), not as its x plus its y part.
-    Issue 15's figures agree with it too; it reads a few hundredths lower."""
+    like :func:`gradient_mean_abs` but a diagonal step counts once (its length), not as its x plus its y part."""
     dx = image[..., :-1, 1:] - image[..., :-1, :-1]
     dy = image[..., 1:, :-1] - image[..., :-1, :-1]
     return max(float((dx.square() + dy.square()).sum(-3).sqrt().mean()), 1e-12)

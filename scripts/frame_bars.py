@@ -3,8 +3,8 @@
 For each setting (edge-aware lifting threshold, known-cell sampling) and each world, a loop of 12 steps (and, with
 --long, 48) at 256 px runs the three memories; per memory it records the return frame's PSNR against the truth,
 the VAE's own reconstruction of the first frame (the ceiling), the mean PSNR over generated steps, the sharpness of
-generated frames relative to the truth's (in gradient energy, in mean absolute gradient: the measure issue 15's figures
-were taken in, and in gradient magnitude) and the median step time.
+generated frames relative to the truth's (in gradient energy, as the bar is written, and in mean absolute gradient and
+gradient length, which issue 15's own figures fit) and the median step time.
 
     python scripts/frame_bars.py                      # about 6 minutes on 2 CPU cores
     python scripts/frame_bars.py --long --settings paper,edge0.1+known
@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from mirage_viz.backbone import ASSETS_DIR, load_backbone, load_embedded_backbone
-from mirage_viz.metrics import gradient_energy, gradient_magnitude, gradient_mean_abs
+from mirage_viz.metrics import gradient_energy, gradient_length, gradient_mean_abs
 from mirage_viz.rollout import MEMORY_SETTINGS, RolloutConfig, run_rollout
 
 SETTINGS: dict[str, dict] = {  # name -> the RolloutConfig fields it sets
@@ -47,11 +47,6 @@ def sharpness(frame: torch.Tensor, truth: torch.Tensor) -> float:
     return gradient_energy(frame) / gradient_energy(truth)
 
 
-def sharpness_abs(frame: torch.Tensor, truth: torch.Tensor) -> float:
-    """Mean absolute gradient of ``frame`` relative to ``truth``'s: the measure issue 15's figures were taken in."""
-    return gradient_mean_abs(frame) / gradient_mean_abs(truth)
-
-
 def measure(setting: str, world: str, steps: int, size: int, backbone, sampler_steps: int | None = None) -> dict:
     def through_vae(image: torch.Tensor) -> torch.Tensor:  # (3, H, W): the VAE's own reconstruction, the ceiling
         return backbone.decode(backbone.encode(image[None]))[0]
@@ -70,9 +65,10 @@ def measure(setting: str, world: str, steps: int, size: int, backbone, sampler_s
             "return_mask_coverage": round(records[-1].mask_coverage, 4),
             "mean_psnr": round(statistics.fmean(r.psnr for r in generated), 3),
             "sharpness": round(statistics.fmean(sharpness(r.frame, r.true_frame) for r in generated), 4),
-            "sharpness_abs": round(statistics.fmean(sharpness_abs(r.frame, r.true_frame) for r in generated), 4),
-            "sharpness_magnitude": round(statistics.fmean(gradient_magnitude(r.frame) / gradient_magnitude(r.true_frame)
-                                                          for r in generated), 4),
+            "sharpness_mean_abs": round(statistics.fmean(gradient_mean_abs(r.frame) / gradient_mean_abs(r.true_frame)
+                                                         for r in generated), 4),
+            "sharpness_length": round(statistics.fmean(gradient_length(r.frame) / gradient_length(r.true_frame)
+                                                       for r in generated), 4),
             "sharpness_vs_vae": round(statistics.fmean(sharpness(r.frame, through_vae(r.true_frame)) for r in generated), 4),
             "step_ms_median": round(statistics.median(sum(r.timings_ms.values()) for r in generated), 1),
             "cache_points": records[-1].cache_points,
@@ -118,9 +114,9 @@ def main() -> None:
                     print(f"{name:>15} {world:>8} loop{steps}: return latent {row['latent']['return_psnr']:.2f} "
                           f"rgb {row['rgb']['return_psnr']:.2f} (vae {row['latent']['vae_reconstruction_psnr']:.2f}); "
                           f"mean latent {row['latent']['mean_psnr']:.2f} rgb {row['rgb']['mean_psnr']:.2f} "
-                          f"none {row['none']['mean_psnr']:.2f}; sharpness |grad| {row['latent']['sharpness_abs']:.3f} "
-                          f"magnitude {row['latent']['sharpness_magnitude']:.3f} energy {row['latent']['sharpness']:.3f} "
-                          f"(vs VAE {row['latent']['sharpness_vs_vae']:.2f}); "
+                          f"none {row['none']['mean_psnr']:.2f}; sharpness: energy {row['latent']['sharpness']:.3f} "
+                          f"(vs VAE {row['latent']['sharpness_vs_vae']:.2f}), mean abs {row['latent']['sharpness_mean_abs']:.3f}, "
+                          f"length {row['latent']['sharpness_length']:.3f}; "
                           f"{row['latent']['step_ms_median']:.0f} ms", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1))

@@ -23,7 +23,7 @@ from mirage_viz.rollout.config import MEMORY_SETTINGS, RolloutConfig
 from mirage_viz.rollout.records import StepRecord
 from mirage_viz.rollout.engine import run_rollout
 from mirage_viz.memories import LatentSpatialMemory, Observation, SpatialMemory
-from mirage_viz.metrics import gradient_energy, gradient_mean_abs, psnr, ssim
+from mirage_viz.metrics import gradient_energy, gradient_length, gradient_mean_abs, psnr, ssim
 from mirage_viz.scenes.trajectories import make_trajectory
 from mirage_viz.scenes.worlds import make_world
 from mirage_viz.bench.common import median, timed_ms, true_observations
@@ -57,7 +57,8 @@ def loop_consistency(worlds: Sequence[str], steps: int, size: int, backbone: Bac
     per-step and mean PSNR/SSIM, the revisit, and the sharpness of generated frames: against the truth
     (``sharpness``) and against the VAE's own reconstruction of the truth (``sharpness_vs_vae``: what the generator keeps of
     what its VAE can show; the VAE alone keeps about 0.2 of the truth's gradient energy on the synthetic worlds), and in
-    mean absolute gradient against the truth (``sharpness_abs``: the measure issue 15's figures were taken in)."""
+    mean absolute gradient and in gradient length against the truth (``sharpness_mean_abs``, ``sharpness_length``: the
+    measures issue 15's own figures fit; ``sharpness`` stays the energy)."""
     per_world = {}
     for world in worlds:
         config = RolloutConfig(world=world, trajectory="loop", steps=steps, size=size, seed=seed, **options)
@@ -77,14 +78,16 @@ def loop_consistency(worlds: Sequence[str], steps: int, size: int, backbone: Bac
                 "vae_reconstruction_psnr": round(first.psnr, 4),
                 "sharpness": _mean([gradient_energy(r.frame) / gradient_energy(r.true_frame) for r in records[1:]]),
                 "sharpness_vs_vae": _mean([gradient_energy(r.frame) / gradient_energy(v) for r, v in zip(records[1:], through_vae)]),
-                "sharpness_abs": _mean([gradient_mean_abs(r.frame) / gradient_mean_abs(r.true_frame) for r in records[1:]]),
+                "sharpness_mean_abs": _mean([gradient_mean_abs(r.frame) / gradient_mean_abs(r.true_frame) for r in records[1:]]),
+                "sharpness_length": _mean([gradient_length(r.frame) / gradient_length(r.true_frame) for r in records[1:]]),
             }
     names = next(iter(per_world.values())).keys()
     overall = {
         name: {
             key: _mean([per_world[w][name][key] for w in worlds])
             for key in ("mean_psnr", "mean_ssim", "return_psnr_vs_truth", "return_psnr_vs_first",
-                        "vae_reconstruction_psnr", "sharpness", "sharpness_vs_vae", "sharpness_abs")
+                        "vae_reconstruction_psnr", "sharpness", "sharpness_vs_vae", "sharpness_mean_abs",
+                        "sharpness_length")
         }
         for name in names
     }

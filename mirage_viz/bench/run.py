@@ -161,11 +161,14 @@ def _targets(result: dict) -> list[dict]:
         add(f"{name}: 12-step loop mean PSNR, latent (dB)", latent["mean_psnr"], 23.5)
         add(f"{name}: 12-step loop mean PSNR, latent minus none (dB)",
             round(latent["mean_psnr"] - short["none"]["mean_psnr"], 3), 3.0)
-        # the bar in the measure issue 15's figures were taken in (scripts/sharpness_calibration.py), and in the stricter
-        # energy, which no decoder of an f = 8 latent reaches here (scripts/sharpness_ceiling.py)
-        add(f"{name}: sharpness of generated frames, latent (mean abs. gradient / truth's: the issue's measure)",
-            latent.get("sharpness_abs"), 0.85)
-        add(f"{name}: sharpness of generated frames, latent (gradient energy / truth's: stricter)", latent["sharpness"], 0.85)
+        # the bar as written (energy, which no decoder of an f = 8 latent reaches here: scripts/sharpness_ceiling.py) and
+        # in the two measures the issue's own figures fit (scripts/sharpness_calibration.py)
+        add(f"{name}: sharpness of generated frames, latent (gradient energy / truth's: the bar as written)",
+            latent["sharpness"], 0.85)
+        add(f"{name}: sharpness of generated frames, latent (mean abs. gradient / truth's: fits the issue's figures)",
+            latent.get("sharpness_mean_abs"), 0.85)
+        add(f"{name}: sharpness of generated frames, latent (gradient length / truth's: fits the issue's figures)",
+            latent.get("sharpness_length"), 0.85)
     return targets
 
 
