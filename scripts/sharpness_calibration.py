@@ -66,8 +66,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--out", type=Path, default=Path("runs/sharpness_calibration.json"))
     args = parser.parse_args(argv)
-    backbone = load_embedded_backbone()
     config = RolloutConfig(world=args.world, trajectory="loop", steps=args.steps, size=args.size, seed=0)
+    try:
+        config.validate()
+    except ValueError as error:
+        parser.error(str(error))
+    backbone = load_embedded_backbone()
     rollout = run_rollout(config, backbone=backbone)
     truths = torch.stack([r.true_frame for r in rollout.records["none"][1:]])  # (T - 1, 3, H, W)
     through_vae = backbone.decode(backbone.encode(truths))  # (T - 1, 3, H, W): what the VAE itself can show
@@ -87,7 +91,9 @@ def main(argv: list[str] | None = None) -> dict:
                                                        for m, v in per_memory.items())
                   + f" -> fits the issue's figures as means: {fits['means']}, as spans: {fits['spans']}", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
+    partial = args.out.with_name(args.out.name + ".partial")  # never a half-written file under the real name
+    partial.write_text(json.dumps(result, indent=2))
+    partial.replace(args.out)
     return result
 
 

@@ -4,6 +4,7 @@
 import json
 import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -73,6 +74,12 @@ def test_sharpness_calibration_script_writes_every_measure(load_script, tmp_path
         assert measure["fits_issue"] == calibration.agreement(measure)
     # the energy punishes blur more than the summed steps do
     assert result["measures"]["energy vs truth"]["latent"]["mean"] < result["measures"]["mean_abs vs truth"]["latent"]["mean"]
+
+
+def test_sharpness_calibration_refuses_a_bad_setting_with_a_usage_message(load_script, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        load_script("sharpness_calibration").main(["--steps", "0", "--out", str(tmp_path / "c.json")])
+    assert "steps" in capsys.readouterr().err and not (tmp_path / "c.json").exists()
 
 
 def test_psnr_of_a_known_error():
