@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -60,3 +62,14 @@ def gradient_length(image: torch.Tensor) -> float:
     dx = image[..., :-1, 1:] - image[..., :-1, :-1]
     dy = image[..., 1:, :-1] - image[..., :-1, :-1]
     return max(float((dx.square() + dy.square()).sum(-3).sqrt().mean()), 1e-12)
+
+
+# a frame's sharpness relative to the truth's, as the bench and scripts/frame_bars.py write it: "sharpness" is the
+# energy (issue 15's bar as written), the other two the measures its own figures fit
+SHARPNESS_MEASURES: dict[str, Callable[[torch.Tensor], float]] = {
+    "sharpness": gradient_energy, "sharpness_mean_abs": gradient_mean_abs, "sharpness_length": gradient_length}
+
+
+def sharpness_ratios(frame: torch.Tensor, truth: torch.Tensor) -> dict[str, float]:
+    """Each of :data:`SHARPNESS_MEASURES` of ``frame`` over ``truth``'s (both (..., 3, H, W)): 1 is as the truth."""
+    return {key: measure(frame) / measure(truth) for key, measure in SHARPNESS_MEASURES.items()}

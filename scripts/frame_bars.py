@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from mirage_viz.backbone import ASSETS_DIR, load_backbone, load_embedded_backbone
-from mirage_viz.metrics import gradient_energy, gradient_length, gradient_mean_abs
+from mirage_viz.metrics import SHARPNESS_MEASURES, gradient_energy, sharpness_ratios
 from mirage_viz.rollout import MEMORY_SETTINGS, RolloutConfig, run_rollout
 
 SETTINGS: dict[str, dict] = {  # name -> the RolloutConfig fields it sets
@@ -42,11 +42,6 @@ SETTINGS: dict[str, dict] = {  # name -> the RolloutConfig fields it sets
 }
 
 
-def sharpness(frame: torch.Tensor, truth: torch.Tensor) -> float:
-    """Gradient energy of ``frame`` relative to ``truth`` (both (3, H, W)): 1 is as sharp as the truth."""
-    return gradient_energy(frame) / gradient_energy(truth)
-
-
 def measure(setting: str, world: str, steps: int, size: int, backbone, sampler_steps: int | None = None) -> dict:
     def through_vae(image: torch.Tensor) -> torch.Tensor:  # (3, H, W): the VAE's own reconstruction, the ceiling
         return backbone.decode(backbone.encode(image[None]))[0]
@@ -59,17 +54,15 @@ def measure(setting: str, world: str, steps: int, size: int, backbone, sampler_s
     out = {"seconds": round(seconds, 2)}
     for memory, records in rollout.records.items():
         generated = records[1:]
+        sharpness = [sharpness_ratios(r.frame, r.true_frame) for r in generated]
         out[memory] = {
             "vae_reconstruction_psnr": round(records[0].psnr, 3),
             "return_psnr": round(records[-1].psnr, 3),
             "return_mask_coverage": round(records[-1].mask_coverage, 4),
             "mean_psnr": round(statistics.fmean(r.psnr for r in generated), 3),
-            "sharpness": round(statistics.fmean(sharpness(r.frame, r.true_frame) for r in generated), 4),
-            "sharpness_mean_abs": round(statistics.fmean(gradient_mean_abs(r.frame) / gradient_mean_abs(r.true_frame)
-                                                         for r in generated), 4),
-            "sharpness_length": round(statistics.fmean(gradient_length(r.frame) / gradient_length(r.true_frame)
+            **{key: round(statistics.fmean(ratios[key] for ratios in sharpness), 4) for key in SHARPNESS_MEASURES},
+            "sharpness_vs_vae": round(statistics.fmean(gradient_energy(r.frame) / gradient_energy(through_vae(r.true_frame))
                                                        for r in generated), 4),
-            "sharpness_vs_vae": round(statistics.fmean(sharpness(r.frame, through_vae(r.true_frame)) for r in generated), 4),
             "step_ms_median": round(statistics.median(sum(r.timings_ms.values()) for r in generated), 1),
             "cache_points": records[-1].cache_points,
         }

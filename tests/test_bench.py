@@ -37,7 +37,7 @@ def test_bench_json_has_the_promised_fields(tiny_bench):
     assert options["worlds"] == ["studio"] and list(options["settings"]) == [*MEMORY_OPTIONS, *SHARP_DECODER_OPTIONS]
     latent = options["settings"]["first-hand ties + known cells"]["3"]["mean_over_worlds"]["latent"]
     assert latent["sharpness"] > 0 and latent["vae_reconstruction_psnr"] > latent["return_psnr_vs_truth"] - 5
-    # a blurred edge keeps its summed steps but loses its energy: the measure reads well above the energy
+    # a blurred edge keeps its summed steps but loses its energy: the measures the figures fit read well above it
     assert min(latent["sharpness_mean_abs"], latent["sharpness_length"]) > 2 * latent["sharpness"]
     for sharp, setting in SHARP_DECODER_OPTIONS.items():  # the same setting, frames drawn by the sharp decoder
         standard = options["settings"][setting]["3"]["mean_over_worlds"]["latent"]

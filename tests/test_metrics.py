@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mirage_viz.metrics import gradient_energy, gradient_length, gradient_mean_abs, psnr
+from mirage_viz.metrics import SHARPNESS_MEASURES, gradient_energy, gradient_length, gradient_mean_abs, psnr, sharpness_ratios
 
 
 def test_gradient_energy_is_the_mean_squared_step_and_falls_with_blur():
@@ -43,6 +43,15 @@ def test_gradient_length_counts_a_diagonal_step_once():
     # over the 3 x 3 pixels with forward steps: one crosses both edges (0.5), two only the red (0.3), two the green (0.4)
     assert math.isclose(gradient_length(image), (0.5 + 2 * 0.3 + 2 * 0.4) / 9, rel_tol=1e-5)
     assert gradient_length(torch.full((3, 8, 8), 0.5)) == 1e-12
+
+
+def test_sharpness_ratios_name_each_measure_and_read_1_for_the_truth_itself():
+    edge = torch.zeros(3, 16, 16)
+    edge[:, :, 8:] = 1.0
+    assert sharpness_ratios(edge, edge) == {key: 1.0 for key in SHARPNESS_MEASURES}
+    assert set(SHARPNESS_MEASURES) == {"sharpness", "sharpness_mean_abs", "sharpness_length"}  # the bench's keys
+    half = sharpness_ratios(0.5 * edge, edge)  # half the contrast: a quarter of the energy, half of the others
+    assert math.isclose(half["sharpness"], 0.25, rel_tol=1e-6) and math.isclose(half["sharpness_length"], 0.5, rel_tol=1e-6)
 
 
 def test_sharpness_calibration_reads_the_issue_figures_as_means_and_as_spans(load_script):

@@ -23,7 +23,7 @@ from mirage_viz.rollout.config import MEMORY_SETTINGS, RolloutConfig
 from mirage_viz.rollout.records import StepRecord
 from mirage_viz.rollout.engine import run_rollout
 from mirage_viz.memories import LatentSpatialMemory, Observation, SpatialMemory
-from mirage_viz.metrics import gradient_energy, gradient_length, gradient_mean_abs, psnr, ssim
+from mirage_viz.metrics import SHARPNESS_MEASURES, gradient_energy, psnr, sharpness_ratios, ssim
 from mirage_viz.scenes.trajectories import make_trajectory
 from mirage_viz.scenes.worlds import make_world
 from mirage_viz.bench.common import median, timed_ms, true_observations
@@ -68,6 +68,7 @@ def loop_consistency(worlds: Sequence[str], steps: int, size: int, backbone: Bac
         through_vae = backbone.decode(backbone.encode(truths))  # (T-1, 3, H, W)
         for name, records in rollout.records.items():
             last, first = records[-1], records[0]
+            sharpness = [sharpness_ratios(r.frame, r.true_frame) for r in records[1:]]
             per_world[world][name] = rollout_scores(records) | {
                 "psnr": [round(r.psnr, 4) for r in records],
                 "ssim": [round(r.ssim, 5) for r in records],
@@ -76,18 +77,15 @@ def loop_consistency(worlds: Sequence[str], steps: int, size: int, backbone: Bac
                 "return_psnr_vs_first": round(min(psnr(last.frame, first.frame), IDENTICAL_PSNR_DB), 4),
                 "return_ssim_vs_first": round(ssim(last.frame, first.frame), 5),
                 "vae_reconstruction_psnr": round(first.psnr, 4),
-                "sharpness": _mean([gradient_energy(r.frame) / gradient_energy(r.true_frame) for r in records[1:]]),
+                **{key: _mean([ratios[key] for ratios in sharpness]) for key in SHARPNESS_MEASURES},
                 "sharpness_vs_vae": _mean([gradient_energy(r.frame) / gradient_energy(v) for r, v in zip(records[1:], through_vae)]),
-                "sharpness_mean_abs": _mean([gradient_mean_abs(r.frame) / gradient_mean_abs(r.true_frame) for r in records[1:]]),
-                "sharpness_length": _mean([gradient_length(r.frame) / gradient_length(r.true_frame) for r in records[1:]]),
             }
     names = next(iter(per_world.values())).keys()
     overall = {
         name: {
             key: _mean([per_world[w][name][key] for w in worlds])
             for key in ("mean_psnr", "mean_ssim", "return_psnr_vs_truth", "return_psnr_vs_first",
-                        "vae_reconstruction_psnr", "sharpness", "sharpness_vs_vae", "sharpness_mean_abs",
-                        "sharpness_length")
+                        "vae_reconstruction_psnr", *SHARPNESS_MEASURES, "sharpness_vs_vae")
         }
         for name in names
     }
