@@ -24,10 +24,10 @@ from mirage_viz.models.depth_net import DepthNet
 from mirage_viz.models.hub_depth import DEFAULT_DEPTH_MODEL, TransformersDepth, check_depth_scale
 from mirage_viz.models.inpaint import InpaintGenerator
 from mirage_viz.models.protocols import DepthEstimator, LatentCodec, LatentGenerator
-from mirage_viz.models.vae import DiffusersVAE, load_vae, quiet_diffusers
+from mirage_viz.models.vae import DiffusersVAE, interpolate_decoders, load_vae, quiet_diffusers
 
-__all__ = ["ASSETS_DIR", "DEFAULT_DEPTH_MODEL", "SHARP_VAE", "Backbone", "build_backbone", "depth_model_for", "load_backbone",
-           "load_embedded_backbone"]
+__all__ = ["ASSETS_DIR", "DEFAULT_DEPTH_MODEL", "SHARP_VAE", "Backbone", "build_backbone", "check_decoder_sharpness",
+           "depth_model_for", "load_backbone", "load_embedded_backbone"]
 
 # Everything the embedded default needs at run time ships inside the package (a wheel carries it too).
 ASSETS_DIR = Path(str(importlib.resources.files("mirage_viz") / "assets"))
@@ -51,6 +51,8 @@ class Backbone:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     dtype: torch.dtype = torch.float32
     notices: list[str] = field(default_factory=list)  # what fell back or was ignored while loading
+    # which VAE decodes: "embedded", SHARP_VAE, "embedded, decoder sharpness A", a hub id or folder ("custom": not said)
+    vae_name: str = "custom"
 
     @property
     def downsample_factor(self) -> int:
@@ -79,13 +81,47 @@ class Backbone:
 
     @torch.no_grad()
     def generate(self, warped_latent: torch.Tensor, mask: torch.Tensor, generator: torch.Generator,
-                 num_inference_steps: int | None = None, known_cells: bool = False) -> torch.Tensor:
+                 num_inference_steps: int | None = None, known_cells: bool = False, samples: int = 1) -> torch.Tensor:
         """warped latent (C, h, w) and mask (h, w) -> generated latent (C, h, w), in ``num_inference_steps``
-        denoising steps (default: the backbone's own); ``known_cells`` keeps the covered cells as memory holds them."""
+        denoising steps (default: the backbone's own); ``known_cells`` keeps the covered cells as memory holds them.
+
+        ``samples`` > 1 draws that many latents one after another from ``generator`` and returns their mean: an
+        estimate of the mean of what could be there, closer to the truth on average (PSNR) and softer where memory
+        holds nothing. Cells the sampler keeps (``known_cells``) are the same in every draw, so they stay as held."""
+        if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+            raise ValueError(f"samples must be a whole number >= 1, got {samples!r}")
         steps = num_inference_steps or self.num_inference_steps
-        if not known_cells:  # the call every generator implements
-            return self.denoiser.generate(warped_latent, mask, steps, generator, self.device, self.dtype)
-        return self.denoiser.generate(warped_latent, mask, steps, generator, self.device, self.dtype, known_cells=True)
+
+        def draw() -> torch.Tensor:
+            if not known_cells:  # the call every generator implements
+                return self.denoiser.generate(warped_latent, mask, steps, generator, self.device, self.dtype)
+            return self.denoiser.generate(warped_latent, mask, steps, generator, self.device, self.dtype, known_cells=True)
+
+        if samples == 1:
+            return draw()
+        return torch.stack([draw() for _ in range(samples)]).mean(0)  # (samples, C, h, w) -> (C, h, w)
+
+    def check_decoder_sharpness(self, amount: float) -> None:
+        """Raise ``ValueError`` unless :meth:`with_decoder_sharpness` can give ``amount`` to this backbone."""
+        check_decoder_sharpness(amount)
+        if amount and self.vae_name != "embedded":
+            raise ValueError(f"decoder_sharpness {amount:g} blends the embedded VAE's decoder with {SHARP_VAE}'s, but this "
+                             f"backbone decodes with {self.vae_name!r}; accepted: decoder_sharpness 0 with any VAE, "
+                             "or a value in [0, 1] with the embedded VAE")
+
+    def with_decoder_sharpness(self, amount: float) -> Backbone:
+        """The same models decoding with the embedded VAE's decoder moved ``amount`` of the way to
+        :data:`SHARP_VAE`'s (:func:`~mirage_viz.models.vae.interpolate_decoders`): 0 is this backbone itself, 1 decodes
+        as ``embedded-sharp``. The encoder is shared, so the latents, the memories and the generator are unchanged."""
+        self.check_decoder_sharpness(amount)
+        if not amount:
+            return self
+        vae = _interpolated_vae(float(amount))
+        if not (self.device.type == "cpu" and self.dtype == torch.float32):
+            vae = copy.deepcopy(vae).to(self.device, self.dtype)
+        vae_name = f"embedded, decoder sharpness {amount:g}"
+        name = vae_name if self.name == "embedded" else f"{self.name} ({vae_name})"
+        return dataclasses.replace(self, vae=vae, vae_name=vae_name, name=name)
 
     def with_prompt(self, prompt: str) -> Backbone:
         """The same models with another prompt for a hub generator (shared, not reloaded); itself otherwise."""
@@ -110,6 +146,7 @@ def load_backbone(
     """
     vae_model = DiffusersVAE(load_vae(vae))
     depth_model = DepthNet.from_pretrained(str(depth), low_cpu_mem_usage=False).eval() if depth is not None else None
+    kwargs.setdefault("vae_name", str(vae))
     return Backbone(vae=vae_model, denoiser=WarpConditionedPipeline.from_pretrained(denoiser),
                     depth_estimator=depth_model, name=name, **kwargs)
 
@@ -124,13 +161,27 @@ def load_embedded_backbone(assets_dir: str | Path = ASSETS_DIR) -> Backbone:
             f"embedded models missing in {assets}: {', '.join(missing)}; "
             "train them with `python -m mirage_viz.training.<vae|denoiser|depth>`"
         )
-    return load_backbone(assets / "vae", assets / "denoiser", assets / "depth", name="embedded")
+    return load_backbone(assets / "vae", assets / "denoiser", assets / "depth", name="embedded", vae_name="embedded")
 
 
 @functools.lru_cache(maxsize=1)
 def _sharp_vae() -> DiffusersVAE:
     """The shipped ``vae_sharp`` folder (CPU, float32). Cached: loaded once per process."""
     return DiffusersVAE(load_vae(ASSETS_DIR / "vae_sharp"))
+
+
+def check_decoder_sharpness(amount: object) -> float:
+    """``amount`` if it is a number in [0, 1] (how far the embedded decoder moves towards the sharp one), else ValueError."""
+    if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not 0.0 <= amount <= 1.0:
+        raise ValueError(f"decoder_sharpness must be a number in [0, 1] (0: the embedded decoder, 1: {SHARP_VAE}'s), "
+                         f"got {amount!r}")
+    return float(amount)
+
+
+@functools.lru_cache(maxsize=4)
+def _interpolated_vae(amount: float) -> DiffusersVAE:
+    """The embedded VAE with its decoder ``amount`` of the way to the sharp one's (CPU, float32). Cached per amount."""
+    return DiffusersVAE(interpolate_decoders(load_embedded_backbone().vae.model, _sharp_vae().model, amount))
 
 
 def _embedded_on(device: torch.device, dtype: torch.dtype) -> Backbone:
@@ -271,4 +322,4 @@ def build_backbone(
     name = "embedded" if all(v == "embedded" for v in parts.values()) else ", ".join(f"{k}: {v}" for k, v in parts.items())
     return Backbone(vae=vae_model, denoiser=denoiser, depth_estimator=depth_model, name=name,
                     num_inference_steps=steps, generator_name=parts["generator"], depth_name=depth_name, device=device_,
-                    dtype=dtype, notices=notices)
+                    dtype=dtype, notices=notices, vae_name=parts["vae"])

@@ -178,6 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
                          "their sub-cell offsets: no half-cell shifts)")
     rollout.add_argument("--inference-steps", "--num-inference-steps", type=int, default=None,
                          help="denoising steps per frame (default: the generator's own: 6 embedded, 20 for a hub generator)")
+    rollout.add_argument("--average-samples", type=int, default=defaults.average_samples, metavar="K",
+                         help="generate K latents per frame and keep their mean: closer to the truth on average, softer "
+                         "where memory holds nothing (1: one draw, the paper's sampler; at most 16)")
+    rollout.add_argument("--decoder-sharpness", type=float, default=defaults.decoder_sharpness, metavar="A",
+                         help="move the embedded VAE's decoder A of the way (0 to 1) to the discriminator-trained one, "
+                         "embedded-sharp: sharper frames for a little PSNR (their weights interpolated)")
     rollout.add_argument("--out", type=_output_folder, default=Path("mirage_out"), help="output directory (must be new or empty unless --overwrite)")
     rollout.add_argument("--overwrite", action="store_true",
                          help="replace an output directory mirage_viz wrote earlier (never one holding other files)")
@@ -439,7 +445,8 @@ def _rollout(args: argparse.Namespace) -> int:
         depth_source=args.depth, depth_errors=args.depth_errors, depth_mode=args.depth_mode, num_inference_steps=args.inference_steps,
         latent_dtype=args.latent_dtype, voxel_size=args.voxel_size, fusion=args.fusion, lift=args.lift,
         edge_threshold=None if args.lift_every_cell else args.edge_threshold, known_cells=args.known_cells,
-        depth_tie_bits=args.depth_tie_bits, warp=args.warp,
+        depth_tie_bits=args.depth_tie_bits, warp=args.warp, average_samples=args.average_samples,
+        decoder_sharpness=args.decoder_sharpness,
     )
     check_output_dir(args.out, args.overwrite)  # before any model runs
     trajectory = None

@@ -38,7 +38,9 @@ SETTINGS: dict[str, dict] = {  # name -> the RolloutConfig fields it sets
     "keep+subcell": {**MEMORY_SETTINGS["keep what memory holds"], "warp": "subcell"},
     **{f"ties0+known+subcell+{mode}": {"depth_tie_bits": 0, "known_cells": True, "warp": "subcell", "depth_mode": mode}
        for mode in ("bilinear", "median", "min", "center")},
-    "closest": MEMORY_SETTINGS["closest to the truth"],  # the app's third setting: ties0 + known + center depth + subcell, 1 step
+    # the app's third setting: ties0 + known + center depth + subcell, 1 step, the mean of 4 draws
+    "closest": MEMORY_SETTINGS["closest to the truth"],
+    "sharp+close": MEMORY_SETTINGS["sharp and close"],  # the same decoded 0.6 of the way to the sharp decoder
 }
 
 

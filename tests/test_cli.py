@@ -31,15 +31,15 @@ def test_the_apps_replay_flags_of_a_memory_setting_run_the_same_config(tmp_path,
     from mirage_viz.ui.app import _setting_flags
     from mirage_viz.rollout import RolloutConfig
 
-    config = RolloutConfig(size=64, steps=1, memories=("latent",)).with_memory_setting("closest to the truth")
+    config = RolloutConfig(size=64, steps=1, memories=("latent",)).with_memory_setting("sharp and close")
     flags = _setting_flags(config).split()
     assert flags == ["--depth-tie-bits", "0", "--known-cells", "--depth-mode", "center", "--warp", "subcell",
-                     "--num-inference-steps", "1"]
+                     "--num-inference-steps", "1", "--average-samples", "4", "--decoder-sharpness", "0.6"]
     out = tmp_path / "run"
     assert main(["rollout", "--steps", "1", "--size", "64", "--memories", "latent", *flags, "--out", str(out),
                  "--quiet", "--no-video", "--no-ply"]) == 0
     written = json.loads((out / "summary.json").read_text())["config"]
-    assert {key: written[key] for key in MEMORY_SETTINGS["closest to the truth"]} == MEMORY_SETTINGS["closest to the truth"]
+    assert {key: written[key] for key in MEMORY_SETTINGS["sharp and close"]} == MEMORY_SETTINGS["sharp and close"]
 
 
 def test_rollout_from_a_trajectory_file_and_selected_memories(tmp_path, backbone):

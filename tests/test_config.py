@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -126,9 +128,11 @@ def test_a_named_memory_setting_sets_its_fields_and_a_bad_name_is_refused():
     assert (keep.size, keep.steps, keep.seed) == (64, 3, 5)  # everything else as it was
     keep.validate()
     closest = base.with_memory_setting("closest to the truth")
-    assert (closest.depth_mode, closest.warp, closest.num_inference_steps) == ("center", "subcell", 1)
+    assert (closest.depth_mode, closest.warp, closest.num_inference_steps, closest.average_samples) == ("center", "subcell", 1, 4)
     closest.validate()
-    assert set(MEMORY_SETTINGS) == {"paper", "keep what memory holds", "closest to the truth"}
+    sharp = base.with_memory_setting("sharp and close")
+    assert sharp == replace(closest, decoder_sharpness=0.6)
+    assert set(MEMORY_SETTINGS) == {"paper", "keep what memory holds", "closest to the truth", "sharp and close"}
     with pytest.raises(ValueError, match="unknown memory setting 'sharpest'; accepted: paper, keep what memory holds, "
-                                         "closest to the truth"):
+                                         "closest to the truth, sharp and close"):
         base.with_memory_setting("sharpest")

@@ -180,3 +180,67 @@ def test_known_cells_keep_what_memory_covers_and_fill_only_the_holes(backbone):
     assert (kept[:, ~mask.bool()] - warped[:, ~mask.bool()]).abs().mean() > 0.05  # the holes are generated
     plain = backbone.generate(warped, mask, torch.Generator().manual_seed(0))
     assert (plain - warped)[:, mask.bool()].abs().max() > 1e-3  # the paper's conditioning alone: only close
+
+
+def test_averaged_samples_are_the_mean_of_the_draws_and_keep_the_known_cells(backbone):
+    """``samples=K``: the mean of K draws taken one after another from the same generator; covered cells the sampler
+    keeps stay within 1e-6 of the conditioning, as with one draw."""
+    image = render_views([HELD_OUT_SEED_START + 2], 1, 64, rng_seed=4).float() / 255
+    latent = backbone.encode(image)[0]  # (C, 8, 8)
+    mask = torch.zeros(8, 8)
+    mask[:4] = 1.0
+    warped = latent * mask
+    generator = torch.Generator().manual_seed(1)
+    draws = [backbone.generate(warped, mask, generator, 1, known_cells=True) for _ in range(3)]
+    averaged = backbone.generate(warped, mask, torch.Generator().manual_seed(1), 1, known_cells=True, samples=3)
+    assert torch.allclose(averaged, torch.stack(draws).mean(0), atol=1e-6)
+    assert not torch.allclose(draws[0], draws[1])  # the draws differ, so the mean is not one of them
+    assert (averaged - warped)[:, mask.bool()].abs().max() <= 1e-6
+    with pytest.raises(ValueError, match="samples must be a whole number >= 1, got 0"):
+        backbone.generate(warped, mask, generator, samples=0)
+
+
+def test_decoder_sharpness_interpolates_the_two_shipped_decoders(backbone):
+    """0 decodes as the embedded VAE, 1 as ``embedded-sharp``, 0.5 in between in sharpness; the encoder is shared."""
+    from mirage_viz.models.vae import interpolate_decoders, load_vae
+
+    images = render_views(range(HELD_OUT_SEED_START, HELD_OUT_SEED_START + 2), 2, 64, rng_seed=5).float() / 255
+    latents = backbone.encode(images)
+    sharp = build_backbone(vae=SHARP_VAE, depth=None, device="cpu")
+    assert backbone.with_decoder_sharpness(0) is backbone
+    full, half = backbone.with_decoder_sharpness(1.0), backbone.with_decoder_sharpness(0.5)
+    assert torch.allclose(full.decode(latents), sharp.decode(latents), atol=1e-5)
+    assert torch.equal(half.encode(images), latents) and half.denoiser is backbone.denoiser
+    energies = [gradient_energy(b.decode(latents)) for b in (backbone, half, full)]
+    assert energies[0] < energies[1] < energies[2]
+    assert half.vae_name == half.name == "embedded, decoder sharpness 0.5"
+    # two VAEs that differ outside the decoder do not decode the same latents: refused
+    embedded, other = load_vae(ASSETS_DIR / "vae"), load_vae(ASSETS_DIR / "vae_sharp")
+    with torch.no_grad():
+        other.encoder.layers[0].weight.add_(0.1)
+    with pytest.raises(ValueError, match="differ outside the decoder"):
+        interpolate_decoders(embedded, other, 0.5)
+    with pytest.raises(ValueError, match=r"amount must be in \[0, 1\], got 1.5"):
+        interpolate_decoders(embedded, embedded, 1.5)
+
+
+def test_decoder_sharpness_needs_the_embedded_vae(tmp_path, backbone):
+    """Another VAE has no sharp twin: asking for decoder sharpness with it is a ValueError naming it and what is
+    accepted, before a model runs (the plan checks it)."""
+    from mirage_viz.rollout import RolloutConfig, plan_rollout
+
+    vae = AutoencoderKL(block_out_channels=(8, 8, 8, 8), down_block_types=("DownEncoderBlock2D",) * 4,
+                        up_block_types=("UpDecoderBlock2D",) * 4, latent_channels=4, norm_num_groups=4,
+                        layers_per_block=1)
+    vae.save_pretrained(tmp_path / "vae")
+    other = build_backbone(vae=str(tmp_path / "vae"), depth=None, device="cpu")
+    assert other.vae_name == str(tmp_path / "vae")
+    config = RolloutConfig(steps=1, size=64, decoder_sharpness=0.6)
+    with pytest.raises(ValueError, match=r"decoder_sharpness 0.6 blends the embedded VAE's decoder with embedded-sharp's, "
+                                         r"but this backbone decodes with '.*vae'; accepted: decoder_sharpness 0"):
+        plan_rollout(config, backbone=other)
+    plan_rollout(config, backbone=backbone)  # the embedded VAE: fine
+    with pytest.raises(ValueError, match=r"decoder_sharpness must be a number in \[0, 1\]"):
+        RolloutConfig(decoder_sharpness=-0.1).validate()
+    with pytest.raises(ValueError, match=r"average_samples must be in \[1, 16\]"):
+        RolloutConfig(average_samples=17).validate()

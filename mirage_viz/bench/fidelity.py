@@ -107,9 +107,15 @@ MEMORY_OPTIONS: dict[str, dict] = {
     # each cell read as the bilinear blend of its surface's points by their sub-cell offsets, not rounded
     "first-hand ties + known cells + nearest depth + sub-cell warp": {**MEMORY_SETTINGS["keep what memory holds"],
                                                                       "warp": "subcell"},
-    # lifted at the centre pixel's depth, read at sub-cell accuracy, one denoising step (the app's and the API's
-    # "closest to the truth" setting)
-    "first-hand ties + known cells + centre depth + sub-cell warp, 1 sampler step": MEMORY_SETTINGS["closest to the truth"],
+    # lifted at the centre pixel's depth, read at sub-cell accuracy, one denoising step
+    "first-hand ties + known cells + centre depth + sub-cell warp, 1 sampler step": {
+        key: value for key, value in MEMORY_SETTINGS["closest to the truth"].items() if key != "average_samples"},
+    # the same keeping the mean of 4 draws per frame (the app's and the API's "closest to the truth" setting)
+    "first-hand ties + known cells + centre depth + sub-cell warp, 1 sampler step, mean of 4 draws":
+        MEMORY_SETTINGS["closest to the truth"],
+    # the same decoded by the embedded decoder moved 0.6 of the way to the sharp one ("sharp and close")
+    "first-hand ties + known cells + centre depth + sub-cell warp, 1 sampler step, mean of 4 draws, decoder sharpness 0.6":
+        MEMORY_SETTINGS["sharp and close"],
 }
 
 

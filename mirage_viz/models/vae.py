@@ -7,6 +7,7 @@ training views), as diffusers pipelines do.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +17,7 @@ from diffusers import AutoencoderKL, AutoencoderTiny
 from diffusers.utils import logging as diffusers_logging
 
 __all__ = ["DiffusersVAE", "embedded_vae_config", "build_embedded_vae", "sd_vae_config", "build_sd_layout_vae", "load_vae",
-           "encode_images", "decode_latents", "vae_downsample_factor"]
+           "encode_images", "decode_latents", "vae_downsample_factor", "interpolate_decoders"]
 
 
 def embedded_vae_config() -> dict:
@@ -126,6 +127,37 @@ class DiffusersVAE:
     @torch.no_grad()
     def decode(self, latents: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
         return decode_latents(self.model, latents.to(device, dtype)).float().cpu()
+
+
+@torch.no_grad()
+def interpolate_decoders(base: AutoencoderTiny | AutoencoderKL, other: AutoencoderTiny | AutoencoderKL,
+                         amount: float) -> AutoencoderTiny | AutoencoderKL:
+    """A copy of ``base`` whose decoder weights are ``(1 - amount) * base's + amount * other's``.
+
+    Network interpolation, as ESRGAN's between its PSNR-trained and its adversarially trained generator: one decoder
+    that sits between a smooth one and a sharp one, at the cost of one. ``other`` must be ``base`` with its decoder
+    retrained (``python -m mirage_viz.training.vae --decoder-only``): the same layout, the same encoder and scaling
+    factor, so both decode the same latents. ``amount`` is in [0, 1]: 0 gives ``base``'s decoder, 1 ``other``'s.
+    """
+    if not 0.0 <= amount <= 1.0:
+        raise ValueError(f"amount must be in [0, 1], got {amount!r}")
+    def layout(vae: AutoencoderTiny | AutoencoderKL) -> dict:  # the configuration, less where it was loaded from
+        return {key: value for key, value in vae.config.items() if not key.startswith("_")}
+
+    if type(base) is not type(other) or layout(base) != layout(other):
+        raise ValueError("the two VAEs must share one layout and configuration (a --decoder-only retraining of one)")
+    theirs = other.state_dict()
+    mixed = {}
+    for name, mine in base.state_dict().items():
+        if name.startswith("decoder.") and mine.is_floating_point():
+            mixed[name] = torch.lerp(mine, theirs[name].to(mine.dtype), amount)
+        elif not torch.equal(mine, theirs[name]):
+            raise ValueError(f"the two VAEs differ outside the decoder ({name}): they would not decode the same latents")
+        else:
+            mixed[name] = mine
+    blended = copy.deepcopy(base)
+    blended.load_state_dict(mixed)
+    return blended
 
 
 @torch.no_grad()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Literal, get_args
 
-from mirage_viz.backbone import Backbone
+from mirage_viz.backbone import Backbone, check_decoder_sharpness
 from mirage_viz.checks import check_choice
 from mirage_viz.geometry.cameras import FOV_RANGE, Camera, Intrinsics, check_fov_degrees
 from mirage_viz.geometry.depth import DepthMode, check_depth_mode, check_edge_threshold
@@ -28,21 +28,24 @@ MAX_SEED = 2**32 - 1  # seeds and world seeds; per-step seeds derived from them 
 # A rollout keeps every step's frames, latents and depth in memory: about 10 MB a step at 256 px for the
 # three memories, growing with the pixel count. Bounded at 400 steps at 256 px (100 at 512, MAX_STEPS at 128).
 MAX_STEP_PIXELS = 400 * 256**2
+MAX_AVERAGE_SAMPLES = 16  # draws averaged per frame: each costs one more generation
 # Named memory settings, the fields of RolloutConfig each one sets. "paper" is the memory as the paper describes
 # it; "keep what memory holds" is the measured option under which a loop's return frame comes back as the first
 # frame was (held out, 48-step loop: latent memory 29.93 dB, RGB memory 29.94; README "Memory and sampler options"):
 # ties of depth go to the first writer, the sampler keeps the covered cells as memory holds them, and a cell's depth
 # is one of its pixels', so no cell is lifted between two surfaces.
-# "closest to the truth" also reads the cache at sub-cell accuracy, lifts each cell at its centre pixel's depth and
-# generates in one denoising step (the generator's estimate of the mean): of the settings that keep the return frame,
-# the highest mean PSNR measured over a held-out loop (12 steps: 23.56 dB; paper 22.30, 22.85 with one denoising
-# step), with softer frames (sharpness 0.12 against 0.18 in gradient energy, 0.85 against 1.06 in mean absolute
-# gradient). Its sampler steps were measured with the embedded generator.
+# "closest to the truth" also reads the cache at sub-cell accuracy, lifts each cell at its centre pixel's depth,
+# generates in one denoising step and keeps the mean of 4 draws (the generator's estimate of the mean): of the
+# settings that keep the return frame, the highest mean PSNR measured over a held-out loop, with softer frames.
+# "sharp and close" decodes it with the embedded decoder moved 0.6 of the way to the discriminator-trained one: sharper
+# frames for a little of the mean (figures: README "Memory and sampler options", the bench's memory-options section).
+_CLOSEST = {"depth_tie_bits": 0, "known_cells": True, "depth_mode": "center", "warp": "subcell", "num_inference_steps": 1,
+            "average_samples": 4}
 MEMORY_SETTINGS: dict[str, dict[str, object]] = {
     "paper": {},
     "keep what memory holds": {"depth_tie_bits": 0, "known_cells": True, "depth_mode": "nearest"},
-    "closest to the truth": {"depth_tie_bits": 0, "known_cells": True, "depth_mode": "center", "warp": "subcell",
-                             "num_inference_steps": 1},
+    "closest to the truth": _CLOSEST,
+    "sharp and close": {**_CLOSEST, "decoder_sharpness": 0.6},
 }
 
 
@@ -81,6 +84,11 @@ class RolloutConfig:
     depth_tie_bits: int = DEPTH_TIE_BITS
     # how the latent memory places cached cells on the new camera's grid: "nearest" (the paper) or "subcell"
     warp: WarpMode = "nearest"
+    # the generator draws this many latents per frame and keeps their mean (1: one draw, the paper's sampler)
+    average_samples: int = 1
+    # how far the embedded VAE's decoder moves towards the discriminator-trained one (embedded-sharp): 0 the embedded
+    # decoder, 1 the sharp one, between: their weights interpolated (Backbone.with_decoder_sharpness)
+    decoder_sharpness: float = 0.0
 
     def validate(self, size_multiple: int = 32) -> None:
         """Raise ``ValueError`` naming the first bad parameter and what is accepted."""
@@ -88,7 +96,7 @@ class RolloutConfig:
             raise ValueError(f"unknown world {self.world!r}; accepted: {', '.join(WORLD_NAMES)}")
         if self.trajectory != "custom":
             check_trajectory_name(self.trajectory)
-        for name in ("steps", "size", "seed", "world_seed", "num_inference_steps"):
+        for name in ("steps", "size", "seed", "world_seed", "num_inference_steps", "average_samples"):
             value = getattr(self, name)
             if name == "num_inference_steps" and value is None:
                 continue
@@ -136,6 +144,10 @@ class RolloutConfig:
         if not isinstance(self.known_cells, bool):
             raise ValueError(f"known_cells must be True or False, got {self.known_cells!r}")
         check_warp(self.warp, self.voxel_size)
+        if not 1 <= self.average_samples <= MAX_AVERAGE_SAMPLES:
+            raise ValueError(f"average_samples must be in [1, {MAX_AVERAGE_SAMPLES}] (draws averaged per frame), "
+                             f"got {self.average_samples}")
+        check_decoder_sharpness(self.decoder_sharpness)
 
     def with_memory_setting(self, name: str) -> RolloutConfig:
         """This config under one of :data:`MEMORY_SETTINGS` (its fields replace this config's)."""
@@ -224,6 +236,8 @@ def plan_rollout(
     resolved = replace(config, size=size, fov_degrees=None if own_intrinsics else fov, depth_source=depth_source,
                        trajectory=name, steps=steps, num_inference_steps=inference_steps)
     resolved.validate(backbone.size_multiple if backbone is not None else 32)  # what runs is what is checked
+    if backbone is not None:
+        backbone.check_decoder_sharpness(config.decoder_sharpness)  # the embedded VAE's decoder only
     world = None if photo is not None else world or make_world(config.world, config.world_seed)
     trajectory = trajectory or make_trajectory(name, steps, config.magnitude)
     base = photo.intrinsics if photo is not None else Intrinsics.from_fov(size, size, fov)

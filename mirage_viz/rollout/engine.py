@@ -69,6 +69,7 @@ class RolloutEngine:
         self.photo = photo
         plan = plan_rollout(config, trajectory=trajectory, photo=photo, world=world, backbone=self.backbone)
         self.config, self.setup, self.world = plan.config, plan.setup, plan.world
+        self.backbone = self.backbone.with_decoder_sharpness(self.config.decoder_sharpness)  # itself at 0
         self.trajectory, self.cameras = plan.trajectory, plan.cameras
         self.intrinsics = plan.setup.intrinsics
         size = self.setup.size
@@ -198,7 +199,7 @@ class RolloutEngine:
         noise = torch.Generator().manual_seed(self.config.seed * 1_000_003 + step)  # the same for every memory
         out = run_step(memory, self.backbone, camera, self.latent_shape, noise,
                        lambda frame: self._depth(frame, truth, step), self.setup.num_inference_steps,
-                       known_cells=self.config.known_cells)
+                       known_cells=self.config.known_cells, samples=self.config.average_samples)
         stats = memory.stats()
         return StepRecord(
             step=step, memory=memory.name, camera=camera, conditioning_latent=out.read.latent, mask=out.read.mask,

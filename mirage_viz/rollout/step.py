@@ -75,15 +75,17 @@ def run_step(
     num_inference_steps: int | None = None,
     write_to: SpatialMemory | None = None,
     known_cells: bool = False,
+    samples: int = 1,
 ) -> StepOutput:
     """One step at ``camera``: read ``memory``, generate a latent of ``latent_shape`` (C, h, w) from ``noise``,
     decode it, take its depth (``depth(frame)``) and write the frame into ``memory`` (or ``write_to``, so a
-    benchmark can keep the memory it times unchanged). Each stage is timed."""
+    benchmark can keep the memory it times unchanged); ``samples`` > 1 generates the mean of that many draws. Each
+    stage is timed."""
     timer = StageTimer()
     with timer("read"):
         read = memory.read(camera, latent_shape)
     with timer("generate"):
-        latent = backbone.generate(read.latent, read.mask.float(), noise, num_inference_steps, known_cells)
+        latent = backbone.generate(read.latent, read.mask.float(), noise, num_inference_steps, known_cells, samples)
     with timer("decode"):
         frame = backbone.decode(latent[None])[0]
     with timer("depth"):
