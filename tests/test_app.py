@@ -199,7 +199,7 @@ def test_visitors_cannot_load_server_paths_and_uploads_are_capped(app_url, tmp_p
 def test_the_memory_setting_keeps_what_memory_holds_and_a_bad_one_gets_a_message(app_url):
     client = Client(app_url, verbose=False)
     returns = {}
-    for setting in ("paper", "keep what memory holds", "closest to the truth"):
+    for setting in ("paper", "keep what memory holds", "sharp and close", "closest to the truth"):
         outputs = client.predict(world="room", trajectory="loop", steps=4, size=128, seed=0, memory_setting=setting,
                                  api_name="/run")
         summary = json.loads(Path(next(d for d in outputs[6] if d.endswith("summary.json"))).read_text())
@@ -211,6 +211,7 @@ def test_the_memory_setting_keeps_what_memory_holds_and_a_bad_one_gets_a_message
     assert summary["setup"]["num_inference_steps"] == 1  # what ran, not only what was asked
     # measured at 128 px: the paper's memory loses 2.0 dB on the way back, the other settings 0.1 and 0.5
     assert returns["keep what memory holds"] > -0.5 and returns["closest to the truth"] > -1.0
+    assert returns["sharp and close"] > -1.0
     assert returns["paper"] < min(returns["keep what memory holds"], returns["closest to the truth"]) - 1.0
     # Gradio's Radio answers before the app does; either way the message names what is accepted
     with pytest.raises(Exception, match="'sharpest'.*(paper, keep what memory holds|'paper', 'keep what memory holds')"):
