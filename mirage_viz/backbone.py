@@ -27,7 +27,7 @@ from mirage_viz.models.protocols import DepthEstimator, LatentCodec, LatentGener
 from mirage_viz.models.vae import DiffusersVAE, interpolate_decoders, load_vae, quiet_diffusers
 
 __all__ = ["ASSETS_DIR", "DEFAULT_DEPTH_MODEL", "SHARP_VAE", "Backbone", "build_backbone", "check_decoder_sharpness",
-           "depth_model_for", "load_backbone", "load_embedded_backbone"]
+           "check_decoder_sharpness_models", "depth_model_for", "load_backbone", "load_embedded_backbone"]
 
 # Everything the embedded default needs at run time ships inside the package (a wheel carries it too).
 ASSETS_DIR = Path(str(importlib.resources.files("mirage_viz") / "assets"))
@@ -176,6 +176,18 @@ def check_decoder_sharpness(amount: object) -> float:
         raise ValueError(f"decoder_sharpness must be a number in [0, 1] (0: the embedded decoder, 1: {SHARP_VAE}'s), "
                          f"got {amount!r}")
     return float(amount)
+
+
+def check_decoder_sharpness_models(amount: float, vae: str | Path | None, generator: str | Path | None) -> None:
+    """Before any model loads: ``ValueError`` when ``amount`` asks for decoder sharpness but ``vae`` or ``generator``
+    names a model other than the embedded ones (only the embedded VAE has a sharp twin to blend with)."""
+    check_decoder_sharpness(amount)
+    named = [f"{kind} {str(value).strip()!r}" for kind, value in (("VAE", vae), ("generator", generator))
+             if value is not None and str(value).strip() not in ("", "embedded")]
+    if amount and named:
+        raise ValueError(f"decoder_sharpness {amount:g} blends the embedded VAE's decoder with {SHARP_VAE}'s, but "
+                         f"{' and '.join(named)} would decode; accepted: decoder_sharpness 0 with other models, or the "
+                         "embedded models with a value in [0, 1]")
 
 
 @functools.lru_cache(maxsize=4)

@@ -183,7 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "where memory holds nothing (1: one draw, the paper's sampler; at most 16)")
     rollout.add_argument("--decoder-sharpness", type=float, default=defaults.decoder_sharpness, metavar="A",
                          help="move the embedded VAE's decoder A of the way (0 to 1) to the discriminator-trained one, "
-                         "embedded-sharp: sharper frames for a little PSNR (their weights interpolated)")
+                         "embedded-sharp: sharper frames for a little PSNR (their weights interpolated; the embedded "
+                         "models only, not with --vae or --generator)")
     rollout.add_argument("--out", type=_output_folder, default=Path("mirage_out"), help="output directory (must be new or empty unless --overwrite)")
     rollout.add_argument("--overwrite", action="store_true",
                          help="replace an output directory mirage_viz wrote earlier (never one holding other files)")
@@ -430,6 +431,7 @@ def _bench(args: argparse.Namespace) -> int:
 def _rollout(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from mirage_viz.backbone import check_decoder_sharpness_models
     from mirage_viz.rollout.config import RolloutConfig, plan_rollout
     from mirage_viz.rollout.engine import iter_rollout
     from mirage_viz.outputs.folder import check_output_dir
@@ -456,6 +458,7 @@ def _rollout(args: argparse.Namespace) -> int:
             trajectory = trajectory.subsample(args.steps)
     photo = load_photo(args.image, args.size, args.fov) if args.image is not None else None
     plan_rollout(config, trajectory=trajectory, photo=photo)  # every setting and camera checked before models load
+    check_decoder_sharpness_models(config.decoder_sharpness, args.vae, args.generator)
     backbone = _backbone(args, photo=photo is not None)
     for notice in backbone.notices:
         print(f"mirage-viz rollout: note: {notice}", file=sys.stderr)

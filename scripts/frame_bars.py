@@ -45,10 +45,12 @@ SETTINGS: dict[str, dict] = {  # name -> the RolloutConfig fields it sets
 
 
 def measure(setting: str, world: str, steps: int, size: int, backbone, sampler_steps: int | None = None) -> dict:
-    def through_vae(image: torch.Tensor) -> torch.Tensor:  # (3, H, W): the VAE's own reconstruction, the ceiling
-        return backbone.decode(backbone.encode(image[None]))[0]
-
     options = SETTINGS[setting] | ({} if sampler_steps is None else {"num_inference_steps": sampler_steps})
+    codec = backbone.with_decoder_sharpness(options.get("decoder_sharpness", 0.0))  # the decoder the rollout runs
+
+    def through_vae(image: torch.Tensor) -> torch.Tensor:  # (3, H, W): the VAE's own reconstruction, the ceiling
+        return codec.decode(codec.encode(image[None]))[0]
+
     config = RolloutConfig(world=world, trajectory="loop", steps=steps, size=size, seed=0, **options)
     start = time.perf_counter()
     rollout = run_rollout(config, backbone=backbone)
@@ -95,7 +97,7 @@ def main() -> None:
     backbone = load_embedded_backbone()
     if args.denoiser is not None or args.vae is not None:
         backbone = load_backbone(args.vae or ASSETS_DIR / "vae", args.denoiser or ASSETS_DIR / "denoiser",
-                                 ASSETS_DIR / "depth", name="measured")
+                                 ASSETS_DIR / "depth", name="measured", vae_name=str(args.vae or "embedded"))
     results: dict = {"size": args.size, "worlds": args.worlds.split(","), "denoiser": str(args.denoiser or "shipped"),
                      "vae": str(args.vae or "shipped"), "settings": {}}
     for setting in settings:

@@ -207,12 +207,19 @@ def test_the_memory_setting_keeps_what_memory_holds_and_a_bad_one_gets_a_message
         returns[setting] = steps[-1]["psnr"] - steps[0]["psnr"]  # the loop's return frame against its first frame
         assert (f"Memory setting: {setting} (" in text(outputs[5])) == (setting != "paper")
         assert summary["config"]["known_cells"] == (setting != "paper")
+        if setting == "sharp and close":  # the decoder it asks for is the one that ran
+            assert summary["config"]["decoder_sharpness"] == 0.6 and summary["config"]["average_samples"] == 4
+            assert summary["config"]["backbone"] == "embedded, decoder sharpness 0.6"
     assert summary["config"]["warp"] == "subcell" and summary["config"]["num_inference_steps"] == 1
     assert summary["setup"]["num_inference_steps"] == 1  # what ran, not only what was asked
-    # measured at 128 px: the paper's memory loses 2.0 dB on the way back, the other settings 0.1 and 0.5
+    # measured at 128 px: the paper's memory loses 2.0 dB on the way back, "keep" 0.1, "closest" 0.5
     assert returns["keep what memory holds"] > -0.5 and returns["closest to the truth"] > -1.0
     assert returns["sharp and close"] > -1.0
     assert returns["paper"] < min(returns["keep what memory holds"], returns["closest to the truth"]) - 1.0
+    with pytest.raises(Exception, match="'sharp and close' decodes with the embedded VAE's decoder moved towards the "
+                                        "sharp one: decoder_sharpness 0.6 .* but VAE 'embedded-sharp' would decode"):
+        client.predict(world="room", trajectory="loop", steps=1, size=128, memory_setting="sharp and close",
+                       vae="embedded-sharp", api_name="/run")
     # Gradio's Radio answers before the app does; either way the message names what is accepted
     with pytest.raises(Exception, match="'sharpest'.*(paper, keep what memory holds|'paper', 'keep what memory holds')"):
         client.predict(world="room", trajectory="loop", steps=1, size=128, memory_setting="sharpest", api_name="/run")
@@ -234,7 +241,8 @@ def test_a_setting_that_fixes_the_sampler_steps_says_so_with_a_hub_generator_and
     hub = replace(embedded, generator_name="stable-diffusion-v1-5/stable-diffusion-inpainting", num_inference_steps=20)
     assert _sampler_note(closest, embedded) == "" and _sampler_note(RolloutConfig(), hub) == ""
     note = _sampler_note(closest, hub)
-    assert "runs 1 denoising step per frame, as measured with the embedded generator" in note and "own 20" in note
+    assert ("runs 1 denoising step per frame, and keeps the mean of 4 draws (each a full run of the generator), as "
+            "measured with the embedded generator") in note and "own 20" in note
     import mirage_viz.ui.app as app
 
     settings = {**app.MEMORY_SETTINGS, "switch off": {"known_cells": False, "depth_tie_bits": 2}}

@@ -25,7 +25,7 @@ def test_rollout_writes_summary_and_frames(tmp_path, backbone, capsys):
     assert "mean PSNR" in capsys.readouterr().out
 
 
-def test_the_apps_replay_flags_of_a_memory_setting_run_the_same_config(tmp_path, backbone):
+def test_the_apps_replay_flags_of_a_memory_setting_run_the_same_config(tmp_path, backbone, capsys):
     """The app's Drive tab prints a replay command with a setting's flags (``_setting_flags``): the CLI takes them."""
     from mirage_viz.rollout import MEMORY_SETTINGS
     from mirage_viz.ui.app import _setting_flags
@@ -40,6 +40,10 @@ def test_the_apps_replay_flags_of_a_memory_setting_run_the_same_config(tmp_path,
                  "--quiet", "--no-video", "--no-ply"]) == 0
     written = json.loads((out / "summary.json").read_text())["config"]
     assert {key: written[key] for key in MEMORY_SETTINGS["sharp and close"]} == MEMORY_SETTINGS["sharp and close"]
+    assert written["backbone"] == "embedded, decoder sharpness 0.6"  # the decoder it asked for is the one that ran
+    capsys.readouterr()  # refused before a model loads: a message, no output folder
+    assert main(["rollout", "--steps", "1", "--size", "64", *flags, "--vae", "embedded-sharp", "--out", str(tmp_path / "x")]) != 0
+    assert "but VAE 'embedded-sharp' would decode" in capsys.readouterr().err and not (tmp_path / "x").exists()
 
 
 def test_rollout_from_a_trajectory_file_and_selected_memories(tmp_path, backbone):

@@ -65,7 +65,8 @@ def loop_consistency(worlds: Sequence[str], steps: int, size: int, backbone: Bac
         rollout = run_rollout(config, backbone=backbone)
         per_world[world] = {}
         truths = torch.stack([r.true_frame for r in next(iter(rollout.records.values()))[1:]])  # (T-1, 3, H, W)
-        through_vae = backbone.decode(backbone.encode(truths))  # (T-1, 3, H, W)
+        codec = backbone.with_decoder_sharpness(config.decoder_sharpness)  # the decoder the rollout ran
+        through_vae = codec.decode(codec.encode(truths))  # (T-1, 3, H, W)
         for name, records in rollout.records.items():
             last, first = records[-1], records[0]
             sharpness = [sharpness_ratios(r.frame, r.true_frame) for r in records[1:]]

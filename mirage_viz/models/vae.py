@@ -141,6 +141,7 @@ def interpolate_decoders(base: AutoencoderTiny | AutoencoderKL, other: Autoencod
     """
     if not 0.0 <= amount <= 1.0:
         raise ValueError(f"amount must be in [0, 1], got {amount!r}")
+
     def layout(vae: AutoencoderTiny | AutoencoderKL) -> dict:  # the configuration, less where it was loaded from
         return {key: value for key, value in vae.config.items() if not key.startswith("_")}
 

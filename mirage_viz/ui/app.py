@@ -30,7 +30,8 @@ from typing import Callable, Iterator
 
 import gradio as gr
 
-from mirage_viz.backbone import ASSETS_DIR, DEFAULT_DEPTH_MODEL, SHARP_VAE, Backbone, build_backbone, depth_model_for
+from mirage_viz.backbone import (ASSETS_DIR, DEFAULT_DEPTH_MODEL, SHARP_VAE, Backbone, build_backbone,
+                                 check_decoder_sharpness_models, depth_model_for)
 from mirage_viz.geometry.cameras import FOV_RANGE
 from mirage_viz.bench.report import bench_figure, bench_markdown, load_bench
 from mirage_viz.models.hub import ModelAccess
@@ -173,11 +174,13 @@ def _setting_flags(config: RolloutConfig) -> str:
 def _sampler_note(config: RolloutConfig, backbone: Backbone) -> str:
     """A status-line note when the memory setting fixes the denoising steps and a hub generator runs them: the
     setting was measured with the embedded generator, and a hub generator is made for its own steps."""
-    steps = MEMORY_SETTINGS[_setting_of(config)].get("num_inference_steps")
+    fields = MEMORY_SETTINGS[_setting_of(config)]
+    steps, draws = fields.get("num_inference_steps"), fields.get("average_samples", 1)
     if steps is None or backbone.generator_name == "embedded":
         return ""
-    return (f"\n\nNote: the memory setting runs {steps} denoising step{'s' if steps != 1 else ''} per frame, as "
-            f"measured with the embedded generator; {backbone.generator_name} is made for its own "
+    averaged = f", and keeps the mean of {draws} draws (each a full run of the generator)" if draws > 1 else ""
+    return (f"\n\nNote: the memory setting runs {steps} denoising step{'s' if steps != 1 else ''} per frame{averaged}, "
+            f"as measured with the embedded generator; {backbone.generator_name} is made for its own "
             f"{backbone.num_inference_steps}.")
 
 
@@ -356,6 +359,11 @@ class _Handlers:
             raise gr.Error(str(error)) from None
         models = ((vae or "").strip(), (generator or "").strip(), depth)
         _check_models(*models, self.access)
+        try:  # before the line and the model load: only the embedded VAE has a sharp decoder to blend with
+            check_decoder_sharpness_models(config.decoder_sharpness, models[0], models[1])
+        except ValueError as error:
+            raise gr.Error(f"The memory setting {memory_setting!r} decodes with the embedded VAE's decoder moved towards "
+                           f"the sharp one: {error}") from None
         try:
             ticket = self.sessions.begin_run(_session_id(request))  # frees the session's previous rollout
         except SessionBusy as error:
