@@ -46,7 +46,9 @@ def test_browser_runs_an_example_sees_the_panels_and_scrubs(page):
     page.get_by_text("Path preview: orbit_left, 6 steps").wait_for(timeout=60_000)  # the page is done reacting
     page.get_by_role("button", name="Run").click()
     try:
-        page.get_by_text("Step 0 of").first.wait_for(timeout=120_000)
+        # any step's status, or already the end: a browser on a loaded 2-core machine may be handed only the
+        # latest of several streamed updates (streaming itself is checked on the 40-step run below)
+        page.get_by_text(re.compile(r"Step \d of 6|Done: 6 steps")).first.wait_for(timeout=120_000)
     except playwright_sync.TimeoutError:
         status = page.locator("#run-status").inner_text()
         raise AssertionError(f"no step after Run; the status line says: {status!r}") from None
