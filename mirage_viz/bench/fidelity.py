@@ -110,7 +110,7 @@ MEMORY_OPTIONS: dict[str, dict] = {
                                                                       "warp": "subcell"},
     # lifted at the centre pixel's depth, read at sub-cell accuracy, one denoising step
     "first-hand ties + known cells + centre depth + sub-cell warp, 1 sampler step": {
-        key: value for key, value in MEMORY_SETTINGS["closest to the truth"].items() if key != "average_samples"},
+        **MEMORY_SETTINGS["closest to the truth"], "average_samples": 1},
     # the same keeping the mean of 4 draws per frame (the app's and the API's "closest to the truth" setting)
     "first-hand ties + known cells + centre depth + sub-cell warp, 1 sampler step, mean of 4 draws":
         MEMORY_SETTINGS["closest to the truth"],
