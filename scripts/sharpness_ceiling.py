@@ -16,18 +16,10 @@ import torch
 import torch.nn.functional as F
 
 from mirage_viz.backbone import ASSETS_DIR
+from mirage_viz.image import gaussian_blur
 from mirage_viz.metrics import gradient_energy, psnr
 from mirage_viz.models.vae import decode_latents, encode_images, load_vae
 from mirage_viz.scenes.data import HELD_OUT_SEED_START, render_views
-
-
-def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
-    """images (B, 3, H, W) blurred by a separable Gaussian of ``sigma`` pixels (edges replicated)."""
-    radius = int(3 * sigma) + 1
-    taps = torch.exp(-torch.arange(-radius, radius + 1.0) ** 2 / (2 * sigma**2))
-    taps = (taps / taps.sum()).repeat(3, 1, 1)  # (3, 1, K)
-    images = F.conv2d(F.pad(images, (radius, radius, 0, 0), mode="replicate"), taps[:, :, None, :], groups=3)
-    return F.conv2d(F.pad(images, (0, 0, radius, radius), mode="replicate"), taps[:, :, :, None], groups=3)
 
 
 def main() -> None:

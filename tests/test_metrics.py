@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from mirage_viz.image import gaussian_blur
 from mirage_viz.metrics import SHARPNESS_MEASURES, gradient_energy, gradient_length, gradient_mean_abs, psnr, sharpness_ratios
 
 
@@ -97,10 +98,10 @@ def test_psnr_of_a_known_error():
     assert psnr(image, image) == float("inf")
 
 
-def test_the_sharpness_ceiling_blur_keeps_flat_images_and_loses_energy_with_sigma(load_script):
-    """scripts/sharpness_ceiling.py's Gaussian blur: a flat image stays flat (edges replicated, taps sum to 1), a step
-    edge keeps less gradient energy the wider the blur."""
-    blur = load_script("sharpness_ceiling").gaussian_blur
+def test_gaussian_blur_keeps_flat_images_and_loses_energy_with_sigma():
+    """The sharpness scripts' Gaussian blur (mirage_viz.image): a flat image stays flat (edges replicated, taps sum to
+    1), a step edge keeps less gradient energy the wider the blur."""
+    blur = gaussian_blur
     flat = torch.full((1, 3, 16, 16), 0.3)
     assert torch.allclose(blur(flat, 1.0), flat, atol=1e-6)
     edge = torch.zeros(1, 3, 16, 16)
@@ -117,3 +118,48 @@ def test_frame_bars_reports_the_three_sharpness_measures(load_script, backbone):
     for memory in ("latent", "rgb", "none"):
         assert {"sharpness", "sharpness_mean_abs", "sharpness_length", "sharpness_vs_vae"} <= set(row[memory])
         assert 0 < row[memory]["sharpness"] < min(row[memory]["sharpness_mean_abs"], row[memory]["sharpness_length"])
+
+
+def _blurred_edge() -> torch.Tensor:
+    """(1, 3, 16, 16): a dark-to-bright vertical edge blurred by 1.5 px."""
+    edge = torch.full((1, 3, 16, 16), 0.2)
+    edge[..., 8:] = 0.8
+    return gaussian_blur(edge, 1.5)
+
+
+def test_sharpness_filters_steepen_a_blurred_edge_and_keep_flat_images(load_script):
+    """scripts/sharpness_filters.py's post-filters: each leaves a flat image as it is and gives a blurred edge more
+    gradient energy; the toggle and shock filters invent no value outside the input's range (no overshoot), and the
+    toggle takes every pixel's colour from its own 3x3 window."""
+    filters = load_script("sharpness_filters")
+    flat = torch.full((1, 3, 12, 12), 0.4)
+    blurred = _blurred_edge()
+    for name, post_filter in filters.FILTERS.items():
+        assert torch.allclose(post_filter(flat), flat, atol=1e-6), name
+        if name != "none":
+            assert gradient_energy(post_filter(blurred)) > 1.2 * gradient_energy(blurred), name
+    for post_filter in (filters.FILTERS["shock x 12"], filters.FILTERS["toggle 3x3 x 2"]):
+        out = post_filter(blurred)
+        assert blurred.min() - 1e-6 <= out.min() and out.max() <= blurred.max() + 1e-6
+    toggled = filters.toggle_filter(blurred, passes=1)
+    row = blurred[0, 0, 0]
+    for x in range(16):  # columns are constant, so each pixel's window is its row's x-1..x+1
+        window = row[max(x - 1, 0):x + 2]
+        assert torch.isclose(toggled[0, 0, 0, x], window, atol=1e-6).any()
+    assert torch.equal(filters.toggle_filter(blurred, passes=3)[..., :2], blurred[..., :2])  # far from the edge
+
+
+def test_sharpness_filters_script_writes_every_decoder_and_filter(load_script, tmp_path, monkeypatch):
+    """A smoke run of scripts/sharpness_filters.py at 64 px over 2 steps: one row per decoder amount and filter, each
+    with the mean PSNR and the three sharpness measures; the picture is written."""
+    filters = load_script("sharpness_filters")
+    out, picture = tmp_path / "filters.json", tmp_path / "filters.png"
+    monkeypatch.setattr("sys.argv", ["sharpness_filters", "--size", "64", "--steps", "2", "--out", str(out),
+                                     "--picture", str(picture)])
+    filters.main()
+    rows = json.loads(out.read_text())["rows"]
+    assert len(rows) == len(filters.DECODER_AMOUNTS) * len(filters.FILTERS)
+    for row in rows.values():
+        assert set(row) == {"mean_psnr", *SHARPNESS_MEASURES} and 5 < row["mean_psnr"] < 60
+    assert rows["decoder sharpness 0.0, toggle 3x3 x 2"]["sharpness"] > rows["decoder sharpness 0.0, none"]["sharpness"]
+    assert picture.stat().st_size > 0
