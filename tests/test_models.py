@@ -136,6 +136,27 @@ def test_mean_colour_init_is_a_working_autoencoder_before_training():
         assert psnr(decode_latents(untrained, encode_images(untrained, images)), images) < 12.0
 
 
+def test_the_embedded_layout_builds_finer_latents_and_names_what_it_accepts():
+    """build_embedded_vae(f, C): one latent cell per f x f pixels and C channels; the mean-colour start works at each
+    factor (the shipped f = 8 config unchanged); a factor or channel count it cannot build is refused with a message."""
+    from mirage_viz.models.vae import (EMBEDDED_DOWNSAMPLE_FACTORS, build_embedded_vae, decode_latents, embedded_vae_config,
+                                       encode_images, init_mean_colour_path, vae_downsample_factor)
+
+    assert embedded_vae_config()["encoder_block_out_channels"] == (32, 32, 32, 32)
+    assert embedded_vae_config()["num_encoder_blocks"] == (1, 3, 3, 3)  # diffusers' default: the shipped VAE's layout
+    images = render_views([HELD_OUT_SEED_START], 1, 128, rng_seed=4).float() / 255
+    for factor in EMBEDDED_DOWNSAMPLE_FACTORS:
+        vae = init_mean_colour_path(build_embedded_vae(factor, latent_channels=5))
+        with torch.no_grad():
+            latents = encode_images(vae, images)
+            assert latents.shape == (1, 5, 128 // factor, 128 // factor) and vae_downsample_factor(vae) == factor
+            assert psnr(decode_latents(vae, latents), images) > 18.0
+    with pytest.raises(ValueError, match=r"downsample_factor must be one of \(2, 4, 8\), got 16"):
+        build_embedded_vae(16)
+    with pytest.raises(ValueError, match="latent_channels must be a whole number >= 3"):
+        build_embedded_vae(8, latent_channels=2)
+
+
 def test_a_new_generator_and_depth_estimator_are_classes_and_nothing_else(backbone):
     """A backend is a class with the protocol's methods: the backbone, engine and step take it unchanged."""
     import dataclasses

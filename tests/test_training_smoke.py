@@ -9,7 +9,7 @@ import torch
 
 from mirage_viz.backbone import load_backbone
 from mirage_viz.models.denoiser import UNET_SIZES, WarpConditionedPipeline
-from mirage_viz.models.vae import load_vae
+from mirage_viz.models.vae import encode_images, load_vae, vae_downsample_factor
 from mirage_viz.training import denoiser, depth, vae, warp_pairs
 from mirage_viz.training.pair_data import SCENARIOS, load_pairs, parse_shares
 
@@ -125,6 +125,17 @@ def test_vae_decoder_only_sharpening_keeps_the_latent_space(tmp_path, loss):
     assert any(not torch.equal(old, new) for old, new in zip(before.decoder.state_dict().values(), after.decoder.state_dict().values()))
 
 
+def test_vae_script_trains_a_finer_latent(tmp_path):
+    """``--downsample-factor 4 --latent-channels 6`` trains a new VAE with one latent cell per 4x4 pixels and 6
+    channels (the per-cell mean-colour loss follows the cell); it saves, loads and reports its shape."""
+    result = vae.main(["--downsample-factor", "4", "--latent-channels", "6", "--iters", "2", "--worlds", "2", "--batch", "2",
+                       "--crop", "32", "--eval-every", "2", "--held-out-views", "1", "--out", str(tmp_path / "f4")])
+    assert result["downsample_factor"] == 4 and result["latent_channels"] == 6 and result["held_out_psnr_db"] > 0
+    loaded = load_vae(tmp_path / "f4")
+    assert vae_downsample_factor(loaded) == 4
+    assert encode_images(loaded, torch.rand(1, 3, 32, 32)).shape == (1, 6, 8, 8)
+
+
 def test_vae_script_refuses_decoder_only_without_a_model_to_sharpen(capsys):
     with pytest.raises(SystemExit):
         vae.main(["--decoder-only", "--iters", "1"])
@@ -135,6 +146,15 @@ def test_vae_script_refuses_decoder_only_without_a_model_to_sharpen(capsys):
     with pytest.raises(SystemExit):
         vae.main(["--adversarial-weight", "-0.1", "--iters", "1"])
     assert "got 0.0 and -0.1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        vae.main(["--resume", str(vae.ASSETS / "vae"), "--downsample-factor", "4", "--iters", "1"])
+    assert "--resume keeps the saved one's" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        vae.main(["--downsample-factor", "16", "--iters", "1"])
+    assert "invalid choice: 16 (choose from 2, 4, 8)" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        vae.main(["--latent-channels", "2", "--iters", "1"])
+    assert "--latent-channels must be >= 3" in capsys.readouterr().err
 
 
 def test_patch_discriminator_learns_to_tell_sharp_edges_from_blurred_ones():

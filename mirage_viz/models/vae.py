@@ -16,23 +16,36 @@ import torch
 from diffusers import AutoencoderKL, AutoencoderTiny
 from diffusers.utils import logging as diffusers_logging
 
-__all__ = ["DiffusersVAE", "embedded_vae_config", "build_embedded_vae", "sd_vae_config", "build_sd_layout_vae", "load_vae",
+__all__ = ["DiffusersVAE", "EMBEDDED_DOWNSAMPLE_FACTORS", "embedded_vae_config", "build_embedded_vae", "sd_vae_config", "build_sd_layout_vae", "load_vae",
            "encode_images", "decode_latents", "vae_downsample_factor", "interpolate_decoders"]
 
 
-def embedded_vae_config() -> dict:
+EMBEDDED_DOWNSAMPLE_FACTORS = (2, 4, 8)  # pixels per latent cell the embedded layout can be built with; 8 ships
+
+
+def embedded_vae_config(downsample_factor: int = 8, latent_channels: int = 4) -> dict:
+    """The embedded VAE's ``AutoencoderTiny`` config: 32 channels wide, f = ``downsample_factor`` (one block per
+    halving, as TAESD) and ``latent_channels``. The shipped VAE is f = 8 with 4 channels, as Stable Diffusion's."""
+    if downsample_factor not in EMBEDDED_DOWNSAMPLE_FACTORS:
+        raise ValueError(f"downsample_factor must be one of {EMBEDDED_DOWNSAMPLE_FACTORS}, got {downsample_factor!r}")
+    if isinstance(latent_channels, bool) or not isinstance(latent_channels, int) or latent_channels < 3:
+        raise ValueError(f"latent_channels must be a whole number >= 3 (the first three carry colour), got {latent_channels!r}")
+    halvings = downsample_factor.bit_length() - 1
     return dict(
         in_channels=3,
         out_channels=3,
-        encoder_block_out_channels=(32, 32, 32, 32),
-        decoder_block_out_channels=(32, 32, 32, 32),
-        latent_channels=4,
+        encoder_block_out_channels=(32,) * (halvings + 1),
+        decoder_block_out_channels=(32,) * (halvings + 1),
+        num_encoder_blocks=(1,) + (3,) * halvings,
+        num_decoder_blocks=(3,) * halvings + (1,),
+        latent_channels=latent_channels,
         scaling_factor=1.0,
     )
 
 
-def build_embedded_vae() -> AutoencoderTiny:
-    return AutoencoderTiny(**embedded_vae_config())
+def build_embedded_vae(downsample_factor: int = 8, latent_channels: int = 4) -> AutoencoderTiny:
+    """A new, untrained embedded VAE (:func:`embedded_vae_config`)."""
+    return AutoencoderTiny(**embedded_vae_config(downsample_factor, latent_channels))
 
 
 def sd_vae_config() -> dict:

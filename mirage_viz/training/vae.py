@@ -11,6 +11,9 @@ on held-out worlds at 256x256 and saves with ``save_pretrained`` (safetensors) i
 scaling factor stay frozen (so a denoiser trained on those latents stays valid) and the decoder learns, beside
 MSE, to draw edges where MSE alone blurs them (``--sharpness-weight``, ``--sharpness-loss``, or a PatchGAN's
 hinge loss with ``--adversarial-weight``).
+
+``--downsample-factor 4`` (or 2) and ``--latent-channels C`` train a new VAE with a finer latent than the shipped
+f = 8, 4 channels: a measurement of what a finer latent keeps (README, "Embedded models"), not a shipped model.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ import numpy as np
 from mirage_viz.geometry.cameras import Intrinsics
 from mirage_viz.scenes.data import HELD_OUT_SEED_START, random_camera, render_views
 from mirage_viz.metrics import gradient_energy, psnr
-from mirage_viz.models.vae import build_embedded_vae, init_mean_colour_path, load_vae, decode_latents, encode_images
+from mirage_viz.models.vae import (EMBEDDED_DOWNSAMPLE_FACTORS, build_embedded_vae, decode_latents, encode_images,
+                                   init_mean_colour_path, load_vae, vae_downsample_factor)
 from mirage_viz.scenes.worlds import SyntheticWorld
 from mirage_viz.training.discriminator import PatchDiscriminator, discriminator_hinge_loss, generator_hinge_loss
 from mirage_viz.training.common import ASSETS, Log, cosine_lr, descend, save_result, seed_everything
@@ -92,7 +96,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--crop", type=int, default=128, help="size of the training views")
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--worlds", type=int, default=200, help="pool of training worlds (seeds 0..N-1)")
-    parser.add_argument("--low-pass-weight", type=float, default=4.0, help="weight of the 8x8 mean-colour loss")
+    parser.add_argument("--low-pass-weight", type=float, default=4.0, help="weight of the per-cell mean-colour loss")
+    parser.add_argument("--downsample-factor", type=int, choices=EMBEDDED_DOWNSAMPLE_FACTORS, default=8,
+                        help="pixels per latent cell of a new VAE (8 ships, as Stable Diffusion's; 4 and 2 are finer)")
+    parser.add_argument("--latent-channels", type=int, default=4, help="latent channels of a new VAE (4 ships)")
     parser.add_argument("--eval-every", type=int, default=250)
     parser.add_argument("--held-out-views", type=int, default=8, help="256x256 views per held-out world (4 worlds)")
     parser.add_argument("--seed", type=int, default=0)
@@ -108,6 +115,10 @@ def main(argv: list[str] | None = None) -> dict:
                         help="weight of a PatchGAN discriminator's hinge loss beside MSE (trained alongside, lr 2e-4)")
     parser.add_argument("--out", type=Path, default=ASSETS / "vae")
     args = parser.parse_args(argv)
+    if args.resume is not None and (args.downsample_factor != 8 or args.latent_channels != 4):
+        parser.error("--downsample-factor and --latent-channels shape a new VAE; --resume keeps the saved one's")
+    if args.latent_channels < 3:
+        parser.error(f"--latent-channels must be >= 3 (the first three carry colour), got {args.latent_channels}")
     if args.decoder_only and args.resume is None:
         parser.error("--decoder-only sharpens a trained VAE: give it with --resume PATH (e.g. mirage_viz/assets/vae)")
     if args.iters < 1 or args.batch < 1 or args.held_out_views < 1 or args.crop < 8 or args.crop % 8:
@@ -127,7 +138,8 @@ def main(argv: list[str] | None = None) -> dict:
         frozen_scaling_factor = vae.config.scaling_factor
         vae.register_to_config(scaling_factor=1.0)
     else:
-        vae = init_mean_colour_path(build_embedded_vae())
+        vae = init_mean_colour_path(build_embedded_vae(args.downsample_factor, args.latent_channels))
+    cell = vae_downsample_factor(vae)
     vae.train()
     if args.decoder_only:
         vae.encoder.requires_grad_(False)
@@ -145,7 +157,7 @@ def main(argv: list[str] | None = None) -> dict:
         reconstruction = (vae.decode(latents).sample + 1) / 2
         # The low-pass term makes each latent cell carry its patch's mean colour from the start;
         # without it a small model spends its 4 channels on luminance and learns chroma last.
-        low_pass = F.mse_loss(F.avg_pool2d(reconstruction, 8), F.avg_pool2d(x, 8))
+        low_pass = F.mse_loss(F.avg_pool2d(reconstruction, cell), F.avg_pool2d(x, cell))
         loss = F.mse_loss(reconstruction, x) + args.low_pass_weight * low_pass + 1e-4 * latents.pow(2).mean()
         if args.sharpness_weight > 0:
             loss = loss + args.sharpness_weight * SHARPNESS_LOSSES[args.sharpness_loss](reconstruction, x)
@@ -172,8 +184,8 @@ def main(argv: list[str] | None = None) -> dict:
     result = {"held_out_psnr_db": held_out_psnr, "held_out_sharpness": held_out_sharpness, "iters": args.iters,
               "seed": args.seed, "lr": args.lr, "decoder_only": args.decoder_only, "sharpness_weight": args.sharpness_weight,
               "sharpness_loss": args.sharpness_loss if args.sharpness_weight > 0 else None,
-              "adversarial_weight": args.adversarial_weight,
-              "scaling_factor": vae.config.scaling_factor, "held_out_worlds": [HELD_OUT_SEED_START, HELD_OUT_SEED_START + 3]}
+              "adversarial_weight": args.adversarial_weight, "downsample_factor": cell,
+              "latent_channels": vae.config.latent_channels, "scaling_factor": vae.config.scaling_factor, "held_out_worlds": [HELD_OUT_SEED_START, HELD_OUT_SEED_START + 3]}
     return save_result(vae, args.out, result, log)
 
 
