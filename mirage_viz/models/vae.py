@@ -1,4 +1,5 @@
-"""The embedded VAE: a small diffusers ``AutoencoderTiny`` (TAESD layout) with f = 8 and 4 latent channels.
+"""The embedded VAE: a small diffusers ``AutoencoderTiny`` (TAESD layout) with f = 8 and 4 latent channels (finer
+layouts build for measurement: :func:`build_embedded_vae`).
 
 Images are (B, 3, H, W) in [0, 1] at the API; the model sees [-1, 1]. Latents handed to the rest of
 mirage_viz are the encoder output (for ``AutoencoderKL``: the posterior mode) times ``config.scaling_factor`` (unit variance on the
@@ -16,8 +17,8 @@ import torch
 from diffusers import AutoencoderKL, AutoencoderTiny
 from diffusers.utils import logging as diffusers_logging
 
-__all__ = ["DiffusersVAE", "EMBEDDED_DOWNSAMPLE_FACTORS", "embedded_vae_config", "build_embedded_vae", "sd_vae_config", "build_sd_layout_vae", "load_vae",
-           "encode_images", "decode_latents", "vae_downsample_factor", "interpolate_decoders"]
+__all__ = ["DiffusersVAE", "EMBEDDED_DOWNSAMPLE_FACTORS", "embedded_vae_config", "build_embedded_vae", "sd_vae_config",
+           "build_sd_layout_vae", "load_vae", "encode_images", "decode_latents", "vae_downsample_factor", "interpolate_decoders"]
 
 
 EMBEDDED_DOWNSAMPLE_FACTORS = (2, 4, 8)  # pixels per latent cell the embedded layout can be built with; 8 ships
