@@ -137,24 +137,19 @@ def test_vae_script_trains_a_finer_latent(tmp_path):
 
 
 def test_vae_script_refuses_decoder_only_without_a_model_to_sharpen(capsys):
-    with pytest.raises(SystemExit):
-        vae.main(["--decoder-only", "--iters", "1"])
-    assert "--resume" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        vae.main(["--sharpness-weight", "-1", "--iters", "1"])
-    assert "--sharpness-weight and --adversarial-weight must be >= 0" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        vae.main(["--adversarial-weight", "-0.1", "--iters", "1"])
-    assert "got 0.0 and -0.1" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        vae.main(["--resume", str(vae.ASSETS / "vae"), "--downsample-factor", "4", "--iters", "1"])
-    assert "--resume keeps the saved one's" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        vae.main(["--downsample-factor", "16", "--iters", "1"])
-    assert "invalid choice: 16 (choose from 2, 4, 8)" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        vae.main(["--latent-channels", "2", "--iters", "1"])
-    assert "--latent-channels must be >= 3" in capsys.readouterr().err
+    """Each bad combination of options stops before any data is made, with a message naming it."""
+    refused = [
+        (["--decoder-only"], "--resume"),
+        (["--sharpness-weight", "-1"], "--sharpness-weight and --adversarial-weight must be >= 0"),
+        (["--adversarial-weight", "-0.1"], "got 0.0 and -0.1"),
+        (["--resume", str(vae.ASSETS / "vae"), "--downsample-factor", "4"], "--resume keeps the saved one's"),
+        (["--downsample-factor", "16"], "invalid choice: 16 (choose from 2, 4, 8)"),
+        (["--latent-channels", "2"], "--latent-channels must be >= 3"),
+    ]
+    for argv, message in refused:
+        with pytest.raises(SystemExit):
+            vae.main([*argv, "--iters", "1"])
+        assert message in capsys.readouterr().err, argv
 
 
 def test_patch_discriminator_learns_to_tell_sharp_edges_from_blurred_ones():
