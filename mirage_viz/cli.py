@@ -176,6 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="how the latent memory places cached cells on a new camera's grid: nearest (the paper: "
                          "each rounded to its nearest cell) or subcell (each cell blended from its surface's points by "
                          "their sub-cell offsets: no half-cell shifts)")
+    rollout.add_argument("--seen-rays", action="store_true",
+                         help="a cached latent cell that its own camera saw along the ray the new camera looks along "
+                         "(within half a cell, the new camera no farther from it) takes its cell even from points in front of it: visible "
+                         "for certain in a static world, so a revisited view comes back as it was seen (latent memory)")
     rollout.add_argument("--inference-steps", "--num-inference-steps", type=int, default=None,
                          help="denoising steps per frame (default: the generator's own: 6 embedded, 20 for a hub generator)")
     rollout.add_argument("--average-samples", type=int, default=defaults.average_samples, metavar="K",
@@ -447,7 +451,7 @@ def _rollout(args: argparse.Namespace) -> int:
         depth_source=args.depth, depth_errors=args.depth_errors, depth_mode=args.depth_mode, num_inference_steps=args.inference_steps,
         latent_dtype=args.latent_dtype, voxel_size=args.voxel_size, fusion=args.fusion, lift=args.lift,
         edge_threshold=None if args.lift_every_cell else args.edge_threshold, known_cells=args.known_cells,
-        depth_tie_bits=args.depth_tie_bits, warp=args.warp, average_samples=args.average_samples,
+        depth_tie_bits=args.depth_tie_bits, warp=args.warp, seen_rays=args.seen_rays, average_samples=args.average_samples,
         decoder_sharpness=args.decoder_sharpness,
     )
     check_output_dir(args.out, args.overwrite)  # before any model runs

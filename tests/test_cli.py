@@ -34,7 +34,7 @@ def test_the_apps_replay_flags_of_a_memory_setting_run_the_same_config(tmp_path,
     config = RolloutConfig(size=64, steps=1, memories=("latent",)).with_memory_setting("sharp and close")
     flags = _setting_flags(config).split()
     assert flags == ["--depth-tie-bits", "0", "--known-cells", "--depth-mode", "center", "--warp", "subcell",
-                     "--num-inference-steps", "1", "--average-samples", "4", "--decoder-sharpness", "0.6"]
+                     "--seen-rays", "--num-inference-steps", "1", "--average-samples", "4", "--decoder-sharpness", "0.6"]
     out = tmp_path / "run"
     assert main(["rollout", "--steps", "1", "--size", "64", "--memories", "latent", *flags, "--out", str(out),
                  "--quiet", "--no-video", "--no-ply"]) == 0

@@ -106,6 +106,7 @@ def test_a_path_longer_than_a_rollout_says_to_subsample_it():
     ("depth_tie_bits", 24, "depth_tie_bits must be an integer in \\[0, 23\\]"),
     ("depth_tie_bits", 2.0, "depth_tie_bits"),
     ("warp", "bilinear", "unknown warp 'bilinear'; accepted: nearest, subcell"),
+    ("seen_rays", 1, "seen_rays must be True or False"),
 ])
 def test_memory_and_sampler_options_are_checked(field, value, message):
     with pytest.raises(ValueError, match=message):
@@ -116,6 +117,9 @@ def test_the_subcell_warp_needs_the_flat_cache():
     RolloutConfig(warp="subcell").validate()
     with pytest.raises(ValueError, match="warp 'subcell' blends the points of one frame, so it needs the flat cache"):
         RolloutConfig(warp="subcell", voxel_size=0.05).validate()
+    RolloutConfig(seen_rays=True).validate()
+    with pytest.raises(ValueError, match="seen_rays needs the camera each point was lifted from, so it needs the flat cache"):
+        RolloutConfig(seen_rays=True, voxel_size=0.05).validate()
 
 
 def test_a_named_memory_setting_sets_its_fields_and_a_bad_name_is_refused():

@@ -287,3 +287,42 @@ def test_a_subcell_read_blends_only_the_first_frame_where_a_later_one_saw_the_sa
     assert read_alone.mask.sum() >= 40 and torch.equal(read_both.mask & read_alone.mask, read_alone.mask)
     assert torch.allclose(read_both.latent[:, read_alone.mask], read_alone.latent[:, read_alone.mask], atol=1e-5)
     assert read_both.latent.max() < 10  # none of the later frame's 50s
+
+
+def test_with_seen_rays_a_revisited_camera_reads_back_its_own_frame_whatever_later_frames_put_in_front():
+    """A later frame from 20 cm to the side lifts a near object (0.8 m) that lands in front of the first frame's wall
+    (2 m) and wins its cells in the z-test; with seen rays the first frame saw those cells along the same rays, so
+    back at its camera every cell is its own again. Elsewhere the z-test is unchanged, and an undo forgets the frame's
+    camera with its points."""
+    from mirage_viz.geometry.cameras import Camera
+
+    intrinsics = Intrinsics.from_fov(64, 64, 60.0)
+    moved = torch.eye(4)
+    moved[0, 3] = 0.2
+    first_latent = torch.randn(4, 8, 8, generator=torch.Generator().manual_seed(0))
+    near = torch.full((64, 64), 2.0)
+    near[:, 24:40] = 0.8  # a near object in the middle of the second view
+    first = Observation(camera=Camera(intrinsics, torch.eye(4)), image=torch.rand(3, 64, 64), latent=first_latent,
+                        depth=torch.full((64, 64), 2.0))
+    later = Observation(camera=Camera(intrinsics, moved), image=torch.rand(3, 64, 64), latent=torch.full((4, 8, 8), 50.0),
+                        depth=near)
+    plain, seen = LatentSpatialMemory(depth_tie_bits=0), LatentSpatialMemory(depth_tie_bits=0, seen_rays=True)
+    for memory in (plain, seen):
+        memory.write(first)
+        memory.write(later)
+    read_plain, read_seen = plain.read(first.camera, (4, 8, 8)), seen.read(first.camera, (4, 8, 8))
+    assert read_plain.latent.eq(50.0).any()  # the z-test gives some of the first frame's cells to the near object
+    assert torch.equal(read_seen.latent, first_latent) and read_seen.mask.all()
+    other = Camera(intrinsics, moved.clone())
+    other.camera_to_world[1, 3] = 0.3  # a camera 30 cm from both frames': no ray is shared, the z-test decides
+    assert torch.equal(seen.read(other, (4, 8, 8)).latent, plain.read(other, (4, 8, 8)).latent)
+    mark = seen.snapshot()
+    seen.write(later)
+    seen.restore(mark)
+    assert len(seen._frame_centers) == 2
+    seen.reset()
+    assert seen._frame_centers == [] and not seen.read(first.camera, (4, 8, 8)).mask.any()
+    with pytest.raises(ValueError, match="seen_rays needs the camera each point was lifted from"):
+        LatentSpatialMemory(seen_rays=True, voxel_size=0.05)
+    with pytest.raises(ValueError, match="seen_rays must be True or False"):
+        LatentSpatialMemory(seen_rays="yes")

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from mirage_viz.geometry import (backproject_depth, refine_splat_subcell, refine_splat_subcell_reference, splat_points,
-                                 splat_points_reference)
+from mirage_viz.geometry import (backproject_depth, refine_splat_subcell, refine_splat_subcell_reference, seen_along_ray,
+                                 splat_points, splat_points_reference)
 from mirage_viz.geometry.cameras import Camera, Intrinsics
 
 
@@ -162,3 +162,67 @@ def test_vectorized_subcell_refinement_matches_the_loop_reference(random_camera,
     assert torch.allclose(refined.features, expected, atol=1e-5)
     with pytest.raises(ValueError, match="refine the splat of these points into this camera"):
         refine_splat_subcell(points, features[:, :2], camera, splat)
+
+
+def _turned(yaw: float, center: tuple[float, float, float], intrinsics: Intrinsics) -> Camera:
+    c, s = torch.cos(torch.tensor(yaw)), torch.sin(torch.tensor(yaw))
+    pose = torch.eye(4)
+    pose[:3, :3] = torch.tensor([[c, 0, s], [0, 1, 0], [-s, 0, c]])
+    pose[:3, 3] = torch.tensor(center)
+    return Camera(intrinsics, pose)
+
+
+def test_points_are_seen_along_the_ray_only_from_the_same_ray_and_no_farther():
+    intrinsics = Intrinsics(fx=20.0, fy=20.0, cx=15.5, cy=15.5, width=32, height=32)  # a cell: 1/20 rad
+    points = torch.tensor([[0.0, 0.0, 2.0], [0.5, -0.2, 3.0], [-0.4, 0.3, 1.5]])
+    source = torch.zeros(3, 3)  # every point lifted from a camera at the origin
+    # the same centre, turned and zoomed: the same rays, so every point is seen
+    assert seen_along_ray(points, source, _turned(0.3, (0.0, 0.0, 0.0), intrinsics)).all()
+    # 1 cm sideways: the rays differ by ~0.01 / 2 rad (0.1 to 0.2 cells) -> seen; 10 cm: 1 to 2 cells -> not
+    assert seen_along_ray(points, source, _turned(0.0, (0.01, 0.0, 0.0), intrinsics)).all()
+    assert not seen_along_ray(points, source, _turned(0.0, (0.1, 0.0, 0.0), intrinsics)).any()
+    # along the ray towards the point (nearer) is seen; backing away from it (farther than the source) is not
+    assert seen_along_ray(points[:1], source[:1], _turned(0.0, (0.0, 0.0, 1.0), intrinsics)).all()
+    assert not seen_along_ray(points[:1], source[:1], _turned(0.0, (0.0, 0.0, -1.0), intrinsics)).any()
+    # past the point, looking back along the ray: the other side of the surface
+    assert not seen_along_ray(points[:1], source[:1], _turned(3.14159, (0.0, 0.0, 4.0), intrinsics)).any()
+    # the tolerance is in the new camera's cells: a wider one admits the 10 cm step, where it brings the camera no
+    # farther from the point (the third point is 2% farther away from there)
+    wide = seen_along_ray(points, source, _turned(0.0, (0.1, 0.0, 0.0), intrinsics), angle_cells=4.0)
+    assert wide.tolist() == [True, True, False]
+    with pytest.raises(ValueError, match="both have shape \\(N, 3\\)"):
+        seen_along_ray(points, source[:2], _turned(0.0, (0.0, 0.0, 0.0), intrinsics))
+    with pytest.raises(ValueError, match="angle_cells must be > 0"):
+        seen_along_ray(points, source, _turned(0.0, (0.0, 0.0, 0.0), intrinsics), angle_cells=0.0)
+
+
+def test_a_seen_point_keeps_its_cell_from_a_point_in_front_that_only_shares_it():
+    camera = Camera(Intrinsics(fx=10.0, fy=10.0, cx=2.0, cy=2.0, width=5, height=5), torch.eye(4))
+    # cell (2, 2): a wall point on the cell's centre ray (seen), and a point of another view 2.5x nearer, off-centre;
+    # cell (2, 3): the same pair, nothing seen
+    points = torch.tensor([[0.0, 0.0, 5.0], [0.03, 0.02, 2.0], [0.5, 0.0, 5.0], [0.23, 0.02, 2.0]])
+    features = torch.tensor([[1.0], [2.0], [3.0], [4.0]])
+    seen = torch.tensor([True, False, False, False])
+    plain = splat_points(points, features, camera, depth_tie_bits=0)
+    assert plain.point_index[2, 2] == 1 and plain.point_index[2, 3] == 3  # the z-test: the nearer point wins
+    result = splat_points(points, features, camera, depth_tie_bits=0, seen=seen)
+    assert result.point_index[2, 2] == 0 and result.depth[2, 2] == 5.0  # the seen point keeps its cell
+    assert result.point_index[2, 3] == 3  # a cell no seen point reaches: the z-test as before
+    expected, expected_mask = splat_points_reference(points, features, camera, depth_tie_bits=0, seen=seen)
+    assert torch.equal(result.mask, expected_mask) and torch.equal(result.features, expected)
+    with pytest.raises(ValueError, match="seen must be a bool tensor of shape \\(N,\\)"):
+        splat_points(points, features, camera, seen=torch.ones(3, dtype=torch.bool))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_vectorized_splat_with_seen_points_matches_the_loop_reference(random_camera, seed):
+    g = torch.Generator().manual_seed(seed)
+    points = torch.randn(600, 3, generator=g) * torch.tensor([2.0, 1.5, 1.0]) + torch.tensor([0.0, 0.0, 3.0])
+    features = torch.randn(600, 5, generator=g)
+    seen = torch.rand(600, generator=g) < 0.2
+    camera = random_camera(seed)
+    expected, expected_mask = splat_points_reference(points, features, camera, depth_tie_bits=2, seen=seen)
+    result = splat_points(points, features, camera, depth_tie_bits=2, seen=seen)
+    assert torch.equal(result.mask, expected_mask)
+    assert torch.allclose(result.features, expected, atol=1e-6)
+    assert not torch.equal(result.features, splat_points(points, features, camera, depth_tie_bits=2).features)

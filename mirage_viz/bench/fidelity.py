@@ -96,27 +96,37 @@ def loop_consistency(worlds: Sequence[str], steps: int, size: int, backbone: Bac
 IDENTICAL_PSNR_DB = 100.0  # the PSNR written for two identical frames (float32 frames that differ are below ~90 dB)
 
 
+# "keep what memory holds" with the z-test alone deciding every cell (seen_rays off), as it was before seen rays
+_KEEP_Z_TEST = {**MEMORY_SETTINGS["keep what memory holds"], "seen_rays": False}
 # the memory and sampler options beside the paper's memory (see the README's "Memory and sampler options")
 MEMORY_OPTIONS: dict[str, dict] = {
     "paper": {},
     "edge mask 0.1": {"edge_threshold": 0.1},
     "first-hand ties (depth_tie_bits 0)": {"depth_tie_bits": 0},
     "first-hand ties + known cells": {"depth_tie_bits": 0, "known_cells": True},
-    # a cell's depth from one of its pixels, not averaged across an edge: no cell floats between two surfaces (the
-    # app's and the API's "keep what memory holds" setting)
-    "first-hand ties + known cells + nearest depth": MEMORY_SETTINGS["keep what memory holds"],
+    # a cell's depth from one of its pixels, not averaged across an edge: no cell floats between two surfaces ("keep
+    # what memory holds" before seen rays)
+    "first-hand ties + known cells + nearest depth": _KEEP_Z_TEST,
+    # with seen rays: a cached cell seen along the new camera's own ray keeps its cell (the app's and the API's "keep
+    # what memory holds" setting)
+    "first-hand ties + known cells + nearest depth + seen rays": MEMORY_SETTINGS["keep what memory holds"],
     # each cell read as the bilinear blend of its surface's points by their sub-cell offsets, not rounded
-    "first-hand ties + known cells + nearest depth + sub-cell warp": {**MEMORY_SETTINGS["keep what memory holds"],
-                                                                      "warp": "subcell"},
-    # lifted at the centre pixel's depth, read at sub-cell accuracy, one denoising step
+    "first-hand ties + known cells + nearest depth + sub-cell warp": {**_KEEP_Z_TEST, "warp": "subcell"},
+    # lifted at the centre pixel's depth, read at sub-cell accuracy, one denoising step (the z-test alone decides)
     "first-hand ties + known cells + centre depth + sub-cell warp, 1 sampler step": {
-        **MEMORY_SETTINGS["closest to the truth"], "average_samples": 1},
-    # the same keeping the mean of 4 draws per frame (the app's and the API's "closest to the truth" setting)
+        **MEMORY_SETTINGS["closest to the truth"], "seen_rays": False, "average_samples": 1},
+    # the same keeping the mean of 4 draws per frame ("closest to the truth" before seen rays)
     "first-hand ties + known cells + centre depth + sub-cell warp, 1 sampler step, mean of 4 draws":
-        MEMORY_SETTINGS["closest to the truth"],
-    # the same decoded by the embedded decoder moved 0.6 of the way to the sharp one ("sharp and close")
+        {**MEMORY_SETTINGS["closest to the truth"], "seen_rays": False},
+    # the same decoded by the embedded decoder moved 0.6 of the way to the sharp one ("sharp and close" before seen rays)
     "first-hand ties + known cells + centre depth + sub-cell warp, 1 sampler step, mean of 4 draws, decoder sharpness 0.6":
-        MEMORY_SETTINGS["sharp and close"],
+        {**MEMORY_SETTINGS["sharp and close"], "seen_rays": False},
+    # with seen rays: a cached cell seen along the new camera's own ray keeps its cell (the app's and the API's
+    # "closest to the truth" and "sharp and close" settings)
+    "first-hand ties + known cells + centre depth + sub-cell warp + seen rays, 1 sampler step, mean of 4 draws":
+        MEMORY_SETTINGS["closest to the truth"],
+    "first-hand ties + known cells + centre depth + sub-cell warp + seen rays, 1 sampler step, mean of 4 draws, "
+    "decoder sharpness 0.6": MEMORY_SETTINGS["sharp and close"],
 }
 
 

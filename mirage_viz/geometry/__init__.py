@@ -1,4 +1,5 @@
-"""Layer 1, geometry: cameras (OpenCV), pixel rays and poses, projection, the z-buffer splat, depth downsampling.
+"""Layer 1, geometry: cameras (OpenCV), pixel rays and poses, projection, the z-buffer splat, visibility, depth
+downsampling.
 
 Imports only the base modules (checks); every layer above builds on it.
 """
@@ -34,12 +35,14 @@ from mirage_viz.geometry.splat import (
     splat_points,
     splat_points_reference,
 )
+from mirage_viz.geometry.visibility import camera_center, seen_along_ray
 
 __all__ = [
     "DEPTH_DOWNSAMPLE_MODES", "DEPTH_TIE_BITS", "FOV_RANGE", "MAX_CAMERA_DISTANCE", "Camera", "DepthMode",
-    "Intrinsics", "SplatResult", "SplatWorkspace", "backproject_depth", "camera_rays", "check_camera_to_world",
+    "Intrinsics", "SplatResult", "SplatWorkspace", "backproject_depth", "camera_center", "camera_rays",
+    "check_camera_to_world",
     "check_depth", "check_depth_mode", "check_fov_degrees", "downsample_depth", "invert_pose",
     "look_at_camera_to_world", "make_pose", "pixel_grid", "project_points", "refine_splat_subcell",
     "refine_splat_subcell_reference", "rotation_x",
-    "rotation_y", "rows_with_depth", "splat_points", "splat_points_reference",
+    "rotation_y", "rows_with_depth", "seen_along_ray", "splat_points", "splat_points_reference",
 ]

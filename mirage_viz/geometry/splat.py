@@ -6,7 +6,8 @@ OpenCV convention (see :mod:`mirage_viz.geometry.cameras`): a camera-frame point
 lands on cell ``u = fx * x / z + cx``, ``v = fy * y / z + cy``, rounded to the nearest.
 
 The z-test keeps first-hand content: in each cell, the points within a factor ``1 + 2**-depth_tie_bits`` of the
-nearest point's depth tie, and of those the earliest written wins (memories write in time order).
+nearest point's depth tie, and of those the earliest written wins (memories write in time order). Points known to be
+visible (``seen``, from :mod:`mirage_viz.geometry.visibility`) take the cells they reach before the z-test.
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ def splat_points(
     near: float = 1e-3,
     workspace: SplatWorkspace | None = None,
     depth_tie_bits: int = DEPTH_TIE_BITS,
+    seen: torch.Tensor | None = None,
 ) -> SplatResult:
     """Forward z-buffer splat of N points with C-dim features into ``camera``'s grid.
 
@@ -100,6 +102,9 @@ def splat_points(
     front still wins. 23 leaves only equal depths tied.
     Vectorized in two passes of ``scatter_reduce``: the nearest depth per cell, then the lowest index among the
     points within the tolerance of it.
+    ``seen`` marks the points known to be visible from ``camera`` (:func:`~mirage_viz.geometry.visibility.seen_along_ray`:
+    their own camera saw them along the same ray). A cell that such a point reaches holds a z-test among those points
+    only, so a point of another view in front of them, which only shares the cell, cannot take it.
 
     Args:
         points_world: (N, 3) world frame.
@@ -107,6 +112,7 @@ def splat_points(
         camera: target camera; its intrinsics give the grid size.
         workspace: scratch buffers to reuse (see :class:`SplatWorkspace`); a fresh one when None.
         depth_tie_bits: z-test tolerance 2**-bits, 0 to 23 (see above).
+        seen: (N,) bool, the points known to be visible (see above); None: a plain z-test.
     """
     check_depth_tie_bits(depth_tie_bits)
     if points_world.ndim != 2 or points_world.shape[1] != 3:
@@ -115,6 +121,9 @@ def splat_points(
         raise ValueError(
             f"features must have shape (N, C) with N = {points_world.shape[0]}, got {tuple(features.shape)}"
         )
+    if seen is not None and (seen.dtype != torch.bool or seen.shape != points_world.shape[:1]):
+        raise ValueError(f"seen must be a bool tensor of shape (N,) = ({points_world.shape[0]},), got "
+                         f"{seen.dtype} {tuple(seen.shape)}")
     k = camera.intrinsics
     height, width = k.height, k.width
     num_cells = height * width
@@ -132,6 +141,10 @@ def splat_points(
     cell_float = torch.mul(row, width, out=scratch.get("cell_float", (n,), torch.float32)).add_(col)
     cell_float.masked_fill_(visible.logical_not_(), num_cells)  # hidden points -> a spare bin
     cell = scratch.get("cell", (n,), torch.int64).copy_(cell_float)  # [N]
+    if seen is not None:  # cells a visible point reaches: only the visible points compete there
+        claimed = torch.zeros(num_cells + 1, dtype=torch.bool).index_fill_(0, cell[seen], True)  # [H*W + 1]
+        claimed[num_cells] = False  # the spare bin of hidden points
+        cell.masked_fill_(claimed[cell] & ~seen, num_cells)
     # pass 1: the nearest depth per cell; pass 2: the earliest point within the tolerance of it
     nearest = torch.full((num_cells + 1,), math.inf).scatter_reduce_(0, cell, z, reduce="amin", include_self=True)
     limit = torch.index_select(nearest, 0, cell, out=scratch.get("limit", (n,), torch.float32))  # [N]
@@ -268,11 +281,13 @@ def refine_splat_subcell_reference(points_world: torch.Tensor, features: torch.T
 
 
 def splat_points_reference(points_world: torch.Tensor, features: torch.Tensor, camera: Camera, near: float = 1e-3,
-                           depth_tie_bits: int = DEPTH_TIE_BITS) -> tuple[torch.Tensor, torch.Tensor]:
+                           depth_tie_bits: int = DEPTH_TIE_BITS,
+                           seen: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`splat_points` written as the plain loops it vectorizes (as gsplat keeps a torch reference beside its
     kernels): a first loop finds each cell's nearest depth, a second keeps, per cell, the first point in write order
-    whose depth is within a factor ``1 + 2**-depth_tie_bits`` of it. Slow; for tests and for reading. Returns
-    features (C, H, W), empty cells zero, and the hit mask (H, W)."""
+    whose depth is within a factor ``1 + 2**-depth_tie_bits`` of it. With ``seen``, a cell that a seen point reaches
+    considers only seen points. Slow; for tests and for reading. Returns features (C, H, W), empty cells zero, and
+    the hit mask (H, W)."""
     k = camera.intrinsics
     w2c = camera.world_to_camera
     landed = []  # (index, row, col, z) of the points that land on the grid
@@ -283,6 +298,9 @@ def splat_points_reference(points_world: torch.Tensor, features: torch.Tensor, c
         col, row = round(k.fx * x / z + k.cx), round(k.fy * y / z + k.cy)
         if 0 <= col < k.width and 0 <= row < k.height:
             landed.append((index, row, col, torch.tensor(z, dtype=torch.float32)))
+    if seen is not None:
+        claimed = {(row, col) for index, row, col, _ in landed if seen[index]}
+        landed = [hit for hit in landed if seen[hit[0]] or (hit[1], hit[2]) not in claimed]
     nearest = torch.full((k.height, k.width), math.inf)
     for _, row, col, z in landed:
         nearest[row, col] = min(nearest[row, col], z)

@@ -14,12 +14,13 @@ from mirage_viz.geometry.depth import (DepthMode, check_depth_mode, check_edge_t
 from mirage_viz.geometry.splat import (DEPTH_TIE_BITS, SplatWorkspace, check_depth_tie_bits, refine_splat_subcell,
                                        splat_points)
 from mirage_viz.geometry.projection import backproject_depth, rows_with_depth
+from mirage_viz.geometry.visibility import camera_center, seen_along_ray
 from mirage_viz.memories.base import MemoryRead, Observation, PointCloudMemory
 from mirage_viz.memories.point_cache import PointCache
 from mirage_viz.memories.voxel_cache import FusionMode, VoxelPointCache, check_fusion
 
 __all__ = ["LIFT_RESOLUTIONS", "STORAGE_DTYPES", "WARP_MODES", "LatentDtype", "LatentSpatialMemory", "LiftResolution",
-           "WarpMode", "check_latent_dtype", "check_lift", "check_warp", "lift_latents"]
+           "WarpMode", "check_latent_dtype", "check_lift", "check_seen_rays", "check_warp", "lift_latents"]
 
 LiftResolution = Literal["latent", "pixel"]
 LIFT_RESOLUTIONS: tuple[LiftResolution, ...] = get_args(LiftResolution)
@@ -45,6 +46,17 @@ def check_warp(warp: object, voxel_size: float | None = None) -> WarpMode:
         raise ValueError("warp 'subcell' blends the points of one frame, so it needs the flat cache; accepted: "
                          "voxel_size None with warp 'subcell', or warp 'nearest' with a voxel size")
     return warp
+
+
+def check_seen_rays(seen_rays: object, voxel_size: float | None = None) -> bool:
+    """``seen_rays`` when it is True or False and works with ``voxel_size``, else a ``ValueError`` saying what is
+    accepted: the rule needs the camera each point was lifted from, which a fused cache does not keep."""
+    if not isinstance(seen_rays, bool):
+        raise ValueError(f"seen_rays must be True or False, got {seen_rays!r}")
+    if seen_rays and voxel_size is not None:
+        raise ValueError("seen_rays needs the camera each point was lifted from, so it needs the flat cache; accepted: "
+                         "voxel_size None with seen_rays True, or seen_rays False with a voxel size")
+    return seen_rays
 
 
 def check_latent_dtype(dtype: object) -> LatentDtype:
@@ -101,6 +113,11 @@ class LatentSpatialMemory(PointCloudMemory):
             ``"subcell"`` then blends each covered cell from the points of its winner's frame and surface around it,
             by their sub-cell offsets (:func:`~mirage_viz.geometry.splat.refine_splat_subcell`): bilinear resampling
             of what that frame saw, no half-cell shifts. Needs the flat cache (no ``voxel_size``).
+        seen_rays: a cached point that the camera it was lifted from saw along the ray the new camera looks along
+            (within half a cell, the new camera no farther from it) is visible for certain in a static world, so it takes its cell even
+            from points in front of it (:mod:`~mirage_viz.geometry.visibility`): a revisited view comes back as it was
+            seen, instead of losing its silhouette cells to other views' points. ``False``: the z-test alone (the
+            paper). Needs the flat cache.
     """
 
     name = "latent"
@@ -118,9 +135,11 @@ class LatentSpatialMemory(PointCloudMemory):
         edge_threshold: float | None = None,
         depth_tie_bits: int = DEPTH_TIE_BITS,
         warp: WarpMode = "nearest",
+        seen_rays: bool = False,
     ) -> None:
         check_depth_mode(depth_mode)
         self.warp = check_warp(warp, voxel_size)
+        self.seen_rays = check_seen_rays(seen_rays, voxel_size)
         self.edge_threshold = check_edge_threshold(edge_threshold)
         self.depth_tie_bits = check_depth_tie_bits(depth_tie_bits)
         check_lift(lift)
@@ -134,21 +153,24 @@ class LatentSpatialMemory(PointCloudMemory):
             PointCache(dtype) if voxel_size is None else VoxelPointCache(voxel_size, fusion, dtype)
         )
         self._frame_starts: list[int] = []  # index of each written frame's first point in the flat cache
+        self._frame_centers: list[torch.Tensor] = []  # (3,) each written frame's camera centre, world frame
 
     def write(self, observation: Observation) -> None:
         count = len(self.cache)
         self.cache.append(*lift_latents(observation, self.depth_mode, self.lift, self.edge_threshold))
         if len(self.cache) > count:
             self._frame_starts.append(count)
+            self._frame_centers.append(camera_center(observation.camera))
 
     def reset(self) -> None:
         super().reset()
-        self._frame_starts = []
+        self._frame_starts, self._frame_centers = [], []
 
     def restore(self, snapshot: object) -> None:
         super().restore(snapshot)
         count = len(self.cache)
         self._frame_starts = [start for start in self._frame_starts if start < count]  # the frames the undo kept
+        self._frame_centers = self._frame_centers[: len(self._frame_starts)]
 
     def frame_of_points(self) -> torch.Tensor:
         """(N,) int64: the write (0 for the first frame written) each cached point was lifted in; flat cache only."""
@@ -165,9 +187,13 @@ class LatentSpatialMemory(PointCloudMemory):
             latent, mask = torch.zeros(latent_shape), torch.zeros(height, width, dtype=torch.bool)
         else:
             latent_camera = camera.scaled_to(width, height)
+            frames = self.frame_of_points() if self.seen_rays or self.warp == "subcell" else None  # [N]
+            seen = None
+            if self.seen_rays:  # [N] bool: the points their own camera saw along this camera's rays
+                seen = seen_along_ray(points, torch.stack(self._frame_centers)[frames], latent_camera)
             splat = splat_points(points, features, latent_camera, workspace=self._workspace,
-                                 depth_tie_bits=self.depth_tie_bits)
+                                 depth_tie_bits=self.depth_tie_bits, seen=seen)
             if self.warp == "subcell":
-                splat = refine_splat_subcell(points, features, latent_camera, splat, groups=self.frame_of_points())
+                splat = refine_splat_subcell(points, features, latent_camera, splat, groups=frames)
             latent, mask = splat.features, splat.mask
         return MemoryRead(latent=latent, mask=mask)

@@ -12,7 +12,8 @@ from mirage_viz.geometry.cameras import FOV_RANGE, Camera, Intrinsics, check_fov
 from mirage_viz.geometry.depth import DepthMode, check_depth_mode, check_edge_threshold
 from mirage_viz.geometry.splat import DEPTH_TIE_BITS, check_depth_tie_bits
 from mirage_viz.memories import MEMORY_NAMES
-from mirage_viz.memories.latent import LatentDtype, LiftResolution, WarpMode, check_latent_dtype, check_lift, check_warp
+from mirage_viz.memories.latent import (LatentDtype, LiftResolution, WarpMode, check_latent_dtype, check_lift,
+                                       check_seen_rays, check_warp)
 from mirage_viz.memories.voxel_cache import FusionMode, check_fusion, check_voxel_size
 from mirage_viz.scenes.depth_errors import parse_depth_errors
 from mirage_viz.scenes.photo import DEFAULT_FOV_DEGREES, Photo
@@ -31,19 +32,19 @@ MAX_STEP_PIXELS = 400 * 256**2
 MAX_AVERAGE_SAMPLES = 16  # draws averaged per frame: each costs one more generation
 # Named memory settings, the fields of RolloutConfig each one sets. "paper" is the memory as the paper describes
 # it; "keep what memory holds" is the measured option under which a loop's return frame comes back as the first
-# frame was (held out, 48-step loop: latent memory 29.93 dB, RGB memory 29.94; README "Memory and sampler options"):
-# ties of depth go to the first writer, the sampler keeps the covered cells as memory holds them, and a cell's depth
-# is one of its pixels', so no cell is lifted between two surfaces.
+# frame was (README "Memory and sampler options"): ties of depth go to the first writer, a cached cell that its own
+# camera saw along the new camera's ray keeps its cell (seen_rays), the sampler keeps the covered cells as memory
+# holds them, and a cell's depth is one of its pixels', so no cell is lifted between two surfaces.
 # "closest to the truth" also reads the cache at sub-cell accuracy, lifts each cell at its centre pixel's depth,
 # generates in one denoising step and keeps the mean of 4 draws (the generator's estimate of the mean): of the
-# settings that keep the return frame, the highest mean PSNR measured over a held-out loop, with softer frames.
+# settings that keep the return frame, the highest mean PSNR measured over held-out loops, with softer frames.
 # "sharp and close" decodes it with the embedded decoder moved 0.6 of the way to the discriminator-trained one: sharper
 # frames for a little of the mean (figures: README "Memory and sampler options", the bench's memory-options section).
-_CLOSEST = {"depth_tie_bits": 0, "known_cells": True, "depth_mode": "center", "warp": "subcell", "num_inference_steps": 1,
-            "average_samples": 4}
+_CLOSEST = {"depth_tie_bits": 0, "known_cells": True, "depth_mode": "center", "warp": "subcell", "seen_rays": True,
+            "num_inference_steps": 1, "average_samples": 4}
 MEMORY_SETTINGS: dict[str, dict[str, object]] = {
     "paper": {},
-    "keep what memory holds": {"depth_tie_bits": 0, "known_cells": True, "depth_mode": "nearest"},
+    "keep what memory holds": {"depth_tie_bits": 0, "known_cells": True, "depth_mode": "nearest", "seen_rays": True},
     "closest to the truth": _CLOSEST,
     "sharp and close": {**_CLOSEST, "decoder_sharpness": 0.6},
 }
@@ -84,6 +85,9 @@ class RolloutConfig:
     depth_tie_bits: int = DEPTH_TIE_BITS
     # how the latent memory places cached cells on the new camera's grid: "nearest" (the paper) or "subcell"
     warp: WarpMode = "nearest"
+    # the latent memory lets a cached cell that its own camera saw along the new camera's ray (within half a cell, the
+    # new camera no farther from it) take its cell even from points in front of it: visible for certain in a static world
+    seen_rays: bool = False
     # the generator draws this many latents per frame and keeps their mean (1: one draw, the paper's sampler)
     average_samples: int = 1
     # how far the embedded VAE's decoder moves towards the discriminator-trained one (embedded-sharp): 0 the embedded
@@ -144,6 +148,7 @@ class RolloutConfig:
         if not isinstance(self.known_cells, bool):
             raise ValueError(f"known_cells must be True or False, got {self.known_cells!r}")
         check_warp(self.warp, self.voxel_size)
+        check_seen_rays(self.seen_rays, self.voxel_size)
         if not 1 <= self.average_samples <= MAX_AVERAGE_SAMPLES:
             raise ValueError(f"average_samples must be in [1, {MAX_AVERAGE_SAMPLES}] (draws averaged per frame), "
                              f"got {self.average_samples}")

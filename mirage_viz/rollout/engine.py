@@ -35,7 +35,7 @@ def make_memory(name: str, backbone: Backbone, config: RolloutConfig | None = No
     if name == "latent":
         return LatentSpatialMemory(depth_mode=config.depth_mode, dtype=config.latent_dtype, voxel_size=config.voxel_size,
                                    fusion=config.fusion, lift=config.lift, edge_threshold=config.edge_threshold,
-                                   depth_tie_bits=config.depth_tie_bits, warp=config.warp)
+                                   depth_tie_bits=config.depth_tie_bits, warp=config.warp, seen_rays=config.seen_rays)
     if name == "rgb":
         return RGBPointCloudMemory(encode=backbone.encode, edge_threshold=config.edge_threshold)
     if name == "none":

@@ -128,8 +128,8 @@ def _config(world: str, trajectory: str, magnitude: float | None, steps: float, 
 # the memory settings a visitor picks from, as (label, name of MEMORY_SETTINGS)
 MEMORY_SETTING_CHOICES = [
     ("paper: Mirage's memory as published", "paper"),
-    ("keep what memory holds: first writer wins a depth tie, covered cells kept, one pixel's depth per cell",
-     "keep what memory holds"),
+    ("keep what memory holds: first writer wins a depth tie, a cell seen along the camera's own ray wins its place, "
+     "covered cells kept, one pixel's depth per cell", "keep what memory holds"),
     ("closest to the truth: as the second, with each cell at its centre pixel's depth, read at sub-cell accuracy, "
      "one denoising step, the mean of 4 draws (softer frames)", "closest to the truth"),
     ("sharp and close: the third, decoded by a decoder moved 0.6 of the way to the sharp one (sharper frames, "
