@@ -178,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "their sub-cell offsets: no half-cell shifts)")
     rollout.add_argument("--seen-rays", action="store_true",
                          help="a cached latent cell that its own camera saw along the ray the new camera looks along "
-                         "(within half a cell, the new camera no farther from it) takes its cell even from points in front of it: visible "
+                         "(within a tenth of a cell, the new camera no farther from it) takes its cell even from points in front of it: visible "
                          "for certain in a static world, so a revisited view comes back as it was seen (latent memory)")
     rollout.add_argument("--inference-steps", "--num-inference-steps", type=int, default=None,
                          help="denoising steps per frame (default: the generator's own: 6 embedded, 20 for a hub generator)")
@@ -202,8 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
         "bench",
         help="measure latent vs RGB memory side by side: speed, bytes, peak memory, consistency",
         description="Run the latent and RGB memories side by side on the same trajectories and write DIR/bench.json, "
-        "DIR/bench.md (tables) and DIR/bench.html (plots). The full run takes about 24 minutes on 2 CPU cores (the "
-        "SD-layout VAE at 512x512 and the memory and sampler options over 12- and 48-step loops take most of it); "
+        "DIR/bench.md (tables) and DIR/bench.html (plots). The full run takes about 40 minutes on 2 CPU cores (the "
+        "memory and sampler options over 12- and 48-step loops take 28 of them, the SD-layout VAE at 512x512 most of the rest); "
         "--quick about 150 seconds. Offline.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )

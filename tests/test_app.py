@@ -212,10 +212,10 @@ def test_the_memory_setting_keeps_what_memory_holds_and_a_bad_one_gets_a_message
             assert summary["config"]["backbone"] == "embedded, decoder sharpness 0.6"
     assert summary["config"]["warp"] == "subcell" and summary["config"]["num_inference_steps"] == 1
     assert summary["setup"]["num_inference_steps"] == 1  # what ran, not only what was asked
-    # measured at 128 px: the paper's memory loses 2.0 dB on the way back, "keep" 0.1, "closest" 0.5
-    assert returns["keep what memory holds"] > -0.5 and returns["closest to the truth"] > -1.0
-    assert returns["sharp and close"] > -1.0
-    assert returns["paper"] < min(returns["keep what memory holds"], returns["closest to the truth"]) - 1.0
+    # measured at 128 px: the paper's memory loses 2.0 dB on the way back; with seen rays the other three give the first
+    # frame back as the VAE reconstructed it (0.0 dB; before seen rays "keep" lost 0.1 and "closest" 0.5)
+    assert min(returns[name] for name in ("keep what memory holds", "closest to the truth", "sharp and close")) > -0.01
+    assert returns["paper"] < -1.0
     with pytest.raises(Exception, match="'sharp and close' decodes with the embedded VAE's decoder moved towards the "
                                         "sharp one: decoder_sharpness 0.6 .* but VAE 'embedded-sharp' would decode"):
         client.predict(world="room", trajectory="loop", steps=1, size=128, memory_setting="sharp and close",
@@ -226,7 +226,7 @@ def test_the_memory_setting_keeps_what_memory_holds_and_a_bad_one_gets_a_message
     client.predict("studio", None, 128, 0, "keep what memory holds", api_name="/drive_start")
     status = text(client.predict(api_name="/drive_forward")[3])  # the replay command keeps the setting
     assert "Memory setting: keep what memory holds" in status
-    assert status.endswith("--seed 0 --size 128 --depth-tie-bits 0 --known-cells --depth-mode nearest")
+    assert status.endswith("--seed 0 --size 128 --depth-tie-bits 0 --known-cells --depth-mode nearest --seen-rays")
 
 
 def test_a_setting_that_fixes_the_sampler_steps_says_so_with_a_hub_generator_and_flags_skip_defaults():

@@ -178,8 +178,9 @@ def test_points_are_seen_along_the_ray_only_from_the_same_ray_and_no_farther():
     source = torch.zeros(3, 3)  # every point lifted from a camera at the origin
     # the same centre, turned and zoomed: the same rays, so every point is seen
     assert seen_along_ray(points, source, _turned(0.3, (0.0, 0.0, 0.0), intrinsics)).all()
-    # 1 cm sideways: the rays differ by ~0.01 / 2 rad (0.1 to 0.2 cells) -> seen; 10 cm: 1 to 2 cells -> not
-    assert seen_along_ray(points, source, _turned(0.0, (0.01, 0.0, 0.0), intrinsics)).all()
+    # 1 mm sideways: the rays differ by ~0.001 / 2 rad (0.01 to 0.02 cells) -> seen; 10 cm: 1 to 2 cells -> not
+    assert seen_along_ray(points, source, _turned(0.0, (0.001, 0.0, 0.0), intrinsics)).all()
+    assert not seen_along_ray(points, source, _turned(0.0, (0.02, 0.0, 0.0), intrinsics)).any()  # 0.2 to 0.4 cells
     assert not seen_along_ray(points, source, _turned(0.0, (0.1, 0.0, 0.0), intrinsics)).any()
     # along the ray towards the point (nearer) is seen; backing away from it (farther than the source) is not
     assert seen_along_ray(points[:1], source[:1], _turned(0.0, (0.0, 0.0, 1.0), intrinsics)).all()
@@ -210,6 +211,10 @@ def test_a_seen_point_keeps_its_cell_from_a_point_in_front_that_only_shares_it()
     assert result.point_index[2, 3] == 3  # a cell no seen point reaches: the z-test as before
     expected, expected_mask = splat_points_reference(points, features, camera, depth_tie_bits=0, seen=seen)
     assert torch.equal(result.mask, expected_mask) and torch.equal(result.features, expected)
+    # on its own surface the seen point only ties: a point written before it at 5% nearer keeps the cell (first-hand)
+    earlier = torch.tensor([[0.01, 0.0, 4.75], [0.0, 0.0, 5.0], [0.03, 0.02, 2.0]])
+    tied = splat_points(earlier, features[:3], camera, depth_tie_bits=0, seen=torch.tensor([False, True, False]))
+    assert tied.point_index[2, 2] == 0
     with pytest.raises(ValueError, match="seen must be a bool tensor of shape \\(N,\\)"):
         splat_points(points, features, camera, seen=torch.ones(3, dtype=torch.bool))
 

@@ -36,7 +36,7 @@ HALF_PRECISION_TOLERANCE = {"mask_agreement_min": 0.99, "mean_abs_difference_max
 
 @dataclass
 class BenchConfig:
-    """What to measure. The defaults are the full benchmark (about 24 minutes on 2 CPU cores, 10 of them the memory and sampler options)."""
+    """What to measure. The defaults are the full benchmark (about 40 minutes on 2 CPU cores, 28 of them the memory and sampler options)."""
 
     sizes: tuple[int, ...] = (128, 256, 512)
     vaes: tuple[str, ...] = ("embedded", "sd")

@@ -7,7 +7,7 @@ lands on cell ``u = fx * x / z + cx``, ``v = fy * y / z + cy``, rounded to the n
 
 The z-test keeps first-hand content: in each cell, the points within a factor ``1 + 2**-depth_tie_bits`` of the
 nearest point's depth tie, and of those the earliest written wins (memories write in time order). Points known to be
-visible (``seen``, from :mod:`mirage_viz.geometry.visibility`) take the cells they reach before the z-test.
+visible (``seen``, from :mod:`mirage_viz.geometry.visibility`) keep the points clearly in front of them out of their cells.
 """
 
 from __future__ import annotations
@@ -103,8 +103,9 @@ def splat_points(
     Vectorized in two passes of ``scatter_reduce``: the nearest depth per cell, then the lowest index among the
     points within the tolerance of it.
     ``seen`` marks the points known to be visible from ``camera`` (:func:`~mirage_viz.geometry.visibility.seen_along_ray`:
-    their own camera saw them along the same ray). A cell that such a point reaches holds a z-test among those points
-    only, so a point of another view in front of them, which only shares the cell, cannot take it.
+    their own camera saw them along the same ray). In a cell that such a point reaches, the points clearly in front
+    of the nearest one (beyond the tie tolerance) drop out: they only share the cell, off the ray it was seen along.
+    The z-test then runs as above, so a seen point still ties with points on its surface and the earliest wins.
 
     Args:
         points_world: (N, 3) world frame.
@@ -141,10 +142,10 @@ def splat_points(
     cell_float = torch.mul(row, width, out=scratch.get("cell_float", (n,), torch.float32)).add_(col)
     cell_float.masked_fill_(visible.logical_not_(), num_cells)  # hidden points -> a spare bin
     cell = scratch.get("cell", (n,), torch.int64).copy_(cell_float)  # [N]
-    if seen is not None:  # cells a visible point reaches: only the visible points compete there
-        claimed = torch.zeros(num_cells + 1, dtype=torch.bool).index_fill_(0, cell[seen], True)  # [H*W + 1]
-        claimed[num_cells] = False  # the spare bin of hidden points
-        cell.masked_fill_(claimed[cell] & ~seen, num_cells)
+    if seen is not None:  # a point clearly in front of its cell's nearest seen point is off that ray: it drops out
+        seen_depth = torch.full((num_cells + 1,), math.inf).scatter_reduce_(0, cell[seen], z[seen], reduce="amin")
+        seen_depth.masked_fill_(seen_depth.isinf(), 0.0)[num_cells] = 0.0  # [H*W + 1]; 0: no seen point (or hidden)
+        cell.masked_fill_(z * (1.0 + 2.0**-depth_tie_bits) < seen_depth[cell], num_cells)
     # pass 1: the nearest depth per cell; pass 2: the earliest point within the tolerance of it
     nearest = torch.full((num_cells + 1,), math.inf).scatter_reduce_(0, cell, z, reduce="amin", include_self=True)
     limit = torch.index_select(nearest, 0, cell, out=scratch.get("limit", (n,), torch.float32))  # [N]
@@ -285,8 +286,8 @@ def splat_points_reference(points_world: torch.Tensor, features: torch.Tensor, c
                            seen: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`splat_points` written as the plain loops it vectorizes (as gsplat keeps a torch reference beside its
     kernels): a first loop finds each cell's nearest depth, a second keeps, per cell, the first point in write order
-    whose depth is within a factor ``1 + 2**-depth_tie_bits`` of it. With ``seen``, a cell that a seen point reaches
-    considers only seen points. Slow; for tests and for reading. Returns features (C, H, W), empty cells zero, and
+    whose depth is within a factor ``1 + 2**-depth_tie_bits`` of it. With ``seen``, the points clearly in front of
+    their cell's nearest seen point are left out first. Slow; for tests and for reading. Returns features (C, H, W), empty cells zero, and
     the hit mask (H, W)."""
     k = camera.intrinsics
     w2c = camera.world_to_camera
@@ -298,9 +299,13 @@ def splat_points_reference(points_world: torch.Tensor, features: torch.Tensor, c
         col, row = round(k.fx * x / z + k.cx), round(k.fy * y / z + k.cy)
         if 0 <= col < k.width and 0 <= row < k.height:
             landed.append((index, row, col, torch.tensor(z, dtype=torch.float32)))
-    if seen is not None:
-        claimed = {(row, col) for index, row, col, _ in landed if seen[index]}
-        landed = [hit for hit in landed if seen[hit[0]] or (hit[1], hit[2]) not in claimed]
+    if seen is not None:  # per cell, the nearest seen point's depth; the points clearly in front of it drop out
+        seen_depth: dict[tuple[int, int], torch.Tensor] = {}
+        for index, row, col, z in landed:
+            if seen[index]:
+                seen_depth[row, col] = min(seen_depth.get((row, col), z), z)
+        landed = [(index, row, col, z) for index, row, col, z in landed
+                  if not z * (1.0 + 2.0**-depth_tie_bits) < seen_depth.get((row, col), 0.0)]
     nearest = torch.full((k.height, k.width), math.inf)
     for _, row, col, z in landed:
         nearest[row, col] = min(nearest[row, col], z)

@@ -114,10 +114,10 @@ class LatentSpatialMemory(PointCloudMemory):
             by their sub-cell offsets (:func:`~mirage_viz.geometry.splat.refine_splat_subcell`): bilinear resampling
             of what that frame saw, no half-cell shifts. Needs the flat cache (no ``voxel_size``).
         seen_rays: a cached point that the camera it was lifted from saw along the ray the new camera looks along
-            (within half a cell, the new camera no farther from it) is visible for certain in a static world, so it takes its cell even
-            from points in front of it (:mod:`~mirage_viz.geometry.visibility`): a revisited view comes back as it was
-            seen, instead of losing its silhouette cells to other views' points. ``False``: the z-test alone (the
-            paper). Needs the flat cache.
+            (within a tenth of a cell, the new camera no farther from it) is visible for certain in a static world, so
+            the points clearly in front of it drop out of its cell (:mod:`~mirage_viz.geometry.visibility`): a
+            revisited view comes back as it was seen, instead of losing its silhouette cells to other views' points.
+            ``False``: the z-test alone (the paper). Needs the flat cache.
     """
 
     name = "latent"

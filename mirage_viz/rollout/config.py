@@ -85,8 +85,9 @@ class RolloutConfig:
     depth_tie_bits: int = DEPTH_TIE_BITS
     # how the latent memory places cached cells on the new camera's grid: "nearest" (the paper) or "subcell"
     warp: WarpMode = "nearest"
-    # the latent memory lets a cached cell that its own camera saw along the new camera's ray (within half a cell, the
-    # new camera no farther from it) take its cell even from points in front of it: visible for certain in a static world
+    # the latent memory lets a cached cell that its own camera saw along the new camera's ray (within a tenth of a cell,
+    # the new camera no farther from it) keep points clearly in front of it out of its cell: in a static world it is
+    # visible for certain
     seen_rays: bool = False
     # the generator draws this many latents per frame and keeps their mean (1: one draw, the paper's sampler)
     average_samples: int = 1

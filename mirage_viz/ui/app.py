@@ -128,7 +128,7 @@ def _config(world: str, trajectory: str, magnitude: float | None, steps: float, 
 # the memory settings a visitor picks from, as (label, name of MEMORY_SETTINGS)
 MEMORY_SETTING_CHOICES = [
     ("paper: Mirage's memory as published", "paper"),
-    ("keep what memory holds: first writer wins a depth tie, a cell seen along the camera's own ray wins its place, "
+    ("keep what memory holds: first writer wins a depth tie, a cell seen along the camera's own ray keeps its place, "
      "covered cells kept, one pixel's depth per cell", "keep what memory holds"),
     ("closest to the truth: as the second, with each cell at its centre pixel's depth, read at sub-cell accuracy, "
      "one denoising step, the mean of 4 draws (softer frames)", "closest to the truth"),
@@ -136,10 +136,11 @@ MEMORY_SETTING_CHOICES = [
      "a little less PSNR)", "sharp and close"),
 ]
 MEMORY_SETTING_INFO = ("what the latent memory keeps: with the second, third and fourth, a loop's return frame comes "
-                       "back as the first frame was (held-out worlds, 48-step loop, return frame: 29.9, 29.7 and 29.5 dB, "
-                       "the RGB memory's 29.9; with the paper's: 23.5); the third comes closest to the truth over the "
-                       "whole loop (mean 23.6 dB against the paper's 22.3) with softer frames; the fourth keeps 0.95 of "
-                       "the truth's detail (mean absolute gradient; the third 0.84) at a mean of 23.55 dB")
+                       "back as the first frame was (held-out worlds, 48-step loop, return frame: 30.0, 30.0 and 29.8 dB, "
+                       "each the VAE's own; the RGB memory's 29.9; with the paper's: 23.5); the third comes closest to "
+                       "the truth over the whole loop (mean 23.7 dB against the paper's 22.3) with softer frames; the "
+                       "fourth keeps 0.95 of the truth's detail (mean absolute gradient; the third 0.84) at a mean of "
+                       "23.57 dB")
 
 
 def _with_memory_setting(config: RolloutConfig, name: str | None) -> RolloutConfig:
@@ -733,7 +734,7 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
                 "Latent against RGB memory, measured side by side: read and step time per image size and VAE, "
                 "cache bytes, peak memory, consistency on loops, empty cells per depth mode, fused and float16 "
                 "caches. Shown: the shipped run (`mirage_viz/assets/bench/bench.json`, a 2-core CPU machine). Measure your "
-                "machine with `mirage-viz bench` (about 24 minutes; `--quick`: about 150 s) and upload its `bench.json`."
+                "machine with `mirage-viz bench` (about 40 minutes; `--quick`: about 150 s) and upload its `bench.json`."
             )
             bench_file = gr.File(label="a bench.json to show (empty: the shipped one)", file_types=[".json"], type="filepath")
             bench_plot = gr.Plot(label="benchmark")
