@@ -7,7 +7,8 @@ lands on cell ``u = fx * x / z + cx``, ``v = fy * y / z + cy``, rounded to the n
 
 The z-test keeps first-hand content: in each cell, the points within a factor ``1 + 2**-depth_tie_bits`` of the
 nearest point's depth tie, and of those the earliest written wins (memories write in time order). Points known to be
-visible (``seen``, from :mod:`mirage_viz.geometry.visibility`) keep the points clearly in front of them out of their cells.
+visible (``seen``, from :mod:`mirage_viz.geometry.visibility`) keep the points clearly in front of them out of
+their cells.
 """
 
 from __future__ import annotations
@@ -102,8 +103,8 @@ def splat_points(
     front still wins. 23 leaves only equal depths tied.
     Vectorized in two passes of ``scatter_reduce``: the nearest depth per cell, then the lowest index among the
     points within the tolerance of it.
-    ``seen`` marks the points known to be visible from ``camera`` (:func:`~mirage_viz.geometry.visibility.seen_along_ray`:
-    their own camera saw them along the same ray). In a cell that such a point reaches, the points clearly in front
+    ``seen`` marks the points known to be visible from ``camera``
+    (:func:`~mirage_viz.geometry.visibility.seen_along_ray`: their own camera saw them along the same ray). In a cell that such a point reaches, the points clearly in front
     of the nearest one (beyond the tie tolerance) drop out: they only share the cell, off the ray it was seen along.
     The z-test then runs as above, so a seen point still ties with points on its surface and the earliest wins.
 
@@ -287,8 +288,8 @@ def splat_points_reference(points_world: torch.Tensor, features: torch.Tensor, c
     """:func:`splat_points` written as the plain loops it vectorizes (as gsplat keeps a torch reference beside its
     kernels): a first loop finds each cell's nearest depth, a second keeps, per cell, the first point in write order
     whose depth is within a factor ``1 + 2**-depth_tie_bits`` of it. With ``seen``, the points clearly in front of
-    their cell's nearest seen point are left out first. Slow; for tests and for reading. Returns features (C, H, W), empty cells zero, and
-    the hit mask (H, W)."""
+    their cell's nearest seen point are left out first. Slow; for tests and for reading. Returns features (C, H, W),
+    empty cells zero, and the hit mask (H, W)."""
     k = camera.intrinsics
     w2c = camera.world_to_camera
     landed = []  # (index, row, col, z) of the points that land on the grid

@@ -12,7 +12,7 @@ cells (a tenth of a cell by default), which leaves room for float rounding and l
 revisit (the same camera again), and for a camera that only turns or zooms (the same centre), which sees every cached
 point its earlier views saw. With a wider tolerance, a near object's edge can move over the point's ray between the
 two views: its parallax against the point is a multiple of the angle between the rays (at half a cell, measured on a
-48-step held-out loop, frames next to the first lost up to 1.5 dB).
+48-step held-out loop, frames next to the first lost up to 1.6 dB).
 
 Shapes are written next to tensors; points are in the world frame, cameras in the OpenCV convention with
 ``camera_to_world`` poses (see :mod:`mirage_viz.geometry.cameras`).
