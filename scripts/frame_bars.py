@@ -3,8 +3,8 @@
 For each setting (edge-aware lifting threshold, known-cell sampling) and each world, a loop of 12 steps (and, with
 --long, 48) at 256 px runs the three memories; per memory it records the return frame's PSNR against the truth,
 the VAE's own reconstruction of the first frame (the ceiling), the mean PSNR over generated steps, the sharpness of
-generated frames relative to the truth's (in gradient energy, as the bar is written, and in mean absolute gradient and
-gradient length, which issue 15's own figures fit) and the median step time.
+generated frames relative to the truth's (in mean absolute gradient, the measure issue 15's figures were taken in, and
+in gradient energy, the word its bar uses, and gradient length) and the median step time.
 
     python scripts/frame_bars.py                      # about 6 minutes on 2 CPU cores
     python scripts/frame_bars.py --long --settings paper,edge0.1+known

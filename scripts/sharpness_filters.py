@@ -1,5 +1,6 @@
-"""What it costs to meet issue 15's sharpness in gradient energy, as written, by sharpening the frames after decoding:
-writes runs/sharpness_filters.json (and, with --picture, a strip of crops to look at).
+"""What it costs to meet issue 15's sharpness bar in gradient energy (the word the bar uses; its figures were taken in
+mean absolute gradient) by sharpening the frames after decoding: writes runs/sharpness_filters.json (and, with
+--picture, a strip of crops to look at).
 
 The held-out 12-step loops (`studio`, `gallery`, 256 px, seed 0) run once with "closest to the truth"; the latent
 memory's generated latents are decoded with the embedded decoder moved 0, 0.6 ("sharp and close") and 1 of the way to

@@ -57,8 +57,8 @@ def loop_consistency(worlds: Sequence[str], steps: int, size: int, backbone: Bac
     per-step and mean PSNR/SSIM, the revisit, and the sharpness of generated frames: against the truth
     (``sharpness``) and against the VAE's own reconstruction of the truth (``sharpness_vs_vae``: what the generator keeps of
     what its VAE can show; the VAE alone keeps about 0.2 of the truth's gradient energy on the synthetic worlds), and in
-    mean absolute gradient and in gradient length against the truth (``sharpness_mean_abs``, ``sharpness_length``: the
-    measures issue 15's own figures fit; ``sharpness`` stays the energy)."""
+    mean absolute gradient and in gradient length against the truth (``sharpness_mean_abs``: the measure issue 15's
+    figures were taken in; ``sharpness_length`` beside it; ``sharpness`` stays the energy)."""
     per_world = {}
     for world in worlds:
         config = RolloutConfig(world=world, trajectory="loop", steps=steps, size=size, seed=seed, **options)
