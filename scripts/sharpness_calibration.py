@@ -80,7 +80,8 @@ def rounds_to(value: float, figure: float, bounds: tuple[float, float]) -> bool:
 
 
 def inside(value: float, bounds: tuple[float, float]) -> bool:
-    return rounds_to(value, bounds[0], bounds) or rounds_to(value, bounds[1], bounds) or bounds[0] <= value <= bounds[1]
+    """Whether ``value`` is within "``bounds[0]`` to ``bounds[1]``" at the decimals the issue gives them."""
+    return bounds[0] - ISSUE_ROUNDING[bounds] - 1e-9 <= value <= bounds[1] + ISSUE_ROUNDING[bounds] + 1e-9
 
 
 def spans(low: float, high: float, bounds: tuple[float, float]) -> bool:
@@ -104,8 +105,11 @@ def agreement(per_memory: dict[str, dict]) -> dict[str, bool]:
 
 def resolve_commit(rev: str) -> str:
     """``rev``'s full commit hash in this clone; ``ValueError`` saying why when there is none."""
-    found = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
-                           capture_output=True, text=True)
+    try:
+        found = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
+                               capture_output=True, text=True)
+    except FileNotFoundError:
+        raise ValueError("--commit needs git, which is not installed (apt-get install git)") from None
     if found.returncode != 0:
         raise ValueError(f"--commit {rev!r}: no such commit in {REPO} (a commit hash or name from `git log`; a shallow "
                          "clone lacks the history: `git fetch --unshallow`)")
