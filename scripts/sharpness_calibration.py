@@ -125,8 +125,8 @@ def rollout_frames(world: str, steps: int, size: int, commit: str | None = None)
             tree = Path(tmp) / "tree"
             archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", commit],
                                      capture_output=True, check=True).stdout
-            with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-                tar.extractall(tree, filter="data")
+            with tarfile.open(fileobj=io.BytesIO(archive)) as tar:  # this clone's own commit; "data": no links out
+                tar.extractall(tree, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
             env["PYTHONPATH"] = os.pathsep.join([str(tree), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         out = Path(tmp) / "frames.pt"
         child = subprocess.run([sys.executable, "-c", ROLLOUT_FRAMES, world, str(steps), str(size), str(out)],
