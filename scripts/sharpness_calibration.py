@@ -56,7 +56,7 @@ import torch
 from mirage_viz.backbone import load_embedded_backbone
 from mirage_viz.rollout import RolloutConfig, run_rollout
 
-world, steps, size, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+world, steps, size, out, root = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 backbone = load_embedded_backbone()
 rollout = run_rollout(RolloutConfig(world=world, trajectory="loop", steps=steps, size=size, seed=0), backbone=backbone)
 truths = torch.stack([r.true_frame for r in rollout.records["none"][1:]])  # (T - 1, 3, H, W)
@@ -67,6 +67,11 @@ torch.save({
     "frames": {m: torch.stack([r.frame for r in records[1:]]) for m, records in rollout.records.items()},
     "psnr": {m: [r.psnr for r in records] for m, records in rollout.records.items()},
 }, out)
+# a commit's rollout runs on its own code only (an editable install could lend a module the commit lacks)
+foreign = sorted(name for name, module in sys.modules.items() if name.split(".")[0] == "mirage_viz"
+                 and getattr(module, "__file__", None) and not module.__file__.startswith(root))
+if foreign:
+    raise SystemExit(f"RuntimeError: modules from outside {root}: {', '.join(foreign)}")
 """
 
 
@@ -120,7 +125,7 @@ def rollout_frames(world: str, steps: int, size: int, commit: str | None = None)
     """Run the loop in a child Python, on the installed ``mirage_viz`` or on ``commit``'s code and weights, and return
     what :data:`ROLLOUT_FRAMES` saves."""
     with tempfile.TemporaryDirectory(prefix="sharpness_calibration_") as tmp:
-        env = dict(os.environ)
+        env, root = dict(os.environ), ""
         if commit is not None:
             tree = Path(tmp) / "tree"
             archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", commit],
@@ -128,11 +133,14 @@ def rollout_frames(world: str, steps: int, size: int, commit: str | None = None)
             with tarfile.open(fileobj=io.BytesIO(archive)) as tar:  # this clone's own commit; "data": no links out
                 tar.extractall(tree, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
             env["PYTHONPATH"] = os.pathsep.join([str(tree), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+            root = str(tree)
         out = Path(tmp) / "frames.pt"
-        child = subprocess.run([sys.executable, "-c", ROLLOUT_FRAMES, world, str(steps), str(size), str(out)],
+        child = subprocess.run([sys.executable, "-c", ROLLOUT_FRAMES, world, str(steps), str(size), str(out), root],
                                cwd=tmp, env=env, capture_output=True, text=True)
         if child.returncode != 0:
-            raise RuntimeError(f"the rollout{f' at {commit}' if commit else ''} failed:\n{child.stderr[-2000:]}")
+            last = child.stderr.strip().splitlines()[-1:] or ["no message"]
+            raise RuntimeError(f"the rollout{f' at {commit[:12]}' if commit else ''} did not run ({last[0]}); nothing "
+                               "was written")
         return torch.load(out)
 
 
@@ -151,7 +159,10 @@ def main(argv: list[str] | None = None) -> dict:
         commit = None if args.commit is None else resolve_commit(args.commit)
     except ValueError as error:
         parser.error(str(error))
-    rollout = rollout_frames(args.world, args.steps, args.size, commit)
+    try:
+        rollout = rollout_frames(args.world, args.steps, args.size, commit)
+    except RuntimeError as error:  # e.g. a commit from before the calls the child makes existed
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
     result: dict = {"setting": {"world": args.world, "trajectory": "loop", "steps": args.steps, "size": args.size,
                                 "seed": 0, "memory": "paper (defaults)"},
                     "models": "shipped" if commit is None else f"commit {commit}",
@@ -164,8 +175,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"{result['models']}: first frame {result['first_frame_psnr']} dB, return {result['return_psnr']}, "
           f"loop means {result['mean_psnr']}", flush=True)
     for name, measure in MEASURES.items():
-        for reference in ("truth", "vae"):
-            references = rollout["truths" if reference == "truth" else "through_vae"]
+        for reference, references in (("truth", rollout["truths"]), ("vae", rollout["through_vae"])):
             per_memory = {memory: summary([measure(f) / measure(ref) for f, ref in zip(frames, references)])
                           for memory, frames in rollout["frames"].items()}
             fits = agreement(per_memory)

@@ -104,6 +104,20 @@ def test_sharpness_calibration_refuses_a_commit_the_clone_does_not_have(load_scr
     assert "no-such-rev" in capsys.readouterr().err and not (tmp_path / "c.json").exists()
 
 
+def test_sharpness_calibration_says_when_a_commit_cannot_run_the_rollout(load_script, tmp_path, capsys):
+    """The first commit (the skeleton, before the embedded models) cannot run it: a message, not a traceback."""
+    calibration = load_script("sharpness_calibration")
+    try:
+        calibration.resolve_commit("43a2a78")
+    except ValueError:
+        pytest.skip("this clone lacks the history (a shallow clone)")
+    with pytest.raises(SystemExit) as exit_info:
+        calibration.main(["--commit", "43a2a78", "--size", "64", "--steps", "2", "--out", str(tmp_path / "c.json")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "did not run (" in err and "Traceback" not in err
+    assert not (tmp_path / "c.json").exists()
+
+
 def test_sharpness_calibration_script_writes_every_measure(load_script, tmp_path):
     """scripts/sharpness_calibration.py at 64 px: every measure against the truth and the VAE, per memory, with how it
     fits the issue's figures."""
