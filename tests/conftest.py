@@ -69,7 +69,7 @@ def served(backbone):
     """The app served on a free loopback port, for one test module: ``(demo, url)``."""
     from mirage_viz.ui.app import build_demo, launch
 
-    demo = build_demo()
+    demo = build_demo(max_rollouts=32)  # a module's tests keep many clients open: room for all of them
     _, url, _ = launch(demo, prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True)
     yield demo, url
     demo.close()

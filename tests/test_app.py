@@ -1,6 +1,7 @@
 """The Gradio app driven end to end through its API with gradio_client, as a Space visitor's browser would."""
 
 import html
+import itertools
 import json
 import re
 import time
@@ -10,8 +11,22 @@ import pytest
 import torch
 
 gradio = pytest.importorskip("gradio")
-from gradio_client import Client  # noqa: E402
+import gradio_client  # noqa: E402
 
+_ADDRESSES = itertools.count(1)
+
+
+def visitor(address: str | None = None) -> dict[str, str]:
+    """The headers of a visitor at ``address`` (default: a new one), as a Space's proxy names them."""
+    if address is None:
+        n = next(_ADDRESSES)
+        address = f"10.1.{n // 256}.{n % 256}"
+    return {"X-Forwarded-For": address}
+
+
+def Client(url: str, address: str | None = None, **kwargs) -> gradio_client.Client:
+    """A gradio_client of a visitor of its own (each test's clients would otherwise share 127.0.0.1's share)."""
+    return gradio_client.Client(url, headers=visitor(address), **kwargs)
 
 
 def text(html_status: str) -> str:

@@ -124,6 +124,8 @@ def test_refused_presses_say_why_and_change_nothing(backbone):
         drive.move("back")  # 4 m behind the start: through the back wall
     with pytest.raises(ValueError, match="nothing to undo: the drive is at its first frame"):
         drive.undo()
+    with pytest.raises(ValueError, match=r"cannot go back to the start: the drive is at the start, its first frame \(step 0\)"):
+        drive.back_to_start()  # nothing generated: the first frame is already on screen
     with pytest.raises(ValueError, match="at least one step"):
         drive.trajectory()
     assert (drive.steps, len(drive.rollout), cache_points(drive), drive.engine.steps_done) == before

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from mirage_viz.ui.sessions import RunSlots, RunTicket, ServerBusy, SessionBusy, SessionStore, watched
+from mirage_viz.ui.sessions import RunSlots, RunTicket, ServerBusy, SessionBusy, SessionStore, VisitorBusy, watched
 
 
 class Clock:
@@ -39,7 +39,8 @@ def test_an_idle_session_is_freed_after_its_time_to_live_with_its_downloads(tmp_
     assert store.rollout("a") is not None and store.stats()["export_folders"] == 1
     clock.now = 200
     store.sweep()
-    assert store.rollout("a") is None and store.stats() == {"sessions": 0, "rollouts": 0, "running": 0, "export_folders": 0}
+    assert store.rollout("a") is None and store.stats() == {"sessions": 0, "rollouts": 0, "running": 0, "open_pages": 0,
+                                                        "export_folders": 0}
     assert "freed after 1 min without use" == store.freed_reason("a")
 
 
@@ -82,13 +83,16 @@ def test_a_run_abandoned_by_its_consumer_no_longer_blocks_its_session(tmp_path):
     store.end_run(second)
 
 
-def test_a_new_run_frees_the_previous_rollout_and_its_downloads(tmp_path):
+def test_a_new_run_frees_the_previous_rollout_and_its_downloads_stay_valid_until_replaced(tmp_path):
     store = SessionStore(tmp_path)
     first = finished_run(store, "a")
     folder = next(tmp_path.iterdir())
     second = store.begin_run("a")
-    assert store.rollout("a") is None and not folder.exists() and first is not second
+    assert store.rollout("a") is None and folder.exists() and first is not second  # the old links still answer
+    new = store.export_folder(second)
+    assert folder.exists() and new.exists()  # while the new downloads are written and handed out
     store.end_run(second)
+    assert not folder.exists() and new.exists() and list(tmp_path.iterdir()) == [new]
 
 
 def test_the_line_is_bounded_first_come_first_served_and_stop_leaves_it():
@@ -151,12 +155,13 @@ def test_a_drive_press_keeps_the_rollout_and_its_downloads_and_each_kind_has_its
     drive_press(store, "a")  # the next press: a new drive folder replaces the last one, the rollout's stays
     assert store.drive("a") is drive and not drive_folder.exists() and rollout_folder.exists()
     assert len(list(tmp_path.iterdir())) == 2
-    second = store.begin_run("a")  # a fresh rollout frees the rollout and its downloads, not the drive
-    assert store.rollout("a") is None and not rollout_folder.exists() and store.drive("a") is drive
-    assert [p.name.split("-")[0] for p in tmp_path.iterdir()] == ["drive"]
+    second = store.begin_run("a")  # a fresh rollout frees the rollout, not the drive; its downloads go once replaced
+    assert store.rollout("a") is None and rollout_folder.exists() and store.drive("a") is drive
     with pytest.raises(ValueError, match="export kind"):
         store.export_folder(second, "../up")
+    store.export_folder(second)
     store.end_run(second)
+    assert not rollout_folder.exists() and sorted(p.name.split("-")[0] for p in tmp_path.iterdir()) == ["drive", "rollout"]
     store.close("a")
     assert store.drive("a") is None and list(tmp_path.iterdir()) == []
 
@@ -192,3 +197,55 @@ def test_a_press_of_a_closed_session_keeps_nothing_and_one_run_at_a_time(tmp_pat
     assert store.export_folder(ticket, "drive") is None and store.drive("a") is None
     store.end_run(ticket)
     assert store.stats()["sessions"] == 0 and list(tmp_path.iterdir()) == []
+
+
+# -- fair sessions: open pages keep their rollouts, one visitor holds at most their share -----------------------
+def test_an_open_page_is_never_evicted_and_a_store_full_of_open_pages_says_busy(tmp_path):
+    closed = []
+    store = SessionStore(tmp_path, max_rollouts=2, on_close=closed.append)
+    for name in ("victim", "other"):  # two visitors, each with a page open
+        store.page_opened(name)
+        ticket = store.begin_run(name, visitor=name)
+        store.publish(ticket, FakeRollout())
+        store.end_run(ticket)
+    with pytest.raises(ServerBusy, match="all 2 places for rollouts are held by visitors whose pages are open"):
+        store.begin_run("newcomer", visitor="newcomer")
+    assert store.rollout("victim") is not None and store.rollout("other") is not None and closed == []
+    store.page_closed("other")  # that tab closed without Gradio's unload reaching us: now its place may be taken
+    store.end_run(store.begin_run("newcomer", visitor="newcomer"))
+    assert store.rollout("other") is None and "to make room" in store.freed_reason("other") and closed == ["other"]
+    assert store.rollout("victim") is not None
+
+
+def test_one_visitor_cannot_take_every_place_and_is_told_so(tmp_path):
+    store = SessionStore(tmp_path, max_rollouts=6)
+    store.page_opened("victim")
+    ticket = store.begin_run("victim", visitor="10.0.0.1")
+    store.publish(ticket, FakeRollout())
+    store.end_run(ticket)
+    for i in range(6):  # six anonymous runs (no heartbeat) from one address: each takes the place of its own oldest
+        ticket = store.begin_run(f"anonymous-{i}", visitor="10.0.0.2")
+        store.publish(ticket, FakeRollout())
+        store.end_run(ticket)
+    assert store.rollout("victim") is not None  # never evicted while its page is open
+    held = [sid for sid in store._sessions if sid.startswith("anonymous") and store._sessions[sid].holding]
+    assert held == ["anonymous-3", "anonymous-4", "anonymous-5"]  # the visitor's share: half the places
+    for i in range(3):  # the same visitor's open pages hold their share: the next is refused, not evicting
+        store.page_opened(f"anonymous-{3 + i}")
+    with pytest.raises(VisitorBusy, match="you already hold 3 rollouts or drives in other open tabs"):
+        store.begin_run("anonymous-6", visitor="10.0.0.2")
+    store.end_run(store.begin_run("anonymous-5", visitor="10.0.0.2"))  # running again in a tab it holds is fine
+
+
+def test_one_visitor_has_at_most_their_share_of_the_line():
+    slots = RunSlots(running=2, waiting=4, poll_s=0.01, per_visitor=2)
+    first, second, third = (RunTicket(name, visitor="10.0.0.2") for name in ("a", "b", "c"))
+    assert list(slots.wait(first)) == []
+    waiting = slots.wait(second)
+    assert list(waiting) == []
+    with pytest.raises(VisitorBusy, match=r"you already have 2 rollout\(s\) running or waiting"):
+        next(slots.wait(third))
+    other = RunTicket("d", visitor="10.0.0.3")
+    assert next(slots.wait(other)) == 0  # another visitor still gets in line
+    for ticket in (first, second):
+        slots.release(ticket)

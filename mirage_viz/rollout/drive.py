@@ -132,6 +132,9 @@ class DriveSession:
 
     def back_to_start(self) -> Rollout:
         """Run one step at the start pose: the revisit, where a memory shows what it kept of the first frame."""
+        if self.steps == 0:
+            raise ValueError("cannot go back to the start: the drive is at the start, its first frame (step 0); move "
+                             "first, then back to start shows what each memory kept of the first view")
         return self._advance(self.start, "cannot go back to the start")
 
     def undo(self) -> Rollout:

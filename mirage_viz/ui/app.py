@@ -18,11 +18,14 @@ import atexit
 import functools
 import html
 import json
+import logging
 import math
 import os
+import re
 import secrets
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -48,6 +51,7 @@ from mirage_viz.viz.sweep_figures import sweep_figures
 from mirage_viz.sweep import load_results, summarize
 from mirage_viz.viz.step_view import step_view, step_view_html
 from mirage_viz.ui.sessions import RunSlots, RunTicket, ServerBusy, SessionBusy, SessionStore, watched
+from mirage_viz.ui.visitors import UploadLedger, VisitorMiddleware, visitor_address
 from mirage_viz.scenes.camera_files import read_cameras
 from mirage_viz.scenes.trajectories import BACK_TO_START, PRESETS, TRAJECTORY_NAMES, Trajectory
 from mirage_viz.scenes.worlds import DEFAULT_WORLD, WORLD_NAMES
@@ -59,9 +63,13 @@ SHIPPED_BENCH = ASSETS_DIR / "bench" / "bench.json"  # `mirage-viz bench` measur
 MAX_STEPS = 48
 SIZES = (128, 256)
 MAX_UPLOAD = "25mb"  # per uploaded file (a photo or a bench.json)
+UPLOADS_PER_VISITOR = 100 * 2**20  # what one visitor's uploads hold at once (four files at the cap)
+UPLOADS_ON_SERVER = 1024 * 2**20  # what all uploads hold at once
+UNUSED_UPLOAD_TTL_S = 300.0  # an upload no session uses is removed after this (the sweeper looks every minute)
 RUNS_WAITING = 4  # rollouts waiting for a slot at once; one more is told the app is busy and to try again
 QUEUE_MAX_SIZE = 64  # Gradio's queue (scrubs, stops, benchmark uploads): a hard ceiling, far above what runs use
 RUN_CONCURRENCY = 2  # rollouts at once (each uses the CPU's threads)
+RUNS_PER_VISITOR = 2  # of those running and waiting, one visitor's at most
 MAX_ROLLOUTS = int(os.environ.get("MIRAGE_VIZ_MAX_ROLLOUTS", 6))  # sessions holding a rollout at once
 GRADIO_SESSIONS_KEPT = 100  # Gradio's own per-session records (about 1 MB each), least recently used dropped first
 SESSION_TTL_S = float(os.environ.get("MIRAGE_VIZ_SESSION_TTL_S", 1800))  # an idle session's rollout is freed after this
@@ -99,17 +107,52 @@ _KEYBOARD_JS = """() => {
 }""" % json.dumps(DRIVE_KEYS)
 
 
+_log = logging.getLogger("mirage_viz.app")
+
+
+class Refusal(gr.Error):
+    """A visitor's input refused: the message Gradio shows (as HTML, so escaped) and ``text``, the same unescaped."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(html.escape(text, quote=False), print_exception=False)
+        self.text = text
+
+
+@functools.lru_cache(maxsize=1)
+def _server_folders() -> tuple[str, ...]:
+    """Folders of this server whose paths a visitor never sees (longest first): the upload and temporary folders,
+    the package, the working and home folders, Python's."""
+    from gradio.utils import get_upload_folder
+
+    folders = {get_upload_folder(), tempfile.gettempdir(), str(ASSETS_DIR.parent.parent), os.getcwd(), str(Path.home()),
+               sys.prefix}
+    resolved = {str(Path(f).resolve()) for f in folders} | folders
+    return tuple(sorted((f.rstrip(os.sep) for f in resolved if f.strip(os.sep)), key=len, reverse=True))
+
+
+def _without_server_paths(text: str) -> str:
+    """``text`` with every path inside a server folder cut to its last part: a visitor's file by its own name."""
+    pattern = "|".join(re.escape(folder) for folder in _server_folders())
+    return re.sub(rf"(?:{pattern})(?:{re.escape(os.sep)}[^\s'\"<>]*)?", lambda m: Path(m.group(0)).name, text)
+
+
+def _refused(message: str) -> Refusal:
+    """The refusal of a visitor's input: no server path in it, one line in the server log, no traceback."""
+    text = _without_server_paths(message)
+    _log.warning("mirage_viz refused: %s", text)  # without a logging set-up, Python prints warnings on stderr
+    return Refusal(text)
+
 
 def _config(world: str, trajectory: str, magnitude: float | None, steps: float, size: float, seed: float,
             back_to_start: bool = False) -> RolloutConfig:
     """The inputs as a checked config; a ``gr.Error`` names what was wrong and what is accepted."""
     def integer(name: str, value: float | None) -> int:
         if value is None or not math.isfinite(float(value)) or float(value) != int(value):
-            raise gr.Error(f"{name} must be a whole number, got {value!r}")
+            raise _refused(f"{name} must be a whole number, got {value!r}")
         return int(value)
 
     if magnitude is not None and (not math.isfinite(float(magnitude)) or magnitude < 0):
-        raise gr.Error(f"magnitude must be a number >= 0 (0 uses the preset's default), got {magnitude!r}")
+        raise _refused(f"magnitude must be a number >= 0 (0 uses the preset's default), got {magnitude!r}")
     if back_to_start and isinstance(trajectory, str) and not trajectory.endswith(f"+{BACK_TO_START}"):
         trajectory = f"{trajectory}+{BACK_TO_START}"
     config = RolloutConfig(world=world, trajectory=trajectory, magnitude=float(magnitude) if magnitude else None,
@@ -117,11 +160,11 @@ def _config(world: str, trajectory: str, magnitude: float | None, steps: float, 
     try:
         config.validate()
     except ValueError as error:
-        raise gr.Error(str(error)) from None
+        raise _refused(str(error)) from None
     if config.steps > MAX_STEPS:
-        raise gr.Error(f"steps must be at most {MAX_STEPS} in the app, got {config.steps}")
+        raise _refused(f"steps must be at most {MAX_STEPS} in the app, got {config.steps}")
     if config.size not in SIZES:
-        raise gr.Error(f"size must be one of {', '.join(map(str, SIZES))} in the app, got {config.size}")
+        raise _refused(f"size must be one of {', '.join(map(str, SIZES))} in the app, got {config.size}")
     return config
 
 
@@ -148,7 +191,7 @@ def _with_memory_setting(config: RolloutConfig, name: str | None) -> RolloutConf
     try:
         return config.with_memory_setting(name or "paper")
     except ValueError as error:
-        raise gr.Error(str(error)) from None
+        raise _refused(str(error)) from None
 
 
 def _setting_of(config: RolloutConfig) -> str:
@@ -245,7 +288,7 @@ def _check_models(vae: str, generator: str, depth: str, access: ModelAccess) -> 
             try:
                 access.resolve(value, kind)
             except ValueError as error:
-                raise gr.Error(str(error)) from None
+                raise _refused(str(error)) from None
 
 
 def _backbone(vae: str, generator: str, depth: str, prompt: str, depth_scale: float, access: ModelAccess) -> Backbone:
@@ -264,9 +307,9 @@ def _number(name: str, value: object, accepted: str) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise gr.Error(f"{name} must be a number ({accepted}), got {value!r}") from None
+        raise _refused(f"{name} must be a number ({accepted}), got {value!r}") from None
     if not math.isfinite(number):
-        raise gr.Error(f"{name} must be a finite number ({accepted}), got {value!r}")
+        raise _refused(f"{name} must be a finite number ({accepted}), got {value!r}")
     return number
 
 
@@ -277,7 +320,7 @@ def _photo(path: str | None, size: int, fov: object) -> Photo | None:
     try:
         return load_photo(path, size, fov or None)
     except ValueError as error:
-        raise gr.Error(str(error)) from None
+        raise _refused(str(error)) from None
 
 
 CAMERA_FILE_HELP = ("a camera path instead of the preset (optional): mirage_viz JSON, nerfstudio transforms.json, COLMAP "
@@ -305,7 +348,7 @@ def _camera_file(paths: list[str] | str | None, steps: int) -> Trajectory | None
                              "cameras.txt and images.txt together")
         return trajectory.subsample(steps) if trajectory.steps > steps else trajectory
     except ValueError as error:
-        raise gr.Error(f"camera file: {error}".replace(str(Path(paths[0]).parent) + os.sep, "")) from None
+        raise _refused(f"camera file: {error}") from None
 
 
 def _request(world, trajectory, magnitude, steps, size, seed, photo_path, fov, back_to_start,
@@ -318,21 +361,22 @@ def _request(world, trajectory, magnitude, steps, size, seed, photo_path, fov, b
 class _Handlers:
     """The app's event handlers around one session store, one line of run slots and one model access rule."""
 
-    def __init__(self, sessions: SessionStore, slots: RunSlots, access: ModelAccess) -> None:
-        self.sessions, self.slots, self.access = sessions, slots, access
+    def __init__(self, sessions: SessionStore, slots: RunSlots, access: ModelAccess, uploads: UploadLedger) -> None:
+        self.sessions, self.slots, self.access, self.uploads = sessions, slots, access, uploads
         self.forget: Callable[[str], None] | None = None  # drops Gradio's own record of a session that ended
 
     def preview(self, world, trajectory, magnitude, steps, size, seed, photo_path=None, fov=0.0, back_to_start=False,
-                camera_files=None) -> tuple:
+                camera_files=None, request: gr.Request = None) -> tuple:
         """The path Run would take, before it runs: its first and last true views and its cameras over the first
         frame's point cloud, from the very cameras the run uses (:func:`plan_rollout` on the same inputs). A path
         that cannot run says why in place of the views."""
+        self._claim(request, photo_path, camera_files)
         try:
             config, camera_path, photo = _request(world, trajectory, magnitude, steps, size, seed, photo_path, fov,
                                                   back_to_start, camera_files)
             plan = plan_rollout(config, trajectory=camera_path, photo=photo)
         except (gr.Error, ValueError) as error:
-            message = getattr(error, "message", None) or str(error)
+            message = getattr(error, "text", None) or str(error)
             return _status(f"This path cannot run: {message}"), None
         depth = _backbone("", "", "", "", 3.0, self.access).estimate_depth if photo is not None else None
         preview = preview_path(plan, photo, depth)
@@ -346,29 +390,30 @@ class _Handlers:
         Inputs are checked first; then the run waits for a free slot (the line is bounded: beyond it the visitor
         is told the app is busy), loads its models and streams.
         """
+        self._claim(request, photo_path, camera_files)
         config, camera_path, photo = _request(world, trajectory, magnitude, steps, size, seed, photo_path, fov,
                                               back_to_start, camera_files)
         config = _with_memory_setting(config, memory_setting)
         try:
             plan_rollout(config, trajectory=camera_path, photo=photo)  # every camera checked before the line
         except ValueError as error:
-            raise gr.Error(str(error)) from None
+            raise _refused(str(error)) from None
         depth = str(depth_model_for(depth_model or "", photo is not None, config.depth_source) or "")
         try:
             depth_scale = check_depth_scale(depth_scale)
         except ValueError as error:
-            raise gr.Error(str(error)) from None
+            raise _refused(str(error)) from None
         models = ((vae or "").strip(), (generator or "").strip(), depth)
         _check_models(*models, self.access)
         try:  # before the line and the model load: only the embedded VAE has a sharp decoder to blend with
             check_decoder_sharpness_models(config.decoder_sharpness, models[0], models[1])
         except ValueError as error:
-            raise gr.Error(f"The memory setting {memory_setting!r} decodes with the embedded VAE's decoder moved towards "
+            raise _refused(f"The memory setting {memory_setting!r} decodes with the embedded VAE's decoder moved towards "
                            f"the sharp one: {error}") from None
-        try:
-            ticket = self.sessions.begin_run(_session_id(request))  # frees the session's previous rollout
-        except SessionBusy as error:
-            raise gr.Error(str(error)) from None
+        try:  # frees the session's previous rollout
+            ticket = self.sessions.begin_run(_session_id(request), visitor=_visitor(request))
+        except (SessionBusy, ServerBusy) as error:
+            raise _refused(str(error)) from None
         try:
             yield from watched(ticket, self._run(ticket, config, camera_path, photo, models, str(prompt or ""), depth_scale))
         finally:
@@ -380,16 +425,16 @@ class _Handlers:
         try:
             for ahead in self.slots.wait(ticket):
                 yield (*[gr.update()] * 5, _status(f"Waiting for a free slot: {ahead + 1} rollout(s) ahead in line; it "
-                       "starts by itself (Stop leaves the line)."), None)
+                       "starts by itself (Stop leaves the line)."), gr.update())
         except ServerBusy as error:
-            raise gr.Error(str(error)) from None
+            raise _refused(str(error)) from None
         if not self.slots.holds(ticket):
-            yield (*[gr.update()] * 5, _status("Stopped before it started."), None)
+            yield (*[gr.update()] * 5, _status("Stopped before it started."), gr.update())
             return
         try:
             backbone = _backbone(*models, prompt, depth_scale, self.access)
             steps = config.steps if camera_path is None else camera_path.steps
-            yield (*[gr.update()] * 5, _status(f"Running step 0 of {steps}: the first frame.", 0, steps + 1), None)
+            yield (*[gr.update()] * 5, _status(f"Running step 0 of {steps}: the first frame.", 0, steps + 1), gr.update())
             yield from self._stream(ticket, config, camera_path, photo, backbone)
         finally:
             self.slots.release(ticket)
@@ -411,17 +456,17 @@ class _Handlers:
                 step = len(rollout) - 1
                 following = "" if step == steps else f" Running step {step + 1}..."
                 yield (*_panels(rollout, step), _slider(step),
-                       _status(f"Step {step} of {steps} done.{following}{notes}", step + 1, total), None)
+                       _status(f"Step {step} of {steps} done.{following}{notes}", step + 1, total), gr.update())
                 if ticket.should_stop:
                     break
         except ValueError as error:
-            raise gr.Error(str(error)) from None
+            raise _refused(str(error)) from None
         if rollout is None or ticket.closed:
             return  # the session ended before anything ran: nothing to show or keep
         last = len(rollout) - 1
         done = f"Done: {steps} steps." if last == steps else f"Stopped after step {last} of {steps}."
         panels = _panels(rollout, last)
-        yield (*panels, _slider(last), _status(f"{done} Writing the downloads (video, report, caches)...{notes}"), None)
+        yield (*panels, _slider(last), _status(f"{done} Writing the downloads (video, report, caches)...{notes}"), gr.update())
         folder = self.sessions.export_folder(ticket)
         if folder is None:
             return  # the session ended meanwhile
@@ -438,7 +483,8 @@ class _Handlers:
         """Start a drive at ``world``'s start camera (or a photo): step 0 runs, the step view shows it."""
         config = _with_memory_setting(_config(world, "loop", None, 1, size, seed), memory_setting)
         if config.size not in DRIVE_SIZES:
-            raise gr.Error(f"size must be one of {', '.join(map(str, DRIVE_SIZES))} in drive mode, got {config.size}")
+            raise _refused(f"size must be one of {', '.join(map(str, DRIVE_SIZES))} in drive mode, got {config.size}")
+        self._claim(request, photo_path)
         photo = _photo(photo_path, config.size, 0.0)
         depth = depth_model_for("embedded", photo is not None, config.depth_source)  # a drive must answer fast
         return self._drive_press(request, lambda _: DriveSession(config, backbone=build_backbone(depth=depth), photo=photo,
@@ -457,7 +503,7 @@ class _Handlers:
         presses = {**{name: (lambda d, n=name: d.move(n)) for name in MOVES},
                    "back_to_start": DriveSession.back_to_start, "undo": DriveSession.undo, "reset": DriveSession.reset}
         if action not in presses:
-            raise gr.Error(f"unknown drive action {action!r}; accepted: {', '.join(presses)}")
+            raise _refused(f"unknown drive action {action!r}; accepted: {', '.join(presses)}")
 
         def apply(drive: DriveSession) -> DriveSession:
             presses[action](drive)
@@ -471,22 +517,24 @@ class _Handlers:
         changes nothing) and show the drive's last step."""
         session_id = _session_id(request)
         try:
-            ticket = self.sessions.begin_run(session_id, fresh=False)
+            ticket = self.sessions.begin_run(session_id, fresh=False, visitor=_visitor(request))
         except SessionBusy as error:
-            raise gr.Error(f"{error}; drive presses wait until it is over") from None
+            raise _refused(f"{error}; drive presses wait until it is over") from None
+        except ServerBusy as error:
+            raise _refused(str(error)) from None
         try:
             drive = self.sessions.drive(session_id)
             if drive is None and not start:
-                raise gr.Error("No drive yet: choose a world (or upload a photo) and press Start here first.")
+                raise _refused("No drive yet: choose a world (or upload a photo) and press Start here first.")
             try:
                 for _ in self.slots.wait(ticket):
                     pass
             except ServerBusy as error:
-                raise gr.Error(str(error)) from None
+                raise _refused(str(error)) from None
             try:
                 drive = press(drive)
             except ValueError as error:
-                raise gr.Error(str(error)) from None
+                raise _refused(str(error)) from None
             finally:
                 self.slots.release(ticket)
             self.sessions.publish_drive(ticket, drive)
@@ -524,6 +572,16 @@ class _Handlers:
             return _status("Stopping after the current step...")
         return _status("Nothing is running.")
 
+    def bench(self, path: str | None = None, request: gr.Request = None) -> tuple:
+        """The Benchmark tab's plot and tables of an uploaded ``bench.json`` (freed with the session)."""
+        self._claim(request, path)
+        return show_bench(path)
+
+    def _claim(self, request: gr.Request | None, *files: str | list[str] | None) -> None:
+        """The session uses these uploads: they are kept until it ends (:class:`UploadLedger`)."""
+        paths = [p for f in files for p in ([f] if isinstance(f, str) or f is None else f)]
+        self.uploads.claim(_session_id(request), paths)
+
     def close(self, request: gr.Request = None) -> None:
         """The visitor left (tab closed, or an API client closed): free their rollout and downloads now."""
         if self.forget is not None and getattr(request, "session_hash", None):
@@ -540,6 +598,14 @@ def _forget_gradio_session(demo: gr.Blocks, session_hash: str) -> None:
     with holder.lock:
         holder.session_data.pop(session_hash, None)
         holder.time_last_used.pop(session_hash, None)
+
+
+def _visitor(request: gr.Request | None) -> str | None:
+    """Who asked (:func:`visitor_address`); None outside a served request (a script), with no per-visitor limit."""
+    client = getattr(request, "client", None)
+    host = getattr(client, "host", None)
+    headers = getattr(request, "headers", None) or {}
+    return visitor_address(host, headers.get("x-forwarded-for")) if host else None
 
 
 def _session_id(request: gr.Request | None) -> str:
@@ -581,7 +647,7 @@ def show_bench(path: str | None = None) -> tuple:
         return bench_figure(result), bench_markdown(result)
     except Exception as error:  # noqa: BLE001 - any malformed upload gets a message, never a traceback
         message = str(error) if isinstance(error, ValueError) else f"{Path(path).name} lacks part of a benchmark result ({error!r})"
-        raise gr.Error(f"{message}; upload a bench.json written by `mirage-viz bench`") from None
+        raise _refused(f"{message}; upload a bench.json written by `mirage-viz bench`") from None
 
 
 def _model_folders() -> tuple[str, ...]:
@@ -601,11 +667,14 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
     from gradio.utils import get_upload_folder
 
     export_root = Path(get_upload_folder()) / "mirage_viz" / f"exports-{os.getpid()}-{secrets.token_hex(4)}"
-    sessions = SessionStore(export_root, max_rollouts=max_rollouts, ttl_s=session_ttl_s)
+    uploads = UploadLedger(get_upload_folder(), UPLOADS_PER_VISITOR, UPLOADS_ON_SERVER, UNUSED_UPLOAD_TTL_S)
+    sessions = SessionStore(export_root, max_rollouts=max_rollouts, ttl_s=session_ttl_s, on_close=uploads.release_session)
+    sessions.sweep_hooks.append(uploads.sweep)
     sessions.start_sweeper()
     atexit.register(sessions.shutdown)
     access = ModelAccess.for_visitors(_model_folders() if model_folders is None else model_folders)
-    handlers = _Handlers(sessions, RunSlots(running=RUN_CONCURRENCY, waiting=RUNS_WAITING), access)
+    slots = RunSlots(running=RUN_CONCURRENCY, waiting=RUNS_WAITING, per_visitor=RUNS_PER_VISITOR)
+    handlers = _Handlers(sessions, slots, access, uploads)
     folders = f" or a folder inside {', '.join(map(str, access.folders))}" if access.folders else ""
     presets = ", ".join(f"{n} ({p.magnitude:g} {p.unit})" for n, p in PRESETS.items())
     with gr.Blocks(title="mirage_viz: latent spatial memory", delete_cache=(900, 3600)) as demo:
@@ -739,7 +808,7 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
             bench_file = gr.File(label="a bench.json to show (empty: the shipped one)", file_types=[".json"], type="filepath")
             bench_plot = gr.Plot(label="benchmark")
             bench_tables = gr.Markdown()
-            bench_file.change(show_bench, bench_file, [bench_plot, bench_tables], api_name="bench")
+            bench_file.change(handlers.bench, bench_file, [bench_plot, bench_tables], api_name="bench")
             demo.load(show_bench, None, [bench_plot, bench_tables])
             gr.Markdown(SWEEP_INTRO)
             sweep_plots = []
@@ -754,14 +823,23 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
     handlers.forget = functools.partial(_forget_gradio_session, demo)
     demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=RUN_CONCURRENCY)
     demo.mirage_sessions = sessions  # for the server's owner: stats() and shutdown()
+    demo.mirage_uploads = uploads  # launch() puts it in front of the upload route
     return demo
 
 
 def launch(demo: gr.Blocks | None = None, **kwargs: object) -> tuple:
     """Serve ``demo`` (default: :func:`build_demo`) with uploads capped at ``MAX_UPLOAD`` and Gradio's per-session
     records capped at ``GRADIO_SESSIONS_KEPT`` (for visitors that leave without closing); ``kwargs`` go to ``launch``."""
+    from starlette.middleware import Middleware
+
     demo = demo or build_demo()
     kwargs.setdefault("max_file_size", MAX_UPLOAD)
+    sessions = demo.mirage_sessions
+    guard = Middleware(VisitorMiddleware, ledger=demo.mirage_uploads, on_page_open=sessions.page_opened,
+                       on_page_close=sessions.page_closed)
+    app_kwargs = dict(kwargs.pop("app_kwargs", None) or {})
+    app_kwargs["middleware"] = [*app_kwargs.get("middleware", []), guard]
+    kwargs["app_kwargs"] = app_kwargs
     kwargs.setdefault("state_session_capacity", GRADIO_SESSIONS_KEPT)
     if not kwargs.get("prevent_thread_lock") and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _stop_serving)  # a Space is stopped with SIGTERM: close cleanly, downloads removed

@@ -2,9 +2,11 @@
 
 The app keeps each visitor's latest rollout here, keyed by the visitor's session id, not in Gradio's own
 per-session state (which Gradio keeps for an hour after a tab closes and drops without a callback when full).
-What a session holds (its rollout, its drive and its folders of downloads) is freed when the session ends, when it
-has been idle for ``ttl_s``, or, least recently used first, when more than ``max_rollouts`` sessions hold a rollout
-or a drive.
+What a session holds (its rollout, its drive and its folders of downloads) is freed when the session ends or when it
+has been idle for ``ttl_s``. At most ``max_rollouts`` sessions hold a rollout or a drive, and one visitor (one
+address) at most half of them. A new one takes the place of the least recently used idle session whose page is
+closed (an API caller without a heartbeat, say); a session whose page is open is never evicted: when every place is
+held by open pages, the new run is told the app is busy.
 Stop is a flag the running rollout checks between steps, so it works for API callers as for the browser.
 :class:`RunSlots` lets a few rollouts compute at once and a few more wait in arrival order; one more is told
 the server is busy, at once, instead of waiting behind an unbounded line.
@@ -33,7 +35,8 @@ from mirage_viz.rollout.records import Rollout
 
 T = TypeVar("T")
 
-__all__ = ["release_freed_memory", "RunSlots", "RunTicket", "ServerBusy", "SessionBusy", "SessionStore", "watched"]
+__all__ = ["release_freed_memory", "RunSlots", "RunTicket", "ServerBusy", "SessionBusy", "SessionStore", "VisitorBusy",
+           "watched"]
 
 
 def release_freed_memory() -> None:
@@ -62,7 +65,11 @@ class SessionBusy(ValueError):
 
 
 class ServerBusy(ValueError):
-    """As many rollouts as the server takes are already running and waiting."""
+    """As many rollouts as the server takes are already running and waiting, or held by open pages."""
+
+
+class VisitorBusy(ServerBusy):
+    """This visitor already holds or runs as many rollouts as one visitor may."""
 
 
 @dataclass(eq=False)
@@ -70,6 +77,7 @@ class RunTicket:
     """One rollout of one session: the running code reports through it and checks whether to stop."""
 
     session_id: str
+    visitor: str | None = None  # who asked (an address); None: no per-visitor limit (a local caller)
     stop: threading.Event = field(default_factory=threading.Event)
     closed: bool = False  # the session ended or was evicted: keep nothing more for it
     suspended_since: float | None = None  # handed an update to its consumer and not resumed since (time.monotonic)
@@ -99,8 +107,15 @@ class _Session:
     rollout: Rollout | None = None
     drive: object | None = None  # the visitor's drive (a DriveSession), kept beside the rollout
     exports: dict[str, Path] = field(default_factory=dict)  # downloads folder of each kind ("rollout", "drive", ...)
+    retired: list[Path] = field(default_factory=list)  # replaced downloads, still served until the run that replaced them ends
     ticket: RunTicket | None = None  # the running rollout or drive press, if any
+    visitor: str | None = None  # the address of its latest run
     last_used: float = 0.0
+
+    @property
+    def holding(self) -> bool:
+        """Holds a place: a rollout, a drive, or a run that will make one."""
+        return self.rollout is not None or self.drive is not None or self.ticket is not None
 
 
 class SessionStore:
@@ -108,49 +123,57 @@ class SessionStore:
 
     Args:
         export_root: a folder of this store's own; each session's downloads go in subfolders, removed with it.
-        max_rollouts: sessions holding a rollout or a drive at once; beyond it the least recently used idle one
-            is freed.
+        max_rollouts: sessions holding a rollout or a drive at once; one visitor holds at most half of them (at
+            least one).
         ttl_s: a session idle this long (no run, no scrub) is freed.
         abandon_after_s: a run suspended this long (see :meth:`RunTicket.abandoned`) no longer blocks its session.
+        on_close: called with the id of every session freed (closed, idle too long or evicted), outside the lock.
     """
 
     def __init__(self, export_root: str | Path, max_rollouts: int = 6, ttl_s: float = 1800.0, abandon_after_s: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, on_close: Callable[[str], None] | None = None) -> None:
         if max_rollouts < 1 or min(ttl_s, abandon_after_s) <= 0:
             raise ValueError("max_rollouts must be >= 1 and the times > 0")
         self.export_root = Path(export_root)
         self.export_root.mkdir(parents=True, exist_ok=True)
         self.max_rollouts, self.ttl_s, self.abandon_after_s = int(max_rollouts), float(ttl_s), float(abandon_after_s)
+        self.max_per_visitor = max(1, self.max_rollouts // 2)
         self._clock = clock
+        self._on_close = on_close
         self._sessions: OrderedDict[str, _Session] = OrderedDict()  # least recently used first
+        self._open_pages: dict[str, int] = {}  # session id -> live heartbeats (an open page or a connected client)
         self._freed: OrderedDict[str, str] = OrderedDict()  # why a session's rollout went (recent ones only)
         self._stopping = threading.Event()
         self._lock = threading.Lock()
+        self.sweep_hooks: list[Callable[[], None]] = []  # also run by the sweeper thread (the uploads' clean-up)
 
     # -- a run -----------------------------------------------------------------------------------
-    def begin_run(self, session_id: str, fresh: bool = True) -> RunTicket:
-        """Start a run for ``session_id``.
+    def begin_run(self, session_id: str, fresh: bool = True, visitor: str | None = None) -> RunTicket:
+        """Start a run for ``session_id`` on behalf of ``visitor`` (an address; None: a local caller, no per-visitor limit).
 
-        ``fresh`` (a new rollout): the session's previous rollout and its downloads (kind ``"rollout"``) are freed
-        first; its drive and the drive's downloads stay. ``fresh=False`` (a drive press) frees nothing.
-        Raises :class:`SessionBusy` when the session already has a run going.
+        ``fresh`` (a new rollout): the session's previous rollout is freed first; its downloads stay valid until the
+        new run's replace them (:meth:`export_folder`), and its drive stays. ``fresh=False`` (a drive press) frees
+        nothing. A session that holds nothing yet takes a place (:meth:`_admit_locked`).
+        Raises :class:`SessionBusy` when the session already has a run going, :class:`VisitorBusy` when the visitor
+        holds their share and :class:`ServerBusy` when open pages hold every place.
         """
         with self._lock:
             session = self._sessions.get(session_id)
             if session is not None:
                 self._check_idle_locked(session)
-            else:
+            evicted = [] if session is not None and session.holding else self._admit_locked(session_id, visitor)
+            if session is None:
                 session = self._sessions[session_id] = _Session()
             freed = fresh and session.rollout is not None
             if fresh:
                 self._freed.pop(session_id, None)
                 session.rollout = None
-                self._remove_exports_locked(session, "rollout")
-            session.ticket = ticket = RunTicket(session_id)
+            session.ticket = ticket = RunTicket(session_id, visitor)
+            session.visitor = visitor
             session.last_used = self._clock()
             self._sessions.move_to_end(session_id)
-            freed += self._evict_locked()
-        if freed:
+        self._closed(evicted)
+        if freed or evicted:
             release_freed_memory()
         return ticket
 
@@ -172,7 +195,8 @@ class SessionStore:
         """A fresh, empty downloads folder of ``kind`` for the run's session; None once closed.
 
         Each kind (``"rollout"``, ``"drive"``, ...: lowercase letters, digits and ``_``) has its own folder: a new
-        one replaces the session's previous folder of that kind only. All go with the session.
+        one replaces the session's previous folder of that kind only, which stays on disk (its links valid) until
+        this run ends, by when the new downloads have been handed out. All go with the session.
         """
         if not isinstance(kind, str) or not re.fullmatch(r"[a-z0-9_]{1,32}", kind):
             raise ValueError(f"an export kind is 1 to 32 lowercase letters, digits or '_', got {kind!r}")
@@ -180,7 +204,8 @@ class SessionStore:
             session = self._owned_locked(ticket)
             if session is None:
                 return None
-            self._remove_exports_locked(session, kind)
+            if kind in session.exports:
+                session.retired.append(session.exports.pop(kind))
             folder = session.exports[kind] = self.export_root / f"{kind}-{secrets.token_hex(8)}"
             folder.mkdir()
             return folder
@@ -192,6 +217,7 @@ class SessionStore:
             if session is not None and session.ticket is ticket:
                 session.ticket = None
                 session.last_used = self._clock()
+                self._remove_retired_locked(session)
 
     # -- a visitor ----------------------------------------------------------------------------
     def rollout(self, session_id: str) -> Rollout | None:
@@ -227,12 +253,27 @@ class SessionStore:
             session.ticket.stop.set()
             return True
 
+    def page_opened(self, session_id: str) -> None:
+        """A heartbeat of ``session_id`` connected: its page (or client) is open, so its rollout is never evicted."""
+        with self._lock:
+            self._open_pages[session_id] = self._open_pages.get(session_id, 0) + 1
+
+    def page_closed(self, session_id: str) -> None:
+        """A heartbeat of ``session_id`` ended (the tab closed, a client went)."""
+        with self._lock:
+            left = self._open_pages.get(session_id, 0) - 1
+            if left > 0:
+                self._open_pages[session_id] = left
+            else:
+                self._open_pages.pop(session_id, None)
+
     def close(self, session_id: str) -> None:
         """The session ended: stop its run and free its rollout, drive and downloads now."""
         with self._lock:
             session = self._sessions.pop(session_id, None)
             if session is not None:
                 self._close_locked(session)
+        self._closed([session_id])
         if session is not None:
             release_freed_memory()
 
@@ -240,14 +281,22 @@ class SessionStore:
         """Free sessions idle for longer than ``ttl_s``."""
         with self._lock:
             freed = self._sweep_locked()
+        self._closed(freed)
         if freed:
             release_freed_memory()
+
+    def _closed(self, session_ids: list[str]) -> None:
+        if self._on_close is not None:
+            for session_id in session_ids:
+                self._on_close(session_id)
 
     def start_sweeper(self, every_s: float = 60.0) -> None:
         """Sweep every ``every_s`` seconds in a daemon thread, so an idle server frees expired sessions too."""
         def loop() -> None:
             while not self._stopping.wait(every_s):
                 self.sweep()
+                for hook in self.sweep_hooks:
+                    hook()
 
         threading.Thread(target=loop, name="mirage_viz-session-sweeper", daemon=True).start()
 
@@ -257,14 +306,16 @@ class SessionStore:
         with self._lock:
             for session in self._sessions.values():
                 self._close_locked(session)
+            closed = list(self._sessions)
             self._sessions.clear()
             shutil.rmtree(self.export_root, ignore_errors=True)
+        self._closed(closed)
 
     def stats(self) -> dict[str, int]:
         with self._lock:
             sessions = list(self._sessions.values())
             return {"sessions": len(sessions), "rollouts": sum(s.rollout is not None for s in sessions),
-                    "running": sum(s.ticket is not None for s in sessions),
+                    "running": sum(s.ticket is not None for s in sessions), "open_pages": len(self._open_pages),
                     "export_folders": sum(1 for p in self.export_root.iterdir() if p.is_dir())}
 
     # -- inside the lock --------------------------------------------------------------------------
@@ -288,6 +339,12 @@ class SessionStore:
         session.rollout = session.drive = None
         for kind in list(session.exports):
             self._remove_exports_locked(session, kind)
+        self._remove_retired_locked(session)
+
+    def _remove_retired_locked(self, session: _Session) -> None:
+        for folder in session.retired:
+            shutil.rmtree(folder, ignore_errors=True)
+        session.retired.clear()
 
     def _remove_exports_locked(self, session: _Session, kind: str) -> None:
         folder = session.exports.pop(kind, None)
@@ -301,31 +358,47 @@ class SessionStore:
             session.ticket = None
         self._free_locked(session)
 
-    def _sweep_locked(self) -> int:
-        """Free expired sessions; returns how many."""
-        now, freed = self._clock(), 0
+    def _sweep_locked(self) -> list[str]:
+        """Free expired sessions; returns their ids."""
+        now, freed = self._clock(), []
         for session_id, session in list(self._sessions.items()):
             running = session.ticket is not None and not session.ticket.abandoned(self.abandon_after_s)
             if not running and now - session.last_used > self.ttl_s:
                 self._close_locked(self._sessions.pop(session_id))
                 self._remember_locked(session_id, f"freed after {self.ttl_s / 60:g} min without use")
-                freed += 1
+                freed.append(session_id)
         return freed
 
-    def _evict_locked(self) -> int:
-        """Free the least recently used idle sessions holding a rollout or a drive beyond ``max_rollouts``; returns how many."""
-        holding = [(sid, s) for sid, s in self._sessions.items()
-                   if s.rollout is not None or s.drive is not None or s.ticket is not None]
-        excess, evicted = len(holding) - self.max_rollouts, 0
-        for session_id, session in holding:  # least recently used first; a running rollout is never evicted
-            if evicted >= excess:
-                break
-            if session.ticket is None:
-                self._close_locked(self._sessions.pop(session_id))
-                self._remember_locked(session_id, f"freed to make room: the server keeps the {self.max_rollouts} most "
-                                                  "recently used rollouts and drives")
-                evicted += 1
+    def _admit_locked(self, session_id: str, visitor: str | None) -> list[str]:
+        """Make a place for ``session_id``, which holds nothing yet: within the visitor's share and the server's
+        places, evicting the least recently used idle session whose page is closed where needed (the visitor's own
+        first when it is their share that is full). Returns the evicted ids; raises when open pages hold the places."""
+        holding = [sid for sid, s in self._sessions.items() if sid != session_id and s.holding]  # least recently used first
+        evicted: list[str] = []
+        if visitor is not None:
+            mine = [sid for sid in holding if self._sessions[sid].visitor == visitor]
+            if len(mine) >= self.max_per_visitor:
+                if not self._evict_one_locked(mine, evicted):
+                    raise VisitorBusy(f"you already hold {len(mine)} rollouts or drives in other open tabs or clients (one "
+                                      f"visitor holds at most {self.max_per_visitor} of the app's {self.max_rollouts}); "
+                                      "close one of them, or run again in a tab you already use")
+                holding.remove(evicted[-1])
+        if len(holding) >= self.max_rollouts and not self._evict_one_locked(holding, evicted):
+            raise ServerBusy(f"the app is busy: all {self.max_rollouts} places for rollouts are held by visitors whose "
+                             "pages are open; please try again in a few minutes")
         return evicted
+
+    def _evict_one_locked(self, candidates: list[str], evicted: list[str]) -> bool:
+        """Free the first of ``candidates`` (least recently used first) that is idle and whose page is closed."""
+        for session_id in candidates:
+            session = self._sessions[session_id]
+            if session.ticket is None and session_id not in self._open_pages:
+                self._close_locked(self._sessions.pop(session_id))
+                self._remember_locked(session_id, f"freed to make room: the server keeps {self.max_rollouts} rollouts "
+                                                  "and drives, and frees the least recently used of closed pages first")
+                evicted.append(session_id)
+                return True
+        return False
 
     def _remember_locked(self, session_id: str, reason: str) -> None:
         self._freed[session_id] = reason
@@ -334,7 +407,8 @@ class SessionStore:
 
 
 class RunSlots:
-    """At most ``running`` rollouts compute at once; at most ``waiting`` more wait for a slot, first come first served.
+    """At most ``running`` rollouts compute at once; at most ``waiting`` more wait for a slot, first come first served;
+    one visitor has at most ``per_visitor`` of them running or waiting (a ticket without a visitor: no such limit).
 
     A generator-friendly gate: :meth:`wait` yields how many are ahead while the ticket waits (so a streaming
     handler can show it), returns once the ticket holds a slot, and raises :class:`ServerBusy` at once when
@@ -343,10 +417,12 @@ class RunSlots:
     slot of a run abandoned by its consumer (:meth:`RunTicket.abandoned`) is taken back, so none leaks.
     """
 
-    def __init__(self, running: int = 2, waiting: int = 4, poll_s: float = 1.0, abandon_after_s: float = 30.0) -> None:
-        if running < 1 or waiting < 0:
-            raise ValueError("running must be >= 1 and waiting >= 0")
+    def __init__(self, running: int = 2, waiting: int = 4, poll_s: float = 1.0, abandon_after_s: float = 30.0,
+                 per_visitor: int = 2) -> None:
+        if running < 1 or waiting < 0 or per_visitor < 1:
+            raise ValueError("running and per_visitor must be >= 1 and waiting >= 0")
         self.running, self.waiting, self.poll_s = int(running), int(waiting), float(poll_s)
+        self.per_visitor = int(per_visitor)
         self.abandon_after_s = float(abandon_after_s)
         self._line: deque[RunTicket] = deque()
         self._holders: set[RunTicket] = set()
@@ -356,6 +432,11 @@ class RunSlots:
         """Yield how many rollouts wait ahead of ``ticket`` while it waits; return when it holds a slot or must stop."""
         with self._changed:
             self._reclaim_locked()
+            if ticket.visitor is not None:
+                theirs = sum(t.visitor == ticket.visitor for t in (*self._holders, *self._line))
+                if theirs >= self.per_visitor:
+                    raise VisitorBusy(f"you already have {theirs} rollout(s) running or waiting (at most "
+                                      f"{self.per_visitor} per visitor); wait for one to finish or press Stop there")
             if len(self._holders) >= self.running and len(self._line) >= self.waiting:
                 raise ServerBusy(f"the app is busy: {len(self._holders)} rollout(s) running and {len(self._line)} "
                                  "waiting; please try again in a minute")
