@@ -57,7 +57,8 @@ class UploadRefused(ValueError):
 
 
 def _megabytes(nbytes: float) -> str:
-    return f"{nbytes / 2**20:.0f} MB"
+    megabytes = nbytes / 2**20
+    return f"{megabytes:.0f} MB" if megabytes >= 10 else f"{megabytes:.1f} MB"
 
 
 @dataclass(eq=False)
