@@ -1,11 +1,8 @@
 """The package's layers: each module imports only its own layer and the ones under it; moved modules still import."""
 
 import ast
-import importlib
-import warnings
 from pathlib import Path
 
-import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "mirage_viz"
 
@@ -77,45 +74,6 @@ def test_the_checker_sees_an_upward_import(tmp_path):
     bad.write_text("def f():\n    from mirage_viz.ui.app import build_demo\n")
     (line, target), = imports_of(bad)
     assert line == 2 and LAYER_OF[part_of(target)] > LAYER_OF["geometry"]
-
-
-@pytest.mark.parametrize("old, new, name", [
-    ("mirage_viz.engine", "mirage_viz.rollout", "RolloutConfig"),
-    ("mirage_viz.figures", "mirage_viz.viz.figures", "cache_figure"),
-    ("mirage_viz.export", "mirage_viz.outputs.exports", "export_cache_ply"),
-    ("mirage_viz.cameras", "mirage_viz.geometry.cameras", "Camera"),
-])
-def test_moved_modules_import_from_their_old_paths_with_a_warning(old, new, name):
-    with pytest.warns(DeprecationWarning, match=f"{old} moved to {new}"):
-        moved = importlib.import_module(old)
-    assert getattr(moved, name) is getattr(importlib.import_module(new), name)
-
-
-def test_a_patch_through_an_old_path_reaches_the_new_module(monkeypatch):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        old = importlib.import_module("mirage_viz.photo")
-    new = importlib.import_module("mirage_viz.scenes.photo")
-    monkeypatch.setattr(old, "MAX_PIXELS", 1000)
-    assert new.MAX_PIXELS == 1000
-
-
-def test_undoing_a_patch_through_an_old_path_restores_the_new_module():
-    """pytest's undo sets back or deletes what it patched (9.2 deletes when the old path's own ``__dict__`` lacked it):
-    either way the new module gets its value back, twice patched too, and later tests see the real value."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        old = importlib.import_module("mirage_viz.photo")
-    new = importlib.import_module("mirage_viz.scenes.photo")
-    before = new.MAX_PIXELS
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(old, "MAX_PIXELS", 1000)
-        patch.setattr(old, "MAX_PIXELS", 7)
-        assert new.MAX_PIXELS == 7
-    assert new.MAX_PIXELS == before
-    old.MAX_PIXELS = 5
-    del old.MAX_PIXELS  # deleting through the old path undoes the write
-    assert new.MAX_PIXELS == before
 
 
 def import_lines(source: str) -> set[int]:
