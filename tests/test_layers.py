@@ -1,4 +1,4 @@
-"""The package's layers: each module imports only its own layer and the ones under it; moved modules still import."""
+"""The package's layers: each module imports only its own layer and the ones under it."""
 
 import ast
 from pathlib import Path
