@@ -272,14 +272,17 @@ def test_benchmark_tab_shows_the_shipped_run_and_refuses_a_bad_file(app_url, tmp
     from gradio_client import handle_file
 
     client = Client(app_url, verbose=False)
-    plot, tables = client.predict(None, api_name="/bench")
-    assert "## Targets" in tables and "read speedup" in tables
-    assert len(json.loads(plot["plot"])["data"]) >= 8
+    note, *headlines, targets, tables = client.predict(None, api_name="/bench")  # the accordion's label is no output here
+    assert note.startswith("Shown: the shipped run") and "read speedup" in targets and "## Speed" in tables
+    sentences, plots = headlines[0::2], headlines[1::2]
+    assert len(sentences) == len(plots) == 3
+    assert sentences[0].startswith("#### How fast each memory is read") and "x faster" in sentences[0]
+    assert all(len(json.loads(plot["plot"])["data"]) >= 3 for plot in plots)
     bad = tmp_path / "bench.json"
     bad.write_text('{"format": "not a benchmark"}')
     with pytest.raises(Exception, match="not a mirage_viz benchmark"):
         client.predict(handle_file(str(bad)), api_name="/bench")
-    assert "## Targets" in client.predict(None, api_name="/bench")[1]  # the server still answers
+    assert "read speedup" in client.predict(None, api_name="/bench")[-2]  # the server still answers
 
 
 def test_a_photo_runs_as_the_first_frame_and_a_bad_one_gets_a_message(app_url, tmp_path):

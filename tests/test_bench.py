@@ -1,8 +1,10 @@
 import json
+from pathlib import Path
 
 import pytest
 
 from mirage_viz.bench import HALF_PRECISION_TOLERANCE, BenchConfig, bench_figure, bench_markdown, load_bench, run_bench, write_bench
+from mirage_viz.bench.report import bench_headlines
 from mirage_viz.bench.common import median, pairwise_ratio
 from mirage_viz.bench.fidelity import MEMORY_OPTIONS, SHARP_DECODER_OPTIONS, half_precision_difference, trajectory_views
 from mirage_viz.bench.peak import measure_peak_memory
@@ -91,6 +93,21 @@ def test_report_and_plot_are_written_all_together(tiny_bench, tmp_path):
     assert len(bench_figure(tiny_bench).data) >= 8
     with pytest.raises(ValueError, match="not empty"):
         write_bench(tiny_bench, out)  # nothing overwritten without asking
+
+
+def test_the_three_headlines_read_their_figures_from_the_result():
+    result = load_bench(Path(__file__).resolve().parent.parent / "mirage_viz" / "assets" / "bench" / "bench.json")
+    read, held, close = bench_headlines(result)
+    entry = result["speed"]["embedded"]["256"]
+    assert f"{entry['read_speedup']:.0f}x faster" in read.sentence and f"{entry['read_ms']['rgb']:.0f} ms" in read.sentence
+    latent = next(iter(result["caches"]["variants"].values()))
+    assert f"{latent['bytes_ratio_vs_rgb']:.0f}x less" in held.sentence
+    means = result["fidelity"]["loop"]["mean_over_worlds"]
+    assert f"latent memory {means['latent']['mean_psnr']:.1f} dB" in close.sentence
+    assert f"RGB memory {means['rgb']['return_psnr_vs_truth']:.1f} dB" in close.sentence
+    for headline in (read, held, close):  # each chart has its own legend and labelled axes
+        assert headline.figure.layout.legend.orientation == "h" and headline.figure.layout.yaxis.title.text
+        assert len(headline.figure.data) >= 3
 
 
 def test_load_bench_names_what_is_wrong(tmp_path):

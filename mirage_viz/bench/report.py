@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-__all__ = ["bench_figure", "bench_markdown", "load_bench", "write_bench"]
+__all__ = ["Headline", "bench_figure", "bench_headlines", "bench_markdown", "load_bench", "targets_markdown", "write_bench"]
 
 _COLORS = {"latent": "#1f77b4", "rgb": "#d62728", "none": "#7f7f7f"}
+_MEMORY_LABELS = {"latent": "latent memory", "rgb": "RGB memory", "none": "no memory"}
+_VAE_LABELS = {"embedded": "embedded VAE", "sd": "SD-layout VAE"}
 
 
 def load_bench(path: str | Path) -> dict:
@@ -54,23 +57,26 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]
 
 
-def bench_markdown(result: dict) -> str:
-    """The whole result as markdown tables (what ``bench.md`` holds)."""
+def targets_markdown(result: dict) -> str:
+    """The targets (each measured figure against its bar) as one markdown table."""
+    return "\n".join(_table(["target", "measured", "bar", "met"], [
+        [t["target"], _fmt_against(t["value"], t["bar"]), _fmt(t["bar"]),
+         {True: "yes", False: "**no**", None: "not measured"}[t["met"]]]
+        for t in result["targets"]
+    ])) + "\n"
+
+
+def bench_markdown(result: dict, targets: bool = True) -> str:
+    """The whole result as markdown tables (what ``bench.md`` holds); ``targets=False`` leaves the targets out."""
     config, machine = result["config"], result["machine"]
     lines = [
         "# mirage_viz benchmark",
         "",
         f"{result['created']} on {machine['processor']} ({machine['cpu_count']} CPUs, {machine['torch_threads']} torch "
         f"threads), torch {machine['torch']}. Reproduce: `mirage-viz bench{' --quick' if config['quick'] else ''}`.",
-        "",
-        "## Targets",
-        "",
     ]
-    lines += _table(["target", "measured", "bar", "met"], [
-        [t["target"], _fmt_against(t["value"], t["bar"]), _fmt(t["bar"]),
-         {True: "yes", False: "**no**", None: "not measured"}[t["met"]]]
-        for t in result["targets"]
-    ])
+    if targets:
+        lines += ["", "## Targets", "", targets_markdown(result).rstrip("\n")]
     lines += ["", "## Speed and bytes (latent vs RGB memory, same trajectory, one process)", "",
               f"A `loop` of {config['speed_steps']} steps; reads and steps timed at the full cache. Read speedup: median "
               "of pairwise RGB/latent ratios, each read following the other memory's (cold caches, as in a rollout); "
@@ -201,3 +207,88 @@ def bench_figure(result: dict) -> go.Figure:
     figure.update_xaxes(title_text="step", row=2, col=2)
     figure.update_layout(height=760, margin=dict(l=40, r=20, t=60, b=40), legend=dict(font=dict(size=10)))
     return figure
+
+
+@dataclass(frozen=True)
+class Headline:
+    """One result of a benchmark: a title, one sentence with its figures (computed, never typed) and a chart."""
+
+    title: str
+    sentence: str
+    figure: go.Figure
+
+
+def bench_headlines(result: dict) -> list[Headline]:
+    """The three results that matter, each read from ``result``: how fast each memory is read, how many bytes it
+    holds over a long loop, and how close each memory's frames come to the truth over a loop."""
+    return [_read_headline(result), _bytes_headline(result), _psnr_headline(result)]
+
+
+def _chart(title_x: str, title_y: str, log_y: bool = False) -> go.Figure:
+    figure = go.Figure()
+    figure.update_layout(height=340, margin=dict(l=60, r=20, t=10, b=50), font=dict(size=13),
+                         legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0))
+    figure.update_xaxes(title_text=title_x)
+    figure.update_yaxes(title_text=title_y, type="log" if log_y else "linear")
+    return figure
+
+
+def _read_headline(result: dict) -> Headline:
+    speed = result["speed"]
+    figure = _chart("image size (px)", "read (ms, log scale)", log_y=True)
+    for vae, sizes in speed.items():
+        keys = sorted(sizes, key=int)
+        for memory in ("latent", "rgb"):
+            figure.add_trace(go.Scatter(
+                x=[int(k) for k in keys], y=[sizes[k]["read_ms"][memory] for k in keys], mode="lines+markers",
+                name=f"{_MEMORY_LABELS[memory]}, {_VAE_LABELS.get(vae, vae)}", line=dict(color=_COLORS[memory], dash="solid" if vae == "embedded" else "dash")))
+    vae = "embedded" if "embedded" in speed else next(iter(speed))
+    size = "256" if "256" in speed[vae] else max(speed[vae], key=int)
+    entry = speed[vae][size]
+    sentence = (f"Reading the memory into the next camera at {size} px takes the latent memory "
+                f"{entry['read_ms']['latent']:.1f} ms and the RGB memory {entry['read_ms']['rgb']:.0f} ms with the "
+                f"{_VAE_LABELS.get(vae, vae)}: {entry['read_speedup']:.0f}x faster, since the RGB memory renders every pixel and encodes the "
+                "render at every step.")
+    others = [v for v in speed if v != vae and size in speed[v]]
+    if others:
+        sentence += (f" With the {_VAE_LABELS.get(others[0], others[0])}, whose encoder is Stable Diffusion's size, "
+                     f"{speed[others[0]][size]['read_speedup']:.0f}x.")
+    return Headline("How fast each memory is read", sentence, figure)
+
+
+def _bytes_headline(result: dict) -> Headline:
+    caches = result["caches"]
+    variants = caches["variants"]
+    rgb_name = next(name for name in variants if name.startswith("rgb"))
+    latent_name = next(iter(variants))  # the paper's flat float32 cache comes first
+    shown = [latent_name, *[n for n in variants if n.startswith("flat") and n != latent_name][:1], rgb_name]
+    figure = _chart("frames written", "cache (MB, log scale)", log_y=True)
+    for name in shown:  # the latent caches in the latent memory's colour (float16 dashed), the RGB cloud in its own
+        line = dict(color=_COLORS["rgb"]) if name == rgb_name else dict(color=_COLORS["latent"],
+                                                                        dash="solid" if name == latent_name else "dash")
+        figure.add_trace(go.Scatter(y=[b / 1e6 for b in variants[name]["bytes_per_step"]], mode="lines", name=name,
+                                    line=line))
+    lap_latent = variants[latent_name]["cache_bytes_after_one_lap"]
+    lap_rgb = variants[rgb_name]["cache_bytes_after_one_lap"]
+    sentence = (f"After one lap of a {caches['steps']}-step loop at {caches['size']} px, the RGB point cloud holds "
+                f"{lap_rgb / 1e6:.0f} MB and the latent cache {lap_latent / 1e6:.1f} MB: "
+                f"{variants[latent_name]['bytes_ratio_vs_rgb']:.0f}x less, since it keeps one point per latent cell "
+                "instead of one per pixel.")
+    return Headline("How many bytes each memory holds", sentence, figure)
+
+
+def _psnr_headline(result: dict) -> Headline:
+    loop = result["fidelity"]["loop"]
+    figure = _chart("step", "PSNR against the truth (dB)")
+    worlds = loop["worlds"]
+    for memory in loop["mean_over_worlds"]:
+        per_step = [sum(values) / len(values) for values in zip(*(loop["per_world"][w][memory]["psnr"] for w in worlds))]
+        figure.add_trace(go.Scatter(y=per_step, mode="lines+markers", name=_MEMORY_LABELS.get(memory, memory),
+                                    line=dict(color=_COLORS.get(memory))))
+    means = loop["mean_over_worlds"]
+    sentence = (f"Over a {loop['steps']}-step loop at {loop['size']} px (mean of {', '.join(worlds)}), the generated frames "
+                "come this close to the truth on average: " + ", ".join(
+                    f"{_MEMORY_LABELS.get(name, name)} {m['mean_psnr']:.1f} dB" for name, m in means.items())
+                + "; the frame back at the start: " + ", ".join(
+                    f"{_MEMORY_LABELS.get(name, name)} {m['return_psnr_vs_truth']:.1f} dB" for name, m in means.items()) + ".")
+    return Headline("How close each memory's frames come to the truth", sentence, figure)

@@ -36,7 +36,7 @@ import gradio as gr
 from mirage_viz.backbone import (ASSETS_DIR, DEFAULT_DEPTH_MODEL, SHARP_VAE, Backbone, build_backbone,
                                  check_decoder_sharpness_models, depth_model_for)
 from mirage_viz.geometry.cameras import FOV_RANGE
-from mirage_viz.bench.report import bench_figure, bench_markdown, load_bench
+from mirage_viz.bench.report import bench_headlines, bench_markdown, load_bench, targets_markdown
 from mirage_viz.models.hub import ModelAccess
 from mirage_viz.models.hub_depth import DEPTH_SCALE_RANGE, check_depth_scale
 from mirage_viz.rollout.records import Rollout
@@ -640,11 +640,22 @@ def show_sweep() -> tuple:
 
 
 def show_bench(path: str | None = None) -> tuple:
-    """The plot and the tables of a ``bench.json`` (the shipped one when ``path`` is None)."""
+    """The Benchmark tab for a ``bench.json`` (the shipped one when ``path`` is None): which run it is, the three
+    headline results (a sentence and a chart each), the targets and every table."""
+    shipped = not path
     path = path or SHIPPED_BENCH
     try:
         result = load_bench(path)
-        return bench_figure(result), bench_markdown(result)
+        headlines = bench_headlines(result)
+        machine = result["machine"]
+        source = "the shipped run" if shipped else Path(path).name
+        note = (f"Shown: {source}, measured {result['created'][:10]} on {machine['cpu_count']} CPUs ({machine['processor']}"
+                f"{', quick' if result['config']['quick'] else ''}).")
+        targets = result["targets"]
+        met = sum(t["met"] is True for t in targets)
+        return (note, *[part for h in headlines for part in (f"#### {h.title}\n{h.sentence}", h.figure)],
+                gr.Accordion(label=f"Targets: {met} of {len(targets)} met (every figure against its bar)"),
+                targets_markdown(result), bench_markdown(result, targets=False))
     except Exception as error:  # noqa: BLE001 - any malformed upload gets a message, never a traceback
         message = str(error) if isinstance(error, ValueError) else f"{Path(path).name} lacks part of a benchmark result ({error!r})"
         raise _refused(f"{message}; upload a bench.json written by `mirage-viz bench`") from None
@@ -799,25 +810,34 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
                                concurrency_limit=None, show_progress="minimal", show_progress_on=drive_status)
             demo.load(None, js=_KEYBOARD_JS)
         with gr.Tab("Benchmark"):
-            gr.Markdown(
-                "Latent against RGB memory, measured side by side: read and step time per image size and VAE, "
-                "cache bytes, peak memory, consistency on loops, empty cells per depth mode, fused and float16 "
-                "caches. Shown: the shipped run (`mirage_viz/assets/bench/bench.json`, a 2-core CPU machine). Measure your "
-                "machine with `mirage-viz bench` (about 40 minutes; `--quick`: about 150 s) and upload its `bench.json`."
-            )
-            bench_file = gr.File(label="a bench.json to show (empty: the shipped one)", file_types=[".json"], type="filepath")
-            bench_plot = gr.Plot(label="benchmark")
-            bench_tables = gr.Markdown()
-            bench_file.change(handlers.bench, bench_file, [bench_plot, bench_tables], api_name="bench")
-            demo.load(show_bench, None, [bench_plot, bench_tables])
-            gr.Markdown(SWEEP_INTRO)
-            sweep_plots = []
-            for _ in range(2):
-                with gr.Row():
-                    # side by side from 1,300 px of window; one under the other below, so every label stays level
-                    sweep_plots.extend(gr.Plot(show_label=False, min_width=620) for _ in range(2))
-            sweep_table = gr.Dataframe(label="summary: means over 27 replicates (3 worlds x 3 layouts x 3 seeds) with "
-                                       "95% intervals", interactive=False, wrap=True)
+            gr.Markdown("The paper's claims measured side by side: the latent memory against the RGB memory, same "
+                        "frames, same machine. Measure yours with `mirage-viz bench` (`--quick`: a few minutes) and show "
+                        "its `bench.json` here.")
+            with gr.Row(equal_height=True):
+                bench_note = gr.Markdown()
+                bench_upload = gr.UploadButton("Show my bench.json", file_types=[".json"], type="filepath", size="sm",
+                                               scale=0, min_width=200)
+            headline_parts = []
+            with gr.Row():
+                for _ in range(3):  # side by side at 1280 px and up: the three results in one screen
+                    with gr.Column(min_width=380):
+                        headline_parts += [gr.Markdown(), gr.Plot(show_label=False)]
+            with gr.Accordion("Targets", open=False) as targets_box:
+                targets_table = gr.Markdown()
+            with gr.Accordion("Every table of the run", open=False):
+                bench_tables = gr.Markdown()
+            bench_outputs = [bench_note, *headline_parts, targets_box, targets_table, bench_tables]
+            bench_upload.upload(handlers.bench, bench_upload, bench_outputs, api_name="bench")
+            demo.load(show_bench, None, bench_outputs)
+            with gr.Accordion("Across scenes, paths and depth quality: the shipped sweep", open=False):
+                gr.Markdown(SWEEP_INTRO)
+                sweep_plots = []
+                for _ in range(2):
+                    with gr.Row():
+                        # side by side from 1,300 px of window; one under the other below, so every label stays level
+                        sweep_plots.extend(gr.Plot(show_label=False, min_width=620) for _ in range(2))
+                sweep_table = gr.Dataframe(label="summary: means over 27 replicates (3 worlds x 3 layouts x 3 seeds) "
+                                           "with 95% intervals", interactive=False, wrap=True)
             demo.load(show_sweep, None, [*sweep_plots, sweep_table])
         demo.unload(handlers.close)
     handlers.forget = functools.partial(_forget_gradio_session, demo)
