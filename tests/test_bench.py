@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from mirage_viz.bench import HALF_PRECISION_TOLERANCE, BenchConfig, bench_figure, bench_markdown, load_bench, run_bench, write_bench
-from mirage_viz.bench.report import bench_headlines
+from mirage_viz.bench.report import bench_headlines, headline_table
 from mirage_viz.bench.common import median, pairwise_ratio
 from mirage_viz.bench.fidelity import MEMORY_OPTIONS, SHARP_DECODER_OPTIONS, half_precision_difference, trajectory_views
 from mirage_viz.bench.peak import measure_peak_memory
@@ -186,3 +186,10 @@ def test_cli_quick_bench_writes_its_report(tmp_path, capsys, monkeypatch):
     assert len(result["speed"]["embedded"]["64"]["read_samples_ms"]["latent"]) == 4
     assert result["config"]["quick"] and result["config"]["vaes"] == ["embedded"]
     assert (tmp_path / "bench" / "bench.md").read_text().startswith("# mirage_viz benchmark")
+
+
+def test_the_readme_holds_the_shipped_benchs_headline_table_as_generated():
+    """The README's table of results is headline_table's output for the shipped bench, never typed by hand."""
+    root = Path(__file__).resolve().parent.parent
+    table = headline_table(load_bench(root / "mirage_viz" / "assets" / "bench" / "bench.json"))
+    assert table in (root / "README.md").read_text(), "regenerate the README's table with headline_table (docs/development.md)"

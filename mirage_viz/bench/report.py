@@ -9,7 +9,8 @@ from pathlib import Path
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-__all__ = ["Headline", "bench_figure", "bench_headlines", "bench_markdown", "load_bench", "targets_markdown", "write_bench"]
+__all__ = ["Headline", "bench_figure", "bench_headlines", "bench_markdown", "headline_table", "load_bench", "targets_markdown",
+           "write_bench"]
 
 _COLORS = {"latent": "#1f77b4", "rgb": "#d62728", "none": "#7f7f7f"}
 _MEMORY_LABELS = {"latent": "latent memory", "rgb": "RGB memory", "none": "no memory"}
@@ -292,3 +293,31 @@ def _psnr_headline(result: dict) -> Headline:
                 + "; the frame back at the start: " + ", ".join(
                     f"{_MEMORY_LABELS.get(name, name)} {m['return_psnr_vs_truth']:.1f} dB" for name, m in means.items()) + ".")
     return Headline("How close each memory's frames come to the truth", sentence, figure)
+
+
+def headline_table(result: dict) -> str:
+    """The headline results as the README's markdown table, read from ``result`` (the README holds this function's
+    output for the shipped bench, and a test keeps the two equal)."""
+    speed = result["speed"]["embedded"]["256"]
+    sd = result["speed"].get("sd", {}).get("256")
+    variants = result["caches"]["variants"]
+    latent = next(iter(variants.values()))
+    rgb = next(v for name, v in variants.items() if name.startswith("rgb"))
+    loop = result["fidelity"]["loop"]
+    means = loop["mean_over_worlds"]
+    steps = result["caches"]["steps"]
+
+    def db(key: str) -> list[str]:
+        values = [f"{means[m][key]:.1f} dB" for m in ("latent", "rgb", "none")]
+        return [*values, f"{means['latent'][key] - means['rgb'][key]:+.1f} dB"]
+
+    faster = f"{speed['read_speedup']:.0f}x faster" + (f" ({sd['read_speedup']:,.0f}x with an SD-layout VAE)" if sd else "")
+    rows = [
+        [f"read into the next camera, cache of a {result['config']['speed_steps']}-step loop (embedded VAE)",
+         f"{speed['read_ms']['latent']:.1f} ms", f"{speed['read_ms']['rgb']:.0f} ms", "-", faster],
+        [f"cache after one lap of the {steps}-step loop", f"{latent['cache_bytes_after_one_lap'] / 1e6:.1f} MB",
+         f"{rgb['cache_bytes_after_one_lap'] / 1e6:.0f} MB", "-", f"{latent['bytes_ratio_vs_rgb']:.0f}x fewer bytes"],
+        [f"mean PSNR over a {loop['steps']}-step loop ({', '.join(loop['worlds'])})", *db("mean_psnr")],
+        ["PSNR of the frame back at the start of that loop", *db("return_psnr_vs_truth")],
+    ]
+    return "\n".join(_table(["result", "latent", "RGB", "none", "latent against RGB"], rows)) + "\n"
