@@ -52,7 +52,7 @@ def gradient_mean_abs(image: torch.Tensor) -> float:
     where blur merges texture finer than itself, and it rises with noise and artefacts as much as with detail (a
     ratio above 1 is not "sharper than the truth"). Issue 15's sharpness figures were taken in it, though the issue calls
     them gradient energy: its rollout re-run on the code and weights it was filed with gives its "0.63 to 0.89, none
-    0.3 to 0.5" in this measure alone (``scripts/sharpness_calibration.py --commit ba212fc``).
+    0.3 to 0.5" in this measure alone (``experiments/sharpness_calibration.py --commit ba212fc``).
     """
     dx, dy = image[..., :, 1:] - image[..., :, :-1], image[..., 1:, :] - image[..., :-1, :]
     return max(float(dx.abs().mean() + dy.abs().mean()), 1e-12)
@@ -66,7 +66,7 @@ def gradient_length(image: torch.Tensor) -> float:
     return max(float((dx.square() + dy.square()).sum(-3).sqrt().mean()), 1e-12)
 
 
-# a frame's sharpness relative to the truth's, as the bench and scripts/frame_bars.py write it: "sharpness" is the
+# a frame's sharpness relative to the truth's, as the bench and experiments/frame_bars.py write it: "sharpness" is the
 # energy (the word issue 15's bar uses), "sharpness_mean_abs" the measure its figures were taken in, the length beside it
 SHARPNESS_MEASURES: dict[str, Callable[[torch.Tensor], float]] = {
     "sharpness": gradient_energy, "sharpness_mean_abs": gradient_mean_abs, "sharpness_length": gradient_length}

@@ -99,7 +99,7 @@ def test_the_latent_memory_shows_its_conditioning_decoded_and_the_rgb_memory_its
 
 
 def test_first_hand_ties_and_known_cells_bring_the_return_frame_back_on_a_held_out_world(backbone):
-    """studio is not a training world of the denoiser; 12-step loop at 128 px (scripts/frame_bars.py: 256 px)."""
+    """studio is not a training world of the denoiser; 12-step loop at 128 px (experiments/frame_bars.py: 256 px)."""
     returns = {}
     for name, options in {"paper": {}, "ties0": dict(depth_tie_bits=0),
                           "ties0+known": dict(depth_tie_bits=0, known_cells=True)}.items():

@@ -198,11 +198,3 @@ def test_the_app_offers_the_writers_files(rollout, tmp_path):
     assert len(list((tmp_path / "unzipped" / "frames").rglob("*.png"))) == 4 * 4
     shutil.unpack_archive(files[-2], tmp_path / "unzipped")
     assert (tmp_path / "unzipped" / "cameras" / "colmap" / "images.txt").is_file()
-
-
-def test_the_mp4_writer_comparison_runs_and_writes_its_figures(tmp_path, backbone, load_script):
-    out = tmp_path / "mp4_writers.json"
-    load_script("mp4_writers").main(["--steps", "1", "--size", "64", "--repeats", "1", "--out", str(out)])
-    result = json.loads(out.read_text())
-    assert result["frames"] == 2 and result["writers"]["pyav"]["installed"] is True
-    assert result["writers"]["pyav"]["file_kb"] > 0 and result["writers"]["pyav"]["installed_mb"] > 0

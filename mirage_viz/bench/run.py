@@ -162,7 +162,7 @@ def _targets(result: dict) -> list[dict]:
         add(f"{name}: 12-step loop mean PSNR, latent minus none (dB)",
             round(latent["mean_psnr"] - short["none"]["mean_psnr"], 3), 3.0)
         # the bar in the measure the issue's figures were taken in, the mean absolute gradient (its rollout re-run on the
-        # code and weights it was filed with gives them: scripts/sharpness_calibration.py --commit ba212fc), then the
+        # code and weights it was filed with gives them: experiments/sharpness_calibration.py --commit ba212fc), then the
         # energy, the word the issue used (no decoder of an f = 8 latent keeps a quarter of it: sharpness_ceiling.py),
         # and the gradient length, beside it for comparison
         add(f"{name}: sharpness of generated frames, latent (mean abs. gradient / truth's: the measure of the issue's "

@@ -119,7 +119,7 @@ def export_video(rollout: Rollout, path: str | Path, fps: int = VIDEO_FPS, basis
 
     Encoded in process with PyAV (FFmpeg's libx264, ``crf`` 20): 107 MB installed, where imageio-ffmpeg installs
     173 MB (an FFmpeg executable it pipes frames to) and encodes the same frames 1.17x slower
-    (``python scripts/mp4_writers.py``).
+    (``python experiments/mp4_writers.py``).
     """
     import av
 

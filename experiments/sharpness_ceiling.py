@@ -3,7 +3,7 @@
 Held-out views (worlds the models never saw, 256 px) against themselves blurred by a Gaussian of a fraction of a
 pixel, downsampled 8x and upsampled again, and through each shipped VAE (encode, decode).
 
-    python scripts/sharpness_ceiling.py          # about 20 seconds on 2 CPU cores
+    python experiments/sharpness_ceiling.py          # about 20 seconds on 2 CPU cores
 """
 
 from __future__ import annotations

@@ -6,9 +6,9 @@ the VAE's own reconstruction of the first frame (the ceiling), the mean PSNR ove
 generated frames relative to the truth's (in mean absolute gradient, the measure issue 15's figures were taken in, and
 in gradient energy, the word its bar uses, and gradient length) and the median step time.
 
-    python scripts/frame_bars.py                      # about 6 minutes on 2 CPU cores
-    python scripts/frame_bars.py --long --settings paper,edge0.1+known
-    python scripts/frame_bars.py --settings closest,sharp+close --worlds studio:1,gallery:1   # other world seeds
+    python experiments/frame_bars.py                      # about 6 minutes on 2 CPU cores
+    python experiments/frame_bars.py --long --settings paper,edge0.1+known
+    python experiments/frame_bars.py --settings closest,sharp+close --worlds studio:1,gallery:1   # other world seeds
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ Encodes the labelled step views of the default rollout (``loop``, 12 steps, 256 
 ``--repeats``) and file size in ``runs/mp4_writers.json``. imageio-ffmpeg is not a dependency of mirage_viz:
 ``pip install imageio-ffmpeg`` to include it.
 
-    python scripts/mp4_writers.py [--steps 12] [--size 256] [--repeats 3] [--out runs/mp4_writers.json]
+    python experiments/mp4_writers.py [--steps 12] [--size 256] [--repeats 3] [--out runs/mp4_writers.json]
 """
 
 from __future__ import annotations

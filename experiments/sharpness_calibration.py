@@ -15,8 +15,8 @@ runs it on the code and weights of a past commit instead (``git archive`` into a
 history), so ``--commit ba212fc`` (:data:`ISSUE_FILED_AT`) shows the very frames the issue measured: its PSNR figures
 come out to their last decimal, and so does whichever measure it took its sharpness in.
 
-    python scripts/sharpness_calibration.py                      # shipped models, about 20 s on 2 CPU cores
-    python scripts/sharpness_calibration.py --commit ba212fc     # the models the issue was filed with, about 30 s
+    python experiments/sharpness_calibration.py                      # shipped models, about 20 s on 2 CPU cores
+    python experiments/sharpness_calibration.py --commit ba212fc     # the models the issue was filed with, about 30 s
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ the sharp one, then each post-filter runs on the decoded frames: an unsharp mask
 1990) and a toggle filter (Kramer and Bruckner 1975). Per row: the mean PSNR over the generated steps and the three
 sharpness measures of :data:`mirage_viz.metrics.SHARPNESS_MEASURES`, each relative to the truth.
 
-    python scripts/sharpness_filters.py                    # about 2 minutes on 2 CPU cores
-    python scripts/sharpness_filters.py --picture runs/sharpness_filters.png
+    python experiments/sharpness_filters.py                    # about 2 minutes on 2 CPU cores
+    python experiments/sharpness_filters.py --picture runs/sharpness_filters.png
 """
 
 from __future__ import annotations
