@@ -22,7 +22,7 @@ from mirage_viz.models.hub import ModelAccess, describe_failure, pick_device, pr
 from mirage_viz.models.denoiser import WarpConditionedPipeline
 from mirage_viz.models.depth_net import DepthNet
 from mirage_viz.models.hub_depth import DEFAULT_DEPTH_MODEL, TransformersDepth, check_depth_scale
-from mirage_viz.models.inpaint import InpaintGenerator
+from mirage_viz.models.inpaint import InpaintGenerator, check_guidance_scale
 from mirage_viz.models.protocols import DepthEstimator, LatentCodec, LatentGenerator
 from mirage_viz.models.vae import DiffusersVAE, interpolate_decoders, load_vae, quiet_diffusers
 
@@ -257,6 +257,7 @@ def build_backbone(
         device: ``auto`` (CUDA with float16 when present), ``cpu`` or ``cuda[:N]``.
         cpu_offload: offload the hub generator's submodules to the CPU between uses (CUDA only; needs accelerate).
         depth_scale: median depth in metres given to relative depth predictions.
+        guidance_scale: classifier-free guidance of a hub generator, in ``GUIDANCE_RANGE`` (NaN and infinity refused).
         access: which folders and ids may be named (:class:`~mirage_viz.models.hub.ModelAccess`); default: any folder or
             hub id. The app passes ``ModelAccess.for_visitors(...)``: hub ids and allowed folders only.
 
@@ -268,6 +269,7 @@ def build_backbone(
     if not isinstance(prompt, str):
         raise ValueError(f"prompt must be text, got {type(prompt).__name__}")
     depth_scale = check_depth_scale(depth_scale)
+    guidance_scale = check_guidance_scale(guidance_scale)  # before anything loads
     access = access or ModelAccess()
     sharp = isinstance(vae, str) and vae.strip() == SHARP_VAE  # shipped, so not a hub id or folder to resolve
     sources = {kind: access.resolve(value, kind) if value else None

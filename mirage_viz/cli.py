@@ -2,13 +2,14 @@
 
 Every failure is one line on stderr and an exit status, never a traceback: 2 for bad input or a file that
 cannot be read or written, 130 for Ctrl-C, 143 for SIGTERM (the staging folder removed, nothing half-written).
-The heavy imports (torch, open3d, diffusers) happen inside :func:`main`; an interrupt during them is noted
-and handled once they finish, like any other. ``MIRAGE_VIZ_DEBUG=1`` shows the traceback of an unexpected error.
+The heavy imports (torch, open3d, diffusers) happen inside :func:`main`; an interrupt during them ends the process
+at once, as nothing is written yet. ``MIRAGE_VIZ_DEBUG=1`` shows the traceback of an unexpected error.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import signal
 import sys
@@ -22,14 +23,18 @@ class Terminated(KeyboardInterrupt):
 
 _signalled: list[int] = []  # signals received: a library may wrap the exception we raise (lazy imports do)
 _interrupt_note: list[str] = []  # what an interrupt leaves, when it is not "nothing was written" (a sweep's runs)
-_importing = [False]  # while the heavy modules import, a signal is only noted: raised inside an import, CPython
-# can mark the interrupt unhandled and end the process by SIGINT even after we caught it
+_importing = [False]  # while the heavy modules import, a signal ends the process there: raised inside an import,
+# CPython can mark the interrupt unhandled and end the process by SIGINT even after we caught it, and waiting for
+# the imports to finish takes seconds
 
 
 def _on_signal(signum: int, frame: object) -> None:
     _signalled.append(signum)
-    if not _importing[0]:
-        _raise_signalled()
+    if _importing[0]:  # nothing is written yet and nothing needs cleaning up
+        status = _report("mirage-viz", KeyboardInterrupt())
+        sys.stderr.flush()
+        os._exit(status)
+    _raise_signalled()
 
 
 def _raise_signalled() -> None:
@@ -37,7 +42,7 @@ def _raise_signalled() -> None:
 
 
 def _import_heavy_modules() -> None:
-    """torch, open3d, diffusers and the modules built on them, imported at once; a signal meanwhile waits for the end."""
+    """torch, open3d, diffusers and the modules built on them, imported at once; a signal meanwhile ends the process."""
     import importlib
 
     _importing[0] = True
@@ -46,8 +51,6 @@ def _import_heavy_modules() -> None:
             importlib.import_module(f"{__package__}.{module}")
     finally:
         _importing[0] = False
-    if _signalled:
-        _raise_signalled()
 
 
 def _install_handlers() -> dict[int, object]:
@@ -72,6 +75,19 @@ def _memories(text: str) -> tuple[str, ...]:
             f"{text!r}: give distinct names from {','.join(MEMORY_NAMES)} separated by commas"
         )
     return names
+
+
+def _guidance(text: str) -> float:
+    from mirage_viz.models.inpaint import check_guidance_scale
+
+    try:
+        value: object = float(text)
+    except ValueError:
+        value = text  # not a number: the check says what is accepted
+    try:
+        return check_guidance_scale(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _output_folder(text: str) -> Path:
@@ -121,7 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "them, keeping the first and the last)")
     rollout.add_argument("--magnitude", type=float, default=None,
                          help="total motion of the preset (metres, degrees or a zoom factor; default: the preset's)")
-    rollout.add_argument("--size", type=int, default=defaults.size, help="image size in pixels (square; a multiple of 32)")
+    rollout.add_argument("--size", type=int, default=defaults.size,
+                         help="image size in pixels (square; a multiple of 32). On the CPU a size whose step is "
+                         "estimated at over a minute or over the memory available is refused (about 1850 px on 2 cores)")
     rollout.add_argument("--fov", type=float, default=None,
                          help=f"horizontal field of view in degrees (default: a --trajectory-file's own intrinsics, else "
                          f"{DEFAULT_FOV_DEGREES:g}; with --image, the photo's EXIF 35 mm focal length when it has one)")
@@ -138,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     rollout.add_argument("--generator", default=None,
                          help="hub id or folder of a StableDiffusionInpaintPipeline conditioned on the warped latent (default: embedded)")
     rollout.add_argument("--prompt", default="", help="text prompt of a hub generator")
-    rollout.add_argument("--guidance", type=float, default=5.0, help="classifier-free guidance of a hub generator")
+    rollout.add_argument("--guidance", type=_guidance, default=5.0,
+                         help="classifier-free guidance of a hub generator, 0 to 100 (1 or less: off)")
     rollout.add_argument("--device", default="auto", help="auto (CUDA with float16 when present, else CPU), cpu or cuda[:N]")
     rollout.add_argument("--cpu-offload", action="store_true", help="offload a hub generator's parts to the CPU between uses (CUDA)")
     rollout.add_argument("--seed", type=int, default=defaults.seed,
@@ -286,12 +305,13 @@ def _sweep(args: argparse.Namespace) -> int:
     bar = tqdm(desc="sweep", unit="run", disable=args.quiet, file=sys.stderr)
 
     def progress(done: int, total: int, spec) -> None:
+        if done and not _interrupt_note:  # from the first finished run on, an interrupt leaves runs to resume
+            _interrupt_note.append(f"the finished runs are kept in {args.out}: run the same command to resume")
         bar.total = total
         bar.n = done
         bar.set_postfix_str(spec.run_id if spec is not None else f"{done} finished before")
         bar.refresh()
 
-    _interrupt_note.append(f"the finished runs are kept in {args.out}: run the same command to resume")
     try:
         result = run_sweep(grid, args.out, args.engine, args.workers, args.address, args.max_runs, progress)
     finally:
@@ -350,18 +370,26 @@ def _add_cameras_command(commands: argparse._SubParsersAction) -> None:
                          "replace the file's")
     convert.add_argument("--steps", type=int, default=None,
                          help="keep this many steps after the first pose, picked evenly, the first and last kept")
-    convert.add_argument("--overwrite", action="store_true", help="replace OUT when it exists")
+    convert.add_argument("--overwrite", action="store_true",
+                         help="replace OUT when it is a camera file of the --to format, or for colmap a folder "
+                         "mirage_viz wrote (never one holding other files)")
 
 
 def _cameras(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from mirage_viz.geometry.cameras import Intrinsics, check_fov_degrees
-    from mirage_viz.scenes.camera_files import detect_camera_format, read_cameras, write_cameras
+    from mirage_viz.outputs.folder import atomic_output_dir, check_output_dir
+    from mirage_viz.scenes.camera_files import check_camera_output, detect_camera_format, read_cameras, write_cameras
+    from mirage_viz.scenes.camera_files.colmap import write_colmap_files
     from mirage_viz.scenes.photo import DEFAULT_FOV_DEGREES
 
     if args.action is None:
         parser.parse_args(["cameras", "--help"])
-    if args.output.exists() and not args.overwrite:
-        raise ValueError(f"{args.output} exists; give another OUT, or --overwrite to replace it")
+    if args.to == "colmap":  # a folder: staged, replacing only a folder mirage_viz wrote, as rollout --out
+        check_output_dir(args.output, args.overwrite)
+        if args.output.suffix == ".txt":
+            check_camera_output(args.output, "colmap")  # says a COLMAP model is a folder
+    else:
+        check_camera_output(args.output, args.to, args.overwrite)  # before anything is read
     source_format = args.source_format or detect_camera_format(args.input)
     image_size = args.image_size if source_format == "realestate10k" else None  # a RealEstate10K file has none
     trajectory = read_cameras(args.input, source_format, image_size=image_size)
@@ -372,7 +400,12 @@ def _cameras(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         (trajectory.intrinsics[0].width, trajectory.intrinsics[0].height) if own else (256, 256))
     fov = DEFAULT_FOV_DEGREES if args.fov is None else check_fov_degrees(args.fov)
     cameras = trajectory.cameras(Intrinsics.from_fov(width, height, fov), own_intrinsics=own)
-    written = write_cameras(cameras, args.output, args.to, name=trajectory.name)
+    if args.to == "colmap":
+        with atomic_output_dir(args.output, args.overwrite, written_by="mirage-viz cameras convert") as staging:
+            names = [path.name for path in write_colmap_files(cameras, staging)]
+        written = [args.output / name for name in names]
+    else:
+        written = write_cameras(cameras, args.output, args.to, name=trajectory.name, overwrite=args.overwrite)
     print(f"wrote {', '.join(str(path) for path in written)}: {len(cameras)} cameras ({trajectory.steps} steps), "
           f"{args.to} format")
     return 0
@@ -461,7 +494,8 @@ def _rollout(args: argparse.Namespace) -> int:
         if args.steps is not None and args.steps != trajectory.steps:
             trajectory = trajectory.subsample(args.steps)
     photo = load_photo(args.image, args.size, args.fov) if args.image is not None else None
-    plan_rollout(config, trajectory=trajectory, photo=photo)  # every setting and camera checked before models load
+    # every setting and camera checked before models load; on the CPU, the size against this machine too
+    plan_rollout(config, trajectory=trajectory, photo=photo, device=args.device)
     check_decoder_sharpness_models(config.decoder_sharpness, args.vae, args.generator)
     backbone = _backbone(args, photo=photo is not None)
     for notice in backbone.notices:
@@ -522,7 +556,10 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException as error:  # noqa: BLE001 - every failure is a message and an exit status
         if isinstance(error, SystemExit):  # argparse: --help, or a usage error already printed
             raise
-        return _report(command, error)
+        status = _report(command, error)
+        if _signalled and argv is None:  # the program ends now, and its final collections would walk every object
+            gc.freeze()  # of torch, diffusers and Ray (1.8 s of its 2 s exit on 2 cores); frozen, they are skipped
+        return status
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import stat
+import sys
 from pathlib import Path
 from typing import BinaryIO
 
@@ -95,3 +96,7 @@ def read_json_file(path: str | Path, what: str, max_bytes: int = MAX_JSON_BYTES,
         return json.loads(text)
     except (json.JSONDecodeError, RecursionError) as error:
         raise ValueError(f"{what} file {path} is not valid JSON: {error}") from None
+    except ValueError:  # Python's own bound on the digits of an integer it reads
+        digits = sys.get_int_max_str_digits()
+        raise ValueError(f"{what} file {path} holds an integer of more than {digits:,} digits; accepted: numbers of at "
+                         f"most {digits:,} digits (a large value with an exponent, such as 1e30)") from None

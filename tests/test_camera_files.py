@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import shutil
 import time
 
 import numpy as np
@@ -13,6 +14,7 @@ import torch
 from mirage_viz.geometry.cameras import Camera, Intrinsics
 from mirage_viz.scenes.camera_files import CAMERA_FORMATS, detect_camera_format, read_cameras, write_cameras
 
+FILE_FORMATS = [format for format in CAMERA_FORMATS if format != "colmap"]
 SUFFIX = {"mirage_viz": ".json", "nerfstudio": ".json", "open3d": ".json", "realestate10k": ".txt", "colmap": ""}
 
 
@@ -254,6 +256,58 @@ def test_bad_files_are_refused_naming_the_place_and_what_is_accepted(tmp_path, m
     assert str(path) in str(error.value)
 
 
+def mirage_intrinsics_with(tmp_path, **keys):
+    k = {"fx": 100, "fy": 110, "cx": 63.5, "cy": 47.5, "width": 128, "height": 96}
+    data = {"camera_to_world": [np.eye(4).tolist()] * 2, "intrinsics": [k, {**k, **keys}]}
+    (tmp_path / "trajectory.json").write_text(json.dumps(data))  # NaN and Infinity as Python's json writes them
+    return tmp_path / "trajectory.json"
+
+
+@pytest.mark.parametrize("make, format, where, message", [
+    (lambda p: nerfstudio_with(p, np.eye(3).tolist(), w=1e30), "nerfstudio", "frames[0]", "got width 1e+30"),
+    (lambda p: nerfstudio_with(p, np.eye(3).tolist(), w=100_001), "nerfstudio", "frames[0]", "in [1, 100,000]"),
+    (lambda p: nerfstudio_with(p, np.eye(3).tolist(), fl_x=1e300), "nerfstudio", "frames[0]", "fx = 1e+300"),
+    (lambda p: nerfstudio_with(p, np.eye(3).tolist(), cy=-500), "nerfstudio", "frames[0]", "cy = -500.5 is outside"),
+    (lambda p: nerfstudio_with(p, np.eye(3).tolist(), fl_x=float("nan")), "nerfstudio", "frames[0] 'fl_x'", "finite"),
+    (lambda p: nerfstudio_with(p, np.eye(3).tolist(), fl_x=10**400), "nerfstudio", "frames[0] 'fl_x'", "finite"),
+    (lambda p: colmap_with(p, cameras="1 PINHOLE 1e11 96 100 110 64 48"), "colmap", "cameras.txt line 2", "width 1e+11"),
+    (lambda p: colmap_with(p, cameras="1 PINHOLE 128 96 100 inf 64 48"), "colmap", "cameras.txt line 2", "'inf'"),
+    (lambda p: colmap_with(p, cameras="1 PINHOLE 128 96 100 110 64 48\n1 PINHOLE 128 96 90 90 64 48"), "colmap",
+     "cameras.txt line 3", "camera 1 is listed twice"),
+    (lambda p: colmap_with(p, image="1 1 0 0 0 0 0 1 1 b.png"), "colmap", "images.txt line 4",
+     "image 1 is listed twice (first on line 2)"),
+    (lambda p: colmap_with(p, image="2 1 0 0 0 nan 0 1 1 b.png"), "colmap", "images.txt line 4", "column 6 is 'nan'"),
+    (lambda p: colmap_with(p, image="9" * 5000 + " 1 0 0 0 0 0 1 1 b.png"), "colmap", "images.txt line 4",
+     "IMAGE_ID '9999"),
+    (lambda p: realestate10k_with(p, GOOD_RE10K, GOOD_RE10K.replace("0.8", "1e300")), "realestate10k", "line 3", "fx = "),
+    (lambda p: realestate10k_with(p, GOOD_RE10K, GOOD_RE10K.replace("1 0 0 0 0 1", "1 0 inf 0 0 1")), "realestate10k",
+     "line 3", "'inf'"),
+    (lambda p: open3d_with(p, np.eye(3).tolist(), k=(1e-9, 0, 0, 0, 110, 0, 63.5, 47.5, 1)), "open3d",
+     "parameters[0]", "fx = 1e-09"),
+    (lambda p: mirage_intrinsics_with(p, width=1e11), "mirage_viz", "intrinsics[1]", "width 1e+11"),
+    (lambda p: mirage_intrinsics_with(p, fx=float("inf")), "mirage_viz", "intrinsics[1] 'fx'", "finite"),
+    (lambda p: mirage_intrinsics_with(p, cx=float("nan")), "mirage_viz", "intrinsics[1] 'cx'", "finite"),
+])
+def test_absurd_intrinsics_duplicate_ids_and_non_finite_numbers_are_refused_with_their_place(tmp_path, make, format,
+                                                                                             where, message):
+    path = make(tmp_path)
+    for given in (format, None):  # named, and detected
+        with pytest.raises(ValueError, match="accepted") as error:
+            read_cameras(path, given)
+        assert where in str(error.value) and message in str(error.value) and str(path) in str(error.value), str(error.value)
+        assert len(str(error.value)) < 600
+
+
+def test_a_json_integer_of_thousands_of_digits_is_refused_naming_the_file(tmp_path):
+    path = tmp_path / "transforms.json"
+    path.write_text('{"fl_x": ' + "9" * 5000 + ', "frames": []}')
+    for format in ("nerfstudio", None):
+        with pytest.raises(ValueError, match=r"holds an integer of more than 4,300 digits; accepted: numbers of at most "
+                                             r"4,300 digits") as error:
+            read_cameras(path, format)
+        assert str(path) in str(error.value)
+
+
 def test_a_nan_in_the_first_line_is_detected_and_refused_with_its_place(tmp_path):
     path = realestate10k_with(tmp_path, GOOD_RE10K.replace("1.1", "nan"), GOOD_RE10K)
     with pytest.raises(ValueError, match=r"line 2: column 3 is 'nan'; accepted: finite numbers"):
@@ -341,38 +395,43 @@ def test_writers_refuse_what_their_format_cannot_hold(tmp_path):
         write_cameras(cameras, tmp_path / "a.txt", "realestate10k")
     (tmp_path / "model").mkdir()
     (tmp_path / "model" / "project.ini").write_text("")
-    with pytest.raises(ValueError, match="holds other files"):
+    with pytest.raises(ValueError, match=r"it holds files \(project.ini\); accepted: a new folder, or an empty one"):
         write_cameras(cameras, tmp_path / "model", "colmap")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
 
 
-def test_colmap_writes_pinhole_cameras_and_replaces_its_own_model(tmp_path):
+def test_colmap_writes_pinhole_cameras_into_a_new_or_empty_folder_only(tmp_path):
     cameras = some_cameras()
     write_cameras(cameras[:2], tmp_path / "model", "colmap")
-    paths = write_cameras(cameras, tmp_path / "model", "colmap")
-    assert sorted(p.name for p in paths) == sorted(os.listdir(tmp_path / "model")) == ["cameras.txt", "images.txt", "points3D.txt"]
-    assert sorted(os.listdir(tmp_path)) == ["model"]
+    with pytest.raises(ValueError, match="it holds files"):  # replacing is the command line's, by the marker rules
+        write_cameras(cameras, tmp_path / "model", "colmap", overwrite=True)
+    (tmp_path / "empty").mkdir()
+    paths = write_cameras(cameras, tmp_path / "empty", "colmap")
+    assert sorted(p.name for p in paths) == sorted(os.listdir(tmp_path / "empty")) == ["cameras.txt", "images.txt", "points3D.txt"]
+    assert sorted(os.listdir(tmp_path)) == ["empty", "model"]
+    assert len(read_cameras(tmp_path / "model").camera_to_world) == 2
+    shutil.rmtree(tmp_path / "model")
+    (tmp_path / "empty").rename(tmp_path / "model")
     lines = [line for line in (tmp_path / "model" / "cameras.txt").read_text().splitlines() if not line.startswith("#")]
     assert len(lines) == 4 and all(line.split()[1] == "PINHOLE" for line in lines)
     assert (tmp_path / "model" / "points3D.txt").read_text().startswith("# 3D point list")
     assert len(read_cameras(tmp_path / "model").camera_to_world) == 4
 
 
-@pytest.mark.parametrize("format", CAMERA_FORMATS)
+@pytest.mark.parametrize("format", FILE_FORMATS)
 def test_a_write_failing_at_the_last_step_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monkeypatch, format):
     cameras = some_cameras()
     path = target(tmp_path, format)
     write_cameras(cameras[:2], path, format)
-    before = {p.name: p.read_text() for p in ([path] if path.is_file() else sorted(path.iterdir()))}
-    move = os.replace if format != "colmap" else os.rename
+    before = path.read_text()
+    move = os.replace
 
     def failing_move(source, destination):
-        if ".tmp" in str(source):  # the new file or the staged folder, moving into place
+        if ".tmp" in str(source):  # the new file, moving into place
             raise OSError("disk full")
         return move(source, destination)
 
-    monkeypatch.setattr(os, "replace" if format != "colmap" else "rename", failing_move)
+    monkeypatch.setattr(os, "replace", failing_move)
     with pytest.raises(OSError, match="disk full"):
-        write_cameras(cameras, path, format)
-    assert sorted(os.listdir(tmp_path)) == [path.name]
-    assert before == {p.name: p.read_text() for p in ([path] if path.is_file() else sorted(path.iterdir()))}
+        write_cameras(cameras, path, format, overwrite=True)
+    assert sorted(os.listdir(tmp_path)) == [path.name] and path.read_text() == before

@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 
@@ -71,6 +72,7 @@ def test_rollout_from_a_trajectory_file_and_selected_memories(tmp_path, backbone
         (["--depth-errors", "blur=3"], "blur"),
         (["--depth", "estimated", "--depth-errors", "noise=0.1"], "true depth"),
         (["--warp", "subcell", "--voxel-size", "0.05"], "flat cache"),
+        (["--size", "2048", "--steps", "1"], "size 2048 with 1 step(s): a step is estimated at about"),
     ],
 )
 def test_bad_input_gets_a_clear_message_and_writes_nothing(tmp_path, capsys, args, message):
@@ -186,7 +188,8 @@ def test_cameras_convert_scales_subsamples_and_refuses_without_writing(tmp_path,
     _assert_same_cameras(path.subsample(4), read, scale=(2.0, 1.5))
     before = out.read_bytes()
     for args, message in (
-        ([str(tmp_path / "start.json"), str(out), "--to", "colmap"], "exists; give another OUT, or --overwrite"),
+        ([str(tmp_path / "start.json"), str(out), "--to", "colmap"], "exists and is not a folder; accepted"),
+        ([str(tmp_path / "start.json"), str(out), "--to", "nerfstudio"], "exists; give another OUT, or --overwrite"),
         ([str(tmp_path / "missing.json"), str(tmp_path / "x"), "--to", "colmap"], "missing.json"),
         ([str(tmp_path / "start.json"), str(tmp_path / "x"), "--to", "open3d", "--steps", "9"], "subsamples to 1 to 8"),
         ([str(tmp_path / "start.json"), str(tmp_path / "x"), "--to", "open3d", "--fov", "0"], "fov"),
@@ -223,3 +226,113 @@ def test_a_rollout_runs_a_colmap_capture_subsampled_with_its_intrinsics(tmp_path
     import torch
 
     assert torch.allclose(torch.tensor(ran["camera_to_world"]), wanted.camera_to_world.float(), atol=1e-5)
+
+
+def _hidden(folder):
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+def test_cameras_convert_overwrites_only_a_camera_file_of_the_same_format(tmp_path, capsys):
+    source, out = tmp_path / "start.json", tmp_path / "transforms.json"
+    _captured_path().save(source)
+
+    def convert(*extra):
+        return main(["cameras", "convert", str(source), str(out), "--to", "nerfstudio", *extra])
+
+    assert convert() == 0 and convert("--overwrite") == 0  # a nerfstudio file: replaced
+    assert main(["cameras", "convert", str(source), str(tmp_path / "o3d.json"), "--to", "open3d"]) == 0
+    capsys.readouterr()
+    out.unlink()
+    for make, message in (
+            (lambda: out.write_text("my notes"), "is not a nerfstudio camera file"),
+            (lambda: out.write_bytes((tmp_path / "o3d.json").read_bytes()), "is not a nerfstudio camera file"),
+            (lambda: out.symlink_to(tmp_path / "o3d.json"), "is a symbolic link"),
+            (lambda: out.mkdir(), "is a folder")):
+        make()
+        before = out.read_bytes() if out.is_file() else None
+        assert convert("--overwrite") == 2
+        err = capsys.readouterr().err
+        assert message in err and "accepted: a new path, or with --overwrite a nerfstudio camera file" in err, err
+        assert (out.read_bytes() if out.is_file() else None) == before and _hidden(tmp_path) == []
+        out.rmdir() if out.is_dir() and not out.is_symlink() else out.unlink()
+    assert (tmp_path / "o3d.json").is_file()
+
+
+def test_cameras_convert_to_colmap_replaces_only_a_folder_it_wrote(tmp_path, capsys):
+    from mirage_viz.outputs import MARKER
+    from mirage_viz.scenes.camera_files import read_cameras
+
+    source, path = tmp_path / "start.json", _captured_path()
+    path.save(source)
+    users = tmp_path / "users_model"  # not ours: a folder named cameras.txt, the user's files in it
+    (users / "cameras.txt").mkdir(parents=True)
+    (users / "cameras.txt" / "notes.txt").write_text("mine")
+    (users / "images.txt").write_text("mine")
+
+    def convert(out, *extra):
+        return main(["cameras", "convert", str(source), str(out), "--to", "colmap", *extra])
+
+    assert convert(users, "--overwrite") == 2
+    err = capsys.readouterr().err
+    assert f"no {MARKER} marker" in err and "leaves it alone" in err and "Traceback" not in err
+    assert (users / "cameras.txt" / "notes.txt").read_text() == "mine" and (users / "images.txt").read_text() == "mine"
+    assert sorted(os.listdir(users)) == ["cameras.txt", "images.txt"] and _hidden(tmp_path) == []
+    model = tmp_path / "sparse"
+    assert convert(model) == 0 and (model / MARKER).is_file()
+    _assert_same_cameras(path, read_cameras(model))
+    assert convert(model) == 2 and "--overwrite" in capsys.readouterr().err
+    assert convert(model, "--overwrite") == 0
+    (model / "undistorted").mkdir()  # the user's, empty
+    assert convert(model, "--overwrite") == 2 and "did not write (undistorted/)" in capsys.readouterr().err
+    assert (model / "undistorted").is_dir() and _hidden(tmp_path) == []
+    assert convert(tmp_path / "cameras.txt") == 2 and "a COLMAP model is a folder" in capsys.readouterr().err
+
+
+def test_cameras_convert_to_colmap_failing_at_the_last_step_leaves_the_old_model_as_it_says(tmp_path, capsys,
+                                                                                             monkeypatch):
+    source, model = tmp_path / "start.json", tmp_path / "sparse"
+    _captured_path().save(source)
+    assert main(["cameras", "convert", str(source), str(model), "--to", "colmap"]) == 0
+    before = {p.name: p.read_bytes() for p in model.iterdir()}
+    rename = os.rename
+
+    def failing_rename(source_path, destination):
+        if ".staging-" in str(source_path):  # the new model, moving into place
+            raise OSError("disk full")
+        return rename(source_path, destination)
+
+    monkeypatch.setattr(os, "rename", failing_rename)
+    assert main(["cameras", "convert", str(source), str(model), "--to", "colmap", "--steps", "2", "--overwrite"]) == 2
+    assert "disk full; nothing was written" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in model.iterdir()} == before and _hidden(tmp_path) == []
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "-1", "1e9", "lots"])
+def test_a_guidance_that_is_not_a_finite_number_in_range_is_a_usage_error(tmp_path, capsys, value):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["rollout", f"--guidance={value}", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "guidance scale must be a finite number in [0, 100]" in err, err
+    assert "Traceback" not in err and list(tmp_path.iterdir()) == []
+
+
+def test_the_backbone_refuses_a_guidance_that_is_not_finite_before_anything_loads():
+    from mirage_viz.backbone import build_backbone
+
+    for value in (float("nan"), float("inf"), -0.5):
+        with pytest.raises(ValueError, match=r"guidance scale must be a finite number in \[0, 100\]"):
+            build_backbone(generator="/nonexistent/model", guidance_scale=value)
+
+
+def test_a_size_this_machine_cannot_hold_is_refused_before_any_model_loads(tmp_path, capsys, monkeypatch):
+    import time
+
+    import mirage_viz.cli as cli
+
+    monkeypatch.setattr(cli, "_backbone", lambda *a, **k: pytest.fail("a model loaded before the size was checked"))
+    start = time.perf_counter()
+    assert main(["rollout", "--size", "2048", "--steps", "1", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "a step is estimated at about 4.1 GB (every step's frames kept) and 71 s on this machine's CPU" in err
+    assert "Traceback" not in err
+    assert "accepted: " in err and time.perf_counter() - start < 10 and list(tmp_path.iterdir()) == []

@@ -140,3 +140,36 @@ def test_a_named_memory_setting_sets_its_fields_and_a_bad_name_is_refused():
     with pytest.raises(ValueError, match="unknown memory setting 'sharpest'; accepted: paper, keep what memory holds, "
                                          "closest to the truth, sharp and close"):
         base.with_memory_setting("sharpest")
+
+
+def test_a_size_or_step_count_this_machines_cpu_cannot_hold_is_refused_with_its_estimate(monkeypatch):
+    from mirage_viz.rollout import config as rollout_config
+    from mirage_viz.rollout import plan_rollout, step_cost
+
+    torch.set_num_threads(2)  # the estimate's time scales with torch's threads
+    with pytest.raises(ValueError, match=r"size 2048 with 1 step\(s\): a step is estimated at about 4.1 GB \(every "
+                                         r"step's frames kept\) and 71 s on this machine's CPU .*; accepted: within the "
+                                         r"[\d.]+ GB available and 1 min a step: sizes up to 1856 here with these "
+                                         r"settings, or a CUDA device"):
+        plan_rollout(RolloutConfig(size=2048, steps=1))
+    plan_rollout(RolloutConfig(size=1024, steps=1))  # 18 s a step
+    with pytest.raises(ValueError, match=r"\(3 memories, 6 denoising steps, 4 sample\(s\)\).*sizes up to 1344"):
+        plan_rollout(RolloutConfig(size=1536, steps=1, average_samples=4))  # each draw denoises again
+    plan_rollout(RolloutConfig(size=1536, steps=1, memories=("latent",), average_samples=4))
+    monkeypatch.setattr(step_cost, "available_memory_bytes", lambda: 1.0e9)  # a small machine
+    with pytest.raises(ValueError, match=r"size 640 .* about 1.0 GB .* within the 1.0 GB available .* sizes up to 608"):
+        plan_rollout(RolloutConfig(size=640, steps=1))
+    monkeypatch.setattr(step_cost, "available_memory_bytes", lambda: 4.0e9)
+    with pytest.raises(ValueError, match=r"size 256 with 400 step\(s\): .* about 5.3 GB .* at most 284 steps at 256 px"):
+        plan_rollout(RolloutConfig(size=256, steps=400))  # every step's frames are kept
+    monkeypatch.setattr(step_cost, "available_memory_bytes", lambda: None)  # no way to tell: the time bound only
+    plan_rollout(RolloutConfig(size=1536, steps=1))
+    monkeypatch.setattr(rollout_config, "pick_device", lambda device: (torch.device("cuda"), torch.float16))
+    plan_rollout(RolloutConfig(size=2048, steps=1), device="cuda")  # no CPU estimate on a CUDA device
+
+
+def test_the_available_memory_is_read_from_the_machine():
+    from mirage_viz.rollout.step_cost import available_memory_bytes
+
+    available = available_memory_bytes()
+    assert available is not None and 0 < available < 2**50

@@ -1,11 +1,16 @@
 """Sweeps (mirage_viz.sweep, `mirage-viz sweep`): one table from many runs, the same on every engine, resumable."""
 
+import contextlib
+import http.server
 import math
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -137,6 +142,168 @@ def test_a_ray_address_that_does_not_answer_is_refused_within_seconds(tmp_path, 
                  "--out", str(tmp_path / "s"), "--quiet"]) == 2
     assert time.perf_counter() - start < 10
     assert "no Ray cluster answers at 127.0.0.1:9" in capsys.readouterr().err
+
+
+@contextlib.contextmanager
+def web_server() -> Iterator[str]:
+    """A web server on 127.0.0.1, not Ray: HOST:PORT."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    server.RequestHandlerClass.log_message = lambda *args: None
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextlib.contextmanager
+def silent_server() -> Iterator[tuple[str, threading.Event]]:
+    """A server on 127.0.0.1 that accepts connections and never answers: HOST:PORT, and an event set on a connection."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    connected, held = threading.Event(), []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):  # the listener closed
+            while True:
+                held.append(listener.accept()[0])
+                connected.set()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield f"127.0.0.1:{listener.getsockname()[1]}", connected
+    finally:
+        listener.close()
+        for connection in held:
+            connection.close()
+
+
+def test_an_address_that_answers_but_is_not_ray_is_refused_within_seconds_and_nothing_is_written(tmp_path, capsys):
+    pytest.importorskip("ray")
+    out = tmp_path / "s"
+    with web_server() as address:
+        start = time.perf_counter()
+        assert main(["sweep", "--engine", "ray", "--address", address, "--steps", "1", "--sizes", "64",
+                     "--out", str(out), "--quiet"]) == 2
+        assert time.perf_counter() - start < 10
+    err = capsys.readouterr().err
+    assert f"{address} is not a Ray cluster (it does not speak gRPC" in err and "ray start --head" in err, err
+    assert "leave --address out" in err and "Traceback" not in err and not out.exists()
+
+
+def test_the_address_check_refuses_a_silent_server_and_a_web_server_as_ray_client_within_its_deadline():
+    pytest.importorskip("ray")
+    from mirage_viz.sweep.engines import check_ray_address
+
+    with silent_server() as (address, _):
+        start = time.perf_counter()
+        with pytest.raises(ValueError, match=f"no Ray cluster answers at {address} .nothing answered within 1 s"):
+            check_ray_address(address, timeout_s=1)
+        assert time.perf_counter() - start < 2
+    with web_server() as address, pytest.raises(ValueError, match=f"ray://{address} is not a Ray cluster"):
+        check_ray_address(f"ray://{address}")
+
+
+def test_sigterm_while_a_ray_address_is_checked_exits_143_within_seconds_and_writes_nothing(tmp_path):
+    pytest.importorskip("ray")
+    out = tmp_path / "s"
+    with silent_server() as (address, connected):  # the check waits on it: the signal lands during the check
+        process = subprocess.Popen([sys.executable, "-m", "mirage_viz.cli", "sweep", "--engine", "ray", "--address",
+                                    address, "--steps", "1", "--sizes", "64", "--out", str(out), "--quiet"],
+                                   stderr=subprocess.PIPE, text=True)
+        assert connected.wait(120), process.stderr.read()
+        start = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+        elapsed = time.monotonic() - start
+    assert process.returncode == 143 and elapsed < 5, (elapsed, err)
+    assert err.strip().splitlines() == ["mirage-viz sweep: terminated; nothing was written"] and not out.exists()
+
+
+def test_a_real_ray_cluster_passes_the_check_and_ray_init_leaves_our_signal_handlers(tmp_path):
+    ray = pytest.importorskip("ray")
+    from mirage_viz.sweep.engines import check_ray_address
+    from mirage_viz.sweep.ray_start import init_ray
+
+    def ours(signum, frame):
+        raise AssertionError("not called")
+
+    previous = signal.signal(signal.SIGTERM, ours)
+    try:
+        init_ray(num_cpus=1, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        try:
+            assert signal.getsignal(signal.SIGTERM) is ours  # ray.init installed its own; it was put back
+            address = ray.get_runtime_context().gcs_address
+            check_ray_address(address)
+            check_ray_address(f"ray://{address}")  # Ray Client's check is the gRPC handshake, which a GCS answers too
+            result = run_sweep(SweepGrid(**TINY), tmp_path / "s", engine="ray", address=address)  # this Ray: no init
+            assert result.ran == 1 and result.table.num_rows == 3 * 3
+        finally:
+            ray.shutdown()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_sigterm_while_a_local_ray_starts_exits_143_and_leaves_no_ray_process(tmp_path):
+    pytest.importorskip("ray")
+    psutil = pytest.importorskip("psutil")
+    out = tmp_path / "s"
+    process = subprocess.Popen([sys.executable, "-m", "mirage_viz.cli", "sweep", "--engine", "ray", "--steps", "1",
+                                "--sizes", "64", "--out", str(out), "--quiet"], stderr=subprocess.PIPE, text=True)
+    seen: dict[int, tuple[object, str]] = {}  # every descendant, from the first look to the end
+
+    def look() -> None:
+        with contextlib.suppress(psutil.Error):
+            for child in psutil.Process(process.pid).children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    seen.setdefault(child.pid, (child, child.name()))
+
+    deadline = time.monotonic() + 120
+    while not any("raylet" in name for _, name in seen.values()) and time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read()
+        look()
+        time.sleep(0.05)
+    start = time.monotonic()
+    process.send_signal(signal.SIGTERM)  # Ray has started its processes: the driver is waiting for them
+    while process.poll() is None and time.monotonic() - start < 60:
+        look()
+        time.sleep(0.05)
+    elapsed, err = time.monotonic() - start, process.stderr.read()
+    # 0.3 s measured; the bound leaves room for Ray's C++ wait for its raylet, which holds Python's handlers off
+    assert process.returncode == 143 and elapsed < 10, (elapsed, err)
+    assert "mirage-viz sweep: terminated; nothing was written" in err and "Traceback" not in err and not out.exists()
+    _, alive = psutil.wait_procs([child for child, _ in seen.values()], timeout=5)
+    assert not alive, [seen[child.pid][1] for child in alive]
+
+
+def test_sigterm_ends_a_pool_sweep_within_seconds_and_its_workers_with_it(tmp_path):
+    psutil = pytest.importorskip("psutil")
+    out = tmp_path / "s"
+    process = subprocess.Popen([sys.executable, "-m", "mirage_viz.cli", "sweep", "--workers", "2", "--seeds", "0,1",
+                                "--steps", "12", "--sizes", "128", "--out", str(out), "--quiet"],
+                               stderr=subprocess.PIPE, text=True)
+    def workers() -> list:
+        found = []
+        for child in psutil.Process(process.pid).children():
+            with contextlib.suppress(psutil.Error):  # a child that ended meanwhile
+                if "spawn_main" in " ".join(child.cmdline()):
+                    found.append(child)
+        return found
+
+    deadline = time.monotonic() + 120
+    while len(workers()) < 2 and time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read()
+        time.sleep(0.1)
+    pool = workers()
+    time.sleep(2)  # the workers are loading models or running: the driver would wait for them
+    start = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    elapsed = time.monotonic() - start
+    assert process.returncode == 143 and elapsed < 5, (elapsed, err)
+    assert "mirage-viz sweep: terminated; " in err and "Traceback" not in err
+    _, alive = psutil.wait_procs(pool, timeout=5)
+    assert len(pool) == 2 and not alive
 
 
 def test_an_empty_axis_a_foreign_folder_and_a_corrupt_run_are_refused_and_nothing_is_lost(tmp_path, capsys):

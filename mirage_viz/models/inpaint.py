@@ -14,7 +14,22 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-__all__ = ["InpaintGenerator"]
+__all__ = ["GUIDANCE_RANGE", "InpaintGenerator", "check_guidance_scale"]
+
+GUIDANCE_RANGE = (0.0, 100.0)  # classifier-free guidance: 1 or less turns it off, 5 to 8 is usual
+
+
+def check_guidance_scale(guidance_scale: object) -> float:
+    """``guidance_scale`` as a float, or a ``ValueError`` naming the accepted range (NaN and infinity refused)."""
+    low, high = GUIDANCE_RANGE
+    try:
+        value = float(guidance_scale) if not isinstance(guidance_scale, bool) else float("nan")
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not low <= value <= high:  # False for NaN
+        raise ValueError(f"guidance scale must be a finite number in [{low:g}, {high:g}] (1 or less turns "
+                         f"classifier-free guidance off; 5 to 8 is usual), got {guidance_scale!r}")
+    return value
 
 
 @dataclass
@@ -36,7 +51,7 @@ class InpaintGenerator:
         self.pipeline.set_progress_bar_config(disable=True)
         self.prompt = prompt
         self.negative_prompt = negative_prompt
-        self.guidance_scale = float(guidance_scale)
+        self.guidance_scale = check_guidance_scale(guidance_scale)
         # the pipeline and its scheduler keep state during a call: one call at a time per pipeline
         self.lock = lock or threading.Lock()
 

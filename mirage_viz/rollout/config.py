@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Literal, get_args
 
+import torch
+
 from mirage_viz.backbone import Backbone, check_decoder_sharpness
 from mirage_viz.checks import check_choice
 from mirage_viz.geometry.cameras import FOV_RANGE, Camera, Intrinsics, check_fov_degrees
@@ -15,6 +17,8 @@ from mirage_viz.memories import MEMORY_NAMES
 from mirage_viz.memories.latent import (LatentDtype, LiftResolution, WarpMode, check_latent_dtype, check_lift,
                                        check_seen_rays, check_warp)
 from mirage_viz.memories.voxel_cache import FusionMode, check_fusion, check_voxel_size
+from mirage_viz.models.hub import pick_device
+from mirage_viz.rollout.step_cost import MEASURED, check_step_fits_machine
 from mirage_viz.scenes.depth_errors import parse_depth_errors
 from mirage_viz.scenes.photo import DEFAULT_FOV_DEGREES, Photo
 from mirage_viz.scenes.trajectories import MAX_STEPS, Trajectory, check_trajectory_name, make_trajectory
@@ -207,6 +211,7 @@ def plan_rollout(
     photo: Photo | None = None,
     world: SyntheticWorld | None = None,
     backbone: Backbone | None = None,
+    device: str | torch.device | None = None,
 ) -> RolloutPlan:
     """Check a rollout's inputs, resolve what will run and lay out its cameras, without running any model.
 
@@ -214,6 +219,8 @@ def plan_rollout(
     brings its steps. Raises ``ValueError`` naming the first problem: a bad setting, or (for a synthetic world)
     the first step whose camera stands outside the room or in an object. ``backbone`` (when given) sets the size
     rule and the default denoising steps; without one, sizes must be multiples of 32 (the embedded models' rule).
+    On the CPU (the backbone's device, else ``device`` as ``build_backbone`` takes it, else the CPU) a size whose
+    step is estimated beyond this machine is refused with the estimate (``rollout.step_cost``); CUDA has no such bound.
     """
     config = config or RolloutConfig()
     own_intrinsics = photo is None and trajectory is not None and trajectory.intrinsics is not None and config.fov_degrees is None
@@ -242,6 +249,10 @@ def plan_rollout(
     resolved = replace(config, size=size, fov_degrees=None if own_intrinsics else fov, depth_source=depth_source,
                        trajectory=name, steps=steps, num_inference_steps=inference_steps)
     resolved.validate(backbone.size_multiple if backbone is not None else 32)  # what runs is what is checked
+    on = backbone.device if backbone is not None else pick_device(str(device))[0] if device is not None else None
+    if on is None or on.type == "cpu":
+        check_step_fits_machine(size, steps, len(config.memories), inference_steps or MEASURED["denoising_steps"],
+                                config.average_samples, backbone.size_multiple if backbone is not None else 32)
     if backbone is not None:
         backbone.check_decoder_sharpness(config.decoder_sharpness)  # the embedded VAE's decoder only
     world = None if photo is not None else world or make_world(config.world, config.world_seed)

@@ -69,7 +69,9 @@ def run_sweep(grid: SweepGrid, out: str | Path, engine: Engine = "local", worker
               ) -> SweepResult:
     """Run every run of ``grid`` not yet in ``out`` on ``engine``, writing each as it finishes, then the tidy table,
     the summary and the figures. ``progress(done, total, spec)`` is called as runs finish (``spec`` None at start).
-    Every setting is checked before any model loads; a rerun resumes where a killed sweep stopped."""
+    Every setting, the engine and its address are checked before any model loads, and ``out`` is made when the first
+    run finishes: a sweep whose engine never starts leaves ``out`` as it was. A rerun resumes where a killed sweep
+    stopped."""
     if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 256:
         raise ValueError(f"workers must be an integer in [1, 256], got {workers!r}")
     if isinstance(max_runs, bool) or not isinstance(max_runs, int) or max_runs < 1:
@@ -78,7 +80,6 @@ def run_sweep(grid: SweepGrid, out: str | Path, engine: Engine = "local", worker
     specs = grid.runs(max_runs)
     folder = SweepFolder(out)
     done = folder.finished(specs)
-    folder.start(grid)
     remaining = [spec for spec in specs if spec.run_id not in done]
     count = len(done)
     if progress is not None:
@@ -86,6 +87,7 @@ def run_sweep(grid: SweepGrid, out: str | Path, engine: Engine = "local", worker
 
     def finished(spec: RunSpec, rows: list[dict]) -> None:
         nonlocal count
+        folder.start(grid)
         folder.write_run(spec, rows_table(rows))
         count += 1
         if progress is not None:
@@ -93,6 +95,7 @@ def run_sweep(grid: SweepGrid, out: str | Path, engine: Engine = "local", worker
 
     if remaining:
         run_specs(remaining, finished, engine, workers, address)
+    folder.start(grid)  # a rerun with nothing left records the grid asked for
     table = folder.collect(specs)
     summary = write_findings(folder, table)
     return SweepResult(path=folder.path, table=table, summary=summary, ran=len(remaining), skipped=len(done))

@@ -61,9 +61,13 @@ class SweepFolder:
             if not isinstance(marker, dict) or marker.get("format") != _FORMAT:
                 raise ValueError(f"{self.path / MARKER} is not a mirage_viz sweep marker ({_FORMAT})")
         self.runs_dir = self.path / "runs"
+        self._started = False
 
     def start(self, grid: SweepGrid) -> None:
-        """Make the folder (if new) and record the grid asked for; finished runs stay."""
+        """Make the folder (if new) and record the grid asked for, once; finished runs stay."""
+        if self._started:
+            return
+        self._started = True
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         _write_atomically(self.path / MARKER, lambda p: p.write_text(json.dumps(
             {"format": _FORMAT, "grid": grid.to_dict()}, indent=1)))

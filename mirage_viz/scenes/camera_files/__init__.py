@@ -17,6 +17,7 @@ open3d          ``PinholeCameraTrajectory`` JSON             OpenCV world-to-cam
 from __future__ import annotations
 
 import codecs
+import os
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,16 +26,16 @@ from typing import Literal
 from mirage_viz.checks import check_choice
 from mirage_viz.geometry.cameras import Camera
 from mirage_viz.inputs import open_input_file, read_json_file
-from mirage_viz.scenes.camera_files.colmap import is_colmap_path, read_colmap, write_colmap
+from mirage_viz.scenes.camera_files.colmap import check_colmap_output, is_colmap_path, read_colmap, write_colmap
 from mirage_viz.scenes.camera_files.mirage import read_mirage_viz, write_mirage_viz
 from mirage_viz.scenes.camera_files.nerfstudio import read_nerfstudio, write_nerfstudio
 from mirage_viz.scenes.camera_files.open3d_json import CLASS_NAME, read_open3d, write_open3d
 from mirage_viz.scenes.camera_files.realestate10k import (DEFAULT_IMAGE_SIZE, is_realestate10k_file, read_realestate10k,
                                                           write_realestate10k)
-from mirage_viz.scenes.camera_files.text import MAX_TEXT_BYTES
+from mirage_viz.scenes.camera_files.text import MAX_TEXT_BYTES, check_cameras
 from mirage_viz.scenes.trajectories import Trajectory
 
-__all__ = ["CAMERA_FORMATS", "CameraFormat", "detect_camera_format", "read_cameras", "write_cameras"]
+__all__ = ["CAMERA_FORMATS", "CameraFormat", "check_camera_output", "detect_camera_format", "read_cameras", "write_cameras"]
 
 CameraFormat = Literal["mirage_viz", "nerfstudio", "colmap", "realestate10k", "open3d"]
 CAMERA_FORMATS: tuple[CameraFormat, ...] = ("mirage_viz", "nerfstudio", "colmap", "realestate10k", "open3d")
@@ -95,7 +96,41 @@ def read_cameras(path: str | Path, format: CameraFormat | None = None,
     return _READERS[format](path)
 
 
-def write_cameras(cameras: Sequence[Camera], path: str | Path, format: CameraFormat, name: str = "custom") -> list[Path]:
+def check_camera_output(path: str | Path, format: CameraFormat, overwrite: bool = False) -> None:
+    """Refuse an output ``path`` for cameras in ``format`` before anything is read or run, saying what is accepted.
+
+    A file format takes a new path in an existing folder or, with ``overwrite``, a regular file (not a link) that
+    reads back as a camera file of that format. A COLMAP model takes a new or empty folder (:func:`write_cameras`;
+    the command line's ``--overwrite`` replaces a model mirage_viz wrote, by ``mirage_viz.outputs``' rules).
+    """
+    path = Path(path)
+    check_choice("camera format", format, CAMERA_FORMATS)
+    if format == "colmap":
+        return check_colmap_output(path)
+    if not path.parent.is_dir():
+        raise ValueError(f"cannot write {path}: the folder {path.parent} does not exist; accepted: a path in an existing folder")
+    if not os.path.lexists(path):
+        return
+    if not overwrite:
+        raise ValueError(f"{path} exists; give another OUT, or --overwrite to replace it (a {format} camera file only)")
+    what = ("a symbolic link" if path.is_symlink() else "a folder" if path.is_dir()
+            else "not a regular file" if not path.is_file() else None)
+    if what is None:
+        size = DEFAULT_IMAGE_SIZE if format == "realestate10k" else None
+        try:
+            read_cameras(path, format, image_size=size)
+        except ValueError as error:
+            what = f"not a {format} camera file ({str(error)[:200]})"
+    if what is not None:
+        raise ValueError(f"{path} is {what}, so --overwrite leaves it alone; accepted: a new path, or with --overwrite "
+                         f"a {format} camera file to replace")
+
+
+def write_cameras(cameras: Sequence[Camera], path: str | Path, format: CameraFormat, name: str = "custom",
+                  overwrite: bool = False) -> list[Path]:
     """Write cameras (OpenCV, each with its own intrinsics) in ``format`` so :func:`read_cameras` gives them back;
-    everything is checked first and written atomically (an error leaves nothing behind). Returns the paths written."""
-    return _WRITERS[check_choice("camera format", format, CAMERA_FORMATS)](cameras, path, name)
+    everything is checked first (``path`` by :func:`check_camera_output`) and written atomically: an error leaves
+    nothing behind and an existing file as it was. Returns the paths written."""
+    check_cameras(cameras, name)
+    check_camera_output(path, format, overwrite)
+    return _WRITERS[format](cameras, path, name)

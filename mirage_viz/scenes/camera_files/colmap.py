@@ -8,7 +8,6 @@ and a POINTS2D line, which is skipped. ``#`` lines are comments.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,15 +18,23 @@ from mirage_viz.scenes.camera_files.text import (NumberedLines, camera_to_world_
                                                  check_pose_count, file_intrinsics, parse_numbers, trajectory_from_file)
 from mirage_viz.scenes.trajectories import Trajectory
 
-__all__ = ["is_colmap_path", "read_colmap", "write_colmap"]
+__all__ = ["FILES", "check_colmap_output", "is_colmap_path", "read_colmap", "write_colmap", "write_colmap_files"]
 
-FILES = ("cameras.txt", "images.txt", "points3D.txt")
 MAX_IMAGES_BYTES = 8 * 2**30  # read line by line: real POINTS2D lines are long, and only 10,000 images are kept
 # model -> its parameters; the first 3 (f cx cy) or 4 (fx fy cx cy) are the pinhole, the rest distortion (must be 0)
 MODELS = {"SIMPLE_PINHOLE": "f cx cy", "PINHOLE": "fx fy cx cy", "SIMPLE_RADIAL": "f cx cy k", "RADIAL": "f cx cy k1 k2",
           "OPENCV": "fx fy cx cy k1 k2 p1 p2"}
 ACCEPTED_MODELS = ", ".join(f"{model} ({params})" for model, params in MODELS.items()) + ", with distortion 0"
+FILES = ("cameras.txt", "images.txt", "points3D.txt")
 IMAGE_LAYOUT = "IMAGE_ID QW QX QY QZ TX TY TZ CAMERA_ID NAME, then a POINTS2D line"
+MAX_ID = 2**32 - 1  # COLMAP's camera and image ids are 32-bit unsigned
+
+
+def _colmap_id(text: str, column: str, lines: NumberedLines) -> int:
+    """A camera or image id (``column`` names it) as an int, or a ``ValueError`` naming the file and the line."""
+    if not re.fullmatch(r"[0-9]{1,10}", text) or int(text) > MAX_ID:
+        raise lines.error(f"{column} {text[:40]!r} is not an id; accepted: a whole number from 0 to {MAX_ID:,}")
+    return int(text)
 
 
 def is_colmap_path(path: str | Path) -> bool:
@@ -48,21 +55,22 @@ def _read_cameras(path: Path) -> dict[int, Intrinsics]:
             if model not in MODELS:
                 raise lines.error(f"camera model {model} is not supported; accepted: {ACCEPTED_MODELS}")
             names = MODELS[model].split()
-            if len(fields) != 4 + len(names) or not fields[0].isdigit():
+            if len(fields) != 4 + len(names):
                 raise lines.error(f"{len(fields)} columns; accepted for {model}: CAMERA_ID (a whole number) MODEL "
                                   f"WIDTH HEIGHT {' '.join(names)}")
+            camera_id = _colmap_id(fields[0], "CAMERA_ID", lines)
             width, height, *params = parse_numbers(fields[2:], lines.where, f"WIDTH HEIGHT {MODELS[model]}")
             pinhole = 4 if names[0] == "fx" else 3
             if any(params[pinhole:]):
                 raise lines.error(f"{model} camera with distortion {' '.join(names[pinhole:])} = "
                                   f"{' '.join(fields[4 + pinhole:])}: distortion is not supported: undistort the images "
                                   f"first (colmap image_undistorter); accepted: {ACCEPTED_MODELS}")
-            if int(fields[0]) in cameras:
-                raise lines.error(f"camera {fields[0]} is listed twice; accepted: one line per CAMERA_ID")
+            if camera_id in cameras:
+                raise lines.error(f"camera {camera_id} is listed twice; accepted: one line per CAMERA_ID")
             check_pose_count(len(cameras) + 1, lines.where)
             fx, fy = params[0], params[pinhole - 3]
             cx, cy = params[pinhole - 2] - 0.5, params[pinhole - 1] - 0.5
-            cameras[int(fields[0])] = file_intrinsics(fx, fy, cx, cy, width, height, f"{lines.where} ({model} camera)")
+            cameras[camera_id] = file_intrinsics(fx, fy, cx, cy, width, height, f"{lines.where} ({model} camera)")
     return cameras
 
 
@@ -81,16 +89,23 @@ def read_colmap(path: str | Path) -> Trajectory:
     folder = path if path.is_dir() else path.parent
     cameras = _read_cameras(folder / "cameras.txt")
     images = []  # (name, line number, [image id, qw qx qy qz, tx ty tz], camera id)
+    seen: dict[int, int] = {}  # image id -> its line
     with NumberedLines(folder / "images.txt", "COLMAP images.txt", MAX_IMAGES_BYTES) as lines:
         for line in lines.data_lines():
             fields = line.split()
             if len(fields) != 10:
                 raise lines.error(f"{len(fields)} columns; accepted: {IMAGE_LAYOUT}")
             check_pose_count(len(images) + 1, lines.where)
+            image_id = _colmap_id(fields[0], "IMAGE_ID", lines)
+            if image_id in seen:
+                raise lines.error(f"image {image_id} is listed twice (first on line {seen[image_id]}); accepted: one "
+                                  "image per IMAGE_ID")
+            seen[image_id] = lines.number
             numbers = parse_numbers(fields[:8], lines.where, IMAGE_LAYOUT)
-            if not fields[8].isdigit() or int(fields[8]) not in cameras:
-                raise lines.error(f"CAMERA_ID {fields[8]} is not in cameras.txt; accepted: one of {sorted(cameras)[:20]}")
-            images.append((fields[9], lines.number, numbers, int(fields[8])))
+            camera_id = _colmap_id(fields[8], "CAMERA_ID", lines)
+            if camera_id not in cameras:
+                raise lines.error(f"CAMERA_ID {camera_id} is not in cameras.txt; accepted: one of {sorted(cameras)[:20]}")
+            images.append((fields[9], lines.number, numbers, camera_id))
             lines.skip_line()  # POINTS2D
     images.sort(key=lambda image: _natural_key(image[0]))
     poses = []
@@ -105,27 +120,49 @@ def read_colmap(path: str | Path) -> Trajectory:
     return trajectory_from_file(folder, "COLMAP", folder.name, poses, intrinsics)
 
 
-def _remove(folder: Path) -> None:
-    """Remove a folder that holds only COLMAP's files (a staged or a replaced model)."""
-    if folder.is_dir():
-        for name in FILES:
-            (folder / name).unlink(missing_ok=True)
-        folder.rmdir()
-
-
 def write_colmap(cameras: Sequence[Camera], path: str | Path, name: str = "custom") -> list[Path]:
-    """Write cameras (OpenCV) as a COLMAP text model in the folder ``path``: one PINHOLE camera per distinct
-    intrinsics, images ``frame_00000.png``... with no points, and an empty ``points3D.txt``. The folder may exist
-    only when it holds nothing but COLMAP's three files (they are replaced)."""
+    """Write cameras (OpenCV) as a COLMAP text model (:func:`write_colmap_files`) in the folder ``path``, which must
+    be new (it is made) or empty; a failure removes what was written. Replacing a model is the command line's
+    (``mirage-viz cameras convert --overwrite``: staged, and only a model mirage_viz wrote)."""
     cameras, folder = check_cameras(cameras, name), Path(path)
-    if folder.suffix == ".txt" or (folder.exists() and not folder.is_dir()):
-        raise ValueError(f"cannot write {folder}: a COLMAP model is a folder; accepted: a new folder or one holding only {', '.join(FILES)}")
+    check_colmap_output(folder)
+    made = not folder.exists()
+    folder.mkdir(exist_ok=True)
+    try:
+        return write_colmap_files(cameras, folder)
+    except BaseException:
+        for file_name in FILES:  # the folder was empty: these are ours
+            (folder / file_name).unlink(missing_ok=True)
+        if made:
+            folder.rmdir()
+        raise
+
+
+def write_colmap_files(cameras: Sequence[Camera], folder: Path) -> list[Path]:
+    """COLMAP's three files of ``cameras`` (OpenCV) written into the existing ``folder``, whose atomicity is the
+    caller's (a staging folder): one PINHOLE camera per distinct intrinsics, images ``frame_00000.png``... with no
+    points, and an empty ``points3D.txt``."""
+    written = []
+    for file_name, text in _colmap_texts(list(cameras)).items():
+        written.append(folder / file_name)
+        written[-1].write_text(text)
+    return written
+
+
+def check_colmap_output(folder: Path) -> None:
+    """Refuse a COLMAP output that is not a new or empty folder in an existing one, saying what is accepted."""
+    accepted = "accepted: a new folder, or an empty one (mirage-viz cameras convert --overwrite replaces a model it wrote)"
+    if folder.suffix == ".txt" or folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise ValueError(f"cannot write {folder}: a COLMAP model is a folder; {accepted}")
     if not folder.parent.is_dir():
         raise ValueError(f"cannot write {folder}: the folder {folder.parent} does not exist; accepted: a path in an existing folder")
-    others = sorted(p.name for p in folder.iterdir() if p.name not in FILES) if folder.exists() else []
+    others = sorted(p.name for p in folder.iterdir()) if folder.exists() else []
     if others:
-        raise ValueError(f"cannot write {folder}: it holds other files ({', '.join(others[:5])}); accepted: a new folder "
-                         f"or one holding only {', '.join(FILES)}")
+        raise ValueError(f"cannot write {folder}: it holds files ({', '.join(others[:5])}); {accepted}")
+
+
+def _colmap_texts(cameras: list[Camera]) -> dict[str, str]:
+    """The three files of a COLMAP text model of ``cameras``, by name."""
     ids: dict[Intrinsics, int] = {}
     for camera in cameras:
         ids.setdefault(camera.intrinsics, len(ids) + 1)
@@ -145,18 +182,4 @@ def write_colmap(cameras: Sequence[Camera], path: str | Path, name: str = "custo
         numbers = quaternion_wxyz_from_rotation(world_to_camera[:3, :3]).tolist() + world_to_camera[:3, 3].tolist()
         texts["images.txt"] += [" ".join([str(index + 1)] + [repr(float(v)) for v in numbers]
                                          + [str(ids[camera.intrinsics]), f"frame_{index:05d}.png"]), ""]
-    staging, old = (folder.with_name(f".{folder.name}.{os.getpid()}.{suffix}") for suffix in ("tmp", "old"))
-    try:
-        staging.mkdir()
-        for file_name, lines in texts.items():
-            (staging / file_name).write_text("\n".join(lines) + "\n")
-        if folder.exists():
-            os.rename(folder, old)
-        os.rename(staging, folder)
-    except BaseException:
-        _remove(staging)
-        if old.exists() and not folder.exists():
-            os.rename(old, folder)
-        raise
-    _remove(old)
-    return [folder / file_name for file_name in FILES]
+    return {file_name: "\n".join(lines) + "\n" for file_name, lines in texts.items()}

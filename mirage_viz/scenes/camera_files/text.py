@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import secrets
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -18,13 +19,17 @@ from mirage_viz.geometry.cameras import Camera, Intrinsics, check_camera_to_worl
 from mirage_viz.inputs import open_input_file
 from mirage_viz.scenes.trajectories import MAX_POSES, Trajectory
 
-__all__ = ["MAX_LINE_BYTES", "MAX_TEXT_BYTES", "NumberedLines", "camera_to_world_from_world_to_camera", "check_cameras",
-           "check_pose", "check_pose_count", "file_intrinsics", "json_numbers", "parse_numbers", "read_name",
-           "trajectory_from_file", "write_atomically", "write_text_atomically"]
+__all__ = [
+    "FOCAL_RANGE", "MAX_IMAGE_SIDE", "MAX_LINE_BYTES", "MAX_TEXT_BYTES", "NumberedLines",
+    "camera_to_world_from_world_to_camera", "check_cameras", "check_pose", "check_pose_count", "file_intrinsics",
+    "json_numbers", "parse_numbers", "read_name", "trajectory_from_file", "write_atomically",
+    "write_text_atomically"]
 
 MAX_TEXT_BYTES = 64 * 2**20  # a 10,000-pose text file is about 2 MB
 MAX_LINE_BYTES = 2**16  # a data line of any accepted format is far shorter; COLMAP's POINTS2D lines are skipped
 MAX_NAME_CHARS = 200  # as a mirage_viz trajectory file accepts
+MAX_IMAGE_SIDE = 100_000  # pixels; the largest sensors are about 20,000 px wide
+FOCAL_RANGE = (0.01, 100.0)  # focal length over its image side: fields of view from about 178 down to 0.6 degrees
 
 
 class NumberedLines:
@@ -94,15 +99,20 @@ def parse_numbers(fields: Sequence[str], where: str, accepted: str) -> list[floa
         except ValueError:
             raise ValueError(f"{where}: column {column} is {text[:40]!r}, not a number; accepted: {accepted}") from None
         if not math.isfinite(value):
-            raise ValueError(f"{where}: column {column} is {text!r}; accepted: finite numbers ({accepted})")
+            raise ValueError(f"{where}: column {column} is {text[:40]!r}; accepted: finite numbers ({accepted})")
         numbers.append(value)
     return numbers
 
 
 def _flatten(value: object, shape: tuple[int, ...]) -> list[float] | None:
     if not shape:
-        ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-        return [float(value)] if ok else None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        try:
+            number = float(value)  # an integer of hundreds of digits overflows
+        except OverflowError:
+            return None
+        return [number] if math.isfinite(number) else None
     if not isinstance(value, list) or len(value) != shape[0]:
         return None
     flat: list[float] = []
@@ -121,13 +131,32 @@ def json_numbers(value: object, shape: tuple[int, ...], where: str, accepted: st
     return torch.tensor(flat, dtype=torch.float64).reshape(shape)
 
 
+_INTRINSICS_ACCEPTED = (f"accepted: an image size of 1 to {MAX_IMAGE_SIDE:,} whole pixels a side, focal lengths > 0 of "
+                        f"{FOCAL_RANGE[0]:g} to {FOCAL_RANGE[1]:g} times their image side and a principal point within "
+                        "one image size of the image, all finite")
+
+
 def file_intrinsics(fx: float, fy: float, cx: float, cy: float, width: float, height: float, where: str) -> Intrinsics:
-    """mirage_viz ``Intrinsics`` (pixel centres at integers) from a file's values, or a ``ValueError`` naming ``where``."""
-    try:
-        return Intrinsics(fx=fx, fy=fy, cx=cx, cy=cy, width=int(width) if float(width).is_integer() else width,
-                          height=int(height) if float(height).is_integer() else height)
-    except ValueError as error:
-        raise ValueError(f"{where}: {error}; accepted: focal lengths > 0 and an image size of whole pixels > 0") from None
+    """mirage_viz ``Intrinsics`` (pixel centres at integers) from a file's values (pixels), or a ``ValueError`` naming
+    ``where`` when one is not finite or out of a sane range (``MAX_IMAGE_SIDE``, ``FOCAL_RANGE``, the principal
+    point at most one image size outside the image): every camera-file reader checks its intrinsics here."""
+    for name, value in (("width", width), ("height", height)):
+        if not (math.isfinite(value) and float(value).is_integer() and 1 <= value <= MAX_IMAGE_SIDE):
+            raise ValueError(f"{where}: width and height must be whole pixels in [1, {MAX_IMAGE_SIDE:,}], got {name} "
+                             f"{value:g}; {_INTRINSICS_ACCEPTED}")
+    low, high = FOCAL_RANGE
+    for name, value, side in (("fx", fx, width), ("fy", fy, height), ("cx", cx, width), ("cy", cy, height)):
+        if not math.isfinite(value):
+            raise ValueError(f"{where}: {name} is {value}; {_INTRINSICS_ACCEPTED}")
+        if name in ("fx", "fy") and value <= 0:
+            raise ValueError(f"{where}: focal lengths must be > 0, got {name} = {value:g}; {_INTRINSICS_ACCEPTED}")
+        if name in ("fx", "fy") and not low * side <= value <= high * side:
+            raise ValueError(f"{where}: {name} = {value:g} is {value / side:.3g} times the image's {side:g} pixels; "
+                             f"{_INTRINSICS_ACCEPTED}")
+        if name in ("cx", "cy") and not -side <= value <= 2 * side:
+            raise ValueError(f"{where}: {name} = {value:g} is outside the image of {side:g} pixels by more than its "
+                             f"size; {_INTRINSICS_ACCEPTED}")
+    return Intrinsics(fx=float(fx), fy=float(fy), cx=float(cx), cy=float(cy), width=int(width), height=int(height))
 
 
 def check_pose(camera_to_world: torch.Tensor, where: str) -> torch.Tensor:
@@ -185,13 +214,16 @@ def check_cameras(cameras: Sequence[Camera], name: str) -> list[Camera]:
 
 def write_atomically(path: str | Path, write: Callable[[Path], None]) -> Path:
     """``write(temporary)`` into a hidden sibling of ``path``, then move it onto ``path`` in one step: a failure
-    leaves ``path`` as it was and no temporary behind. Refuses a missing parent folder and a ``path`` that is a folder."""
+    leaves ``path`` as it was and no temporary behind. Refuses a missing parent folder and a ``path`` that is a folder
+    or a link (what may be replaced is :func:`mirage_viz.scenes.camera_files.check_camera_output`'s to say)."""
     path = Path(path)
     if not path.parent.is_dir():
         raise ValueError(f"cannot write {path}: the folder {path.parent} does not exist; accepted: a path in an existing folder")
-    if path.exists() and not path.is_file():
-        raise ValueError(f"cannot write {path}: it is a folder or not a regular file; accepted: a new path or a file to replace")
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise ValueError(f"cannot write {path}: it is a folder, a link or not a regular file; accepted: a new path or a "
+                         "file to replace")
+    # short whatever the name's length, unique per process and call
+    temporary = path.with_name(f".{path.name[:64]}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:
         write(temporary)
         os.replace(temporary, path)
