@@ -98,7 +98,7 @@ def _output_folder(text: str) -> Path:
 
 def build_parser() -> argparse.ArgumentParser:
     from mirage_viz.geometry.depth import DEPTH_DOWNSAMPLE_MODES
-    from mirage_viz.rollout.config import DEPTH_SOURCES, MAX_SEED, RolloutConfig
+    from mirage_viz.rollout.config import DEPTH_SOURCES, MAX_SEED, MEMORY_SETTINGS, RolloutConfig
     from mirage_viz.scenes.trajectories import MAX_STEPS
     from mirage_viz.memories import FUSION_MODES, LIFT_RESOLUTIONS, MEMORY_NAMES, STORAGE_DTYPES, WARP_MODES
     from mirage_viz.models.hub_depth import DEFAULT_DEPTH_MODEL
@@ -208,6 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="move the embedded VAE's decoder A of the way (0 to 1) to the discriminator-trained one, "
                          "embedded-sharp: sharper frames for a little PSNR (their weights interpolated; the embedded "
                          "models only, not with --vae or --generator)")
+    rollout.add_argument("--memory-setting", choices=tuple(MEMORY_SETTINGS), default="paper", metavar="NAME",
+                         help="a named memory setting, which sets the options above for you: "
+                         + "; ".join(f"'{s.name}': {s.sentence.rstrip('.')}" for s in MEMORY_SETTINGS.values())
+                         + " (figures: docs/memory-settings.md)")
     rollout.add_argument("--out", type=_output_folder, default=Path("mirage_out"), help="output directory (must be new or empty unless --overwrite)")
     rollout.add_argument("--overwrite", action="store_true",
                          help="replace an output directory mirage_viz wrote earlier (never one holding other files)")
@@ -487,6 +491,7 @@ def _rollout(args: argparse.Namespace) -> int:
         depth_tie_bits=args.depth_tie_bits, warp=args.warp, seen_rays=args.seen_rays, average_samples=args.average_samples,
         decoder_sharpness=args.decoder_sharpness,
     )
+    config = _with_memory_setting(config, args.memory_setting, defaults)
     check_output_dir(args.out, args.overwrite)  # before any model runs
     trajectory = None
     if args.trajectory_file is not None:
@@ -521,6 +526,19 @@ def _rollout(args: argparse.Namespace) -> int:
     print(f"wrote {out}: {', '.join(files)}, frames/ and cameras/ (the path for nerfstudio, COLMAP, RealEstate10K and "
           f"open3d); open {out / 'report.html'} in a browser")
     return 0
+
+
+def _with_memory_setting(config, name: str, defaults):
+    """``config`` under the memory setting ``name``; an option also given as a flag with another value is refused."""
+    from mirage_viz.rollout.config import MEMORY_SETTINGS
+
+    options = MEMORY_SETTINGS[name].options
+    clashes = [f"{key} {getattr(config, key)!r}" for key, value in options.items()
+               if getattr(config, key) != getattr(defaults, key) and getattr(config, key) != value]
+    if clashes:
+        raise ValueError(f"--memory-setting '{name}' sets {', '.join(f'{k} {v!r}' for k, v in options.items())}, but the "
+                         f"flags ask for {', '.join(clashes)}; accepted: the setting alone, or the flags without it")
+    return config.with_memory_setting(name)
 
 
 def _backbone(args: argparse.Namespace, photo: bool):

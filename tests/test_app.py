@@ -241,15 +241,15 @@ def test_the_memory_setting_keeps_what_memory_holds_and_a_bad_one_gets_a_message
     client.predict("studio", None, 128, 0, "keep what memory holds", api_name="/drive_start")
     status = text(client.predict(api_name="/drive_forward")[3])  # the replay command keeps the setting
     assert "Memory setting: keep what memory holds" in status
-    assert status.endswith("--seed 0 --size 128 --depth-tie-bits 0 --known-cells --depth-mode nearest --seen-rays")
+    assert status.endswith("--seed 0 --size 128 --memory-setting 'keep what memory holds'")
 
 
-def test_a_setting_that_fixes_the_sampler_steps_says_so_with_a_hub_generator_and_flags_skip_defaults():
+def test_a_setting_that_fixes_the_sampler_steps_says_so_with_a_hub_generator():
     from dataclasses import replace
 
     from mirage_viz.backbone import Backbone
     from mirage_viz.rollout import RolloutConfig
-    from mirage_viz.ui.app import _sampler_note, _setting_flags
+    from mirage_viz.ui.app import _sampler_note
 
     closest = RolloutConfig().with_memory_setting("closest to the truth")
     embedded = Backbone(vae=None, denoiser=None, depth_estimator=None)
@@ -258,14 +258,6 @@ def test_a_setting_that_fixes_the_sampler_steps_says_so_with_a_hub_generator_and
     note = _sampler_note(closest, hub)
     assert ("runs 1 denoising step per frame, and keeps the mean of 4 draws (each a full run of the generator), as "
             "measured with the embedded generator") in note and "own 20" in note
-    import mirage_viz.ui.app as app
-
-    settings = {**app.MEMORY_SETTINGS, "switch off": {"known_cells": False, "depth_tie_bits": 2}}
-    original, app.MEMORY_SETTINGS = app.MEMORY_SETTINGS, settings
-    try:
-        assert _setting_flags(RolloutConfig(depth_tie_bits=2)) == " --depth-tie-bits 2"  # no "--known-cells False"
-    finally:
-        app.MEMORY_SETTINGS = original
 
 
 def test_benchmark_tab_shows_the_shipped_run_and_refuses_a_bad_file(app_url, tmp_path):

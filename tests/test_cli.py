@@ -26,25 +26,38 @@ def test_rollout_writes_summary_and_frames(tmp_path, backbone, capsys):
     assert "mean PSNR" in capsys.readouterr().out
 
 
-def test_the_apps_replay_flags_of_a_memory_setting_run_the_same_config(tmp_path, backbone, capsys):
-    """The app's Drive tab prints a replay command with a setting's flags (``_setting_flags``): the CLI takes them."""
-    from mirage_viz.rollout import MEMORY_SETTINGS
-    from mirage_viz.ui.app import _setting_flags
-    from mirage_viz.rollout import RolloutConfig
+@pytest.mark.parametrize("name", ["paper", "keep what memory holds", "closest to the truth", "sharp and close"])
+def test_every_memory_setting_runs_from_the_cli_as_the_app_replays_it(name, tmp_path, backbone, capsys):
+    """``--memory-setting NAME`` (the flag the app's replay command prints) runs the setting's options, and the
+    decoder it asks for is the one that ran."""
+    from mirage_viz.rollout import MEMORY_SETTINGS, RolloutConfig, memory_setting_of
+    from mirage_viz.ui.app import _setting_flag
 
-    config = RolloutConfig(size=64, steps=1, memories=("latent",)).with_memory_setting("sharp and close")
-    flags = _setting_flags(config).split()
-    assert flags == ["--depth-tie-bits", "0", "--known-cells", "--depth-mode", "center", "--warp", "subcell",
-                     "--seen-rays", "--num-inference-steps", "1", "--average-samples", "4", "--decoder-sharpness", "0.6"]
+    config = RolloutConfig(size=64, steps=1, memories=("latent",)).with_memory_setting(name)
+    flag = _setting_flag(config)
+    assert flag == ("" if name == "paper" else f" --memory-setting '{name}'")
     out = tmp_path / "run"
-    assert main(["rollout", "--steps", "1", "--size", "64", "--memories", "latent", *flags, "--out", str(out),
-                 "--quiet", "--no-video", "--no-ply"]) == 0
+    assert main(["rollout", "--steps", "1", "--size", "64", "--memories", "latent", "--memory-setting", name,
+                 "--out", str(out), "--quiet", "--no-video", "--no-ply"]) == 0
     written = json.loads((out / "summary.json").read_text())["config"]
-    assert {key: written[key] for key in MEMORY_SETTINGS["sharp and close"]} == MEMORY_SETTINGS["sharp and close"]
-    assert written["backbone"] == "embedded, decoder sharpness 0.6"  # the decoder it asked for is the one that ran
-    capsys.readouterr()  # refused before a model loads: a message, no output folder
-    assert main(["rollout", "--steps", "1", "--size", "64", *flags, "--vae", "embedded-sharp", "--out", str(tmp_path / "x")]) != 0
-    assert "but VAE 'embedded-sharp' would decode" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    assert {key: written[key] for key in MEMORY_SETTINGS[name].options} == dict(MEMORY_SETTINGS[name].options)
+    assert memory_setting_of(RolloutConfig(**{k: written[k] for k in MEMORY_SETTINGS[name].options})) == name
+    if name == "sharp and close":
+        assert written["backbone"] == "embedded, decoder sharpness 0.6"  # the decoder it asked for is the one that ran
+        capsys.readouterr()  # refused before a model loads: a message, no output folder
+        assert main(["rollout", "--steps", "1", "--size", "64", "--memory-setting", name, "--vae", "embedded-sharp",
+                     "--out", str(tmp_path / "x")]) != 0
+        assert "but VAE 'embedded-sharp' would decode" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_a_flag_that_contradicts_the_memory_setting_is_refused(tmp_path, capsys):
+    assert main(["rollout", "--steps", "1", "--size", "64", "--memory-setting", "closest to the truth", "--depth-tie-bits",
+                 "7", "--out", str(tmp_path / "x")]) == 2
+    assert main(["rollout", "--memory-setting", "closest to the truth", "--warp", "subcell", "--steps", "0",
+                 "--out", str(tmp_path / "x")]) == 2  # the same value is no contradiction: the next error is
+    err = capsys.readouterr().err
+    assert "--memory-setting 'closest to the truth' sets depth_tie_bits 0" in err and "but the flags ask for depth_tie_bits 7" in err
+    assert "steps must be" in err and not (tmp_path / "x").exists()
 
 
 def test_rollout_from_a_trajectory_file_and_selected_memories(tmp_path, backbone):

@@ -97,8 +97,8 @@ IDENTICAL_PSNR_DB = 100.0  # the PSNR written for two identical frames (float32 
 
 
 # "keep what memory holds" with the z-test alone deciding every cell (seen_rays off), as it was before seen rays
-_KEEP_Z_TEST = {**MEMORY_SETTINGS["keep what memory holds"], "seen_rays": False}
-# the memory and sampler options beside the paper's memory (see the README's "Memory and sampler options")
+_KEEP_Z_TEST = {**MEMORY_SETTINGS["keep what memory holds"].options, "seen_rays": False}
+# the memory and sampler options beside the paper's memory (docs/memory-settings.md)
 MEMORY_OPTIONS: dict[str, dict] = {
     "paper": {},
     "edge mask 0.1": {"edge_threshold": 0.1},
@@ -109,24 +109,24 @@ MEMORY_OPTIONS: dict[str, dict] = {
     "first-hand ties + known cells + nearest depth": _KEEP_Z_TEST,
     # with seen rays: a cached cell seen along the new camera's own ray keeps its cell (the app's and the API's "keep
     # what memory holds" setting)
-    "first-hand ties + known cells + nearest depth + seen rays": MEMORY_SETTINGS["keep what memory holds"],
+    "first-hand ties + known cells + nearest depth + seen rays": dict(MEMORY_SETTINGS["keep what memory holds"].options),
     # each cell read as the bilinear blend of its surface's points by their sub-cell offsets, not rounded
     "first-hand ties + known cells + nearest depth + sub-cell warp": {**_KEEP_Z_TEST, "warp": "subcell"},
     # lifted at the centre pixel's depth, read at sub-cell accuracy, one denoising step (the z-test alone decides)
     "first-hand ties + known cells + centre depth + sub-cell warp, 1 sampler step": {
-        **MEMORY_SETTINGS["closest to the truth"], "seen_rays": False, "average_samples": 1},
+        **MEMORY_SETTINGS["closest to the truth"].options, "seen_rays": False, "average_samples": 1},
     # the same keeping the mean of 4 draws per frame ("closest to the truth" before seen rays)
     "first-hand ties + known cells + centre depth + sub-cell warp, 1 sampler step, mean of 4 draws":
-        {**MEMORY_SETTINGS["closest to the truth"], "seen_rays": False},
+        {**MEMORY_SETTINGS["closest to the truth"].options, "seen_rays": False},
     # the same decoded by the embedded decoder moved 0.6 of the way to the sharp one ("sharp and close" before seen rays)
     "first-hand ties + known cells + centre depth + sub-cell warp, 1 sampler step, mean of 4 draws, decoder sharpness 0.6":
-        {**MEMORY_SETTINGS["sharp and close"], "seen_rays": False},
+        {**MEMORY_SETTINGS["sharp and close"].options, "seen_rays": False},
     # with seen rays: a cached cell seen along the new camera's own ray keeps its cell (the app's and the API's
     # "closest to the truth" and "sharp and close" settings)
     "first-hand ties + known cells + centre depth + sub-cell warp + seen rays, 1 sampler step, mean of 4 draws":
-        MEMORY_SETTINGS["closest to the truth"],
+        dict(MEMORY_SETTINGS["closest to the truth"].options),
     "first-hand ties + known cells + centre depth + sub-cell warp + seen rays, 1 sampler step, mean of 4 draws, "
-    "decoder sharpness 0.6": MEMORY_SETTINGS["sharp and close"],
+    "decoder sharpness 0.6": dict(MEMORY_SETTINGS["sharp and close"].options),
 }
 
 

@@ -10,9 +10,11 @@ from mirage_viz.rollout.config import (
     MAX_STEPS,
     MEMORY_SETTINGS,
     DepthSource,
+    MemorySetting,
     RolloutConfig,
     RolloutPlan,
     RolloutSetup,
+    memory_setting_of,
     plan_rollout,
 )
 from mirage_viz.rollout.engine import RolloutEngine, iter_rollout, make_memory, run_rollout
@@ -20,7 +22,8 @@ from mirage_viz.rollout.records import Rollout, StepRecord
 from mirage_viz.rollout.step import STAGES, StageTimer, StepOutput, run_step, timed_ms
 
 __all__ = [
-    "DEPTH_SOURCES", "MAX_SEED", "MAX_STEPS", "MAX_STEP_PIXELS", "MEMORY_SETTINGS", "STAGES", "DepthSource", "Rollout", "RolloutConfig",
+    "DEPTH_SOURCES", "MAX_SEED", "MAX_STEPS", "MAX_STEP_PIXELS", "MEMORY_SETTINGS", "STAGES", "DepthSource", "MemorySetting", "Rollout",
+    "RolloutConfig",
     "RolloutEngine", "RolloutPlan", "RolloutSetup", "StageTimer", "StepOutput", "StepRecord", "iter_rollout",
-    "make_memory", "plan_rollout", "run_rollout", "run_step", "timed_ms",
+    "make_memory", "memory_setting_of", "plan_rollout", "run_rollout", "run_step", "timed_ms",
 ]

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
+from types import MappingProxyType
 from typing import Literal, get_args
 
 import torch
@@ -24,8 +26,8 @@ from mirage_viz.scenes.photo import DEFAULT_FOV_DEGREES, Photo
 from mirage_viz.scenes.trajectories import MAX_STEPS, Trajectory, check_trajectory_name, make_trajectory
 from mirage_viz.scenes.worlds import DEFAULT_WORLD, WORLD_NAMES, SyntheticWorld, make_world
 
-__all__ = ["DEPTH_SOURCES", "MAX_SEED", "MAX_STEP_PIXELS", "MAX_STEPS", "MEMORY_SETTINGS", "DepthSource", "RolloutConfig",
-           "RolloutPlan", "RolloutSetup", "plan_rollout"]
+__all__ = ["DEPTH_SOURCES", "MAX_SEED", "MAX_STEP_PIXELS", "MAX_STEPS", "MEMORY_SETTINGS", "DepthSource", "MemorySetting",
+           "RolloutConfig", "RolloutPlan", "RolloutSetup", "memory_setting_of", "plan_rollout"]
 
 DepthSource = Literal["truth", "estimated"]
 DEPTH_SOURCES: tuple[DepthSource, ...] = get_args(DepthSource)
@@ -34,24 +36,46 @@ MAX_SEED = 2**32 - 1  # seeds and world seeds; per-step seeds derived from them 
 # three memories, growing with the pixel count. Bounded at 400 steps at 256 px (100 at 512, MAX_STEPS at 128).
 MAX_STEP_PIXELS = 400 * 256**2
 MAX_AVERAGE_SAMPLES = 16  # draws averaged per frame: each costs one more generation
-# Named memory settings, the fields of RolloutConfig each one sets. "paper" is the memory as the paper describes
-# it; "keep what memory holds" is the measured option under which a loop's return frame comes back as the first
-# frame was (README "Memory and sampler options"): ties of depth go to the first writer, a cached cell that its own
-# camera saw along the new camera's ray keeps its cell (seen_rays), the sampler keeps the covered cells as memory
-# holds them, and a cell's depth is one of its pixels', so no cell is lifted between two surfaces.
-# "closest to the truth" also reads the cache at sub-cell accuracy, lifts each cell at its centre pixel's depth,
-# generates in one denoising step and keeps the mean of 4 draws (the generator's estimate of the mean): of the
-# settings that keep the return frame, the highest mean PSNR measured over held-out loops, with softer frames.
-# "sharp and close" decodes it with the embedded decoder moved 0.6 of the way to the discriminator-trained one: sharper
-# frames for a little of the mean (figures: README "Memory and sampler options", the bench's memory-options section).
+
+
+@dataclass(frozen=True)
+class MemorySetting:
+    """A named memory setting: what it does in one plain sentence, and the :class:`RolloutConfig` fields it sets.
+    Their figures (measured on held-out worlds) are in ``docs/memory-settings.md`` and the bench's memory-options
+    section; names and sentences never carry figures."""
+
+    name: str
+    sentence: str
+    options: Mapping[str, object]
+
+
 _CLOSEST = {"depth_tie_bits": 0, "known_cells": True, "depth_mode": "center", "warp": "subcell", "seen_rays": True,
             "num_inference_steps": 1, "average_samples": 4}
-MEMORY_SETTINGS: dict[str, dict[str, object]] = {
-    "paper": {},
-    "keep what memory holds": {"depth_tie_bits": 0, "known_cells": True, "depth_mode": "nearest", "seen_rays": True},
-    "closest to the truth": _CLOSEST,
-    "sharp and close": {**_CLOSEST, "decoder_sharpness": 0.6},
-}
+# The one table of memory settings: the CLI (--memory-setting), the app, the sweep (memory_settings), the bench
+# and the notebooks all read it.
+MEMORY_SETTINGS: dict[str, MemorySetting] = {setting.name: setting for setting in (
+    MemorySetting("paper", "Mirage as published: the nearest point wins each cell, and the generator draws the whole "
+                  "frame from the warped latent and its holes.", MappingProxyType({})),
+    MemorySetting("keep what memory holds", "What memory holds is kept as it is: a cell goes to the point seen first "
+                  "when depths tie, and the generator keeps the cells memory covers and fills only the holes, so a "
+                  "revisited view comes back as it was first seen.",
+                  MappingProxyType({"depth_tie_bits": 0, "known_cells": True, "depth_mode": "nearest",
+                                    "seen_rays": True})),
+    MemorySetting("closest to the truth", "As 'keep what memory holds', with each cell placed where its surface "
+                  "really lands and the mean of four quick draws: the frames closest to the truth on average, but "
+                  "softer.", MappingProxyType(_CLOSEST)),
+    MemorySetting("sharp and close", "As 'closest to the truth', decoded by a decoder moved towards one trained to "
+                  "draw edges: sharper frames for a little closeness.",
+                  MappingProxyType({**_CLOSEST, "decoder_sharpness": 0.6})),
+)}
+
+
+def memory_setting_of(config: RolloutConfig) -> str:
+    """The name of the memory setting ``config`` runs under: the most specific one whose every option it has
+    ("paper" when none)."""
+    matches = [setting for setting in MEMORY_SETTINGS.values()
+               if setting.options and all(getattr(config, key) == value for key, value in setting.options.items())]
+    return max(matches, key=lambda setting: len(setting.options)).name if matches else "paper"
 
 
 @dataclass(frozen=True)
@@ -160,9 +184,9 @@ class RolloutConfig:
         check_decoder_sharpness(self.decoder_sharpness)
 
     def with_memory_setting(self, name: str) -> RolloutConfig:
-        """This config under one of :data:`MEMORY_SETTINGS` (its fields replace this config's)."""
+        """This config under one of :data:`MEMORY_SETTINGS` (its options replace this config's)."""
         check_choice("memory setting", name, tuple(MEMORY_SETTINGS))
-        return replace(self, **MEMORY_SETTINGS[name])
+        return replace(self, **MEMORY_SETTINGS[name].options)
 
     def to_dict(self) -> dict:
         data = asdict(self)

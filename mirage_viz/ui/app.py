@@ -40,7 +40,7 @@ from mirage_viz.bench.report import bench_headlines, bench_markdown, load_bench,
 from mirage_viz.models.hub import ModelAccess
 from mirage_viz.models.hub_depth import DEPTH_SCALE_RANGE, check_depth_scale
 from mirage_viz.rollout.records import Rollout
-from mirage_viz.rollout.config import MEMORY_SETTINGS, RolloutConfig, plan_rollout
+from mirage_viz.rollout.config import MEMORY_SETTINGS, RolloutConfig, memory_setting_of, plan_rollout
 from mirage_viz.rollout.engine import iter_rollout
 from mirage_viz.rollout.drive import MOVES, DriveSession
 from mirage_viz.viz.figures import cache_figure, metrics_figure, rollout_pca
@@ -168,22 +168,10 @@ def _config(world: str, trajectory: str, magnitude: float | None, steps: float, 
     return config
 
 
-# the memory settings a visitor picks from, as (label, name of MEMORY_SETTINGS)
-MEMORY_SETTING_CHOICES = [
-    ("paper: Mirage's memory as published", "paper"),
-    ("keep what memory holds: first writer wins a depth tie, a cell seen along the camera's own ray keeps its place, "
-     "covered cells kept, one pixel's depth per cell", "keep what memory holds"),
-    ("closest to the truth: as the second, with each cell at its centre pixel's depth, read at sub-cell accuracy, "
-     "one denoising step, the mean of 4 draws (softer frames)", "closest to the truth"),
-    ("sharp and close: the third, decoded by a decoder moved 0.6 of the way to the sharp one (sharper frames, "
-     "a little less PSNR)", "sharp and close"),
-]
-MEMORY_SETTING_INFO = ("what the latent memory keeps: with the second, third and fourth, a loop's return frame comes "
-                       "back as the first frame was (held-out worlds, 48-step loop, return frame: 30.0, 30.0 and 29.8 dB, "
-                       "each the VAE's own; the RGB memory's 29.9; with the paper's: 23.5); the third comes closest to "
-                       "the truth over the whole loop (mean 23.7 dB against the paper's 22.3) with softer frames; the "
-                       "fourth keeps 0.95 of the truth's detail (mean absolute gradient; the third 0.84) at a mean of "
-                       "23.57 dB")
+def _setting_sentence(name: str | None) -> str:
+    """What the chosen memory setting does, in its own sentence (figures: docs/memory-settings.md)."""
+    setting = MEMORY_SETTINGS.get(name or "paper")
+    return "" if setting is None else f"*{setting.sentence}*"
 
 
 def _with_memory_setting(config: RolloutConfig, name: str | None) -> RolloutConfig:
@@ -194,31 +182,22 @@ def _with_memory_setting(config: RolloutConfig, name: str | None) -> RolloutConf
         raise _refused(str(error)) from None
 
 
-def _setting_of(config: RolloutConfig) -> str:
-    """The name of the memory setting ``config`` runs under ("paper" unless every field of another one is set)."""
-    matches = [name for name, fields in MEMORY_SETTINGS.items()
-               if fields and all(getattr(config, key) == value for key, value in fields.items())]
-    return max(matches, key=lambda name: len(MEMORY_SETTINGS[name]), default="paper")  # the most specific
-
-
 def _setting_note(config: RolloutConfig) -> str:
     """A status-line note naming the memory setting when it is not the paper's."""
-    fields = MEMORY_SETTINGS[name := _setting_of(config)]
+    fields = MEMORY_SETTINGS[name := memory_setting_of(config)].options
     return f"\n\nMemory setting: {name} ({', '.join(f'{key} {value}' for key, value in fields.items())})." if fields else ""
 
 
-def _setting_flags(config: RolloutConfig) -> str:
-    """The ``mirage-viz rollout`` flags of the memory setting ``config`` runs under (empty for the paper's); a switch
-    set False is the CLI's default, so it has no flag."""
-    flags = [f"--{key.replace('_', '-')}" + ("" if value is True else f" {value}")
-             for key, value in MEMORY_SETTINGS[_setting_of(config)].items() if value is not False]
-    return "".join(f" {flag}" for flag in flags)
+def _setting_flag(config: RolloutConfig) -> str:
+    """The ``mirage-viz rollout`` flag of the memory setting ``config`` runs under (none for the paper's)."""
+    name = memory_setting_of(config)
+    return "" if name == "paper" else f" --memory-setting '{name}'"
 
 
 def _sampler_note(config: RolloutConfig, backbone: Backbone) -> str:
     """A status-line note when the memory setting fixes the denoising steps and a hub generator runs them: the
     setting was measured with the embedded generator, and a hub generator is made for its own steps."""
-    fields = MEMORY_SETTINGS[_setting_of(config)]
+    fields = MEMORY_SETTINGS[memory_setting_of(config)].options
     steps, draws = fields.get("num_inference_steps"), fields.get("average_samples", 1)
     if steps is None or backbone.generator_name == "embedded":
         return ""
@@ -557,7 +536,7 @@ class _Handlers:
             setup = rollout.setup
             source = f"--image YOUR_PHOTO --fov {setup.fov_degrees!r}" if setup.photo else f"--world {setup.world}"  # exact
             text += (f"\n\nReplay this path: mirage-viz rollout --trajectory-file drive_trajectory.json {source} "
-                     f"--seed {rollout.config.seed} --size {setup.size}{_setting_flags(rollout.config)}")
+                     f"--seed {rollout.config.seed} --size {setup.size}{_setting_flag(rollout.config)}")
         return view, cache, table, _status(text), download
 
     def scrub(self, step: float, request: gr.Request = None) -> tuple:
@@ -712,8 +691,9 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
                     steps = gr.Slider(1, MAX_STEPS, value=8, step=1, label="steps")
                     size = gr.Radio(list(SIZES), value=256, label="size (pixels)")
                     seed = gr.Number(0, label="seed", precision=0, minimum=0)
-                    memory_setting = gr.Radio(MEMORY_SETTING_CHOICES, value="paper", label="memory setting",
-                                              info=MEMORY_SETTING_INFO)
+                    memory_setting = gr.Radio(list(MEMORY_SETTINGS), value="paper", label="memory setting",
+                                              info="what the latent memory keeps and how frames are made from it")
+                    setting_sentence = gr.Markdown(_setting_sentence("paper"))
                     photo = gr.File(label=f"photo as first frame (optional, {MAX_UPLOAD.upper()} max)",
                                     file_types=["image"], type="filepath", height=120)
                     camera_file = gr.File(label=CAMERA_FILE_HELP, file_count="multiple", file_types=[".json", ".txt"],
@@ -750,6 +730,8 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
             # no Gradio limit: every run reaches RunSlots at once, which lets RUN_CONCURRENCY compute, RUNS_WAITING
             # wait in line (told their place) and answers the next one "busy" immediately; progress shows in the
             # status line only, never over the panels
+            memory_setting.change(_setting_sentence, memory_setting, setting_sentence, queue=False, show_progress="hidden",
+                                  api_visibility="private")
             run_button.click(handlers.run, inputs, [*panel_outputs, step_slider, status, downloads], api_name="run",
                              concurrency_limit=None, show_progress="hidden")
             run_button.click(lambda: gr.Accordion(open=False), None, preview_box, queue=False, show_progress="hidden")
@@ -779,8 +761,11 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
                     with gr.Row():
                         drive_size = gr.Radio(list(DRIVE_SIZES), value=128, label="size (pixels)")
                         drive_seed = gr.Number(0, label="seed", precision=0, minimum=0)
-                    drive_setting = gr.Radio(MEMORY_SETTING_CHOICES, value="paper", label="memory setting",
-                                             info=MEMORY_SETTING_INFO)
+                    drive_setting = gr.Radio(list(MEMORY_SETTINGS), value="paper", label="memory setting",
+                                             info="what the latent memory keeps and how frames are made from it")
+                    drive_sentence = gr.Markdown(_setting_sentence("paper"))
+                    drive_setting.change(_setting_sentence, drive_setting, drive_sentence, queue=False,
+                                         show_progress="hidden", api_visibility="private")
                     start_button = gr.Button("Start here", variant="primary")
                     drive_status = gr.HTML(_status("Choose a world (or a photo) and press Start here."),
                                            elem_id="drive-status")
