@@ -13,6 +13,8 @@ import torch
 gradio = pytest.importorskip("gradio")
 import gradio_client  # noqa: E402
 
+pytestmark = pytest.mark.slow  # runs the app, a browser, a kernel or a build: the full tier only
+
 _ADDRESSES = itertools.count(1)
 
 

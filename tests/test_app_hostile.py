@@ -13,6 +13,8 @@ gradio = pytest.importorskip("gradio")
 import gradio_client  # noqa: E402
 from gradio_client import handle_file  # noqa: E402
 
+pytestmark = pytest.mark.slow  # runs the app, a browser, a kernel or a build: the full tier only
+
 MB = 2**20
 
 

@@ -24,6 +24,7 @@ def tiny_bench():
     return run_bench(BenchConfig(**TINY))
 
 
+@pytest.mark.slow
 def test_bench_json_has_the_promised_fields(tiny_bench):
     assert tiny_bench["format"] == "mirage_viz.bench/v1"
     for vae in ("embedded", "sd"):
@@ -142,6 +143,7 @@ def test_cli_bench_bad_input_exits_2_and_writes_nothing(tmp_path, capsys):
     assert [p.name for p in busy.iterdir()] == ["keep.txt"]
 
 
+@pytest.mark.slow
 def test_peak_memory_probe_runs_in_its_own_process():
     latent = measure_peak_memory("latent", 128, "embedded", 4)
     rgb = measure_peak_memory("rgb", 128, "embedded", 4)
@@ -174,6 +176,7 @@ def test_the_quick_preset_is_a_valid_smaller_bench():
     assert set(quick.option_worlds) <= set(full.option_worlds) and quick.option_loop_steps == (12,)
 
 
+@pytest.mark.slow
 def test_cli_quick_bench_writes_its_report(tmp_path, capsys, monkeypatch):
     """The CLI's path: flags into the config, the run, the three files, the targets printed. The quick preset is
     swapped for the tiny one (the preset itself is checked above; a real --quick run takes minutes)."""

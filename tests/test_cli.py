@@ -139,6 +139,7 @@ def test_a_failure_while_writing_leaves_no_half_written_directory(tmp_path, back
     assert calls["n"] == 2 and list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_help_explains_every_option():
     result = subprocess.run([sys.executable, "-m", "mirage_viz.cli", "rollout", "--help"], capture_output=True, text=True)
     assert result.returncode == 0

@@ -31,6 +31,7 @@ def test_same_seed_gives_the_same_rollout_and_memories_share_the_noise(backbone,
     assert not torch.equal(other.records["none"][1].generated_latent, short_rollout.records["none"][1].generated_latent)
 
 
+@pytest.mark.slow
 def test_latent_memory_beats_no_memory_on_the_default_loop(backbone):
     """The issue's quality bar: on the default world's loop, latent memory is clearly closer to the truth."""
     rollout = run_rollout(RolloutConfig(trajectory="loop", steps=12, size=256, seed=0), backbone=backbone)
@@ -129,6 +130,7 @@ def test_with_seen_rays_the_loops_return_frame_is_the_first_frame_as_memory_hold
     assert records[False][-1].psnr < first.psnr - 1.0
 
 
+@pytest.mark.slow
 def test_closest_to_the_truth_beats_the_other_settings_over_a_held_out_loop(backbone):
     """Sub-cell reads, centre-pixel depth, one denoising step and the mean of 4 draws: a higher mean PSNR over the
     loop, the return frame kept; "sharp and close" decodes the same latents sharper for a little of the mean

@@ -20,6 +20,8 @@ from pathlib import Path
 import psutil  # the test extra: ends the server's kernels, which run in sessions of their own
 import pytest
 
+pytestmark = pytest.mark.slow  # runs the app, a browser, a kernel or a build: the full tier only
+
 playwright_sync = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 if not Path(CHROMIUM).exists():

@@ -104,6 +104,7 @@ def test_an_interrupted_write_leaves_the_old_folder_and_no_staging(tmp_path, err
     assert (out / "a.txt").read_text() == "first" and leftovers(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_sigterm_mid_run_removes_the_staging_folder(tmp_path):
     """A real SIGTERM at several moments (imports, models, steps): exit 143, no traceback, nothing left."""
     for delay in (0.3, 2.0, 4.0):
@@ -207,6 +208,7 @@ def test_a_killed_runs_staging_and_aside_are_removed_by_the_next_run_and_nothing
     assert all((tmp_path / name / (inside or "notes.txt")).read_text() == "mine" for name, inside in kept.items())
 
 
+@pytest.mark.slow
 def test_a_sigkilled_rollout_leaves_a_staging_folder_that_the_next_run_removes(tmp_path):
     process = subprocess.Popen([sys.executable, "-m", "mirage_viz.cli", *ROLLOUT[:4], "4", "--size", "128",
                                 "--out", "run"], stderr=subprocess.DEVNULL, cwd=tmp_path)

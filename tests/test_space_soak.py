@@ -3,6 +3,8 @@
 
 import pytest
 
+pytestmark = pytest.mark.slow  # runs the app, a browser, a kernel or a build: the full tier only
+
 pytest.importorskip("gradio")
 
 

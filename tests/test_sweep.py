@@ -40,6 +40,7 @@ def test_the_tables_schema_is_pinned():
         ("step_ms", "double"), ("depth_abs_rel", "double"), ("depth_holes", "double")]
 
 
+@pytest.mark.slow
 def test_a_2x2_grid_gives_identical_tables_in_process_in_a_pool_and_on_ray(tmp_path):
     pytest.importorskip("ray")
     grid = SweepGrid(worlds=("room", "studio"), depths=("truth", "noise=0.1"), **TINY)
@@ -59,6 +60,7 @@ def test_a_2x2_grid_gives_identical_tables_in_process_in_a_pool_and_on_ray(tmp_p
     pd.testing.assert_frame_equal(_comparable(pq.read_table(tmp_path / "ray" / "results.parquet")), rows)
 
 
+@pytest.mark.slow
 def test_a_killed_sweep_resumes_without_running_finished_runs_again(tmp_path, capsys):
     out = tmp_path / "sweep"
     args = ["sweep", "--seeds", "0,1,2", "--steps", "2", "--sizes", "64", "--out", str(out), "--quiet"]
@@ -204,6 +206,7 @@ def test_the_address_check_refuses_a_silent_server_and_a_web_server_as_ray_clien
         check_ray_address(f"ray://{address}")
 
 
+@pytest.mark.slow
 def test_sigterm_while_a_ray_address_is_checked_exits_143_within_seconds_and_writes_nothing(tmp_path):
     pytest.importorskip("ray")
     out = tmp_path / "s"
@@ -220,6 +223,7 @@ def test_sigterm_while_a_ray_address_is_checked_exits_143_within_seconds_and_wri
     assert err.strip().splitlines() == ["mirage-viz sweep: terminated; nothing was written"] and not out.exists()
 
 
+@pytest.mark.slow
 def test_a_real_ray_cluster_passes_the_check_and_ray_init_leaves_our_signal_handlers(tmp_path):
     ray = pytest.importorskip("ray")
     from mirage_viz.sweep.engines import check_ray_address
@@ -244,6 +248,7 @@ def test_a_real_ray_cluster_passes_the_check_and_ray_init_leaves_our_signal_hand
         signal.signal(signal.SIGTERM, previous)
 
 
+@pytest.mark.slow
 def test_sigterm_while_a_local_ray_starts_exits_143_and_leaves_no_ray_process(tmp_path):
     pytest.importorskip("ray")
     psutil = pytest.importorskip("psutil")
@@ -276,6 +281,7 @@ def test_sigterm_while_a_local_ray_starts_exits_143_and_leaves_no_ray_process(tm
     assert not alive, [seen[child.pid][1] for child in alive]
 
 
+@pytest.mark.slow
 def test_sigterm_ends_a_pool_sweep_within_seconds_and_its_workers_with_it(tmp_path):
     psutil = pytest.importorskip("psutil")
     out = tmp_path / "s"

@@ -13,6 +13,8 @@ from mirage_viz.models.vae import encode_images, load_vae, vae_downsample_factor
 from mirage_viz.training import denoiser, depth, vae, warp_pairs
 from mirage_viz.training.pair_data import SCENARIOS, load_pairs, parse_shares
 
+pytestmark = pytest.mark.slow  # runs the app, a browser, a kernel or a build: the full tier only
+
 
 def test_every_training_script_runs_a_few_steps_and_saves_loadable_models(tmp_path):
     vae_result = vae.main(["--iters", "3", "--worlds", "2", "--eval-every", "3", "--held-out-views", "1", "--out", str(tmp_path / "vae")])

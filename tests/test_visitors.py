@@ -51,7 +51,8 @@ def test_uploads_are_bounded_per_visitor_and_for_the_server(tmp_path):
 def test_uploads_go_with_the_last_session_using_them_or_unused_after_their_time(tmp_path):
     clock = Clock()
     ledger = UploadLedger(tmp_path, 100 * MB, 100 * MB, unclaimed_ttl_s=300, clock=clock)
-    shared, unused = upload(ledger, "a", "shared.png", MB), upload(ledger, "a", "unused.png", MB)
+    shared = upload(ledger, "a", "shared.png", MB)
+    upload(ledger, "a", "unused.png", MB)  # never used by a session
     outside = tmp_path.parent / f"{tmp_path.name}-outside.png"
     outside.write_bytes(b"x")
     ledger.claim("s1", [shared, str(outside), None])
