@@ -21,7 +21,7 @@ from mirage_viz.sweep.grid import RunSpec
 
 __all__ = ["SCHEMA", "execute_run", "process_backbone", "rows_table"]
 
-# One row per run x memory x step. Pinned by tests/test_sweep.py: readers (the app, the notebook) rely on it.
+# One row per run x memory x step. Pinned by tests/sweep/test_sweep.py: readers (the app, the notebook) rely on it.
 SCHEMA = pa.schema([
     ("run_id", pa.string()),
     ("world", pa.string()),

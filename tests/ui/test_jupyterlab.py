@@ -30,7 +30,7 @@ if importlib.util.find_spec("jupyterlab") is None:
     pytest.skip("JupyterLab is not installed (scripts/setup.sh installs the `notebooks` extra)", allow_module_level=True)
 
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "02_inspect_rollout.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "02_inspect_rollout.ipynb"
 FLAGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 START_TIMEOUT_S = 90

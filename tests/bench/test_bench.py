@@ -97,7 +97,7 @@ def test_report_and_plot_are_written_all_together(tiny_bench, tmp_path):
 
 
 def test_the_three_headlines_read_their_figures_from_the_result():
-    result = load_bench(Path(__file__).resolve().parent.parent / "mirage_viz" / "assets" / "bench" / "bench.json")
+    result = load_bench(Path(__file__).resolve().parents[2] / "mirage_viz" / "assets" / "bench" / "bench.json")
     read, held, close = bench_headlines(result)
     entry = result["speed"]["embedded"]["256"]
     assert f"{entry['read_speedup']:.0f}x faster" in read.sentence and f"{entry['read_ms']['rgb']:.0f} ms" in read.sentence
@@ -193,6 +193,6 @@ def test_cli_quick_bench_writes_its_report(tmp_path, capsys, monkeypatch):
 
 def test_the_readme_holds_the_shipped_benchs_headline_table_as_generated():
     """The README's table of results is headline_table's output for the shipped bench, never typed by hand."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     table = headline_table(load_bench(root / "mirage_viz" / "assets" / "bench" / "bench.json"))
     assert table in (root / "README.md").read_text(), "regenerate the README's table with headline_table (docs/development.md)"
