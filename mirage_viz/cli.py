@@ -15,6 +15,10 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported inside main: the heavy modules load under the CLI's signal handling
+    from mirage_viz.rollout.config import RolloutConfig
 
 
 class Terminated(KeyboardInterrupt):
@@ -491,7 +495,7 @@ def _rollout(args: argparse.Namespace) -> int:
         depth_tie_bits=args.depth_tie_bits, warp=args.warp, seen_rays=args.seen_rays, average_samples=args.average_samples,
         decoder_sharpness=args.decoder_sharpness,
     )
-    config = _with_memory_setting(config, args.memory_setting, defaults)
+    config = _with_memory_setting(config, args.memory_setting)
     check_output_dir(args.out, args.overwrite)  # before any model runs
     trajectory = None
     if args.trajectory_file is not None:
@@ -528,11 +532,11 @@ def _rollout(args: argparse.Namespace) -> int:
     return 0
 
 
-def _with_memory_setting(config, name: str, defaults):
+def _with_memory_setting(config: RolloutConfig, name: str) -> RolloutConfig:
     """``config`` under the memory setting ``name``; an option also given as a flag with another value is refused."""
-    from mirage_viz.rollout.config import MEMORY_SETTINGS
+    from mirage_viz.rollout.config import MEMORY_SETTINGS, RolloutConfig
 
-    options = MEMORY_SETTINGS[name].options
+    options, defaults = MEMORY_SETTINGS[name].options, RolloutConfig()
     clashes = [f"{key} {getattr(config, key)!r}" for key, value in options.items()
                if getattr(config, key) != getattr(defaults, key) and getattr(config, key) != value]
     if clashes:
