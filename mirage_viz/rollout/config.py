@@ -186,7 +186,11 @@ class RolloutConfig:
     def with_memory_setting(self, name: str) -> RolloutConfig:
         """This config under one of :data:`MEMORY_SETTINGS` (its options replace this config's)."""
         check_choice("memory setting", name, tuple(MEMORY_SETTINGS))
-        return replace(self, **MEMORY_SETTINGS[name].options)
+        return self.with_options(**MEMORY_SETTINGS[name].options)
+
+    def with_options(self, **options: object) -> RolloutConfig:
+        """This config with memory, sampler or decoder options replaced by name (``depth_tie_bits=0``)."""
+        return replace(self, **options)
 
     def to_dict(self) -> dict:
         data = asdict(self)
