@@ -263,6 +263,7 @@ def _axis(kind: type) -> Callable[[str], tuple]:
 
 
 def _add_sweep_command(commands: argparse._SubParsersAction) -> None:
+    from mirage_viz.rollout.config import MEMORY_SETTINGS
     from mirage_viz.sweep import DEFAULT_MAX_RUNS, ENGINES
 
     sweep = commands.add_parser(
@@ -283,7 +284,9 @@ def _add_sweep_command(commands: argparse._SubParsersAction) -> None:
             ("--depths", str, "truth", "depth qualities: truth, estimated, or errors on the truth such as noise=0.05, "
              "bias=1.1, smear=2, holes=0.05 (join with +)"),
             ("--depth-modes", str, "bilinear", "depth downsampling to the latent grid"),
-            ("--seeds", int, "0", "noise seeds")):
+            ("--seeds", int, "0", "noise seeds"),
+            ("--memory-settings", str, "paper", f"memory settings: {', '.join(MEMORY_SETTINGS)} (names hold spaces: "
+             "quote the list, as in --memory-settings 'paper,keep what memory holds')")):
         sweep.add_argument(flag, type=_axis(kind), default=None, help=f"comma-separated {what} (default {default})")
     sweep.add_argument("--engine", choices=ENGINES, default="local",
                        help="local: this machine (one process, or --workers processes); ray: Ray tasks on a local Ray or "
@@ -307,7 +310,7 @@ def _sweep(args: argparse.Namespace) -> int:
     grid = load_grid(args.grid) if args.grid is not None else SweepGrid()
     flags = {"worlds": args.worlds, "world_seeds": args.world_seeds, "trajectories": args.trajectories,
              "steps": args.steps, "sizes": args.sizes, "depths": args.depths, "depth_modes": args.depth_modes,
-             "seeds": args.seeds}
+             "seeds": args.seeds, "memory_settings": args.memory_settings}
     grid = replace(grid, **{axis: values for axis, values in flags.items() if values is not None})
     start = time.perf_counter()
     bar = tqdm(desc="sweep", unit="run", disable=args.quiet, file=sys.stderr)
@@ -328,7 +331,8 @@ def _sweep(args: argparse.Namespace) -> int:
     pairs = summary[summary["memory"] == "latent - rgb"]
     for row in pairs.itertuples():
         if row.revisit_psnr == row.revisit_psnr:  # not NaN: a returning path
-            print(f"{row.trajectory}, depth {row.depth}: return frame latent - rgb {row.revisit_psnr:+.2f} dB "
+            setting = "" if row.memory_setting == "paper" else f", {row.memory_setting}"
+            print(f"{row.trajectory}, depth {row.depth}{setting}: return frame latent - rgb {row.revisit_psnr:+.2f} dB "
                   f"(95% interval +/- {row.revisit_psnr_ci:.2f}, {row.runs} runs)")
     print(f"wrote {result.path}: {result.ran} runs ran, {result.skipped} were finished before; results.parquet "
           f"({result.table.num_rows:,} rows), summary.csv, figures.html in {time.perf_counter() - start:.0f} s")

@@ -18,24 +18,23 @@ import pyarrow.parquet as pq
 
 from mirage_viz.sweep.engines import ENGINES, Engine, check_engine, run_specs
 from mirage_viz.sweep.grid import AXES, DEFAULT_MAX_RUNS, RunSpec, SweepGrid, load_grid, parse_depth_quality
-from mirage_viz.sweep.run import SCHEMA, TIMING_COLUMNS, execute_run, rows_table
+from mirage_viz.sweep.run import ADDED_COLUMNS, SCHEMA, TIMING_COLUMNS, conform_table, execute_run, rows_table
 from mirage_viz.sweep.store import SweepFolder
 from mirage_viz.sweep.summary import run_scores, summarize
 
-__all__ = ["AXES", "DEFAULT_MAX_RUNS", "ENGINES", "SCHEMA", "TIMING_COLUMNS", "Engine", "RunSpec", "SweepFolder",
-           "SHIPPED_SWEEP", "SweepGrid", "SweepResult", "execute_run", "load_grid", "load_results", "parse_depth_quality", "run_scores", "run_sweep",
-           "summarize", "write_findings"]
+__all__ = ["ADDED_COLUMNS", "AXES", "DEFAULT_MAX_RUNS", "ENGINES", "SCHEMA", "TIMING_COLUMNS", "Engine", "RunSpec",
+           "SweepFolder", "SHIPPED_SWEEP", "SweepGrid", "SweepResult", "conform_table", "execute_run", "load_grid",
+           "load_results", "parse_depth_quality", "run_scores", "run_sweep", "summarize", "write_findings"]
 
 
 SHIPPED_SWEEP = Path(str(importlib.resources.files("mirage_viz") / "assets" / "sweep"))  # its grid.json and results
 
 
 def load_results(path: str | Path = SHIPPED_SWEEP / "results.parquet") -> pa.Table:
-    """A sweep's tidy table (default: the shipped sweep's), checked against :data:`SCHEMA`."""
-    table = pq.read_table(path)
-    if not table.schema.equals(SCHEMA, check_metadata=False):
-        raise ValueError(f"{path} is not a mirage_viz sweep table (its columns: {table.column_names[:8]}...)")
-    return table
+    """A sweep's tidy table (default: the shipped sweep's) in :data:`SCHEMA`. A table made before the memory-setting
+    axis (the shipped one) gets :data:`ADDED_COLUMNS`: memory_setting "paper", sharpness null; any other schema is
+    refused."""
+    return conform_table(pq.read_table(path), str(path))
 
 
 @dataclass

@@ -3,7 +3,8 @@
 A run is one rollout of the three memories (:class:`RunSpec`); its name (:attr:`RunSpec.run_id`) is made of its
 settings, so a rerun of a grid finds the runs already done. Depth qualities are ``truth``, ``estimated`` (the
 embedded estimator) or the truth with controlled errors, written as a :mod:`mirage_viz.scenes.depth_errors` spec
-(``noise=0.05``, ``noise=0.1+smear=2``).
+(``noise=0.05``, ``noise=0.1+smear=2``). Memory settings are the names of
+:data:`mirage_viz.rollout.config.MEMORY_SETTINGS` ("paper", "keep what memory holds", ...).
 """
 
 from __future__ import annotations
@@ -13,14 +14,17 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from mirage_viz.checks import check_choice
 from mirage_viz.inputs import read_json_file
-from mirage_viz.rollout.config import RolloutConfig, plan_rollout
+from mirage_viz.rollout.config import MEMORY_SETTINGS, RolloutConfig, plan_rollout
 from mirage_viz.scenes.depth_errors import parse_depth_errors
 
-__all__ = ["AXES", "DEFAULT_MAX_RUNS", "RunSpec", "SweepGrid", "load_grid", "parse_depth_quality"]
+__all__ = ["AXES", "DEFAULT_MAX_RUNS", "RunSpec", "SweepGrid", "check_memory_setting", "load_grid",
+           "parse_depth_quality"]
 
 DEFAULT_MAX_RUNS = 1_000
-AXES = ("worlds", "world_seeds", "trajectories", "steps", "sizes", "depths", "depth_modes", "seeds")
+AXES = ("worlds", "world_seeds", "trajectories", "steps", "sizes", "depths", "depth_modes", "seeds", "memory_settings")
+DEFAULT_DEPTH_MODE = "bilinear"  # the depth_modes axis's default: the only one a setting's own depth mode replaces
 _INTEGER_AXES = {"world_seeds", "steps", "sizes", "seeds"}
 _FILE_SAFE = re.compile(r"[^A-Za-z0-9._+=-]")
 
@@ -37,9 +41,25 @@ def parse_depth_quality(value: str) -> tuple[str, str]:
     return "truth", errors.spec
 
 
+def check_memory_setting(name: object, depth_mode: str = DEFAULT_DEPTH_MODE) -> str:
+    """``name`` when it is one of :data:`MEMORY_SETTINGS` and runs with ``depth_mode``; else a ``ValueError``. A
+    setting that sets its own depth mode ("keep what memory holds": nearest) replaces the depth_modes axis, so it
+    runs only with that axis at its default: another value would run the same rollout under another name."""
+    name = check_choice("memory setting", name, tuple(MEMORY_SETTINGS))
+    own = MEMORY_SETTINGS[name].options.get("depth_mode")
+    if own is not None and depth_mode != DEFAULT_DEPTH_MODE:
+        raise ValueError(f"the memory setting {name!r} sets depth_mode {own!r} itself, so it cannot run with depth "
+                         f"mode {depth_mode!r}; leave the depth_modes axis at {DEFAULT_DEPTH_MODE} for it (its rows "
+                         f"record depth_mode {own!r}), or sweep the depth modes under settings that keep them (paper)")
+    return name
+
+
 @dataclass(frozen=True)
 class RunSpec:
-    """One run of a sweep: one rollout of the three memories with these settings."""
+    """One run of a sweep: one rollout of the three memories with these settings.
+
+    ``depth_mode`` is the depth mode asked; a memory setting that sets its own replaces it (see
+    :func:`check_memory_setting`), and the run's rows record the one that ran (:attr:`depth_mode_run`)."""
 
     world: str
     world_seed: int
@@ -49,19 +69,31 @@ class RunSpec:
     depth: str  # a depth quality: "truth", "estimated" or an error spec on the truth
     depth_mode: str
     seed: int
+    memory_setting: str = "paper"  # a name of MEMORY_SETTINGS
+
+    def __post_init__(self) -> None:
+        check_memory_setting(self.memory_setting, self.depth_mode)
+
+    @property
+    def depth_mode_run(self) -> str:
+        """The depth mode the rollout runs with: the memory setting's own where it sets one, else ``depth_mode``."""
+        return str(MEMORY_SETTINGS[self.memory_setting].options.get("depth_mode", self.depth_mode))
 
     @property
     def run_id(self) -> str:
-        """A file-safe name made of the settings: equal settings, equal names, so a rerun skips finished runs."""
+        """A file-safe name made of the settings: equal settings, equal names, so a rerun skips finished runs. The
+        memory setting is named only when it is not "paper", so runs made before the axis keep their names."""
+        setting = "" if self.memory_setting == "paper" else f"-{self.memory_setting}"
         name = (f"{self.world}-w{self.world_seed}-{self.trajectory}-{self.steps}steps-{self.size}px-{self.depth}-"
-                f"{self.depth_mode}-s{self.seed}")
+                f"{self.depth_mode}-s{self.seed}{setting}")
         return _FILE_SAFE.sub("_", name)
 
     def config(self) -> RolloutConfig:
+        """The rollout this run asks for, under its memory setting (whose options replace the axes' values)."""
         depth_source, depth_errors = parse_depth_quality(self.depth)
         return RolloutConfig(world=self.world, world_seed=self.world_seed, trajectory=self.trajectory, steps=self.steps,
                              size=self.size, seed=self.seed, depth_source=depth_source, depth_errors=depth_errors,
-                             depth_mode=self.depth_mode)
+                             depth_mode=self.depth_mode).with_memory_setting(self.memory_setting)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -77,8 +109,9 @@ class SweepGrid:
     steps: tuple[int, ...] = (12,)
     sizes: tuple[int, ...] = (128,)
     depths: tuple[str, ...] = ("truth",)
-    depth_modes: tuple[str, ...] = ("bilinear",)
+    depth_modes: tuple[str, ...] = (DEFAULT_DEPTH_MODE,)
     seeds: tuple[int, ...] = (0,)
+    memory_settings: tuple[str, ...] = ("paper",)  # names of MEMORY_SETTINGS; see check_memory_setting
     runs_count: int = field(init=False, repr=False, compare=False, default=0)
 
     def __post_init__(self) -> None:
@@ -92,6 +125,8 @@ class SweepGrid:
             object.__setattr__(self, axis, values)
             count *= len(values)
         object.__setattr__(self, "runs_count", count)
+        for setting, mode in itertools.product(self.memory_settings, self.depth_modes):
+            check_memory_setting(setting, mode)
 
     def runs(self, max_runs: int = DEFAULT_MAX_RUNS) -> list[RunSpec]:
         """Every run of the grid, each checked as a rollout would check it (before any model loads): a
@@ -105,7 +140,8 @@ class SweepGrid:
         specs = [RunSpec(*values) for values in itertools.product(*(getattr(self, axis) for axis in AXES))]
         checked: set[tuple] = set()
         for spec in specs:  # each distinct rollout setting once: the seed and the depth do not move cameras
-            key = (spec.world, spec.world_seed, spec.trajectory, spec.steps, spec.size, spec.depth_mode, spec.depth)
+            key = (spec.world, spec.world_seed, spec.trajectory, spec.steps, spec.size, spec.depth_mode, spec.depth,
+                   spec.memory_setting)
             if key not in checked:
                 checked.add(key)
                 try:

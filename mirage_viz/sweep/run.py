@@ -16,10 +16,12 @@ import pyarrow as pa
 import torch
 
 from mirage_viz.backbone import Backbone, load_embedded_backbone
+from mirage_viz.metrics import SHARPNESS_MEASURES
 from mirage_viz.rollout.engine import run_rollout
 from mirage_viz.sweep.grid import RunSpec
 
-__all__ = ["SCHEMA", "execute_run", "process_backbone", "rows_table"]
+__all__ = ["ADDED_COLUMNS", "SCHEMA", "conform_table", "execute_run", "is_sweep_schema", "process_backbone",
+           "rows_table"]
 
 # One row per run x memory x step. Pinned by tests/sweep/test_sweep.py: readers (the app, the notebook) rely on it.
 SCHEMA = pa.schema([
@@ -30,13 +32,17 @@ SCHEMA = pa.schema([
     ("steps", pa.int32()),
     ("size", pa.int32()),
     ("depth", pa.string()),  # the depth quality asked: truth, estimated, or an error spec on the truth
-    ("depth_mode", pa.string()),
+    ("depth_mode", pa.string()),  # the one that ran: a memory setting's own where it sets one
     ("seed", pa.int64()),
+    ("memory_setting", pa.string()),  # a name of MEMORY_SETTINGS ("paper": Mirage as published)
     ("memory", pa.string()),
     ("step", pa.int32()),
     ("revisit", pa.bool_()),  # the last step of a path that ends where it started: the return frame
     ("psnr", pa.float64()),  # against the truth, dB; null where they match exactly
     ("ssim", pa.float64()),
+    # mean |image gradient| of the frame over the truth's (metrics.gradient_mean_abs): 1 holds as much edge and
+    # texture contrast as the truth; null without truth
+    ("sharpness_mean_abs", pa.float64()),
     ("mask_coverage", pa.float64()),  # cells of the warped latent (or render) that memory covered
     ("cache_points", pa.int64()),
     ("cache_bytes", pa.int64()),
@@ -46,6 +52,29 @@ SCHEMA = pa.schema([
     ("depth_holes", pa.float64()),  # fraction of pixels without depth
 ])
 TIMING_COLUMNS = ("read_ms", "step_ms")
+# Columns added since the shipped sweep was made, with the value an older table gets for them: its runs ran under the
+# paper's setting, and their sharpness was not measured.
+ADDED_COLUMNS: dict[str, str | None] = {"memory_setting": "paper", "sharpness_mean_abs": None}
+_OLDER_SCHEMA = pa.schema([field for field in SCHEMA if field.name not in ADDED_COLUMNS])
+_sharpness = SHARPNESS_MEASURES["sharpness_mean_abs"]
+
+
+def conform_table(table: pa.Table, where: str) -> pa.Table:
+    """``table`` in :data:`SCHEMA`: as it is, or a table of the schema before :data:`ADDED_COLUMNS` with those
+    columns filled in; any other schema is a ``ValueError`` naming ``where``."""
+    if table.schema.equals(SCHEMA, check_metadata=False):
+        return table
+    if not table.schema.equals(_OLDER_SCHEMA, check_metadata=False):
+        raise ValueError(f"{where} is not a mirage_viz sweep table (its columns: {table.column_names[:8]}...)")
+    for index, field in enumerate(SCHEMA):
+        if field.name in ADDED_COLUMNS:
+            table = table.add_column(index, field, pa.array([ADDED_COLUMNS[field.name]] * table.num_rows, field.type))
+    return table.replace_schema_metadata(None)
+
+
+def is_sweep_schema(schema: pa.Schema) -> bool:
+    """Whether a table of ``schema`` is a sweep table :func:`conform_table` takes."""
+    return schema.equals(SCHEMA, check_metadata=False) or schema.equals(_OLDER_SCHEMA, check_metadata=False)
 
 
 @functools.lru_cache(maxsize=1)
@@ -69,19 +98,23 @@ def _torch_threads(threads: int | None) -> Iterator[None]:
 
 def execute_run(spec: RunSpec, threads: int | None = 1, backbone: Backbone | None = None) -> list[dict]:
     """Run ``spec``'s rollout (latent, RGB and no memory on one backbone and one noise) and return its rows,
-    one per memory and step, with the columns of :data:`SCHEMA`."""
+    one per memory and step, with the columns of :data:`SCHEMA`. ``depth_mode`` is the one that ran
+    (:attr:`RunSpec.depth_mode_run`: the memory setting's own where it sets one)."""
     with _torch_threads(threads):
         rollout = run_rollout(spec.config(), backbone=backbone or process_backbone())
     first, last = rollout.cameras[0].camera_to_world, rollout.cameras[-1].camera_to_world
     returns = bool(torch.allclose(first, last, atol=1e-6))
-    settings = spec.to_dict()
+    settings = spec.to_dict() | {"depth_mode": spec.depth_mode_run}
     rows = []
     for memory, records in rollout.records.items():
         for record in records:
             rows.append({
                 "run_id": spec.run_id, **settings, "memory": memory, "step": record.step,
                 "revisit": returns and record.step == len(rollout.cameras) - 1,
-                "psnr": _finite(record.psnr), "ssim": record.ssim, "mask_coverage": record.mask_coverage,
+                "psnr": _finite(record.psnr), "ssim": record.ssim,
+                "sharpness_mean_abs": None if record.true_frame is None  # frames (3, H, W) in [0, 1]
+                else _sharpness(record.frame) / _sharpness(record.true_frame),
+                "mask_coverage": record.mask_coverage,
                 "cache_points": record.cache_points, "cache_bytes": record.cache_bytes,
                 "read_ms": record.timings_ms["read"], "step_ms": sum(record.timings_ms.values()),
                 "depth_abs_rel": record.depth_abs_rel, "depth_holes": record.depth_holes,

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mirage_viz.sweep.grid import RunSpec, SweepGrid
-from mirage_viz.sweep.run import SCHEMA
+from mirage_viz.sweep.run import SCHEMA, conform_table, is_sweep_schema
 
 __all__ = ["MARKER", "SweepFolder"]
 
@@ -78,8 +78,9 @@ class SweepFolder:
         return self.runs_dir / f"{spec.run_id}.parquet"
 
     def finished(self, specs: list[RunSpec]) -> set[str]:
-        """The run ids of ``specs`` already written. A run file that is not a readable table of the schema is a
-        ``ValueError`` naming it: it is left where it is for the user to look at or delete."""
+        """The run ids of ``specs`` already written. A run file that is not a readable table of the schema (or of
+        the one before the memory-setting and sharpness columns, which :meth:`collect` fills in) is a ``ValueError``
+        naming it: it is left where it is for the user to look at or delete."""
         done = set()
         for spec in specs:
             path = self.run_path(spec)
@@ -90,7 +91,7 @@ class SweepFolder:
             except (OSError, pa.ArrowException) as error:
                 raise ValueError(f"{path} is not a readable Parquet file ({str(error).splitlines()[0]}); it was not "
                                  "written by this sweep's atomic writer: delete it to run that run again") from None
-            if not schema.equals(SCHEMA, check_metadata=False):
+            if not is_sweep_schema(schema):
                 raise ValueError(f"{path} has another schema than this version's sweep table; delete it to run that "
                                  "run again, or use another folder")
             done.add(spec.run_id)
@@ -101,7 +102,7 @@ class SweepFolder:
 
     def collect(self, specs: list[RunSpec]) -> pa.Table:
         """Every finished run of ``specs`` as one table, in the grid's order."""
-        tables = [pq.read_table(self.run_path(spec), schema=SCHEMA) for spec in specs if self.run_path(spec).exists()]
+        tables = [conform_table(pq.read_table(path), str(path)) for path in map(self.run_path, specs) if path.exists()]
         return pa.concat_tables(tables) if tables else SCHEMA.empty_table()
 
     def write_table(self, name: str, table: pa.Table) -> Path:

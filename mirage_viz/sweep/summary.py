@@ -1,9 +1,9 @@
 """From the tidy table to what a sweep finds: scores per run, then means with 95% intervals per setting.
 
-:func:`run_scores` reduces each run x memory to its scores (the return frame's PSNR and SSIM, the mean over
-generated steps, the hole rate, read and step time, the depth error). :func:`summarize` groups runs that differ
-only in world, world seed and seed (the replicates) and gives each setting x memory its mean and the half-width of
-a 95% Student-t interval; the rows ``latent - rgb`` and ``latent - none`` are paired differences per run, so a
+:func:`run_scores` reduces each run x memory to its scores (the return frame's PSNR and SSIM, the mean PSNR and
+sharpness over generated steps, the hole rate, read and step time, the depth error). :func:`summarize` groups runs
+that differ only in world, world seed and seed (the replicates) and gives each setting x memory its mean and the
+half-width of a 95% Student-t interval; the rows ``latent - rgb`` and ``latent - none`` are paired differences per run, so a
 difference that the interval keeps away from 0 holds across the replicates.
 """
 
@@ -16,10 +16,11 @@ import pyarrow as pa
 
 __all__ = ["SETTING_COLUMNS", "SUMMARY_COLUMNS", "run_scores", "summarize", "t_interval"]
 
-SETTING_COLUMNS = ["trajectory", "steps", "size", "depth", "depth_mode"]  # what a summary row is about
+# what a summary row is about (depth_mode: the one that ran, a memory setting's own where it sets one)
+SETTING_COLUMNS = ["trajectory", "steps", "size", "depth", "depth_mode", "memory_setting"]
 REPLICATE_COLUMNS = ["world", "world_seed", "seed"]  # what varies within one
 SUMMARY_COLUMNS = [*SETTING_COLUMNS, "memory", "runs", "revisit_psnr", "revisit_psnr_ci", "revisit_ssim", "mean_psnr",
-                   "mean_psnr_ci", "hole_rate", "read_ms", "step_ms", "depth_abs_rel"]
+                   "mean_psnr_ci", "sharpness_mean_abs", "hole_rate", "read_ms", "step_ms", "depth_abs_rel"]
 PAIRS = (("latent", "rgb"), ("latent", "none"))
 
 # two-sided 95% Student-t quantiles by degrees of freedom (scipy.stats.t.ppf(0.975, df)); above 30, interpolated
@@ -45,14 +46,16 @@ def t_interval(values: pd.Series) -> float:
 
 def run_scores(table: pa.Table) -> pd.DataFrame:
     """One row per run x memory: ``revisit_psnr`` / ``revisit_ssim`` (the return frame; NaN for a path that does
-    not return), ``mean_psnr`` over generated steps, ``hole_rate`` (1 - cells covered, generated steps), median
-    ``read_ms`` and ``step_ms`` of generated steps, mean ``depth_abs_rel`` over all steps."""
+    not return), ``mean_psnr`` and ``sharpness_mean_abs`` over generated steps (NaN without truth), ``hole_rate``
+    (1 - cells covered, generated steps), median ``read_ms`` and ``step_ms`` of generated steps, mean
+    ``depth_abs_rel`` over all steps."""
     rows = table.to_pandas()
     keys = ["run_id", *REPLICATE_COLUMNS, *SETTING_COLUMNS, "memory"]
     generated = rows[rows["step"] > 0]
     scores = generated.groupby(keys, sort=False).agg(
-        mean_psnr=("psnr", "mean"), hole_rate=("mask_coverage", lambda c: 1.0 - c.mean()),
-        read_ms=("read_ms", "median"), step_ms=("step_ms", "median"))
+        mean_psnr=("psnr", "mean"), sharpness_mean_abs=("sharpness_mean_abs", "mean"),
+        hole_rate=("mask_coverage", lambda c: 1.0 - c.mean()), read_ms=("read_ms", "median"),
+        step_ms=("step_ms", "median"))
     depth = rows.groupby(keys, sort=False)["depth_abs_rel"].mean().rename("depth_abs_rel")
     revisit = rows[rows["revisit"]].set_index(keys)[["psnr", "ssim"]].rename(
         columns={"psnr": "revisit_psnr", "ssim": "revisit_ssim"})
@@ -70,7 +73,8 @@ def summarize(table: pa.Table) -> pd.DataFrame:
         out.append({**dict(zip([*SETTING_COLUMNS, "memory"], keys)), "runs": len(group),
                     "revisit_psnr": group["revisit_psnr"].mean(), "revisit_psnr_ci": t_interval(group["revisit_psnr"]),
                     "revisit_ssim": group["revisit_ssim"].mean(), "mean_psnr": group["mean_psnr"].mean(),
-                    "mean_psnr_ci": t_interval(group["mean_psnr"]), "hole_rate": group["hole_rate"].mean(),
+                    "mean_psnr_ci": t_interval(group["mean_psnr"]),
+                    "sharpness_mean_abs": group["sharpness_mean_abs"].mean(), "hole_rate": group["hole_rate"].mean(),
                     "read_ms": group["read_ms"].median(), "step_ms": group["step_ms"].median(),
                     "depth_abs_rel": group["depth_abs_rel"].mean()})
     wide = scores.set_index(["run_id", *SETTING_COLUMNS, "memory"])[["revisit_psnr", "mean_psnr", "depth_abs_rel"]]
@@ -86,6 +90,7 @@ def summarize(table: pa.Table) -> pd.DataFrame:
             out.append({**dict(zip(SETTING_COLUMNS, keys)), "memory": f"{a} - {b}", "runs": len(group),
                         "revisit_psnr": group["revisit_psnr"].mean(), "revisit_psnr_ci": t_interval(group["revisit_psnr"]),
                         "revisit_ssim": math.nan, "mean_psnr": group["mean_psnr"].mean(),
-                        "mean_psnr_ci": t_interval(group["mean_psnr"]), "hole_rate": math.nan, "read_ms": math.nan,
-                        "step_ms": math.nan, "depth_abs_rel": group["depth_abs_rel"].mean()})
+                        "mean_psnr_ci": t_interval(group["mean_psnr"]), "sharpness_mean_abs": math.nan,
+                        "hole_rate": math.nan, "read_ms": math.nan, "step_ms": math.nan,
+                        "depth_abs_rel": group["depth_abs_rel"].mean()})
     return pd.DataFrame(out, columns=SUMMARY_COLUMNS)

@@ -19,7 +19,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from mirage_viz.cli import main
-from mirage_viz.sweep import SCHEMA, TIMING_COLUMNS, SweepGrid, run_sweep, summarize
+from mirage_viz.sweep import (ADDED_COLUMNS, SCHEMA, SHIPPED_SWEEP, TIMING_COLUMNS, RunSpec, SweepGrid, load_grid,
+                              load_results, run_sweep, summarize)
 from mirage_viz.sweep.summary import t_interval
 
 TINY = dict(steps=(2,), sizes=(64,))  # a run in about a second
@@ -35,8 +36,9 @@ def test_the_tables_schema_is_pinned():
     assert [(f.name, str(f.type)) for f in SCHEMA] == [
         ("run_id", "string"), ("world", "string"), ("world_seed", "int64"), ("trajectory", "string"),
         ("steps", "int32"), ("size", "int32"), ("depth", "string"), ("depth_mode", "string"), ("seed", "int64"),
-        ("memory", "string"), ("step", "int32"), ("revisit", "bool"), ("psnr", "double"), ("ssim", "double"),
-        ("mask_coverage", "double"), ("cache_points", "int64"), ("cache_bytes", "int64"), ("read_ms", "double"),
+        ("memory_setting", "string"), ("memory", "string"), ("step", "int32"), ("revisit", "bool"), ("psnr", "double"),
+        ("ssim", "double"), ("sharpness_mean_abs", "double"), ("mask_coverage", "double"), ("cache_points", "int64"),
+        ("cache_bytes", "int64"), ("read_ms", "double"),
         ("step_ms", "double"), ("depth_abs_rel", "double"), ("depth_holes", "double")]
 
 
@@ -92,8 +94,9 @@ def test_summary_intervals_and_paired_differences():
         for memory, value in (("latent", latent), ("rgb", rgb), ("none", 20.0)):
             for step in (0, 1, 2):
                 rows.append(dict(run_id=f"r{seed}", world="room", world_seed=0, trajectory="loop", steps=2, size=64,
-                                 depth="truth", depth_mode="bilinear", seed=seed, memory=memory, step=step,
-                                 revisit=step == 2, psnr=value + step, ssim=0.9, mask_coverage=0.75, cache_points=10,
+                                 depth="truth", depth_mode="bilinear", seed=seed, memory_setting="paper", memory=memory,
+                                 step=step, revisit=step == 2, psnr=value + step, ssim=0.9,
+                                 sharpness_mean_abs=0.5 + 0.1 * step, mask_coverage=0.75, cache_points=10,
                                  cache_bytes=100, read_ms=1.0, step_ms=10.0, depth_abs_rel=0.0, depth_holes=0.0))
     summary = summarize(pa.Table.from_pylist(rows, schema=SCHEMA)).set_index("memory")
     assert summary.loc["latent", "revisit_psnr"] == pytest.approx(32.0) and summary.loc["latent", "runs"] == 3
@@ -101,6 +104,98 @@ def test_summary_intervals_and_paired_differences():
     assert summary.loc["latent - rgb", "revisit_psnr_ci"] == pytest.approx(t_interval(pd.Series([2.0, 2.5, 1.0])))
     assert summary.loc["latent", "hole_rate"] == pytest.approx(0.25)
     assert summary.loc["latent", "mean_psnr"] == pytest.approx(30.0 + 1.5)  # steps 1 and 2
+    assert summary.loc["latent", "sharpness_mean_abs"] == pytest.approx(0.65)  # steps 1 and 2
+    assert math.isnan(summary.loc["latent - rgb", "sharpness_mean_abs"])
+
+
+def test_two_memory_settings_run_side_by_side_from_the_command_line(tmp_path, capsys):
+    from mirage_viz.viz.sweep_figures import sweep_figures
+
+    out = tmp_path / "s"
+    assert main(["sweep", "--memory-settings", "paper, keep what memory holds", "--seeds", "0,1", "--steps", "2",
+                 "--sizes", "64", "--out", str(out), "--quiet"]) == 0
+    assert "loop, depth truth, keep what memory holds: return frame latent - rgb" in capsys.readouterr().out
+    rows = pq.read_table(out / "results.parquet").to_pandas()
+    assert len(rows) == 2 * 2 * 3 * 3  # settings x seeds x memories x steps
+    paper, keep = rows[rows["memory_setting"] == "paper"], rows[rows["memory_setting"] == "keep what memory holds"]
+    assert len(paper) == len(keep) == 18
+    assert set(paper["run_id"]) == {f"room-w0-loop-2steps-64px-truth-bilinear-s{s}" for s in (0, 1)}  # as before
+    assert set(keep["run_id"]) == {f"room-w0-loop-2steps-64px-truth-bilinear-s{s}-keep_what_memory_holds"
+                                   for s in (0, 1)}
+    assert set(paper["depth_mode"]) == {"bilinear"} and set(keep["depth_mode"]) == {"nearest"}  # what ran
+    sharpness = rows[rows["step"] > 0]["sharpness_mean_abs"]
+    assert sharpness.notna().all() and ((sharpness > 0.1) & (sharpness < 3)).all()  # relative to the truth's
+    first = rows[rows["step"] == 0].groupby("run_id")["sharpness_mean_abs"]  # the first frame, through the VAE
+    assert (first.nunique() == 1).all() and (first.first() < 1).all()  # the same for every memory of a run
+    assert set(paper[paper["step"] == 2]["psnr"]) != set(keep[keep["step"] == 2]["psnr"])  # the settings ran
+    summary = summarize(pq.read_table(out / "results.parquet"))
+    assert list(dict.fromkeys(summary["memory_setting"])) == ["paper", "keep what memory holds"]
+    assert (summary.groupby("memory_setting")["memory"].count() == 5).all()  # 3 memories + 2 pairs, per setting
+    figures = dict(sweep_figures(summary))
+    revisit = figures["revisit"]
+    assert [a.text for a in revisit.layout.annotations] == ["setting: paper, path: loop",
+                                                            "setting: keep what memory holds, path: loop"]
+    assert len(revisit.data) == 2 * 3 and sum(t.showlegend is not False for t in revisit.data) == 3  # one legend
+    assert [a.text for a in figures["latent minus rgb"].layout.annotations] == [
+        a.text for a in revisit.layout.annotations]
+    holes = figures["holes"].data
+    assert [t.name for t in holes] == ["latent", "rgb"] and list(holes[0].x) == [
+        "paper<br>64 px, depth bilinear", "keep what memory<br>holds<br>64 px, depth nearest"]
+    timing = figures["timing"].data
+    assert [t.name for t in timing] == ["latent", "latent", "rgb", "rgb", "none", "none"]  # read, step
+    assert all(list(t.x) == ["paper<br>64 px", "keep what memory<br>holds<br>64 px"] for t in timing)
+
+
+def test_unknown_and_contradicting_memory_settings_are_refused_with_what_is_accepted():
+    with pytest.raises(ValueError, match="unknown memory setting 'fast'; accepted: paper, keep what memory holds, "
+                                         "closest to the truth, sharp and close"):
+        SweepGrid(memory_settings=("paper", "fast"))
+    with pytest.raises(ValueError, match="unknown memory setting 'fast'; accepted: paper"):
+        RunSpec("room", 0, "loop", 2, 64, "truth", "bilinear", 0, "fast")
+    with pytest.raises(ValueError, match="'keep what memory holds' sets depth_mode 'nearest' itself, so it cannot run "
+                                         "with depth mode 'area'"):
+        SweepGrid(depth_modes=("bilinear", "area"), memory_settings=("paper", "keep what memory holds"))
+    assert SweepGrid(depth_modes=("bilinear", "area"), memory_settings=("paper",)).runs_count == 2
+    grid = SweepGrid.from_dict({"memory_settings": ["paper", "closest to the truth"], "steps": [2]})
+    assert grid.memory_settings == ("paper", "closest to the truth") and grid.to_dict()["memory_settings"] == [
+        "paper", "closest to the truth"]
+
+
+def test_the_shipped_table_made_before_the_memory_settings_loads_conformed_and_keeps_its_run_ids(tmp_path):
+    shipped = SHIPPED_SWEEP / "results.parquet"
+    assert not set(ADDED_COLUMNS) & set(pq.read_schema(shipped).names)  # it predates them: conformed on load
+    table = load_results()
+    assert table.schema.equals(SCHEMA, check_metadata=False) and table.num_rows == pq.read_metadata(shipped).num_rows
+    assert set(table["memory_setting"].to_pylist()) == {"paper"}
+    assert table["sharpness_mean_abs"].null_count == table.num_rows
+    spec = RunSpec("room", 0, "loop", 12, 128, "truth", "bilinear", 0)
+    assert spec.memory_setting == "paper" and spec.run_id == "room-w0-loop-12steps-128px-truth-bilinear-s0"
+    grid = load_grid(SHIPPED_SWEEP / "grid.json")
+    assert grid.memory_settings == ("paper",)
+    ids = [spec.run_id for spec in grid.runs()]  # a rerun of the shipped grid finds every shipped run
+    assert set(ids) == set(table["run_id"].to_pylist()) and len(ids) == 216
+    summary = summarize(table)
+    assert set(summary["memory_setting"]) == {"paper"} and summary["sharpness_mean_abs"].isna().all()
+    other = pq.read_table(shipped).drop_columns(["depth_holes"])  # any other mismatch is still refused
+    pq.write_table(other, tmp_path / "other.parquet")
+    with pytest.raises(ValueError, match="is not a mirage_viz sweep table"):
+        load_results(tmp_path / "other.parquet")
+    half = load_results().drop_columns(["sharpness_mean_abs"])  # one new column without the other: not a version
+    pq.write_table(half, tmp_path / "half.parquet")
+    with pytest.raises(ValueError, match="is not a mirage_viz sweep table"):
+        load_results(tmp_path / "half.parquet")
+
+
+def test_a_sweep_folder_written_before_the_memory_settings_resumes_without_running_again(tmp_path):
+    grid = SweepGrid(**TINY)
+    first = run_sweep(grid, tmp_path / "s")
+    (run,) = (tmp_path / "s" / "runs").glob("*.parquet")
+    pq.write_table(pq.read_table(run).drop_columns(list(ADDED_COLUMNS)), run)  # as the version before wrote it
+    again = run_sweep(grid, tmp_path / "s")
+    assert again.ran == 0 and again.skipped == 1 and again.table.schema.equals(SCHEMA, check_metadata=False)
+    assert set(again.table["memory_setting"].to_pylist()) == {"paper"}
+    assert again.table["sharpness_mean_abs"].null_count == again.table.num_rows
+    assert again.table.drop_columns(list(ADDED_COLUMNS)).equals(first.table.drop_columns(list(ADDED_COLUMNS)))
 
 
 def test_the_figures_draw_the_summary_readably(tmp_path):
@@ -125,6 +220,8 @@ def test_the_figures_draw_the_summary_readably(tmp_path):
     (["--worlds", "castle"], "unknown world 'castle'; accepted: room"),
     (["--depths", "blurry"], "unknown depth quality 'blurry'; accepted: truth, estimated"),
     (["--depths", "noise=-1"], "noise"),
+    (["--memory-settings", "paper,fast"], "unknown memory setting 'fast'; accepted: paper, keep what memory holds"),
+    (["--depth-modes", "area", "--memory-settings", "closest to the truth"], "sets depth_mode 'center' itself"),
     (["--seeds", "0,1,2,3", "--worlds", "room,studio", "--max-runs", "5"], "the grid has 8 runs (2 worlds x 1 world_seeds"),
     (["--address", "127.0.0.1:6379"], "--address is for --engine ray"),
     (["--engine", "ray", "--address", "nowhere"], "is not HOST:PORT"),
