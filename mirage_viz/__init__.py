@@ -4,7 +4,7 @@ Camera convention everywhere: OpenCV (x right, y down, z forward), poses as ``ca
 
 The package is built in layers, each importing only the ones before it (``tests/test_layers.py`` checks):
 
-0. base: ``checks``, ``image``, ``inputs``, ``metrics``
+0. base: ``checks``, ``image``, ``inputs``, ``metrics``, ``options``
 1. ``geometry``: cameras, rays and poses, projection, the splat, depth downsampling
 2. ``memories`` (latent, RGB, none) and ``models`` (VAE, denoiser, depth, hub access)
 3. ``backbone`` (the models together) and ``scenes`` (worlds, trajectories, photos, training views)

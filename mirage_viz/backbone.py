@@ -25,9 +25,11 @@ from mirage_viz.models.hub_depth import DEFAULT_DEPTH_MODEL, TransformersDepth, 
 from mirage_viz.models.inpaint import InpaintGenerator, check_guidance_scale
 from mirage_viz.models.protocols import DepthEstimator, LatentCodec, LatentGenerator
 from mirage_viz.models.vae import DiffusersVAE, interpolate_decoders, load_vae, quiet_diffusers
+from mirage_viz.options import OptionGroup, option
 
-__all__ = ["ASSETS_DIR", "DEFAULT_DEPTH_MODEL", "SHARP_VAE", "Backbone", "build_backbone", "check_decoder_sharpness",
-           "check_decoder_sharpness_models", "depth_model_for", "load_backbone", "load_embedded_backbone"]
+__all__ = ["ASSETS_DIR", "DEFAULT_DEPTH_MODEL", "MAX_AVERAGE_SAMPLES", "SHARP_VAE", "Backbone", "DecoderOptions",
+           "SamplerOptions", "build_backbone", "check_decoder_sharpness", "check_decoder_sharpness_models",
+           "depth_model_for", "load_backbone", "load_embedded_backbone"]
 
 # Everything the embedded default needs at run time ships inside the package (a wheel carries it too).
 ASSETS_DIR = Path(str(importlib.resources.files("mirage_viz") / "assets"))
@@ -35,6 +37,53 @@ ASSETS_DIR = Path(str(importlib.resources.files("mirage_viz") / "assets"))
 # The name of the shipped VAE whose decoder was retrained with a discriminator to draw edges (its encoder, and so
 # its latents, are the embedded VAE's): give it as ``vae`` to build_backbone, the CLI's --vae or the app's VAE box.
 SHARP_VAE = "embedded-sharp"
+MAX_AVERAGE_SAMPLES = 16  # draws averaged per frame: each costs one more generation
+
+
+def check_inference_steps(steps: object) -> int | None:
+    """``steps`` when it is ``None`` (the generator's own) or a whole number in [1, 1000], else a ``ValueError``."""
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 1000):
+        raise ValueError(f"num_inference_steps must be a whole number in [1, 1000] (or None: the generator's own), "
+                         f"got {steps!r}")
+    return steps
+
+
+def check_known_cells(known: object) -> bool:
+    if not isinstance(known, bool):
+        raise ValueError(f"known_cells must be True or False, got {known!r}")
+    return known
+
+
+def check_average_samples(samples: object) -> int:
+    if isinstance(samples, bool) or not isinstance(samples, int) or not 1 <= samples <= MAX_AVERAGE_SAMPLES:
+        raise ValueError(f"average_samples must be a whole number in [1, {MAX_AVERAGE_SAMPLES}] (draws averaged per "
+                         f"frame), got {samples!r}")
+    return samples
+
+
+@dataclass(frozen=True)
+class SamplerOptions(OptionGroup):
+    """How each frame is drawn; every default is the paper's sampler. :meth:`Backbone.generate` takes them."""
+
+    num_inference_steps: int | None = option(
+        None, "denoising steps per frame (default: the generator's own: 6 embedded, 20 for a hub generator)",
+        check_inference_steps, metavar="N")
+    known_cells: bool = option(False, "keep the cells memory covers as memory holds them and generate only the holes "
+                               "(RePaint-style); off: the paper's conditioning alone", check_known_cells)
+    average_samples: int = option(
+        1, "generate K latents per frame and keep their mean: closer to the truth on average, softer where memory "
+        f"holds nothing (1: one draw, the paper's sampler; at most {MAX_AVERAGE_SAMPLES})", check_average_samples,
+        metavar="K")
+
+
+@dataclass(frozen=True)
+class DecoderOptions(OptionGroup):
+    """Which decoder draws the frames; the default is the embedded VAE's own."""
+
+    decoder_sharpness: float = option(
+        0.0, f"move the embedded VAE's decoder A of the way (0 to 1) to the discriminator-trained one, {SHARP_VAE}: "
+        "sharper frames for a little PSNR (their weights interpolated; the embedded models only)",
+        lambda amount: check_decoder_sharpness(amount), metavar="A")
 
 
 @dataclass
@@ -88,8 +137,7 @@ class Backbone:
         ``samples`` > 1 draws that many latents one after another from ``generator`` and returns their mean: an
         estimate of the mean of what could be there, closer to the truth on average (PSNR) and softer where memory
         holds nothing. Cells the sampler keeps (``known_cells``) are the same in every draw, so they stay as held."""
-        if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-            raise ValueError(f"samples must be a whole number >= 1, got {samples!r}")
+        check_average_samples(samples)
         steps = num_inference_steps or self.num_inference_steps
 
         def draw() -> torch.Tensor:

@@ -69,6 +69,13 @@ def _install_handlers() -> dict[int, object]:
     return previous
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Each flag's default after its help, except ``None`` (the help says what happens without the flag)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
 def _memories(text: str) -> tuple[str, ...]:
     from mirage_viz.memories import MEMORY_NAMES
 
@@ -101,10 +108,9 @@ def _output_folder(text: str) -> Path:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from mirage_viz.geometry.depth import DEPTH_DOWNSAMPLE_MODES
-    from mirage_viz.rollout.config import DEPTH_SOURCES, MAX_SEED, MEMORY_SETTINGS, RolloutConfig
+    from mirage_viz.rollout.config import DEPTH_SOURCES, MAX_SEED, MEMORY_SETTINGS, RolloutConfig, option_groups
     from mirage_viz.scenes.trajectories import MAX_STEPS
-    from mirage_viz.memories import FUSION_MODES, LIFT_RESOLUTIONS, MEMORY_NAMES, STORAGE_DTYPES, WARP_MODES
+    from mirage_viz.memories import MEMORY_NAMES
     from mirage_viz.models.hub_depth import DEFAULT_DEPTH_MODEL
     from mirage_viz.scenes.camera_files import CAMERA_FORMATS
     from mirage_viz.scenes.photo import DEFAULT_FOV_DEGREES
@@ -124,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a camera trajectory through an embedded synthetic world with several spatial memories "
         "side by side, and write DIR: summary.json, the frames as PNG, rollout.mp4 (the labelled step view), both "
         "caches as PLY, trajectory.json and report.html (opens offline). Runs offline on the embedded models.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     rollout.add_argument("--world", default=DEFAULT_WORLD, help=f"embedded synthetic world: {', '.join(WORLD_NAMES)}")
     rollout.add_argument("--world-seed", type=int, default=defaults.world_seed, help=f"seed of the procedural world (0 to {MAX_SEED})")
@@ -173,47 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="errors put on the true depth, as monocular estimators make them: noise=SIGMA (smooth "
                          "multiplicative, std of log depth; grain=PX its scale), bias=FACTOR, smear=PX (edges), "
                          "holes=FRACTION, joined with + (noise=0.1+smear=2); each step records the depth error measured")
-    rollout.add_argument("--depth-mode", choices=DEPTH_DOWNSAMPLE_MODES, default=defaults.depth_mode,
-                         help="how the latent memory brings depth down to the latent grid")
-    rollout.add_argument("--latent-dtype", choices=tuple(STORAGE_DTYPES), default=defaults.latent_dtype,
-                         help="storage precision of the latent cache")
-    rollout.add_argument("--voxel-size", type=float, default=None,
-                         help="fuse the latent cache per voxel of this many metres (default: the paper's flat cache)")
-    rollout.add_argument("--fusion", choices=FUSION_MODES, default=defaults.fusion,
-                         help="feature kept per voxel with --voxel-size: the first written (oldest), the newest, or the running mean")
-    rollout.add_argument("--lift", choices=LIFT_RESOLUTIONS, default=defaults.lift,
-                         help="lift latent cells at latent resolution (Mirage) or every pixel with its cell's latent")
-    rollout.add_argument("--edge-threshold", type=float, default=defaults.edge_threshold, metavar="SPREAD",
-                         help="drop latent cells (and RGB pixels) whose depths differ by more than this fraction: they "
-                         "straddle a depth edge and would float between the surfaces (the official pipeline's edge mask)")
-    rollout.add_argument("--lift-every-cell", action="store_true",
-                         help="lift every cell, edges included (the paper's text; overrides --edge-threshold)")
-    rollout.add_argument("--depth-tie-bits", type=int, default=defaults.depth_tie_bits, metavar="BITS",
-                         help="the latent memory's z-test tolerance: depths within a factor 1 + 2^-BITS of a cell's nearest "
-                         "tie and the earliest written point wins (0: within a factor of 2, keeping first-hand views; "
-                         "23: equal depths only)")
-    rollout.add_argument("--known-cells", action="store_true",
-                         help="the sampler keeps the cells memory covers as memory holds them and generates only the "
-                         "holes (RePaint-style); default: the paper's conditioning alone")
-    rollout.add_argument("--warp", choices=WARP_MODES, default=defaults.warp,
-                         help="how the latent memory places cached cells on a new camera's grid: nearest (the paper: "
-                         "each rounded to its nearest cell) or subcell (each cell blended from its surface's points by "
-                         "their sub-cell offsets: no half-cell shifts)")
-    rollout.add_argument("--seen-rays", action="store_true",
-                         help="a cached latent cell that its own camera saw along the ray the new camera looks along "
-                         "(within a tenth of a cell, the new camera no farther from it) takes its cell even from points in front of it: visible "
-                         "for certain in a static world, so a revisited view comes back as it was seen (latent memory)")
-    rollout.add_argument("--inference-steps", "--num-inference-steps", type=int, default=None,
-                         help="denoising steps per frame (default: the generator's own: 6 embedded, 20 for a hub generator)")
-    rollout.add_argument("--average-samples", type=int, default=defaults.average_samples, metavar="K",
-                         help="generate K latents per frame and keep their mean: closer to the truth on average, softer "
-                         "where memory holds nothing (1: one draw, the paper's sampler; at most 16)")
-    rollout.add_argument("--decoder-sharpness", type=float, default=defaults.decoder_sharpness, metavar="A",
-                         help="move the embedded VAE's decoder A of the way (0 to 1) to the discriminator-trained one, "
-                         "embedded-sharp: sharper frames for a little PSNR (their weights interpolated; the embedded "
-                         "models only, not with --vae or --generator)")
     rollout.add_argument("--memory-setting", choices=tuple(MEMORY_SETTINGS), default="paper", metavar="NAME",
-                         help="a named memory setting, which sets the options above for you: "
+                         help="a named memory setting, which sets the options below for you: "
                          + "; ".join(f"'{s.name}': {s.sentence.rstrip('.')}" for s in MEMORY_SETTINGS.values())
                          + " (figures: docs/memory-settings.md)")
     rollout.add_argument("--out", type=_output_folder, default=Path("mirage_out"), help="output directory (must be new or empty unless --overwrite)")
@@ -223,6 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     rollout.add_argument("--no-ply", action="store_true", help="skip the caches as PLY")
     rollout.add_argument("--gif", action="store_true", help="also write rollout.gif (the decoded frames side by side)")
     rollout.add_argument("--quiet", action="store_true", help="no progress bar")
+    for group, kind in option_groups().items():
+        _add_option_flags(rollout, group, kind)
     _add_cameras_command(commands)
     _add_sweep_command(commands)
     bench = commands.add_parser(
@@ -232,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
         "DIR/bench.md (tables) and DIR/bench.html (plots). The full run takes about 40 minutes on 2 CPU cores (the "
         "memory and sampler options over 12- and 48-step loops take 28 of them, the SD-layout VAE at 512x512 most of the rest); "
         "--quick about 150 seconds. Offline.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     bench.add_argument("--quick", action="store_true",
                        help="sizes 128 and 256, the SD-layout VAE at 128, 12-step speed and fidelity loops in one world "
@@ -246,6 +215,20 @@ def build_parser() -> argparse.ArgumentParser:
                        help="replace an output directory mirage_viz wrote earlier (never one holding other files)")
     bench.add_argument("--quiet", action="store_true", help="no progress lines")
     return parser
+
+
+def _add_option_flags(parser: argparse.ArgumentParser, group: str, kind: type) -> None:
+    """One flag per option of ``kind`` (an option group), built from its fields: --name-with-dashes, its type or
+    choices, its default and its help text; a bool option is --name / --no-name."""
+    from mirage_viz.options import option_specs
+
+    section = parser.add_argument_group(f"{group} options", (kind.__doc__ or "").split(" :")[0])  # the plain sentences
+    for spec in option_specs(kind):
+        if spec.kind is bool:
+            section.add_argument(spec.flag, action=argparse.BooleanOptionalAction, default=spec.default, help=spec.help)
+        else:
+            section.add_argument(spec.flag, type=spec.kind, choices=spec.choices, default=spec.default,
+                                 metavar=spec.metavar, help=spec.help)
 
 
 def _axis(kind: type) -> Callable[[str], tuple]:
@@ -272,7 +255,7 @@ def _add_sweep_command(commands: argparse._SubParsersAction) -> None:
         "flags; a flag replaces the file's axis), write each run to OUT/runs/ as it finishes, then OUT/results.parquet "
         "(one row per run x memory x step), OUT/summary.parquet and summary.csv (means and 95%% intervals over worlds, "
         "world seeds and seeds) and OUT/figures.html. Rerunning the same command resumes: finished runs are skipped.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=_HelpFormatter)
     sweep.add_argument("--grid", type=Path, default=None,
                        help='a JSON file of axes, such as {"worlds": ["room", "studio"], "depths": ["truth", "noise=0.1"]}')
     for flag, kind, default, what in (
@@ -367,7 +350,7 @@ def _add_cameras_command(commands: argparse._SubParsersAction) -> None:
         description=f"Read IN ({_formats_help()}) and write OUT in the format --to names. Poses are converted between "
         "conventions explicitly (mirage_viz is OpenCV camera-to-world); intrinsics are carried over (a path without "
         "them gets --fov at --image-size). For --to colmap, OUT is a folder.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=_HelpFormatter)
     convert.add_argument("input", type=Path, metavar="IN", help="the camera file (or COLMAP folder) to read")
     convert.add_argument("output", type=_output_folder, metavar="OUT", help="the file (or COLMAP folder) to write")
     convert.add_argument("--to", choices=CAMERA_FORMATS, required=True, help="the format of OUT")
@@ -488,17 +471,7 @@ def _rollout(args: argparse.Namespace) -> int:
     from mirage_viz.scenes.photo import load_photo
     from mirage_viz.scenes.camera_files import read_cameras
 
-    defaults = RolloutConfig()
-    config = RolloutConfig(
-        world=args.world, world_seed=args.world_seed, trajectory=args.trajectory,
-        steps=defaults.steps if args.steps is None else args.steps, magnitude=args.magnitude, size=args.size, fov_degrees=args.fov,
-        seed=args.seed, memories=args.memories,
-        depth_source=args.depth, depth_errors=args.depth_errors, depth_mode=args.depth_mode, num_inference_steps=args.inference_steps,
-        latent_dtype=args.latent_dtype, voxel_size=args.voxel_size, fusion=args.fusion, lift=args.lift,
-        edge_threshold=None if args.lift_every_cell else args.edge_threshold, known_cells=args.known_cells,
-        depth_tie_bits=args.depth_tie_bits, warp=args.warp, seen_rays=args.seen_rays, average_samples=args.average_samples,
-        decoder_sharpness=args.decoder_sharpness,
-    )
+    config = _config(args)
     config = _with_memory_setting(config, args.memory_setting)
     check_output_dir(args.out, args.overwrite)  # before any model runs
     trajectory = None
@@ -509,7 +482,7 @@ def _rollout(args: argparse.Namespace) -> int:
     photo = load_photo(args.image, args.size, args.fov) if args.image is not None else None
     # every setting and camera checked before models load; on the CPU, the size against this machine too
     plan_rollout(config, trajectory=trajectory, photo=photo, device=args.device)
-    check_decoder_sharpness_models(config.decoder_sharpness, args.vae, args.generator)
+    check_decoder_sharpness_models(config.decoder.decoder_sharpness, args.vae, args.generator)
     backbone = _backbone(args, photo=photo is not None)
     for notice in backbone.notices:
         print(f"mirage-viz rollout: note: {notice}", file=sys.stderr)
@@ -536,13 +509,28 @@ def _rollout(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config(args: argparse.Namespace) -> RolloutConfig:
+    """The rollout's config from its flags: the scene's, then each option group's from the flags built from its fields,
+    under ``--memory-setting`` (:func:`_with_memory_setting`)."""
+    from mirage_viz.options import option_specs
+    from mirage_viz.rollout.config import RolloutConfig, option_groups
+
+    groups = {group: kind(**{spec.name: getattr(args, spec.name) for spec in option_specs(kind)})
+              for group, kind in option_groups().items()}
+    config = RolloutConfig(
+        world=args.world, world_seed=args.world_seed, trajectory=args.trajectory,
+        steps=RolloutConfig().steps if args.steps is None else args.steps, magnitude=args.magnitude, size=args.size,
+        fov_degrees=args.fov, seed=args.seed, memories=args.memories, depth_source=args.depth,
+        depth_errors=args.depth_errors, **groups)
+    return _with_memory_setting(config, args.memory_setting)
+
+
 def _with_memory_setting(config: RolloutConfig, name: str) -> RolloutConfig:
     """``config`` under the memory setting ``name``; an option also given as a flag with another value is refused."""
     from mirage_viz.rollout.config import MEMORY_SETTINGS, RolloutConfig
 
-    options, defaults = MEMORY_SETTINGS[name].options, RolloutConfig()
-    clashes = [f"{key} {getattr(config, key)!r}" for key, value in options.items()
-               if getattr(config, key) != getattr(defaults, key) and getattr(config, key) != value]
+    options, held, defaults = MEMORY_SETTINGS[name].options, config.options(), RolloutConfig().options()
+    clashes = [f"{key} {held[key]!r}" for key, value in options.items() if held[key] != defaults[key] and held[key] != value]
     if clashes:
         raise ValueError(f"--memory-setting '{name}' sets {', '.join(f'{k} {v!r}' for k, v in options.items())}, but the "
                          f"flags ask for {', '.join(clashes)}; accepted: the setting alone, or the flags without it")

@@ -8,7 +8,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "mirage_viz"
 
 # low to high: a module may import its own layer and those before it (mirage_viz/__init__.py says the same)
 LAYERS = [
-    {"checks", "image", "inputs", "metrics"},
+    {"checks", "image", "inputs", "metrics", "options"},
     {"geometry"},
     {"memories", "models"},
     {"backbone", "scenes"},

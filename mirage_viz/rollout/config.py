@@ -4,22 +4,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import Literal, get_args
 
 import torch
 
-from mirage_viz.backbone import Backbone, check_decoder_sharpness
+from mirage_viz.backbone import Backbone, DecoderOptions, SamplerOptions
 from mirage_viz.checks import check_choice
 from mirage_viz.geometry.cameras import FOV_RANGE, Camera, Intrinsics, check_fov_degrees
-from mirage_viz.geometry.depth import DepthMode, check_depth_mode, check_edge_threshold
-from mirage_viz.geometry.splat import DEPTH_TIE_BITS, check_depth_tie_bits
 from mirage_viz.memories import MEMORY_NAMES
-from mirage_viz.memories.latent import (LatentDtype, LiftResolution, WarpMode, check_latent_dtype, check_lift,
-                                       check_seen_rays, check_warp)
-from mirage_viz.memories.voxel_cache import FusionMode, check_fusion, check_voxel_size
+from mirage_viz.memories.latent import LatentOptions
 from mirage_viz.models.hub import pick_device
+from mirage_viz.options import OptionGroup
 from mirage_viz.rollout.step_cost import MEASURED, check_step_fits_machine
 from mirage_viz.scenes.depth_errors import parse_depth_errors
 from mirage_viz.scenes.photo import DEFAULT_FOV_DEGREES, Photo
@@ -27,7 +24,7 @@ from mirage_viz.scenes.trajectories import MAX_STEPS, Trajectory, check_trajecto
 from mirage_viz.scenes.worlds import DEFAULT_WORLD, WORLD_NAMES, SyntheticWorld, make_world
 
 __all__ = ["DEPTH_SOURCES", "MAX_SEED", "MAX_STEP_PIXELS", "MAX_STEPS", "MEMORY_SETTINGS", "DepthSource", "MemorySetting",
-           "RolloutConfig", "RolloutPlan", "RolloutSetup", "memory_setting_of", "plan_rollout"]
+           "RolloutConfig", "RolloutPlan", "RolloutSetup", "memory_setting_of", "option_groups", "plan_rollout"]
 
 DepthSource = Literal["truth", "estimated"]
 DEPTH_SOURCES: tuple[DepthSource, ...] = get_args(DepthSource)
@@ -35,12 +32,12 @@ MAX_SEED = 2**32 - 1  # seeds and world seeds; per-step seeds derived from them 
 # A rollout keeps every step's frames, latents and depth in memory: about 10 MB a step at 256 px for the
 # three memories, growing with the pixel count. Bounded at 400 steps at 256 px (100 at 512, MAX_STEPS at 128).
 MAX_STEP_PIXELS = 400 * 256**2
-MAX_AVERAGE_SAMPLES = 16  # draws averaged per frame: each costs one more generation
 
 
 @dataclass(frozen=True)
 class MemorySetting:
-    """A named memory setting: what it does in one plain sentence, and the :class:`RolloutConfig` fields it sets.
+    """A named memory setting: what it does in one plain sentence, and the options it sets, by name (the fields of
+    :class:`RolloutConfig`'s option groups: ``depth_tie_bits``, ``known_cells``, ...).
     Their figures (measured on held-out worlds) are in ``docs/memory-settings.md`` and the bench's memory-options
     section; names and sentences never carry figures."""
 
@@ -73,16 +70,18 @@ MEMORY_SETTINGS: dict[str, MemorySetting] = {setting.name: setting for setting i
 def memory_setting_of(config: RolloutConfig) -> str:
     """The name of the memory setting ``config`` runs under: the most specific one whose every option it has
     ("paper" when none)."""
+    held = config.options()
     matches = [setting for setting in MEMORY_SETTINGS.values()
-               if setting.options and all(getattr(config, key) == value for key, value in setting.options.items())]
+               if setting.options and all(held[key] == value for key, value in setting.options.items())]
     return max(matches, key=lambda setting: len(setting.options)).name if matches else "paper"
 
 
 @dataclass(frozen=True)
 class RolloutConfig:
-    """What a rollout is asked to do; every field has a sensible default. Frozen: what actually runs (a photo's
-    size and field of view, a trajectory file's steps, the backbone's denoising steps) is its
-    :class:`RolloutSetup`."""
+    """What a rollout is asked to do: the scene fields, then the options of the latent memory, the sampler and the
+    decoder as groups owned by their layers (:func:`option_groups`). Every field has a sensible default, the paper's
+    for every option. Frozen: what actually runs (a photo's size and field of view, a trajectory file's steps, the
+    backbone's denoising steps) is its :class:`RolloutSetup`."""
 
     world: str = DEFAULT_WORLD
     world_seed: int = 0
@@ -96,32 +95,9 @@ class RolloutConfig:
     depth_source: DepthSource = "truth"
     # errors put on the true depth, as a spec (mirage_viz.scenes.depth_errors): "" exact, e.g. "noise=0.1+holes=0.05"
     depth_errors: str = ""
-    depth_mode: DepthMode = "bilinear"
-    num_inference_steps: int | None = None  # denoising steps per frame; None: the backbone's own (embedded: 6)
-    # the latent memory's cache: storage precision, optional voxel fusion, lifting resolution
-    latent_dtype: LatentDtype = "float32"
-    voxel_size: float | None = None  # metres; None keeps the paper's flat cache
-    fusion: FusionMode = "oldest"
-    lift: LiftResolution = "latent"
-    # both point memories drop cells (pixels) that straddle a depth edge by more than this relative spread, as the
-    # official pipeline drops its depth model's edge points; None lifts every cell (the paper's text)
-    edge_threshold: float | None = None
-    # the sampler keeps the cells memory covers as memory holds them (RePaint-style); off: the paper's conditioning
-    known_cells: bool = False
-    # the latent memory's z-test tolerance: depths within a factor 1 + 2**-bits of a cell's nearest tie, the earliest
-    # written wins
-    depth_tie_bits: int = DEPTH_TIE_BITS
-    # how the latent memory places cached cells on the new camera's grid: "nearest" (the paper) or "subcell"
-    warp: WarpMode = "nearest"
-    # the latent memory lets a cached cell that its own camera saw along the new camera's ray (within a tenth of a cell,
-    # the new camera no farther from it) keep points clearly in front of it out of its cell: in a static world it is
-    # visible for certain
-    seen_rays: bool = False
-    # the generator draws this many latents per frame and keeps their mean (1: one draw, the paper's sampler)
-    average_samples: int = 1
-    # how far the embedded VAE's decoder moves towards the discriminator-trained one (embedded-sharp): 0 the embedded
-    # decoder, 1 the sharp one, between: their weights interpolated (Backbone.with_decoder_sharpness)
-    decoder_sharpness: float = 0.0
+    latent: LatentOptions = field(default_factory=LatentOptions)
+    sampler: SamplerOptions = field(default_factory=SamplerOptions)
+    decoder: DecoderOptions = field(default_factory=DecoderOptions)
 
     def validate(self, size_multiple: int = 32) -> None:
         """Raise ``ValueError`` naming the first bad parameter and what is accepted."""
@@ -129,10 +105,8 @@ class RolloutConfig:
             raise ValueError(f"unknown world {self.world!r}; accepted: {', '.join(WORLD_NAMES)}")
         if self.trajectory != "custom":
             check_trajectory_name(self.trajectory)
-        for name in ("steps", "size", "seed", "world_seed", "num_inference_steps", "average_samples"):
+        for name in ("steps", "size", "seed", "world_seed"):
             value = getattr(self, name)
-            if name == "num_inference_steps" and value is None:
-                continue
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError(f"{name} must be an integer, got {value!r}")
         if not 0 < self.steps <= MAX_STEPS:
@@ -164,38 +138,44 @@ class RolloutConfig:
                 f"(depth_source {self.depth_source!r}, or a photo, which has no true depth); accepted: depth_errors '' "
                 f"with estimated depth, or depth_source 'truth' on a synthetic world"
             )
-        check_depth_mode(self.depth_mode)
-        if self.num_inference_steps is not None and not 1 <= self.num_inference_steps <= 1000:
-            raise ValueError(f"num_inference_steps must be in [1, 1000], got {self.num_inference_steps}")
-        check_latent_dtype(self.latent_dtype)
-        if self.voxel_size is not None:
-            check_voxel_size(self.voxel_size)  # None: no fusion
-        check_fusion(self.fusion)
-        check_lift(self.lift)
-        check_edge_threshold(self.edge_threshold)
-        check_depth_tie_bits(self.depth_tie_bits)
-        if not isinstance(self.known_cells, bool):
-            raise ValueError(f"known_cells must be True or False, got {self.known_cells!r}")
-        check_warp(self.warp, self.voxel_size)
-        check_seen_rays(self.seen_rays, self.voxel_size)
-        if not 1 <= self.average_samples <= MAX_AVERAGE_SAMPLES:
-            raise ValueError(f"average_samples must be in [1, {MAX_AVERAGE_SAMPLES}] (draws averaged per frame), "
-                             f"got {self.average_samples}")
-        check_decoder_sharpness(self.decoder_sharpness)
+        for group, kind in option_groups().items():
+            options = getattr(self, group)
+            if not isinstance(options, kind):
+                raise ValueError(f"{group} must be a {kind.__name__}, got {options!r}")
+            options.validate()
+
+    def options(self) -> dict[str, object]:
+        """Every option of the groups by name: ``{"depth_mode": "bilinear", ..., "decoder_sharpness": 0.0}``."""
+        return {name: value for group in option_groups() for name, value in asdict(getattr(self, group)).items()}
+
+    def with_options(self, **options: object) -> RolloutConfig:
+        """This config with options of its groups replaced by name (``with_options(depth_tie_bits=0, known_cells=True)``);
+        an unknown name is a ``ValueError`` listing the accepted ones."""
+        owner = {name: group for group, kind in option_groups().items() for name in (f.name for f in fields(kind))}
+        unknown = [name for name in options if name not in owner]
+        if unknown:
+            raise ValueError(f"unknown option {', '.join(map(repr, unknown))}; accepted: {', '.join(owner)}")
+        changes = {group: replace(getattr(self, group), **{k: v for k, v in options.items() if owner[k] == group})
+                   for group in {owner[name] for name in options}}
+        return replace(self, **changes)
 
     def with_memory_setting(self, name: str) -> RolloutConfig:
         """This config under one of :data:`MEMORY_SETTINGS` (its options replace this config's)."""
         check_choice("memory setting", name, tuple(MEMORY_SETTINGS))
         return self.with_options(**MEMORY_SETTINGS[name].options)
 
-    def with_options(self, **options: object) -> RolloutConfig:
-        """This config with memory, sampler or decoder options replaced by name (``depth_tie_bits=0``)."""
-        return replace(self, **options)
-
     def to_dict(self) -> dict:
+        """The scene fields, then each group's options under its name (``{"latent": {"depth_mode": ...}, ...}``)."""
         data = asdict(self)
         data["memories"] = list(self.memories)
         return data
+
+
+def option_groups() -> dict[str, type[OptionGroup]]:
+    """:class:`RolloutConfig`'s option groups by field name, in order: ``{"latent": LatentOptions, "sampler":
+    SamplerOptions, "decoder": DecoderOptions}``, read from its fields (a new group is one new field)."""
+    return {spec.name: spec.default_factory for spec in fields(RolloutConfig)  # type: ignore[misc]
+            if isinstance(spec.default_factory, type) and issubclass(spec.default_factory, OptionGroup)}
 
 
 @dataclass(frozen=True)
@@ -271,18 +251,18 @@ def plan_rollout(
         if steps > MAX_STEPS:
             raise ValueError(f"the trajectory has {steps:,} steps; a rollout runs at most {MAX_STEPS:,}: subsample it "
                              f"(--steps N with --trajectory-file; Trajectory.subsample(N) in Python)")
-    inference_steps = config.num_inference_steps
+    inference_steps = config.sampler.num_inference_steps
     if inference_steps is None and backbone is not None:
         inference_steps = backbone.num_inference_steps
-    resolved = replace(config, size=size, fov_degrees=None if own_intrinsics else fov, depth_source=depth_source,
-                       trajectory=name, steps=steps, num_inference_steps=inference_steps)
+    resolved = replace(config.with_options(num_inference_steps=inference_steps), size=size, depth_source=depth_source,
+                       fov_degrees=None if own_intrinsics else fov, trajectory=name, steps=steps)
     resolved.validate(backbone.size_multiple if backbone is not None else 32)  # what runs is what is checked
     on = backbone.device if backbone is not None else pick_device(str(device))[0] if device is not None else None
     if on is None or on.type == "cpu":
         check_step_fits_machine(size, steps, len(config.memories), inference_steps or MEASURED["denoising_steps"],
-                                config.average_samples, backbone.size_multiple if backbone is not None else 32)
+                                config.sampler.average_samples, backbone.size_multiple if backbone is not None else 32)
     if backbone is not None:
-        backbone.check_decoder_sharpness(config.decoder_sharpness)  # the embedded VAE's decoder only
+        backbone.check_decoder_sharpness(config.decoder.decoder_sharpness)  # the embedded VAE's decoder only
     world = None if photo is not None else world or make_world(config.world, config.world_seed)
     trajectory = trajectory or make_trajectory(name, steps, config.magnitude)
     base = photo.intrinsics if photo is not None else Intrinsics.from_fov(size, size, fov)

@@ -33,11 +33,9 @@ def make_memory(name: str, backbone: Backbone, config: RolloutConfig | None = No
     """The memory ``name`` set up as ``config`` says (depth mode, latent cache options)."""
     config = config or RolloutConfig()
     if name == "latent":
-        return LatentSpatialMemory(depth_mode=config.depth_mode, dtype=config.latent_dtype, voxel_size=config.voxel_size,
-                                   fusion=config.fusion, lift=config.lift, edge_threshold=config.edge_threshold,
-                                   depth_tie_bits=config.depth_tie_bits, warp=config.warp, seen_rays=config.seen_rays)
+        return LatentSpatialMemory(config.latent)
     if name == "rgb":
-        return RGBPointCloudMemory(encode=backbone.encode, edge_threshold=config.edge_threshold)
+        return RGBPointCloudMemory(encode=backbone.encode, edge_threshold=config.latent.edge_threshold)
     if name == "none":
         return NoMemory()
     raise ValueError(f"unknown memory {name!r}; accepted: {', '.join(MEMORY_NAMES)}")
@@ -69,7 +67,7 @@ class RolloutEngine:
         self.photo = photo
         plan = plan_rollout(config, trajectory=trajectory, photo=photo, world=world, backbone=self.backbone)
         self.config, self.setup, self.world = plan.config, plan.setup, plan.world
-        self.backbone = self.backbone.with_decoder_sharpness(self.config.decoder_sharpness)  # itself at 0
+        self.backbone = self.backbone.with_decoder_sharpness(self.config.decoder.decoder_sharpness)  # itself at 0
         self.trajectory, self.cameras = plan.trajectory, plan.cameras
         self.intrinsics = plan.setup.intrinsics
         size = self.setup.size
@@ -199,7 +197,7 @@ class RolloutEngine:
         noise = torch.Generator().manual_seed(self.config.seed * 1_000_003 + step)  # the same for every memory
         out = run_step(memory, self.backbone, camera, self.latent_shape, noise,
                        lambda frame: self._depth(frame, truth, step), self.setup.num_inference_steps,
-                       known_cells=self.config.known_cells, samples=self.config.average_samples)
+                       known_cells=self.config.sampler.known_cells, samples=self.config.sampler.average_samples)
         stats = memory.stats()
         return StepRecord(
             step=step, memory=memory.name, camera=camera, conditioning_latent=out.read.latent, mask=out.read.mask,

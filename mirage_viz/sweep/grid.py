@@ -77,7 +77,7 @@ class RunSpec:
     @property
     def depth_mode_run(self) -> str:
         """The depth mode the rollout runs with: the memory setting's own where it sets one, else ``depth_mode``."""
-        return str(MEMORY_SETTINGS[self.memory_setting].options.get("depth_mode", self.depth_mode))
+        return self.config().latent.depth_mode
 
     @property
     def run_id(self) -> str:
@@ -93,7 +93,7 @@ class RunSpec:
         depth_source, depth_errors = parse_depth_quality(self.depth)
         return RolloutConfig(world=self.world, world_seed=self.world_seed, trajectory=self.trajectory, steps=self.steps,
                              size=self.size, seed=self.seed, depth_source=depth_source, depth_errors=depth_errors,
-                             depth_mode=self.depth_mode).with_memory_setting(self.memory_setting)
+                             ).with_options(depth_mode=self.depth_mode).with_memory_setting(self.memory_setting)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -385,7 +385,7 @@ class _Handlers:
         models = ((vae or "").strip(), (generator or "").strip(), depth)
         _check_models(*models, self.access)
         try:  # before the line and the model load: only the embedded VAE has a sharp decoder to blend with
-            check_decoder_sharpness_models(config.decoder_sharpness, models[0], models[1])
+            check_decoder_sharpness_models(config.decoder.decoder_sharpness, models[0], models[1])
         except ValueError as error:
             raise _refused(f"The memory setting {memory_setting!r} decodes with the embedded VAE's decoder moved towards "
                            f"the sharp one: {error}") from None

@@ -40,8 +40,9 @@ def test_every_memory_setting_runs_from_the_cli_as_the_app_replays_it(name, tmp_
     assert main(["rollout", "--steps", "1", "--size", "64", "--memories", "latent", "--memory-setting", name,
                  "--out", str(out), "--quiet", "--no-video", "--no-ply"]) == 0
     written = json.loads((out / "summary.json").read_text())["config"]
-    assert {key: written[key] for key in MEMORY_SETTINGS[name].options} == dict(MEMORY_SETTINGS[name].options)
-    assert memory_setting_of(RolloutConfig(**{k: written[k] for k in MEMORY_SETTINGS[name].options})) == name
+    options = {key: value for group in ("latent", "sampler", "decoder") for key, value in written[group].items()}
+    assert {key: options[key] for key in MEMORY_SETTINGS[name].options} == dict(MEMORY_SETTINGS[name].options)
+    assert memory_setting_of(RolloutConfig().with_options(**options)) == name
     if name == "sharp and close":
         assert written["backbone"] == "embedded, decoder sharpness 0.6"  # the decoder it asked for is the one that ran
         capsys.readouterr()  # refused before a model loads: a message, no output folder
@@ -350,3 +351,35 @@ def test_a_size_this_machine_cannot_hold_is_refused_before_any_model_loads(tmp_p
     assert "a step is estimated at about 4.1 GB (every step's frames kept) and 71 s on this machine's CPU" in err
     assert "Traceback" not in err
     assert "accepted: " in err and time.perf_counter() - start < 10 and list(tmp_path.iterdir()) == []
+
+
+def test_a_new_option_is_one_field_and_its_check_and_the_cli_has_its_flag(monkeypatch, tmp_path, capsys):
+    """Adding an option to the latent memory's group (here in a subclass) gives ``mirage-viz rollout`` its flag, help
+    text, default and check, with nothing else touched."""
+    from dataclasses import dataclass, field
+
+    from mirage_viz import cli
+    from mirage_viz.memories.latent import LatentOptions
+    from mirage_viz.options import option
+    from mirage_viz.rollout import config as config_module
+
+    def check_blur(amount: object) -> None:
+        if not isinstance(amount, float) or not 0.0 <= amount <= 1.0:
+            raise ValueError(f"blur must be a number in [0, 1], got {amount!r}")
+
+    @dataclass(frozen=True)
+    class WiderLatentOptions(LatentOptions):
+        blur: float = option(0.0, "blur each warped cell by this much", check_blur, metavar="AMOUNT")
+
+    @dataclass(frozen=True)
+    class WiderConfig(config_module.RolloutConfig):
+        latent: WiderLatentOptions = field(default_factory=WiderLatentOptions)
+
+    monkeypatch.setattr(config_module, "RolloutConfig", WiderConfig)
+    with pytest.raises(SystemExit):
+        main(["rollout", "--help"])
+    assert "--blur AMOUNT" in capsys.readouterr().out.replace("\n  ", " ")
+    config = cli._config(cli.build_parser().parse_args(["rollout", "--blur", "0.5", "--warp", "subcell"]))
+    assert config.latent == WiderLatentOptions(warp="subcell", blur=0.5) and config.options()["blur"] == 0.5
+    assert main(["rollout", "--blur", "2", "--out", str(tmp_path / "x")]) == 2
+    assert "error: blur must be a number in [0, 1], got 2.0" in capsys.readouterr().err and not (tmp_path / "x").exists()

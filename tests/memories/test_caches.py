@@ -13,10 +13,9 @@ def loop_views(backbone):
     return trajectory_views("room", "loop", 6, 64, backbone)
 
 
-@pytest.mark.parametrize("fusion", ["oldest", "newest", "mean"])
-def test_fusion_keeps_a_cache_of_revisited_views_bounded(loop_views, fusion):
+def test_fusion_keeps_a_cache_of_revisited_views_bounded(loop_views):
     flat = LatentSpatialMemory()
-    fused = LatentSpatialMemory(voxel_size=0.05, fusion=fusion, dtype="float16")
+    fused = LatentSpatialMemory(voxel_size=0.05, latent_dtype="float16")
     counts = []
     for lap in range(3):  # the same loop three times round: every later view is a revisit
         for view in loop_views:
@@ -29,19 +28,14 @@ def test_fusion_keeps_a_cache_of_revisited_views_bounded(loop_views, fusion):
     assert not fused.append_only and flat.append_only
 
 
-def test_fusion_newest_and_mean_semantics():
+def test_fusion_keeps_the_first_point_written_in_each_voxel():
     point = torch.tensor([[0.51, 0.52, 3.03]])
-    oldest, newest, mean = VoxelPointCache(0.1, "oldest"), VoxelPointCache(0.1, "newest"), VoxelPointCache(0.1, "mean")
-    for cache in (oldest, newest, mean):
-        cache.append(point, torch.tensor([[1.0, 0.0]]))
-        cache.append(point + 0.01, torch.tensor([[3.0, 2.0]]))  # the same voxel
-        cache.append(point + 1.0, torch.tensor([[5.0, 5.0]]))  # another voxel
-    assert len(oldest) == len(newest) == len(mean) == 2
-    assert oldest.tensors()[1][0].tolist() == [1.0, 0.0]
-    points, features = newest.tensors()
-    assert torch.allclose(points[0], point[0] + 0.01) and features[0].tolist() == [3.0, 2.0]  # its own position
-    assert torch.allclose(oldest.tensors()[0][0], point[0])
-    assert torch.allclose(mean.tensors()[0][0], point[0] + 0.005) and mean.tensors()[1][0].tolist() == [2.0, 1.0]
+    cache = VoxelPointCache(0.1)
+    cache.append(point, torch.tensor([[1.0, 0.0]]))
+    cache.append(torch.cat([point + 0.01, point + 1.0]), torch.tensor([[3.0, 2.0], [5.0, 5.0]]))  # same voxel, another
+    points, features = cache.tensors()
+    assert len(cache) == 2 and cache.nbytes == points.nbytes + features.nbytes
+    assert torch.equal(points[0], point[0]) and features.tolist() == [[1.0, 0.0], [5.0, 5.0]]  # its own position kept
     with pytest.raises(ValueError, match="voxel_size"):
         VoxelPointCache(0.0)
     with pytest.raises(ValueError, match="larger voxel_size"):

@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from mirage_viz.geometry.cameras import Intrinsics
-from mirage_viz.memories import FUSION_MODES, LatentSpatialMemory, NoMemory, Observation, PointCache, RGBPointCloudMemory
+from mirage_viz.memories import LatentSpatialMemory, NoMemory, Observation, PointCache, RGBPointCloudMemory
 from mirage_viz.scenes.trajectories import make_trajectory
 from mirage_viz.scenes.worlds import make_world
 
@@ -80,7 +80,7 @@ def test_rgb_read_is_the_vae_round_trip_of_its_render(scene):
 
 def test_half_precision_cache_halves_the_bytes(scene):
     _, _, observations = scene
-    full, half = LatentSpatialMemory(), LatentSpatialMemory(dtype=torch.float16)
+    full, half = LatentSpatialMemory(), LatentSpatialMemory(latent_dtype="float16")
     full.write(observations[0])
     half.write(observations[0])
     assert half.stats().bytes * 2 == full.stats().bytes
@@ -129,9 +129,9 @@ def _assert_same_state(a, b, camera) -> None:
 
 MEMORY_KINDS = {
     "flat": lambda: LatentSpatialMemory(),
-    "flat_float16": lambda: LatentSpatialMemory(dtype=torch.float16),
+    "flat_float16": lambda: LatentSpatialMemory(latent_dtype="float16"),
     "pixel_lift": lambda: LatentSpatialMemory(lift="pixel"),
-    **{f"voxel_{mode}": (lambda mode=mode: LatentSpatialMemory(voxel_size=0.05, fusion=mode)) for mode in FUSION_MODES},
+    "voxel": lambda: LatentSpatialMemory(voxel_size=0.05),
     "rgb": lambda: RGBPointCloudMemory(pooling_encoder),
     "none": lambda: NoMemory(),
 }
@@ -175,11 +175,10 @@ def test_a_flat_cache_undo_copies_nothing_and_reuses_its_spare_rows():
     assert cache.tensors()[1].shape == (2, 5)
 
 
-@pytest.mark.parametrize("mode", FUSION_MODES)
-def test_a_voxel_snapshot_keeps_its_tensors_untouched_by_later_writes(scene, mode):
+def test_a_voxel_snapshot_keeps_its_tensors_untouched_by_later_writes(scene):
     """The snapshot holds the stored tensors themselves, so no later append may change them in place."""
     _, _, observations = scene
-    memory = LatentSpatialMemory(voxel_size=0.05, fusion=mode)
+    memory = LatentSpatialMemory(voxel_size=0.05)
     memory.write(observations[0])
     snapshot = memory.snapshot()
     copies = [t.clone() for t in snapshot]

@@ -217,7 +217,7 @@ def test_averaged_samples_are_the_mean_of_the_draws_and_keep_the_known_cells(bac
     assert torch.allclose(averaged, torch.stack(draws).mean(0), atol=1e-6)
     assert not torch.allclose(draws[0], draws[1])  # the draws differ, so the mean is not one of them
     assert (averaged - warped)[:, mask.bool()].abs().max() <= 1e-6
-    with pytest.raises(ValueError, match="samples must be a whole number >= 1, got 0"):
+    with pytest.raises(ValueError, match=r"average_samples must be a whole number in \[1, 16\] \(draws averaged per frame\), got 0"):
         backbone.generate(warped, mask, generator, samples=0)
 
 
@@ -256,12 +256,12 @@ def test_decoder_sharpness_needs_the_embedded_vae(tmp_path, backbone):
     vae.save_pretrained(tmp_path / "vae")
     other = build_backbone(vae=str(tmp_path / "vae"), depth=None, device="cpu")
     assert other.vae_name == str(tmp_path / "vae")
-    config = RolloutConfig(steps=1, size=64, decoder_sharpness=0.6)
+    config = RolloutConfig(steps=1, size=64).with_options(decoder_sharpness=0.6)
     with pytest.raises(ValueError, match=r"decoder_sharpness 0.6 blends the embedded VAE's decoder with embedded-sharp's, "
                                          r"but this backbone decodes with '.*vae'; accepted: decoder_sharpness 0"):
         plan_rollout(config, backbone=other)
     plan_rollout(config, backbone=backbone)  # the embedded VAE: fine
     with pytest.raises(ValueError, match=r"decoder_sharpness must be a number in \[0, 1\]"):
-        RolloutConfig(decoder_sharpness=-0.1).validate()
-    with pytest.raises(ValueError, match=r"average_samples must be in \[1, 16\]"):
-        RolloutConfig(average_samples=17).validate()
+        RolloutConfig().with_options(decoder_sharpness=-0.1).validate()
+    with pytest.raises(ValueError, match=r"average_samples must be a whole number in \[1, 16\]"):
+        RolloutConfig().with_options(average_samples=17).validate()

@@ -26,7 +26,7 @@ def test_the_request_stays_as_asked_and_the_setup_says_what_ran(backbone):
     assert setup.num_inference_steps == backbone.num_inference_steps
     rollout = run_rollout(RolloutConfig(steps=1, size=64, memories=("latent",)), backbone=backbone)
     summary = rollout.summary()
-    assert summary["config"]["num_inference_steps"] is None  # as asked
+    assert summary["config"]["sampler"]["num_inference_steps"] is None  # as asked
     assert summary["setup"]["num_inference_steps"] == backbone.num_inference_steps and summary["setup"]["world"] == "room"
     assert summary["setup"]["intrinsics"]["width"] == 64 and summary["setup"]["first_frame"] == "world"
 
@@ -35,7 +35,7 @@ def test_the_request_stays_as_asked_and_the_setup_says_what_ran(backbone):
     "field, value, message",
     [("world", "castle", "world"), ("trajectory", "helix", "trajectory"), ("trajectory", "loop+again", "trajectory"), ("steps", 0, "steps"), ("size", 100, "size"),
      ("size", -32, "size"), ("memories", ("latent", "pixels"), "memories"), ("depth_source", "lidar", "depth_source"),
-     ("depth_mode", "cubic", "depth_mode"), ("fov_degrees", 0.0, "fov")],
+     ("fov_degrees", 0.0, "fov")],
 )
 def test_bad_configs_name_the_parameter(backbone, field, value, message):
     with pytest.raises(ValueError, match=message):
@@ -100,6 +100,7 @@ def test_a_path_longer_than_a_rollout_says_to_subsample_it():
 
 
 @pytest.mark.parametrize("field, value, message", [
+    ("depth_mode", "cubic", "depth_mode"),
     ("edge_threshold", 0.0, "edge_threshold must be a relative depth spread in \\(0, 10\\]"),
     ("edge_threshold", "0.1", "edge_threshold"),
     ("known_cells", "yes", "known_cells must be True or False"),
@@ -110,16 +111,16 @@ def test_a_path_longer_than_a_rollout_says_to_subsample_it():
 ])
 def test_memory_and_sampler_options_are_checked(field, value, message):
     with pytest.raises(ValueError, match=message):
-        RolloutConfig(**{field: value}).validate()
+        RolloutConfig().with_options(**{field: value}).validate()
 
 
 def test_the_subcell_warp_needs_the_flat_cache():
-    RolloutConfig(warp="subcell").validate()
+    RolloutConfig().with_options(warp="subcell").validate()
     with pytest.raises(ValueError, match="warp 'subcell' blends the points of one frame, so it needs the flat cache"):
-        RolloutConfig(warp="subcell", voxel_size=0.05).validate()
-    RolloutConfig(seen_rays=True).validate()
+        RolloutConfig().with_options(warp="subcell", voxel_size=0.05).validate()
+    RolloutConfig().with_options(seen_rays=True).validate()
     with pytest.raises(ValueError, match="seen_rays needs the camera each point was lifted from, so it needs the flat cache"):
-        RolloutConfig(seen_rays=True, voxel_size=0.05).validate()
+        RolloutConfig().with_options(seen_rays=True, voxel_size=0.05).validate()
 
 
 def test_a_named_memory_setting_sets_its_fields_and_a_bad_name_is_refused():
@@ -128,14 +129,14 @@ def test_a_named_memory_setting_sets_its_fields_and_a_bad_name_is_refused():
     base = RolloutConfig(size=64, steps=3, seed=5)
     assert base.with_memory_setting("paper") == base
     keep = base.with_memory_setting("keep what memory holds")
-    assert (keep.depth_tie_bits, keep.known_cells, keep.depth_mode) == (0, True, "nearest")
+    assert (keep.latent.depth_tie_bits, keep.sampler.known_cells, keep.latent.depth_mode) == (0, True, "nearest")
     assert (keep.size, keep.steps, keep.seed) == (64, 3, 5)  # everything else as it was
     keep.validate()
     closest = base.with_memory_setting("closest to the truth")
-    assert (closest.depth_mode, closest.warp, closest.num_inference_steps, closest.average_samples) == ("center", "subcell", 1, 4)
+    assert closest.options() | {"depth_mode": "center", "warp": "subcell", "num_inference_steps": 1, "average_samples": 4} == closest.options()
     closest.validate()
     sharp = base.with_memory_setting("sharp and close")
-    assert sharp == replace(closest, decoder_sharpness=0.6)
+    assert sharp == closest.with_options(decoder_sharpness=0.6)
     assert set(MEMORY_SETTINGS) == {"paper", "keep what memory holds", "closest to the truth", "sharp and close"}
     with pytest.raises(ValueError, match="unknown memory setting 'sharpest'; accepted: paper, keep what memory holds, "
                                          "closest to the truth, sharp and close"):
@@ -154,8 +155,8 @@ def test_a_size_or_step_count_this_machines_cpu_cannot_hold_is_refused_with_its_
         plan_rollout(RolloutConfig(size=2048, steps=1))
     plan_rollout(RolloutConfig(size=1024, steps=1))  # 18 s a step
     with pytest.raises(ValueError, match=r"\(3 memories, 6 denoising steps, 4 sample\(s\)\).*sizes up to 1344"):
-        plan_rollout(RolloutConfig(size=1536, steps=1, average_samples=4))  # each draw denoises again
-    plan_rollout(RolloutConfig(size=1536, steps=1, memories=("latent",), average_samples=4))
+        plan_rollout(RolloutConfig(size=1536, steps=1).with_options(average_samples=4))  # each draw denoises again
+    plan_rollout(RolloutConfig(size=1536, steps=1, memories=("latent",)).with_options(average_samples=4))
     monkeypatch.setattr(step_cost, "available_memory_bytes", lambda: 1.0e9)  # a small machine
     with pytest.raises(ValueError, match=r"size 640 .* about 1.0 GB .* within the 1.0 GB available .* sizes up to 608"):
         plan_rollout(RolloutConfig(size=640, steps=1))
@@ -173,3 +174,21 @@ def test_the_available_memory_is_read_from_the_machine():
 
     available = available_memory_bytes()
     assert available is not None and 0 < available < 2**50
+
+
+def test_options_live_in_their_groups_and_are_named_once():
+    """Each option belongs to one group, owned by its layer; ``with_options`` finds it by name, and an unknown name
+    is refused with the accepted ones."""
+    from mirage_viz.backbone import DecoderOptions, SamplerOptions
+    from mirage_viz.memories.latent import LatentOptions
+    from mirage_viz.rollout.config import option_groups
+
+    assert option_groups() == {"latent": LatentOptions, "sampler": SamplerOptions, "decoder": DecoderOptions}
+    names = [name for kind in option_groups().values() for name in kind.__dataclass_fields__]
+    assert len(names) == len(set(names)) == len(RolloutConfig().options()) == 12
+    config = RolloutConfig().with_options(depth_tie_bits=0, known_cells=True, decoder_sharpness=0.5)
+    assert (config.latent.depth_tie_bits, config.sampler.known_cells, config.decoder.decoder_sharpness) == (0, True, 0.5)
+    with pytest.raises(ValueError, match="unknown option 'fusion'; accepted: depth_mode, latent_dtype"):
+        RolloutConfig().with_options(fusion="mean")
+    with pytest.raises(ValueError, match="latent must be a LatentOptions"):
+        RolloutConfig(latent={"warp": "subcell"}).validate()

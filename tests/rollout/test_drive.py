@@ -16,8 +16,8 @@ from mirage_viz.scenes.trajectories import load_trajectory
 SIZE, CELLS = 64, (64 // 8) ** 2  # pixels a side; latent cells a frame
 
 
-def config(**changes) -> RolloutConfig:
-    return RolloutConfig(size=SIZE, seed=7, **changes)
+def config(memories: tuple[str, ...] = RolloutConfig().memories, **options) -> RolloutConfig:
+    return RolloutConfig(size=SIZE, seed=7, memories=memories).with_options(**options)
 
 
 def position(drive: DriveSession) -> list[float]:
@@ -147,7 +147,7 @@ def test_a_press_into_an_object_is_refused(backbone):
 
 
 def test_reset_goes_back_to_the_first_frame(backbone):
-    drive = DriveSession(config(memories=("latent", "none"), voxel_size=0.05, fusion="newest"), backbone=backbone)
+    drive = DriveSession(config(memories=("latent", "none"), voxel_size=0.05), backbone=backbone)
     first = [t.clone() for t in drive.rollout.caches["latent"]]
     drive.move("forward")
     drive.move("turn_right")

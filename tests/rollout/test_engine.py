@@ -100,11 +100,11 @@ def test_the_latent_memory_shows_its_conditioning_decoded_and_the_rgb_memory_its
 
 
 def test_first_hand_ties_and_known_cells_bring_the_return_frame_back_on_a_held_out_world(backbone):
-    """studio is not a training world of the denoiser; 12-step loop at 128 px (experiments/frame_bars.py: 256 px)."""
+    """studio is not a training world of the denoiser; 12-step loop at 128 px (the bench: 256 px)."""
     returns = {}
     for name, options in {"paper": {}, "ties0": dict(depth_tie_bits=0),
                           "ties0+known": dict(depth_tie_bits=0, known_cells=True)}.items():
-        records = run_rollout(RolloutConfig(world="studio", steps=12, size=128, memories=("latent",), **options),
+        records = run_rollout(RolloutConfig(world="studio", steps=12, size=128, memories=("latent",)).with_options(**options),
                               backbone=backbone).records["latent"]
         returns[name] = records[-1].psnr
         vae = records[0].psnr  # the first frame through the VAE: the ceiling of a perfect memory
@@ -117,12 +117,10 @@ def test_with_seen_rays_the_loops_return_frame_is_the_first_frame_as_memory_hold
     of later views land in front of the first frame's silhouette cells and take them (return frame measured 3.0 dB
     under the first frame through the VAE); with seen rays the first frame, which saw every cell along the return
     camera's rays, keeps them all, and the known-cell sampler gives its latent back."""
-    from dataclasses import replace
-
     config = RolloutConfig(world="gallery", world_seed=1, steps=12, size=128, memories=("latent",))
     config = config.with_memory_setting("closest to the truth")
-    assert config.seen_rays
-    records = {seen: run_rollout(replace(config, seen_rays=seen), backbone=backbone).records["latent"]
+    assert config.latent.seen_rays
+    records = {seen: run_rollout(config.with_options(seen_rays=seen), backbone=backbone).records["latent"]
                for seen in (True, False)}
     first, back = records[True][0], records[True][-1]
     assert back.mask.all() and torch.allclose(back.conditioning_latent, first.generated_latent, atol=1e-5)

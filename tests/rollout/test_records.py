@@ -21,7 +21,7 @@ def test_summary_has_the_promised_fields(short_rollout):
 
 
 def test_a_fused_rollout_shrinks_and_grows_back_one_step(backbone):
-    config = RolloutConfig(trajectory="push_in", steps=2, size=64, memories=("latent", "none"), voxel_size=0.05, fusion="mean")
+    config = RolloutConfig(trajectory="push_in", steps=2, size=64, memories=("latent", "none")).with_options(voxel_size=0.05)
     engine = RolloutEngine(config, backbone=backbone)
     rollout = engine.new_rollout(engine.cameras)
     for camera in engine.cameras:

@@ -223,11 +223,11 @@ def test_the_memory_setting_keeps_what_memory_holds_and_a_bad_one_gets_a_message
         steps = summary["memories"]["latent"]["steps"]
         returns[setting] = steps[-1]["psnr"] - steps[0]["psnr"]  # the loop's return frame against its first frame
         assert (f"Memory setting: {setting} (" in text(outputs[5])) == (setting != "paper")
-        assert summary["config"]["known_cells"] == (setting != "paper")
+        assert summary["config"]["sampler"]["known_cells"] == (setting != "paper")
         if setting == "sharp and close":  # the decoder it asks for is the one that ran
-            assert summary["config"]["decoder_sharpness"] == 0.6 and summary["config"]["average_samples"] == 4
+            assert summary["config"]["decoder"]["decoder_sharpness"] == 0.6 and summary["config"]["sampler"]["average_samples"] == 4
             assert summary["config"]["backbone"] == "embedded, decoder sharpness 0.6"
-    assert summary["config"]["warp"] == "subcell" and summary["config"]["num_inference_steps"] == 1
+    assert summary["config"]["latent"]["warp"] == "subcell" and summary["config"]["sampler"]["num_inference_steps"] == 1
     assert summary["setup"]["num_inference_steps"] == 1  # what ran, not only what was asked
     # measured at 128 px: the paper's memory loses 2.0 dB on the way back; with seen rays the other three give the first
     # frame back as the VAE reconstructed it (0.0 dB; before seen rays "keep" lost 0.1 and "closest" 0.5)
