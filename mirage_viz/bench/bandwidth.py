@@ -39,7 +39,7 @@ def read_throughput(backbone: Backbone, steps: int = 100, size: int = 256, repea
     main_memory = copy_rate_gbps(256 * 2**20)
     result["copy_gbps_main_memory"] = significant(main_memory)
     for dtype in ("float32", "float16"):
-        memory = LatentSpatialMemory(dtype=dtype)
+        memory = LatentSpatialMemory(latent_dtype=dtype)
         for observation in observations:
             memory.write(observation)
         camera, shape = observations[len(observations) // 2].camera, tuple(observations[0].latent.shape)

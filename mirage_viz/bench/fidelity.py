@@ -28,7 +28,7 @@ from mirage_viz.scenes.trajectories import make_trajectory
 from mirage_viz.scenes.worlds import make_world
 from mirage_viz.bench.common import median, timed_ms, true_observations
 
-__all__ = ["MEMORY_OPTIONS", "SHARP_DECODER_OPTIONS", "PAPER_EMPTY_CELL_RATES", "loop_consistency", "memory_options", "rollout_scores", "trajectory_views", "read_quality", "half_precision_difference"]
+__all__ = ["SHARP_DECODER_ROW", "PAPER_EMPTY_CELL_RATES", "loop_consistency", "memory_options", "rollout_scores", "trajectory_views", "read_quality", "half_precision_difference"]
 
 # Mirage's measured empty-cell rates of the warped latent per depth-downsampling mode (its data, not ours).
 PAPER_EMPTY_CELL_RATES = {"bilinear": 0.425, "nearest": 0.478, "area": 0.537, "median": 0.522}
@@ -61,11 +61,11 @@ def loop_consistency(worlds: Sequence[str], steps: int, size: int, backbone: Bac
     figures were taken in; ``sharpness_length`` beside it; ``sharpness`` stays the energy)."""
     per_world = {}
     for world in worlds:
-        config = RolloutConfig(world=world, trajectory="loop", steps=steps, size=size, seed=seed, **options)
+        config = RolloutConfig(world=world, trajectory="loop", steps=steps, size=size, seed=seed).with_options(**options)
         rollout = run_rollout(config, backbone=backbone)
         per_world[world] = {}
         truths = torch.stack([r.true_frame for r in next(iter(rollout.records.values()))[1:]])  # (T-1, 3, H, W)
-        codec = backbone.with_decoder_sharpness(config.decoder_sharpness)  # the decoder the rollout ran
+        codec = backbone.with_decoder_sharpness(config.options()["decoder_sharpness"])  # the decoder the rollout ran
         through_vae = codec.decode(codec.encode(truths))  # (T-1, 3, H, W)
         for name, records in rollout.records.items():
             last, first = records[-1], records[0]
@@ -96,54 +96,20 @@ def loop_consistency(worlds: Sequence[str], steps: int, size: int, backbone: Bac
 IDENTICAL_PSNR_DB = 100.0  # the PSNR written for two identical frames (float32 frames that differ are below ~90 dB)
 
 
-# "keep what memory holds" with the z-test alone deciding every cell (seen_rays off), as it was before seen rays
-_KEEP_Z_TEST = {**MEMORY_SETTINGS["keep what memory holds"].options, "seen_rays": False}
-# the memory and sampler options beside the paper's memory (docs/memory-settings.md)
-MEMORY_OPTIONS: dict[str, dict] = {
-    "paper": {},
-    "edge mask 0.1": {"edge_threshold": 0.1},
-    "first-hand ties (depth_tie_bits 0)": {"depth_tie_bits": 0},
-    "first-hand ties + known cells": {"depth_tie_bits": 0, "known_cells": True},
-    # a cell's depth from one of its pixels, not averaged across an edge: no cell floats between two surfaces ("keep
-    # what memory holds" before seen rays)
-    "first-hand ties + known cells + nearest depth": _KEEP_Z_TEST,
-    # with seen rays: a cached cell seen along the new camera's own ray keeps its cell (the app's and the API's "keep
-    # what memory holds" setting)
-    "first-hand ties + known cells + nearest depth + seen rays": dict(MEMORY_SETTINGS["keep what memory holds"].options),
-    # each cell read as the bilinear blend of its surface's points by their sub-cell offsets, not rounded
-    "first-hand ties + known cells + nearest depth + sub-cell warp": {**_KEEP_Z_TEST, "warp": "subcell"},
-    # lifted at the centre pixel's depth, read at sub-cell accuracy, one denoising step (the z-test alone decides)
-    "first-hand ties + known cells + centre depth + sub-cell warp, 1 sampler step": {
-        **MEMORY_SETTINGS["closest to the truth"].options, "seen_rays": False, "average_samples": 1},
-    # the same keeping the mean of 4 draws per frame ("closest to the truth" before seen rays)
-    "first-hand ties + known cells + centre depth + sub-cell warp, 1 sampler step, mean of 4 draws":
-        {**MEMORY_SETTINGS["closest to the truth"].options, "seen_rays": False},
-    # the same decoded by the embedded decoder moved 0.6 of the way to the sharp one ("sharp and close" before seen rays)
-    "first-hand ties + known cells + centre depth + sub-cell warp, 1 sampler step, mean of 4 draws, decoder sharpness 0.6":
-        {**MEMORY_SETTINGS["sharp and close"].options, "seen_rays": False},
-    # with seen rays: a cached cell seen along the new camera's own ray keeps its cell (the app's and the API's
-    # "closest to the truth" and "sharp and close" settings)
-    "first-hand ties + known cells + centre depth + sub-cell warp + seen rays, 1 sampler step, mean of 4 draws":
-        dict(MEMORY_SETTINGS["closest to the truth"].options),
-    "first-hand ties + known cells + centre depth + sub-cell warp + seen rays, 1 sampler step, mean of 4 draws, "
-    "decoder sharpness 0.6": dict(MEMORY_SETTINGS["sharp and close"].options),
-}
-
-
-# settings of MEMORY_OPTIONS measured again with frames decoded by the shipped VAE whose decoder was trained with a
-# discriminator (``build_backbone(vae=SHARP_VAE)``: same encoder, same latents, sharper edges)
-SHARP_DECODER_OPTIONS: dict[str, str] = {  # row name -> the MEMORY_OPTIONS setting it decodes
-    f"{setting}, {SHARP_VAE} decoder": setting for setting in ("paper", "first-hand ties + known cells + nearest depth")
-}
+# The memory-options rows are the named memory settings (rollout.config.MEMORY_SETTINGS: row name = setting name), and
+# one more: the paper's memory with every frame decoded by the shipped VAE whose decoder was trained with a
+# discriminator (``--vae embedded-sharp``: same encoder, same latents, sharper edges). It is what the sharp decoder
+# does alone, the end point of "sharp and close"'s ``decoder_sharpness``. Other grids of options: the sweep.
+SHARP_DECODER_ROW = f"paper, --vae {SHARP_VAE}"
 
 
 def memory_options(worlds: Sequence[str], loop_steps: Sequence[int], size: int, backbone: Backbone, seed: int = 0,
                    sharp_backbone: Backbone | None = None) -> dict:
-    """:func:`loop_consistency` for every setting of :data:`MEMORY_OPTIONS` and loop length, side by side; with
-    ``sharp_backbone``, also the settings of :data:`SHARP_DECODER_OPTIONS` decoded by it."""
-    runs = [(name, options, backbone) for name, options in MEMORY_OPTIONS.items()]
+    """:func:`loop_consistency` for every named memory setting (:data:`MEMORY_SETTINGS`) and loop length, side by side;
+    with ``sharp_backbone``, also the paper's memory decoded by it (the row :data:`SHARP_DECODER_ROW`)."""
+    runs = [(name, setting.options, backbone) for name, setting in MEMORY_SETTINGS.items()]
     if sharp_backbone is not None:
-        runs += [(name, MEMORY_OPTIONS[setting], sharp_backbone) for name, setting in SHARP_DECODER_OPTIONS.items()]
+        runs.append((SHARP_DECODER_ROW, MEMORY_SETTINGS["paper"].options, sharp_backbone))
     return {name: {str(steps): loop_consistency(worlds, steps, size, model, seed, **options) for steps in loop_steps}
             for name, options, model in runs}
 
@@ -187,7 +153,7 @@ def read_quality(observations: Sequence[Observation], make: Callable[[], Spatial
 @torch.no_grad()
 def half_precision_difference(observations: Sequence[Observation]) -> dict:
     """A float16 cache against a float32 one holding the same frames: how much one read changes."""
-    caches = {dtype: LatentSpatialMemory(dtype=dtype) for dtype in ("float32", "float16")}
+    caches = {dtype: LatentSpatialMemory(latent_dtype=dtype) for dtype in ("float32", "float16")}
     for memory in caches.values():
         for observation in observations[:-1]:
             memory.write(observation)

@@ -9,8 +9,8 @@ from pathlib import Path
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-__all__ = ["Headline", "bench_figure", "bench_headlines", "bench_markdown", "headline_table", "load_bench", "targets_markdown",
-           "write_bench"]
+__all__ = ["Headline", "bench_figure", "bench_headlines", "bench_markdown", "headline_table", "load_bench",
+           "memory_settings_markdown", "memory_settings_targets_markdown", "targets_markdown", "write_bench"]
 
 _COLORS = {"latent": "#1f77b4", "rgb": "#d62728", "none": "#7f7f7f"}
 _MEMORY_LABELS = {"latent": "latent memory", "rgb": "RGB memory", "none": "no memory"}
@@ -111,7 +111,7 @@ def bench_markdown(result: dict, targets: bool = True) -> str:
 
     options = result.get("memory_options")
     if options:
-        lines += ["", f"## Memory and sampler options, side by side ({', '.join(options['worlds'])}: worlds the denoiser "
+        lines += ["", f"## Memory settings, side by side ({', '.join(options['worlds'])}: worlds the denoiser "
                   f"never saw; {options['size']}x{options['size']}, means over worlds)", ""]
         rows = []
         for name, loops in options["settings"].items():
@@ -321,3 +321,62 @@ def headline_table(result: dict) -> str:
         ["PSNR of the frame back at the start of that loop", *db("return_psnr_vs_truth")],
     ]
     return "\n".join(_table(["result", "latent", "RGB", "none", "latent against RGB"], rows)) + "\n"
+
+
+def memory_settings_markdown(result: dict) -> str:
+    """The memory settings' figures as the markdown table of ``docs/memory-settings.md``, read from ``result``'s memory
+    options (the doc holds this function's output for the shipped bench, and a test keeps the two equal): per setting,
+    the return frame and the loop mean of each loop length for the latent / RGB (/ none) memories, the VAE's own
+    reconstruction of the first frame, and the sharpness of the latent memory's frames on the shortest loop. Means
+    over the option worlds, PSNR in dB."""
+    settings = result["memory_options"]["settings"]
+    loops = sorted(next(iter(settings.values())), key=int)
+    short = loops[0]
+
+    def scores(run: dict, key: str, memories: tuple[str, ...]) -> str:
+        return " / ".join(_fmt(run["mean_over_worlds"][m][key]) for m in memories)
+
+    header = ["setting", f"{short}-step return: latent / RGB", "VAE's own reconstruction",
+              f"{short}-step mean: latent / RGB / none"]
+    for steps in loops[1:]:
+        header += [f"{steps}-step return: latent / RGB", f"{steps}-step mean: latent / RGB"]
+    header.append("sharpness: energy / mean abs. gradient / length")
+    rows = []
+    for name, runs in settings.items():
+        latent = runs[short]["mean_over_worlds"]["latent"]
+        row = [name, scores(runs[short], "return_psnr_vs_truth", ("latent", "rgb")), _fmt(latent["vae_reconstruction_psnr"]),
+               scores(runs[short], "mean_psnr", ("latent", "rgb", "none"))]
+        for steps in loops[1:]:
+            row += [scores(runs[steps], "return_psnr_vs_truth", ("latent", "rgb")),
+                    scores(runs[steps], "mean_psnr", ("latent", "rgb"))]
+        row.append(" / ".join(_fmt(latent.get(key), 3) for key in ("sharpness", "sharpness_mean_abs", "sharpness_length")))
+        rows.append(row)
+    return "\n".join(_table(header, rows)) + "\n"
+
+
+def _setting_targets(result: dict) -> dict[str, dict[str, dict]]:
+    """The targets of each memory-options row, by bar: ``{bar label: {row name: target}}`` (a target's label is the
+    row's name, a colon, and the bar's label)."""
+    names = list(result.get("memory_options", {}).get("settings", {}))
+    bars: dict[str, dict[str, dict]] = {}
+    for target in result["targets"]:
+        name = next((n for n in sorted(names, key=len, reverse=True) if target["target"].startswith(f"{n}: ")), None)
+        if name is not None:
+            bars.setdefault(target["target"][len(name) + 2:], {})[name] = target
+    return bars
+
+
+def memory_settings_targets_markdown(result: dict) -> str:
+    """The targets each memory setting is checked against (issue 15's bars, held-out worlds), one row per bar and one
+    column per setting, each with its measured figure and whether it is met: the second table of
+    ``docs/memory-settings.md``, read from ``result``'s targets (a test keeps the two equal)."""
+    names = list(result["memory_options"]["settings"])
+    rows = []
+    for bar, by_name in _setting_targets(result).items():
+        some = next(iter(by_name.values()))
+        rows.append([bar, f">= {_fmt(some['bar'])}", *(
+            "-" if name not in by_name else
+            f"{_fmt_against(by_name[name]['value'], by_name[name]['bar'])} "
+            f"{ {True: 'yes', False: 'no', None: 'not measured'}[by_name[name]['met']]}"
+            for name in names)])
+    return "\n".join(_table(["bar", "bar value", *names], rows)) + "\n"
