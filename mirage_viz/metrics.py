@@ -66,8 +66,8 @@ def gradient_length(image: torch.Tensor) -> float:
     return max(float((dx.square() + dy.square()).sum(-3).sqrt().mean()), 1e-12)
 
 
-# a frame's sharpness relative to the truth's, as the bench and experiments/frame_bars.py write it: "sharpness" is the
-# energy (the word issue 15's bar uses), "sharpness_mean_abs" the measure its figures were taken in, the length beside it
+# a frame's sharpness relative to the truth's, as the bench writes it: "sharpness" is the energy (the word issue 15's
+# bar uses), "sharpness_mean_abs" the measure its figures were taken in, the length beside it
 SHARPNESS_MEASURES: dict[str, Callable[[torch.Tensor], float]] = {
     "sharpness": gradient_energy, "sharpness_mean_abs": gradient_mean_abs, "sharpness_length": gradient_length}
 
