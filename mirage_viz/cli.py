@@ -198,9 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
         "bench",
         help="measure latent vs RGB memory side by side: speed, bytes, peak memory, consistency",
         description="Run the latent and RGB memories side by side on the same trajectories and write DIR/bench.json, "
-        "DIR/bench.md (tables) and DIR/bench.html (plots). The full run takes about 40 minutes on 2 CPU cores (the "
-        "memory and sampler options over 12- and 48-step loops take 28 of them, the SD-layout VAE at 512x512 most of the rest); "
-        "--quick about 150 seconds. Offline.",
+        "DIR/bench.md (tables) and DIR/bench.html (plots). The full run takes roughly 25 minutes on 2 CPU cores (the "
+        "memory settings over 12- and 48-step loops and the SD-layout VAE at 512x512 take most of it); --quick about 150 "
+        "seconds. Offline.",
         formatter_class=_HelpFormatter,
     )
     bench.add_argument("--quick", action="store_true",

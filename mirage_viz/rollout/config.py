@@ -24,7 +24,8 @@ from mirage_viz.scenes.trajectories import MAX_STEPS, Trajectory, check_trajecto
 from mirage_viz.scenes.worlds import DEFAULT_WORLD, WORLD_NAMES, SyntheticWorld, make_world
 
 __all__ = ["DEPTH_SOURCES", "MAX_SEED", "MAX_STEP_PIXELS", "MAX_STEPS", "MEMORY_SETTINGS", "DepthSource", "MemorySetting",
-           "RolloutConfig", "RolloutPlan", "RolloutSetup", "memory_setting_of", "option_groups", "plan_rollout"]
+           "RolloutConfig", "RolloutPlan", "RolloutSetup", "memory_setting_of", "memory_settings_markdown", "option_groups",
+           "plan_rollout"]
 
 DepthSource = Literal["truth", "estimated"]
 DEPTH_SOURCES: tuple[DepthSource, ...] = get_args(DepthSource)
@@ -44,6 +45,20 @@ class MemorySetting:
     name: str
     sentence: str
     options: Mapping[str, object]
+
+    @property
+    def flags(self) -> str:
+        """The ``mirage-viz rollout`` flags that set the same options (``--depth-tie-bits 0 --known-cells ...``)."""
+        return " ".join(f"--{'' if value else 'no-'}{key.replace('_', '-')}" if isinstance(value, bool)
+                        else f"--{key.replace('_', '-')} {value}" for key, value in self.options.items())
+
+
+def memory_settings_markdown() -> str:
+    """The table of :data:`MEMORY_SETTINGS` for ``docs/memory-settings.md``: name, flags, sentence (a test keeps the
+    page equal to it)."""
+    rows = [f"| **{s.name}**{' (default)' if not s.options else ''} | {f'`{s.flags}`' if s.options else 'none'} | "
+            f"{s.sentence} |" for s in MEMORY_SETTINGS.values()]
+    return "\n".join(["| setting | the same as the flags | what it does |", "| --- | --- | --- |", *rows])
 
 
 _CLOSEST = {"depth_tie_bits": 0, "known_cells": True, "depth_mode": "center", "warp": "subcell", "seen_rays": True,

@@ -192,3 +192,19 @@ def test_options_live_in_their_groups_and_are_named_once():
         RolloutConfig().with_options(fusion="mean")
     with pytest.raises(ValueError, match="latent must be a LatentOptions"):
         RolloutConfig(latent={"warp": "subcell"}).validate()
+
+
+def test_the_memory_settings_page_shows_the_one_table_and_its_flags_run_the_same_options():
+    """docs/memory-settings.md carries the table MEMORY_SETTINGS makes, and each setting's flags parse to its options."""
+    from pathlib import Path
+
+    from mirage_viz.cli import _config, build_parser
+    from mirage_viz.rollout import MEMORY_SETTINGS
+    from mirage_viz.rollout.config import memory_settings_markdown
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "memory-settings.md").read_text()
+    assert memory_settings_markdown() in page, "regenerate the table: python3 -c 'from mirage_viz.rollout.config " \
+                                               "import memory_settings_markdown as m; print(m())'"
+    for setting in MEMORY_SETTINGS.values():
+        config = _config(build_parser().parse_args(["rollout", *setting.flags.split()]))
+        assert config == RolloutConfig().with_memory_setting(setting.name)
