@@ -21,7 +21,7 @@ import torch
 from mirage_viz.geometry.cameras import Camera
 from mirage_viz.geometry.projection import _project_rows
 
-__all__ = ["DEPTH_TIE_BITS", "SUBCELL_DEPTH_TOLERANCE", "SplatResult", "SplatWorkspace", "check_depth_tie_bits",
+__all__ = ["DEPTH_TIE_BITS", "SPLAT_NEAR", "SUBCELL_DEPTH_TOLERANCE", "SplatResult", "SplatWorkspace", "check_depth_tie_bits",
            "refine_splat_subcell", "refine_splat_subcell_reference", "splat_points", "splat_points_reference"]
 
 
@@ -37,6 +37,7 @@ class SplatResult:
 
 _NO_HIT = torch.iinfo(torch.int64).max
 DEPTH_TIE_BITS = 5  # z-test tolerance 2**-5: depths within 3.1% of a cell's nearest tie, and the earliest point wins
+SPLAT_NEAR = 1e-3  # metres: a point lands on the grid only in front of this camera-frame depth
 _ARANGE = torch.arange(0)
 # sub-cell refinement: a neighbour point blends into a cell only when its depth is within this fraction of the
 # cell's winner's (the same surface; a depth edge between two objects is a larger jump)
@@ -89,7 +90,7 @@ def splat_points(
     points_world: torch.Tensor,
     features: torch.Tensor,
     camera: Camera,
-    near: float = 1e-3,
+    near: float = SPLAT_NEAR,
     workspace: SplatWorkspace | None = None,
     depth_tie_bits: int = DEPTH_TIE_BITS,
     seen: torch.Tensor | None = None,
@@ -175,7 +176,7 @@ def refine_splat_subcell(
     splat: SplatResult,
     groups: torch.Tensor | None = None,
     depth_tolerance: float = SUBCELL_DEPTH_TOLERANCE,
-    near: float = 1e-3,
+    near: float = SPLAT_NEAR,
 ) -> SplatResult:
     """Sub-cell accurate features for a nearest-cell ``splat`` of the same points: each cell's feature becomes the
     bilinear blend of the points that fall within one cell of its centre, weighted by their sub-cell offsets.
@@ -251,7 +252,7 @@ def refine_splat_subcell(
 
 def refine_splat_subcell_reference(points_world: torch.Tensor, features: torch.Tensor, camera: Camera,
                                    splat: SplatResult, groups: torch.Tensor | None = None,
-                                   depth_tolerance: float = SUBCELL_DEPTH_TOLERANCE, near: float = 1e-3) -> torch.Tensor:
+                                   depth_tolerance: float = SUBCELL_DEPTH_TOLERANCE, near: float = SPLAT_NEAR) -> torch.Tensor:
     """:func:`refine_splat_subcell` written as a plain loop over points and the four cells around each; slow, for
     tests and for reading. Returns the refined features (C, H, W), empty cells zero."""
     k = camera.intrinsics
@@ -282,7 +283,7 @@ def refine_splat_subcell_reference(points_world: torch.Tensor, features: torch.T
     return out
 
 
-def splat_points_reference(points_world: torch.Tensor, features: torch.Tensor, camera: Camera, near: float = 1e-3,
+def splat_points_reference(points_world: torch.Tensor, features: torch.Tensor, camera: Camera, near: float = SPLAT_NEAR,
                            depth_tie_bits: int = DEPTH_TIE_BITS,
                            seen: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`splat_points` written as the plain loops it vectorizes (as gsplat keeps a torch reference beside its

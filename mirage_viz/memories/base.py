@@ -33,6 +33,11 @@ class MemoryRead:
     mask: torch.Tensor  # (h, w) bool; True where memory covers the cell
     render: torch.Tensor | None = None  # (3, H, W) pixel render, RGB memory only
     render_mask: torch.Tensor | None = None  # (H, W) bool pixel hit mask, RGB memory only
+    # which cached point each cell of the read's own splat came from: the index into the cache as read (the winner
+    # of its z-test), -1 where nothing landed. (h, w) int64 for the latent memory; (H, W) int32 at pixel resolution
+    # for the RGB memory (half the bytes of a pixel grid; a cache has fewer than 2**31 points). None: no cache.
+    source: torch.Tensor | None = None
+    source_depth: torch.Tensor | None = None  # same grid as ``source``, float32: the winner's depth in the camera; 0 where empty
 
     @property
     def coverage(self) -> float:

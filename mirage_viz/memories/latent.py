@@ -203,6 +203,7 @@ class LatentSpatialMemory(PointCloudMemory):
         points, features = self.cache.tensors()
         if points.shape[0] == 0:
             latent, mask = torch.zeros(latent_shape), torch.zeros(height, width, dtype=torch.bool)
+            source, source_depth = torch.full((height, width), -1, dtype=torch.int64), torch.zeros(height, width)
         else:
             latent_camera = camera.scaled_to(width, height)
             frames = self.frame_of_points() if self.options.seen_rays or self.options.warp == "subcell" else None  # [N]
@@ -214,4 +215,5 @@ class LatentSpatialMemory(PointCloudMemory):
             if self.options.warp == "subcell":
                 splat = refine_splat_subcell(points, features, latent_camera, splat, groups=frames)
             latent, mask = splat.features, splat.mask
-        return MemoryRead(latent=latent, mask=mask)
+            source, source_depth = splat.point_index, splat.depth  # the z-test's winners (subcell keeps them)
+        return MemoryRead(latent=latent, mask=mask, source=source, source_depth=source_depth)

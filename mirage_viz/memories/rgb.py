@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from mirage_viz.geometry.cameras import Camera
 from mirage_viz.geometry.depth import check_edge_threshold, mask_depth_edges
-from mirage_viz.geometry.splat import SplatWorkspace, splat_points
+from mirage_viz.geometry.splat import DEPTH_TIE_BITS, SplatWorkspace, splat_points
 from mirage_viz.geometry.projection import backproject_depth, rows_with_depth
 from mirage_viz.memories.base import MemoryRead, Observation, PointCloudMemory
 from mirage_viz.memories.point_cache import PointCache
@@ -29,6 +29,7 @@ class RGBPointCloudMemory(PointCloudMemory):
     features = "color"
     display_color = "#d62728"
     cache_label = "RGB point cloud"
+    depth_tie_bits = DEPTH_TIE_BITS  # the read's z-test tolerance, always the paper's (the settings are the latent's)
 
     def __init__(self, encode: Callable[[torch.Tensor], torch.Tensor], mask_threshold: float = 0.5,
                  edge_threshold: float | None = None) -> None:
@@ -52,14 +53,16 @@ class RGBPointCloudMemory(PointCloudMemory):
         points, colors = self.cache.tensors()
         if points.shape[0] == 0:
             render, pixel_mask = torch.zeros(3, k.height, k.width), torch.zeros(k.height, k.width, dtype=torch.bool)
+            source, source_depth = torch.full((k.height, k.width), -1, dtype=torch.int32), torch.zeros(k.height, k.width)
         else:
-            splat = splat_points(points, colors, camera, workspace=self._workspace)  # pixel resolution
+            splat = splat_points(points, colors, camera, workspace=self._workspace,
+                                 depth_tie_bits=self.depth_tie_bits)  # pixel resolution
             render, pixel_mask = splat.features, splat.mask
+            source, source_depth = splat.point_index.to(torch.int32), splat.depth  # int32: half a pixel grid's bytes
         with torch.no_grad():
             latent = self.encode(render[None])[0]  # (C, h, w): the VAE round trip
         coverage = F.adaptive_avg_pool2d(pixel_mask[None, None].float(), (height, width))[0, 0]
         mask = coverage >= self.mask_threshold
         latent = latent * mask
-        return MemoryRead(
-            latent=latent, mask=mask, render=render, render_mask=pixel_mask
-        )
+        return MemoryRead(latent=latent, mask=mask, render=render, render_mask=pixel_mask, source=source,
+                          source_depth=source_depth)

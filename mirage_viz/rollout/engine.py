@@ -205,6 +205,7 @@ class RolloutEngine:
             cache_points=stats.points, cache_bytes=stats.bytes, timings_ms=out.timings_ms,
             true_frame=None if truth is None else truth.rgb, memory_render=out.read.render,
             memory_render_mask=out.read.render_mask, conditioning_frame=self._remembered_frame(out.read),
+            source=out.read.source, source_depth=out.read.source_depth,
             psnr=None if truth is None else psnr(out.frame, truth.rgb),
             ssim=None if truth is None else ssim(out.frame, truth.rgb),
             **self._depth_record(out.depth, out.depth_source, truth),

@@ -33,6 +33,11 @@ class StepRecord:
     true_frame: torch.Tensor | None = None  # (3, H, W) when the world is known
     memory_render: torch.Tensor | None = None  # (3, H, W) the RGB memory's pixel render
     memory_render_mask: torch.Tensor | None = None  # (H, W) bool, the pixels that render hit
+    # the read's own splat (MemoryRead.source): the index, into the cache this step read, of the point each cell of
+    # the read grid came from, -1 in holes: (h, w) int64 for the latent memory, (H, W) int32 for the RGB memory's
+    # pixels; and that point's depth in this step's camera, 0 in holes. None for step 0 and the no-memory.
+    source: torch.Tensor | None = None
+    source_depth: torch.Tensor | None = None
     # (3, H, W) in [0, 1]: the conditioning latent decoded by the backbone's VAE, what a latent memory alone
     # remembers of this view; steps > 0 of memories that read a latent only (no render), when it covers a cell
     conditioning_frame: torch.Tensor | None = None

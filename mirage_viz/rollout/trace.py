@@ -1,0 +1,415 @@
+"""Trace a cell: which cached point each cell of a step's memory read came from, and why it won.
+
+The winner is what the engine's own splat recorded (:attr:`StepRecord.source`, the read's ``point_index``); the
+other points that landed in the cell, and the rule that decided between them, come from projecting the cache that
+step read (the points written before it) with the splat's own projection
+(:func:`~mirage_viz.geometry.projection.project_points`) under the rollout's own read options. A hole is explained
+by placing the current step's depth at the cell in the world and projecting it into every earlier camera.
+
+Grids: a cell is ``(row, col)`` on the memory's read grid, latent cells for ``"latent"`` and pixels for ``"rgb"``
+(:func:`cell_of_pixel` maps a click on a decoded frame to it). OpenCV cameras, ``camera_to_world`` poses
+(:mod:`mirage_viz.geometry.cameras`). Flat caches only: a fused (voxel) point stands for several steps.
+
+:func:`owners_under_rules` is the z-test lesson's data: the step owning every latent cell under the paper's
+tolerance and under first-hand ties, made by the same :func:`~mirage_viz.geometry.splat.splat_points` the memory
+runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from mirage_viz.geometry.cameras import Camera
+from mirage_viz.geometry.depth import downsample_depth
+from mirage_viz.geometry.projection import backproject_depth, project_points
+from mirage_viz.geometry.splat import DEPTH_TIE_BITS, SPLAT_NEAR, splat_points
+from mirage_viz.geometry.visibility import camera_center, seen_along_ray
+from mirage_viz.memories import RGBPointCloudMemory
+from mirage_viz.rollout.config import memory_setting_of
+from mirage_viz.rollout.records import Rollout
+
+__all__ = ["FIRST_HAND_TIE_BITS", "HOLE_NO_DEPTH", "HOLE_OUTSIDE", "HOLE_UNFILLED", "PAPER_TIE_BITS", "Candidate",
+           "CellTrace", "EarlierView", "RuleOwners", "Winner", "cell_of_pixel", "owners_under_rules", "pixels_of_cell",
+           "read_grid", "trace_cell", "trace_pixel"]
+
+PAPER_TIE_BITS = DEPTH_TIE_BITS  # the paper's z-test: depths within 3.1% tie, the earliest written wins
+FIRST_HAND_TIE_BITS = 0  # first-hand ties: depths within a factor of 2 tie, so the first view of a surface is kept
+
+HOLE_OUTSIDE = "outside every earlier camera's view"
+HOLE_UNFILLED = ("earlier cameras saw this place but no point landed here (occluded, or not lifted: no depth / "
+                 "edge)")
+HOLE_NO_DEPTH = "this step's frame has no depth at this cell, so the place it shows cannot be located"
+_CLOSEST_VIEWS = 3  # earlier cameras a hole's trace names
+_NEARER = 1.0 - 2.0**-PAPER_TIE_BITS  # an earlier view's depth below this fraction of the place's: something in front
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A cached point that landed in the traced cell, as the read's z-test saw it."""
+
+    index: int  # into the cache the step read (its write order)
+    step: int  # the step that lifted it (0: the given first frame)
+    depth: float  # metres, z in the reading camera
+    tied: bool  # within the tie tolerance of the nearest point left in the cell (the ones the earliest is taken from)
+    seen: bool  # seen along this ray by the camera that lifted it (always False unless the read uses seen rays)
+    dropped: bool  # left out: clearly in front of a seen point in this cell, off the ray that point was seen along
+
+
+@dataclass(frozen=True)
+class Winner:
+    """The point that took the cell in the engine's splat."""
+
+    index: int  # into the cache the step read
+    step: int  # the step that lifted it
+    depth: float  # metres, z in the reading camera
+    position: tuple[float, float, float]  # world frame, metres
+    footprint: tuple[int, int, int, int]  # (x0, y0, x1, y1) pixels of the lifting step's frame it was lifted from; x1, y1 exclusive
+
+
+@dataclass(frozen=True)
+class EarlierView:
+    """Where an earlier camera saw the place a hole shows (the current step's depth at the cell, in the world)."""
+
+    step: int
+    in_view: bool  # the place lands on that step's frame, in front of its camera
+    pixel: tuple[float, float] | None  # (x, y) in that step's frame (may lie off it); None behind the camera
+    outside_px: float  # how far off the frame it lands, in pixels (0 in view; inf behind the camera)
+    depth: float  # metres, the place's z in that camera (<= 0 behind it)
+    seen_depth: float | None  # that step's own depth at the pixel (NaN: none there, not lifted); None out of view
+
+    @property
+    def note(self) -> str:
+        """One plain phrase: what that camera saw of the place."""
+        if self.pixel is None:
+            return f"step {self.step}: behind the camera"
+        if not self.in_view:
+            return f"step {self.step}: out of view ({self.outside_px:.0f} px off the frame)"
+        if self.seen_depth is None or self.seen_depth != self.seen_depth:
+            return f"step {self.step}: in view, but no depth there (not lifted)"
+        if self.seen_depth < self.depth * _NEARER:
+            return f"step {self.step}: in view, hidden behind a nearer surface ({self.seen_depth:.2f} m against {self.depth:.2f} m)"
+        return f"step {self.step}: in view at about this depth ({self.seen_depth:.2f} m), but no point of it landed here"
+
+
+@dataclass(frozen=True)
+class CellTrace:
+    """Where one cell of a step's memory read came from, and why (see :func:`trace_cell`)."""
+
+    memory: str  # "latent" or "rgb"
+    step: int  # the step whose read is traced (>= 1)
+    row: int  # on the read grid: latent cells for "latent", pixels for "rgb"
+    col: int
+    grid: tuple[int, int]  # (rows, cols) of the read grid
+    covered: bool  # a cached point took the cell
+    winner: Winner | None  # from the engine's splat; None in a hole
+    candidates: tuple[Candidate, ...]  # every cached point that landed in the cell, nearest first (empty in a hole)
+    rule: str  # one plain sentence: what decided the cell under the rollout's own read options
+    depth_tie_bits: int  # the read's z-test tolerance
+    seen_rays: bool  # the read's seen-rays rule
+    setting: str  # the memory setting the rollout ran under (see MEMORY_SETTINGS)
+    origin: tuple[float, float, float]  # the reading camera's centre, world frame: the ray to the winner starts here
+    hole_reason: str | None  # HOLE_OUTSIDE, HOLE_UNFILLED or HOLE_NO_DEPTH; None when covered
+    place: tuple[float, float, float] | None  # a hole: the world point this step's depth puts at the cell's centre
+    closest_views: tuple[EarlierView, ...]  # a hole: the earlier cameras that came closest to seeing the place
+
+    def rule_pick(self) -> Candidate | None:
+        """The candidate the rule picks: of the points left in the cell (not dropped) and tied with the nearest, the
+        earliest written. Equal to :attr:`winner` wherever the explanation agrees with the engine's splat."""
+        picked = [candidate for candidate in self.candidates if candidate.tied and not candidate.dropped]
+        return min(picked, key=lambda candidate: candidate.index, default=None)
+
+
+@dataclass(frozen=True)
+class RuleOwners:
+    """The step owning each latent cell of a step's read under two z-test tolerances (see :func:`owners_under_rules`)."""
+
+    step: int
+    paper: torch.Tensor  # (h, w) int64: owning step under depth_tie_bits 5 (PAPER_TIE_BITS); -1 in holes
+    first_hand: torch.Tensor  # (h, w) int64: owning step under depth_tie_bits 0 (FIRST_HAND_TIE_BITS); -1 in holes
+    differ: torch.Tensor  # (h, w) bool: the cells whose owning step differs between the two
+    paper_source: torch.Tensor  # (h, w) int64: the owning point's index in the cache the step read; -1 in holes
+    first_hand_source: torch.Tensor  # (h, w) int64, the same under first-hand ties
+
+
+@dataclass
+class _StepRead:
+    """What a step's read of a flat cache started from, rebuilt from the rollout."""
+
+    points: torch.Tensor  # (N, 3) world frame: the cache prefix the step read
+    features: torch.Tensor  # (N, C)
+    counts: torch.Tensor  # (step,) int64: the cache's size after each earlier step
+    camera: Camera  # the reading camera on the read grid (latent cells, or pixels)
+    depth_tie_bits: int
+    seen: torch.Tensor | None  # (N,) bool: seen along this camera's rays (the latent read's seen_rays), else None
+
+    def steps_of(self, index: torch.Tensor) -> torch.Tensor:
+        """The step that lifted each cache entry of ``index`` (any shape, int): the write it falls in."""
+        return torch.searchsorted(self.counts, index.contiguous(), right=True)
+
+
+def read_grid(rollout: Rollout, memory: str) -> tuple[int, int]:
+    """(rows, cols) of ``memory``'s read grid: the latent grid for ``"latent"``, the frame's pixels for ``"rgb"``."""
+    record = _records(rollout, memory)[0]
+    return tuple(record.frame.shape[-2:]) if memory == "rgb" else tuple(record.mask.shape)
+
+
+def cell_of_pixel(rollout: Rollout, memory: str, x: int, y: int) -> tuple[int, int]:
+    """The cell ``(row, col)`` of ``memory``'s read grid under pixel ``(x, y)`` (column, row) of a decoded frame:
+    the latent cell holding it, or the pixel itself for the RGB memory."""
+    height, width = _records(rollout, memory)[0].frame.shape[-2:]
+    for name, value, size in (("x", x, width), ("y", y, height)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < size:
+            raise ValueError(f"{name} must be a pixel of the {width}x{height} frame (0 to {size - 1}), got {value!r}")
+    rows, cols = read_grid(rollout, memory)
+    return y * rows // height, x * cols // width
+
+
+def pixels_of_cell(rollout: Rollout, memory: str, row: int, col: int) -> tuple[int, int, int, int]:
+    """The pixels ``(x0, y0, x1, y1)`` (x1, y1 exclusive) of a decoded frame that cell ``(row, col)`` of
+    ``memory``'s read grid covers: a latent cell's f x f block, or one pixel for the RGB memory."""
+    rows, cols = _check_cell(rollout, memory, row, col)
+    height, width = _records(rollout, memory)[0].frame.shape[-2:]
+    return _cell_box(row, col, (rows, cols), (height, width))
+
+
+def trace_cell(rollout: Rollout, memory: str, step: int, row: int, col: int) -> CellTrace:
+    """Trace cell ``(row, col)`` of ``memory``'s read at ``step``: its winner, the other points that landed in it and
+    the rule that decided, or why it is a hole.
+
+    Args:
+        rollout: a rollout whose records keep their read's source (:attr:`StepRecord.source`).
+        memory: ``"latent"`` or ``"rgb"``, with a flat cache.
+        step: a step that read memory (1 to the last).
+        row, col: the cell on the memory's read grid (:func:`read_grid`; :func:`cell_of_pixel` maps a pixel).
+
+    Raises ``ValueError`` for an unknown or untraceable memory (the no-memory, a fused cache), step 0, a step or a
+    cell out of range.
+    """
+    _check_step(rollout, memory, step)
+    grid = _check_cell(rollout, memory, row, col)
+    record = rollout.records[memory][step]
+    index = int(record.source[row, col])
+    bits, seen_rays = _read_rule(rollout, memory)
+    common = dict(memory=memory, step=step, row=row, col=col, grid=grid, depth_tie_bits=bits, seen_rays=seen_rays,
+                  setting=memory_setting_of(rollout.config),
+                  origin=tuple(float(v) for v in camera_center(record.camera)))
+    if index < 0:
+        place, views = _hole_views(rollout, memory, step, row, col)
+        reason = HOLE_NO_DEPTH if place is None else HOLE_OUTSIDE if not any(v.in_view for v in views) else HOLE_UNFILLED
+        return CellTrace(**common, covered=False, winner=None, candidates=(), hole_reason=reason, place=place,
+                         closest_views=views, rule=f"no point landed here: a hole ({reason})")
+    read = _step_read(rollout, memory, step)
+    candidates = _candidates(read, row, col)
+    lifted = int(read.steps_of(torch.tensor(index)))
+    winner = Winner(index=index, step=lifted, depth=float(record.source_depth[row, col]),
+                    position=tuple(float(v) for v in read.points[index]),
+                    footprint=_lifted_footprint(rollout, memory, read.points[index], lifted))
+    rule = _rule_sentence(rollout, memory, candidates, winner, read.depth_tie_bits)
+    return CellTrace(**common, covered=True, winner=winner, candidates=candidates, rule=rule, hole_reason=None,
+                     place=None, closest_views=())
+
+
+def trace_pixel(rollout: Rollout, memory: str, step: int, x: int, y: int) -> CellTrace:
+    """:func:`trace_cell` at the cell under pixel ``(x, y)`` of the decoded frame (a click on a frame)."""
+    _check_step(rollout, memory, step)
+    return trace_cell(rollout, memory, step, *cell_of_pixel(rollout, memory, x, y))
+
+
+def owners_under_rules(rollout: Rollout, step: int) -> RuleOwners:
+    """The step owning every cell of the latent memory's read at ``step`` under the paper's z-test
+    (``depth_tie_bits`` 5) and under first-hand ties (``depth_tie_bits`` 0), each made by
+    :func:`~mirage_viz.geometry.splat.splat_points` on the cache the step read, everything else (seen rays) as the
+    rollout ran. The rule the rollout ran with gives its recorded owners; where the two differ, later views of a
+    surface took cells the first view saw (the paper) or kept them (first-hand)."""
+    _check_step(rollout, "latent", step)
+    read = _step_read(rollout, "latent", step)
+    owners = {}
+    for bits in (PAPER_TIE_BITS, FIRST_HAND_TIE_BITS):
+        source = splat_points(read.points, read.features, read.camera, depth_tie_bits=bits, seen=read.seen).point_index
+        steps = torch.where(source >= 0, read.steps_of(source), -1)  # (h, w)
+        owners[bits] = source, steps
+    (paper_source, paper), (first_source, first_hand) = owners[PAPER_TIE_BITS], owners[FIRST_HAND_TIE_BITS]
+    return RuleOwners(step=step, paper=paper, first_hand=first_hand, differ=paper != first_hand,
+                      paper_source=paper_source, first_hand_source=first_source)
+
+
+def _records(rollout: Rollout, memory: str) -> list:
+    """``memory``'s records, or a ``ValueError`` when it has none that can be traced."""
+    traceable = [name for name in rollout.records if name != "none" and name not in rollout.snapshots]
+    if memory == "none" and memory in rollout.records:
+        raise ValueError("the no-memory stores nothing, so its reads have no source to trace; traceable here: "
+                         f"{', '.join(traceable) or 'none'}")
+    if memory in rollout.snapshots:
+        raise ValueError(f"the {memory} memory here fuses its cache per voxel (voxel_size "
+                         f"{rollout.config.latent.voxel_size}): a fused point stands for several steps' points, so "
+                         "tracing a cell needs the flat cache (voxel_size None)")
+    if memory not in rollout.records or memory not in ("latent", "rgb"):
+        raise ValueError(f"unknown memory {memory!r}; traceable in this rollout: {', '.join(traceable) or 'none'}")
+    if not rollout.records[memory]:
+        raise ValueError("the rollout has no step yet")
+    return rollout.records[memory]
+
+
+def _check_step(rollout: Rollout, memory: str, step: int) -> None:
+    records = _records(rollout, memory)
+    if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step < len(records):
+        raise ValueError(f"step must be a step of the rollout that read memory, 1 to {len(records) - 1}, got {step!r}")
+    if step == 0:
+        raise ValueError("step 0 is the given first frame: it wrote memory but read none, so it has no cell to trace; "
+                         f"accepted: steps 1 to {len(records) - 1}")
+    if records[step].source is None:
+        raise ValueError(f"the {memory} record of step {step} keeps no read source (a rollout made before reads "
+                         "recorded their winners): run it again to trace it")
+
+
+def _check_cell(rollout: Rollout, memory: str, row: int, col: int) -> tuple[int, int]:
+    rows, cols = read_grid(rollout, memory)
+    for name, value, size in (("row", row, rows), ("col", col, cols)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < size:
+            grid = "latent grid" if memory == "latent" else "pixel grid"
+            raise ValueError(f"{name} must be in [0, {size - 1}] on the {memory} memory's {rows}x{cols} {grid}, got "
+                             f"{value!r}")
+    return rows, cols
+
+
+def _cell_box(row: int, col: int, grid: tuple[int, int], frame: tuple[int, int]) -> tuple[int, int, int, int]:
+    """Pixels (x0, y0, x1, y1), x1 and y1 exclusive, of a ``frame`` (H, W) that cell ``(row, col)`` of ``grid``
+    (h, w) covers."""
+    (rows, cols), (height, width) = grid, frame
+    return col * width // cols, row * height // rows, (col + 1) * width // cols, (row + 1) * height // rows
+
+
+def _step_read(rollout: Rollout, memory: str, step: int) -> _StepRead:
+    """The cache ``memory`` read at ``step`` (the points written before it), each point's step, and the read's
+    camera and options, as the memory's ``read`` had them."""
+    records = rollout.records[memory]
+    counts = torch.tensor([r.cache_points for r in records[:step]], dtype=torch.int64)  # [step] cache after each
+    points, features = rollout.caches[memory]
+    points, features = points[: int(counts[-1])], features[: int(counts[-1])]  # [N, 3], [N, C]
+    bits, seen_rays = _read_rule(rollout, memory)
+    rows, cols = read_grid(rollout, memory)
+    camera = _on_grid(records[step].camera, rows, cols)
+    seen = None
+    if seen_rays:  # [N] as LatentSpatialMemory.read: each point's lifting camera centre, this read's rays
+        centers = torch.stack([camera_center(r.camera) for r in records[:step]])  # [step, 3]
+        seen = seen_along_ray(points, centers[torch.searchsorted(counts, torch.arange(points.shape[0]), right=True)],
+                              camera)
+    return _StepRead(points, features, counts, camera, bits, seen)
+
+
+def _on_grid(camera: Camera, rows: int, cols: int) -> Camera:
+    """``camera`` on a grid of ``rows`` x ``cols`` cells: itself on its own pixels (the RGB read), else scaled (the
+    latent grid, as the latent memory scales it)."""
+    k = camera.intrinsics
+    return camera if (k.height, k.width) == (rows, cols) else camera.scaled_to(cols, rows)
+
+
+def _read_rule(rollout: Rollout, memory: str) -> tuple[int, bool]:
+    """The z-test tolerance (depth_tie_bits) and the seen-rays rule ``memory``'s read ran with: the latent memory's
+    are the rollout's options; the RGB memory's z-test is always its own (the paper's), without seen rays."""
+    if memory == "rgb":
+        return RGBPointCloudMemory.depth_tie_bits, False
+    return rollout.config.latent.depth_tie_bits, rollout.config.latent.seen_rays
+
+
+def _candidates(read: _StepRead, row: int, col: int) -> tuple[Candidate, ...]:
+    """Every point of the read's cache that lands in cell ``(row, col)``, nearest first, flagged as the z-test of
+    :func:`~mirage_viz.geometry.splat.splat_points` treats it (the same projection, rounding and float32 limits)."""
+    uv, z = project_points(read.points, read.camera)  # [N, 2], [N]
+    cell = uv.round_()  # [N, 2] (col, row) of the nearest cell, as the splat rounds
+    landed = torch.gt(z, SPLAT_NEAR).logical_and_(cell[:, 0] == col).logical_and_(cell[:, 1] == row)  # [N]
+    index = torch.nonzero(landed).squeeze(1)  # [M] in write order
+    depth = z[index]  # [M] float32
+    factor = 1.0 + 2.0**-read.depth_tie_bits
+    seen = torch.zeros_like(index, dtype=torch.bool) if read.seen is None else read.seen[index]  # [M]
+    dropped = torch.zeros_like(seen)  # [M]
+    if bool(seen.any()):  # the points clearly in front of the nearest seen point are off its ray
+        dropped = depth * factor < depth[seen].min()
+    nearest = depth[~dropped].min()
+    tied = ~dropped & (depth <= nearest * factor)  # [M]
+    order = torch.argsort(depth, stable=True)
+    steps = read.steps_of(index)  # [M]
+    return tuple(Candidate(index=int(index[i]), step=int(steps[i]), depth=float(depth[i]),
+                           tied=bool(tied[i]), seen=bool(seen[i]), dropped=bool(dropped[i])) for i in order)
+
+
+def _lifted_footprint(rollout: Rollout, memory: str, point: torch.Tensor, step: int) -> tuple[int, int, int, int]:
+    """The pixels (x0, y0, x1, y1) of step ``step``'s frame that ``point`` was lifted from: its latent cell's block
+    (a latent memory lifting cells), else its pixel. Found by projecting it back into that step's camera, on whose
+    grid it was lifted at a cell centre."""
+    record = rollout.records[memory][step]
+    frame = tuple(record.frame.shape[-2:])
+    grid = frame if memory == "rgb" or rollout.config.latent.lift == "pixel" else tuple(record.mask.shape)
+    uv, _ = project_points(point[None], _on_grid(record.camera, *grid))  # [1, 2]
+    col = min(max(int(uv[0, 0].round()), 0), grid[1] - 1)
+    row = min(max(int(uv[0, 1].round()), 0), grid[0] - 1)
+    return _cell_box(row, col, grid, frame)
+
+
+def _tolerance_text(bits: int) -> str:
+    if bits == 0:
+        return "within a factor of 2"
+    percent = 100.0 * 2.0**-bits
+    return f"within {percent:.2g}%" if percent >= 0.01 else f"within {percent:.1e}%"
+
+
+def _rule_sentence(rollout: Rollout, memory: str, candidates: tuple[Candidate, ...], winner: Winner,
+                   bits: int) -> str:
+    """What decided the cell, in plain words, from its candidates."""
+    if len(candidates) == 1:
+        sentence = "the only point that landed here"
+    else:
+        parts = []
+        dropped = [c for c in candidates if c.dropped]
+        if dropped:
+            seen_step = min((c for c in candidates if c.seen), key=lambda c: c.depth).step
+            parts.append(f"seen along this ray by the camera that lifted it (step {seen_step}): {len(dropped)} nearer "
+                         f"point{'s' if len(dropped) > 1 else ''} off that ray dropped out")
+        tied = [c for c in candidates if c.tied]
+        left = len(candidates) - len(dropped)
+        if len(tied) == 1:
+            parts.append(f"nearest depth, of {left} point{'s' if left > 1 else ''}" if left > 1 else "the one point left")
+        else:
+            nearest = min(tied, key=lambda c: c.depth)
+            over = f", over a nearer point from step {nearest.step}" if nearest.index != winner.index else ""
+            parts.append(f"tie {_tolerance_text(bits)} (depth_tie_bits {bits}): the earliest written of {len(tied)} "
+                         f"tied points won{over}")
+        sentence = "; ".join(parts)
+    if memory == "latent" and rollout.config.latent.warp == "subcell":
+        sentence += f"; warp subcell blends its feature from step {winner.step}'s points around the cell"
+    return sentence
+
+
+def _hole_views(rollout: Rollout, memory: str, step: int, row: int,
+                col: int) -> tuple[tuple[float, float, float] | None, tuple[EarlierView, ...]]:
+    """The world point that this step's own depth puts at the centre of cell ``(row, col)`` (None where it has no
+    depth), and the earlier cameras that came closest to seeing it, nearest the frame first."""
+    record = rollout.records[memory][step]
+    rows, cols = record.source.shape
+    depth = record.depth  # (H, W), NaN where none
+    if memory == "latent":  # the cell's depth as the latent memory would lift it
+        depth = downsample_depth(depth, rows, cols, rollout.config.latent.depth_mode, allow_holes=True)  # (h, w)
+    if torch.isnan(depth[row, col]):
+        return None, ()
+    cell_depth = torch.full_like(depth, float("nan"))  # (rows, cols): only the traced cell is lifted
+    cell_depth[row, col] = depth[row, col]
+    place = backproject_depth(cell_depth, _on_grid(record.camera, rows, cols), allow_holes=True)[row * cols + col]  # (3,)
+    views = []
+    for earlier in rollout.records[memory][:step]:
+        k = earlier.camera.intrinsics
+        uv, z = project_points(place[None], earlier.camera)  # [1, 2], [1] at pixel resolution
+        x, y, z = float(uv[0, 0]), float(uv[0, 1]), float(z[0])
+        if not z > SPLAT_NEAR:
+            views.append(EarlierView(step=earlier.step, in_view=False, pixel=None, outside_px=float("inf"), depth=z,
+                                     seen_depth=None))
+            continue
+        off_x = max(-0.5 - x, x - (k.width - 0.5), 0.0)  # pixel centres at integers: the frame spans -0.5 to W - 0.5
+        off_y = max(-0.5 - y, y - (k.height - 0.5), 0.0)
+        outside = (off_x**2 + off_y**2) ** 0.5
+        seen_depth = None if outside > 0 else float(earlier.depth[min(round(y), k.height - 1), min(round(x), k.width - 1)])
+        views.append(EarlierView(step=earlier.step, in_view=outside == 0, pixel=(x, y), outside_px=outside, depth=z,
+                                 seen_depth=seen_depth))
+    views.sort(key=lambda view: (view.outside_px, view.step))
+    return tuple(float(v) for v in place), tuple(views[:_CLOSEST_VIEWS])
