@@ -50,6 +50,7 @@ from mirage_viz.viz.preview import path_preview_figure, path_preview_html, previ
 from mirage_viz.viz.sweep_figures import sweep_figures
 from mirage_viz.sweep import load_results, summarize
 from mirage_viz.viz.step_view import step_view, step_view_html
+from mirage_viz.viz.walkthrough import revisited_step, walkthrough, walkthrough_html, ztest_lesson
 from mirage_viz.ui.sessions import RunSlots, RunTicket, ServerBusy, SessionBusy, SessionStore, watched
 from mirage_viz.ui.visitors import UploadLedger, VisitorMiddleware, visitor_address
 from mirage_viz.scenes.camera_files import read_cameras
@@ -546,6 +547,10 @@ class _Handlers:
             gr.Warning(f"This session's rollout was {reason}; press Run to make a new one.")
         return _panels(rollout, step, metrics=False)
 
+    def staged(self, step: float, shown: bool, request: gr.Request = None) -> object:
+        """The Rollout tab's "One step, staged" panel at ``step`` while it is open (closed: left as it is)."""
+        return _staged_html(self.sessions.rollout(_session_id(request)), step) if shown else gr.update()
+
     def stop(self, request: gr.Request = None) -> str:
         if self.sessions.request_stop(_session_id(request)):
             return _status("Stopping after the current step...")
@@ -592,6 +597,26 @@ def _session_id(request: gr.Request | None) -> str:
     if not session:  # called outside a Gradio session (a script): a session of its own
         return f"local-{secrets.token_hex(8)}"
     return str(session)
+
+
+def _staged_html(rollout: Rollout | None, step: float) -> str:
+    """The latent memory's read at ``step`` in five stages, and at a revisit the z-test lesson, as HTML."""
+    if rollout is None or len(rollout) == 0:
+        return _status("Press Run: the step on the slider then shows here in five stages.")
+    step = max(0, min(int(step or 0), len(rollout) - 1))
+    if step == 0:
+        return _status("Step 0 is the given first frame: it read no memory. Move the slider to a later step.")
+    try:
+        stages = walkthrough(rollout, step)
+    except ValueError as error:
+        return _status(str(error))
+    note = ""
+    if revisited_step(rollout, step) is not None:  # back at an earlier camera: the z-test lesson too
+        try:
+            stages += ztest_lesson(rollout, step).stages()
+        except ValueError as error:
+            note = _status(f"The z-test lesson: {error}")
+    return walkthrough_html(stages, heading=f"Step {step}: the latent memory's read in five stages") + note
 
 
 def _slider(last_step: int) -> dict:
@@ -716,6 +741,9 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
                             preview_html = gr.HTML(elem_id="path-preview", min_height=120, scale=1, min_width=220)
                     step_slider = gr.Slider(0, MAX_STEPS, value=0, step=1, label="step", interactive=False)
                     view_html = gr.HTML(elem_id="step-view", min_height=200)
+                    with gr.Accordion("One step, staged: lift, project, z-test, holes, generate (and, back at an "
+                                      "earlier camera, the z-test lesson)", open=False) as staged_box:
+                        staged_html = gr.HTML(elem_id="step-staged", min_height=60)
                     cache_plot = gr.Plot(label="3D caches (drag to turn; click a legend entry to show or hide it)")
                     table = gr.Dataframe(headers=TABLE_HEADERS, label="this step, per memory", interactive=False)
                     metrics_plot = gr.Plot(label="over steps")
@@ -745,6 +773,17 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
             stop_button.click(handlers.stop, None, status, api_name="stop", queue=False, show_progress="hidden")
             step_slider.release(handlers.scrub, step_slider, panel_outputs, api_name="scrub",
                                 concurrency_limit=2, concurrency_id="scrub", show_progress="hidden")
+            # one step, staged: drawn for the step on the slider (streamed or scrubbed) while its accordion is open
+            staged_shown = gr.State(False)
+            staged_box.expand(lambda: True, None, staged_shown, queue=False, show_progress="hidden",
+                              api_visibility="private").then(
+                handlers.staged, [step_slider, staged_shown], staged_html, api_visibility="private",
+                concurrency_limit=1, concurrency_id="staged", show_progress="hidden")
+            staged_box.collapse(lambda: False, None, staged_shown, queue=False, show_progress="hidden",
+                                api_visibility="private")
+            step_slider.change(handlers.staged, [step_slider, staged_shown], staged_html, api_visibility="private",
+                               concurrency_limit=1, concurrency_id="staged", trigger_mode="always_last",
+                               show_progress="hidden")
             gr.Examples(EXAMPLES, inputs[:7], label="examples (seconds on a CPU; the photos are CC0 / public domain)")
         with gr.Tab("Drive"):
             gr.Markdown(
