@@ -51,6 +51,8 @@ from mirage_viz.viz.sweep_figures import sweep_figures
 from mirage_viz.sweep import load_results, summarize
 from mirage_viz.viz.step_view import step_view, step_view_html
 from mirage_viz.viz.walkthrough import revisited_step, walkthrough, walkthrough_html, ztest_lesson
+from mirage_viz.viz.trace_view import (CLICK_PICTURES, TraceView, click_picture, pixel_of_click, trace_cache_figure,
+                                       trace_view, trace_view_html)
 from mirage_viz.ui.sessions import RunSlots, RunTicket, ServerBusy, SessionBusy, SessionStore, watched
 from mirage_viz.ui.visitors import UploadLedger, VisitorMiddleware, visitor_address
 from mirage_viz.scenes.camera_files import read_cameras
@@ -540,6 +542,42 @@ class _Handlers:
                      f"--seed {rollout.config.seed} --size {setup.size}{_setting_flag(rollout.config)}")
         return view, cache, table, _status(text), download
 
+    # -- trace a cell ------------------------------------------------------------------------------
+    def trace_picture(self, step: float, picture: str, request: gr.Request = None) -> tuple:
+        """The Rollout tab's picture to click at ``step`` (the answer cleared: it was of another step), and the
+        step it shows."""
+        return _trace_picture(self.sessions.rollout(_session_id(request)), step, picture)
+
+    def trace(self, step: int | None, picture: str, evt: gr.SelectData, request: gr.Request = None) -> tuple:
+        """A click on the Rollout tab's picture, which shows ``step``: the place under it traced in every memory
+        (the picture with the cell outlined, the answer, and the trace kept for :meth:`trace_figure`)."""
+        rollout = self.sessions.rollout(_session_id(request))
+        if rollout is None or len(rollout) == 0:
+            raise _refused("No rollout yet: press Run, then click a cell of the picture to trace it.")
+        return _trace_answer(rollout, step, picture, evt)
+
+    def trace_figure(self, view: TraceView | None, request: gr.Request = None) -> object:
+        """The Rollout tab's 3D caches with the traced winners and their rays (after the answer: it shows first)."""
+        return _trace_figure(self.sessions.rollout(_session_id(request)), view)
+
+    def drive_trace_picture(self, picture: str, request: gr.Request = None) -> tuple:
+        """The Drive tab's picture to click: the drive's last step (and that step)."""
+        drive = self.sessions.drive(_session_id(request))
+        rollout = None if drive is None else drive.rollout
+        return _trace_picture(rollout, len(rollout) - 1 if rollout is not None else 0, picture)
+
+    def drive_trace(self, step: int | None, picture: str, evt: gr.SelectData, request: gr.Request = None) -> tuple:
+        """A click on the Drive tab's picture, which shows ``step`` (None: the drive's last): traced there."""
+        drive = self.sessions.drive(_session_id(request))
+        if drive is None or len(drive.rollout) == 0:
+            raise _refused("No drive yet: press Start here, take a step, then click a cell of the picture to trace it.")
+        return _trace_answer(drive.rollout, step, picture, evt)
+
+    def drive_trace_figure(self, view: TraceView | None, request: gr.Request = None) -> object:
+        """The Drive tab's 3D caches with the traced winners and their rays."""
+        drive = self.sessions.drive(_session_id(request))
+        return _trace_figure(None if drive is None else drive.rollout, view)
+
     def scrub(self, step: float, request: gr.Request = None) -> tuple:
         session_id = _session_id(request)
         rollout = self.sessions.rollout(session_id)
@@ -597,6 +635,54 @@ def _session_id(request: gr.Request | None) -> str:
     if not session:  # called outside a Gradio session (a script): a session of its own
         return f"local-{secrets.token_hex(8)}"
     return str(session)
+
+
+TRACE_HINT = ("Click a cell of the picture to see where that piece of memory came from: the step that lifted it, "
+              "its depth, the points it beat and the rule that decided, or why it is a hole; the same place in the RGB "
+              "memory beside it, and the ray to it in the 3D caches.")
+
+
+def _trace_picture(rollout: Rollout | None, step: float, picture: str) -> tuple:
+    """The picture to click at ``step`` of ``rollout`` (empty before a rollout), the hint in the answer's place and
+    the step the picture shows (a click traces that step, whatever moved since)."""
+    hint = f'<p class="mv-trace-hint">{html.escape(TRACE_HINT)}</p>'
+    if rollout is None or len(rollout) == 0:
+        return gr.Image(value=None, label="the picture to click: press Run (or Start here) first"), hint, None
+    step = max(0, min(int(step or 0), len(rollout) - 1))
+    try:
+        shown = click_picture(rollout, step, picture or CLICK_PICTURES[0])
+    except ValueError as error:
+        raise _refused(str(error)) from None
+    note = " (step 0 read no memory: move to a later step to trace)" if step == 0 else ": click a cell"
+    return gr.Image(value=shown.image, label=f"{shown.caption}{note}"), hint, step
+
+
+def _trace_answer(rollout: Rollout, step: int | None, picture: str, evt: gr.SelectData) -> tuple:
+    """A click at ``evt.index`` (x, y on the picture) traced at ``step`` (None: the last): the picture with the cell
+    outlined, the answer (HTML) and the trace (for :func:`_trace_figure`). A click that cannot be traced is refused."""
+    if len(rollout) < 2:
+        raise _refused("Nothing to trace yet: step 0 is the given first frame, which read no memory. Take a step "
+                       "(or wait for the run's next one), then click a cell.")
+    step = len(rollout) - 1 if step is None else max(0, min(int(step), len(rollout) - 1))
+    index = getattr(evt, "index", None)
+    try:
+        if not isinstance(index, (list, tuple)) or len(index) != 2:
+            raise ValueError(f"a click on the picture gives a pixel (x, y), got {index!r}")
+        x, y = pixel_of_click(rollout, *index)
+        view = trace_view(rollout, step, x, y)
+        basis = rollout_pca(rollout)
+        shown = click_picture(rollout, step, picture or CLICK_PICTURES[0], basis, outline=view.box)
+    except ValueError as error:
+        raise _refused(f"This cell cannot be traced: {error}") from None
+    return (gr.Image(value=shown.image, label=f"{shown.caption}: the traced cell outlined"), trace_view_html(view),
+            view.without_pictures())
+
+
+def _trace_figure(rollout: Rollout | None, view: TraceView | None) -> object:
+    """The 3D caches at the traced step with its winners and rays; unchanged when the trace is gone or stale."""
+    if rollout is None or view is None or view.step >= len(rollout):
+        return gr.update()
+    return trace_cache_figure(rollout, view, rollout_pca(rollout), max_points=APP_MAX_POINTS)
 
 
 def _staged_html(rollout: Rollout | None, step: float) -> str:
@@ -663,6 +749,20 @@ def show_bench(path: str | None = None) -> tuple:
     except Exception as error:  # noqa: BLE001 - any malformed upload gets a message, never a traceback
         message = str(error) if isinstance(error, ValueError) else f"{Path(path).name} lacks part of a benchmark result ({error!r})"
         raise _refused(f"{message}; upload a bench.json written by `mirage-viz bench`") from None
+
+
+def _trace_panel(name: str) -> tuple[gr.Image, gr.Radio, gr.HTML]:
+    """The trace-a-cell panel: the picture to click (and what it shows), the answer beside it."""
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2, min_width=300):
+            choice = gr.Radio(list(CLICK_PICTURES), value=CLICK_PICTURES[0], label="click on", elem_id=f"{name}-choice")
+            # shown at most at its own size (a browser never enlarges it), so a click lands on the pixel it shows
+            image = gr.Image(label="the picture to click: press Run (or Start here) first", interactive=False,
+                             buttons=[], elem_id=f"{name}-picture", format="png", height=400)
+        with gr.Column(scale=3, min_width=440):
+            answer = gr.HTML(f'<p class="mv-trace-hint">{html.escape(TRACE_HINT)}</p>', elem_id=f"{name}-answer",
+                             min_height=120)
+    return image, choice, answer
 
 
 def _model_folders() -> tuple[str, ...]:
@@ -741,6 +841,9 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
                             preview_html = gr.HTML(elem_id="path-preview", min_height=120, scale=1, min_width=220)
                     step_slider = gr.Slider(0, MAX_STEPS, value=0, step=1, label="step", interactive=False)
                     view_html = gr.HTML(elem_id="step-view", min_height=200)
+                    with gr.Accordion("Trace a cell: click the picture, see where that piece of memory came from",
+                                      open=True):
+                        trace_image, trace_choice, trace_html = _trace_panel("trace")
                     with gr.Accordion("One step, staged: lift, project, z-test, holes, generate (and, back at an "
                                       "earlier camera, the z-test lesson)", open=False) as staged_box:
                         staged_html = gr.HTML(elem_id="step-staged", min_height=60)
@@ -784,6 +887,17 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
             step_slider.change(handlers.staged, [step_slider, staged_shown], staged_html, api_visibility="private",
                                concurrency_limit=1, concurrency_id="staged", trigger_mode="always_last",
                                show_progress="hidden")
+            # the picture to click follows the step (streamed, scrubbed) and the choice; a click answers in place
+            trace_step = gr.State()  # the step the picture shows: a click traces it, whatever moved since
+            gr.on([step_slider.change, trace_choice.change], handlers.trace_picture, [step_slider, trace_choice],
+                  [trace_image, trace_html, trace_step], api_visibility="private", concurrency_limit=2,
+                  concurrency_id="trace", trigger_mode="always_last", show_progress="hidden")
+            traced = gr.State()  # the last trace, kept on the server for the 3D view drawn after the answer
+            trace_image.select(handlers.trace, [trace_step, trace_choice], [trace_image, trace_html, traced],
+                               api_visibility="private", concurrency_limit=2, concurrency_id="trace",
+                               trigger_mode="always_last", show_progress="hidden").success(
+                handlers.trace_figure, traced, cache_plot, api_visibility="private", concurrency_limit=2,
+                concurrency_id="trace", show_progress="hidden")
             gr.Examples(EXAMPLES, inputs[:7], label="examples (seconds on a CPU; the photos are CC0 / public domain)")
         with gr.Tab("Drive"):
             gr.Markdown(
@@ -819,19 +933,39 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
                     drive_download = gr.File(label="the path so far: trajectory JSON (replay it with the command above)")
                 with gr.Column(scale=4, min_width=640):
                     drive_html = gr.HTML(elem_id="drive-view", min_height=200)
+                    with gr.Accordion("Trace a cell: click the picture, see where that piece of memory came from",
+                                      open=True):
+                        drive_trace_image, drive_trace_choice, drive_trace_html = _trace_panel("drive-trace")
                     drive_cache = gr.Plot(label="3D caches (drag to turn; click a legend entry to show or hide it)")
                     drive_table = gr.Dataframe(headers=TABLE_HEADERS, label="this step, per memory", interactive=False)
             drive_outputs = [drive_html, drive_cache, drive_table, drive_status, drive_download]
-            start_button.click(handlers.drive_start, [drive_world, drive_photo, drive_size, drive_seed, drive_setting],
-                               drive_outputs,
-                               api_name="drive_start", concurrency_limit=None, show_progress="minimal",
-                               show_progress_on=drive_status)
+            presses = [start_button.click(handlers.drive_start, [drive_world, drive_photo, drive_size, drive_seed,
+                                                                 drive_setting], drive_outputs,
+                                          api_name="drive_start", concurrency_limit=None, show_progress="minimal",
+                                          show_progress_on=drive_status)]
             for name, button in buttons.items():
-                button.click(handlers.press(name), None, drive_outputs, api_name=f"drive_{name}",
-                             concurrency_limit=None, show_progress="minimal", show_progress_on=drive_status,
-                             trigger_mode="once")
-            reset_button.click(handlers.press("reset"), None, drive_outputs, api_name="drive_reset",
-                               concurrency_limit=None, show_progress="minimal", show_progress_on=drive_status)
+                presses.append(button.click(handlers.press(name), None, drive_outputs, api_name=f"drive_{name}",
+                                            concurrency_limit=None, show_progress="minimal",
+                                            show_progress_on=drive_status, trigger_mode="once"))
+            presses.append(reset_button.click(handlers.press("reset"), None, drive_outputs, api_name="drive_reset",
+                                              concurrency_limit=None, show_progress="minimal",
+                                              show_progress_on=drive_status))
+            # the picture to click follows the drive's last step: after every press, and when the choice changes
+            drive_trace_step = gr.State()
+            for press in presses:
+                press.then(handlers.drive_trace_picture, drive_trace_choice,
+                           [drive_trace_image, drive_trace_html, drive_trace_step], api_visibility="private",
+                           concurrency_limit=2, concurrency_id="trace", show_progress="hidden")
+            drive_trace_choice.change(handlers.drive_trace_picture, drive_trace_choice,
+                                      [drive_trace_image, drive_trace_html, drive_trace_step], api_visibility="private",
+                                      concurrency_limit=2, concurrency_id="trace", show_progress="hidden")
+            drive_traced = gr.State()
+            drive_trace_image.select(handlers.drive_trace, [drive_trace_step, drive_trace_choice],
+                                     [drive_trace_image, drive_trace_html, drive_traced], api_visibility="private",
+                                     concurrency_limit=2, concurrency_id="trace", trigger_mode="always_last",
+                                     show_progress="hidden").success(
+                handlers.drive_trace_figure, drive_traced, drive_cache, api_visibility="private",
+                concurrency_limit=2, concurrency_id="trace", show_progress="hidden")
             demo.load(None, js=_KEYBOARD_JS)
         with gr.Tab("Benchmark"):
             gr.Markdown("The paper's claims measured side by side: the latent memory against the RGB memory, same "
