@@ -24,9 +24,15 @@ from mirage_viz.scenes.photo import Photo, load_photo
 from mirage_viz.scenes.trajectories import Trajectory
 from mirage_viz.scenes.worlds import Render, SyntheticWorld
 
-__all__ = ["RolloutEngine", "iter_rollout", "make_memory", "run_rollout"]
+__all__ = ["RolloutEngine", "iter_rollout", "make_memory", "run_rollout", "step_noise"]
 
 _DEPTH_ERROR_SEEDS = 2**62  # depth errors draw from seeds above every generation seed (at most ~2^52)
+
+
+def step_noise(config: RolloutConfig, step: int) -> torch.Generator:
+    """The generator noise of ``step``: seeded from the rollout's seed and the step, the same for every memory (so a
+    step can be drawn again, e.g. under another z-test rule)."""
+    return torch.Generator().manual_seed(config.seed * 1_000_003 + step)
 
 
 def make_memory(name: str, backbone: Backbone, config: RolloutConfig | None = None) -> SpatialMemory:
@@ -194,7 +200,7 @@ class RolloutEngine:
         return records
 
     def _step(self, step: int, camera: Camera, memory: SpatialMemory, truth: Render | None) -> StepRecord:
-        noise = torch.Generator().manual_seed(self.config.seed * 1_000_003 + step)  # the same for every memory
+        noise = step_noise(self.config, step)  # the same for every memory
         out = run_step(memory, self.backbone, camera, self.latent_shape, noise,
                        lambda frame: self._depth(frame, truth, step), self.setup.num_inference_steps,
                        known_cells=self.config.sampler.known_cells, samples=self.config.sampler.average_samples)

@@ -17,6 +17,7 @@ runs.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -31,8 +32,8 @@ from mirage_viz.rollout.config import memory_setting_of
 from mirage_viz.rollout.records import Rollout
 
 __all__ = ["FIRST_HAND_TIE_BITS", "HOLE_NO_DEPTH", "HOLE_OUTSIDE", "HOLE_UNFILLED", "PAPER_TIE_BITS", "Candidate",
-           "CellTrace", "EarlierView", "RuleOwners", "Winner", "cell_of_pixel", "owners_under_rules", "pixels_of_cell",
-           "read_grid", "trace_cell", "trace_pixel"]
+           "CellTrace", "EarlierView", "RuleOwners", "StepRead", "Winner", "cell_of_pixel", "owners_under_rules",
+           "pixels_of_cell", "read_grid", "step_read", "trace_cell", "trace_pixel"]
 
 PAPER_TIE_BITS = DEPTH_TIE_BITS  # the paper's z-test: depths within 3.1% tie, the earliest written wins
 FIRST_HAND_TIE_BITS = 0  # first-hand ties: depths within a factor of 2 tie, so the first view of a surface is kept
@@ -134,19 +135,39 @@ class RuleOwners:
 
 
 @dataclass
-class _StepRead:
-    """What a step's read of a flat cache started from, rebuilt from the rollout."""
+class StepRead:
+    """What a step's read of a flat cache started from, rebuilt from the rollout, and where each point landed on the
+    read grid under the read's own z-test (:func:`step_read`). The walkthrough and the trace both read it."""
 
-    points: torch.Tensor  # (N, 3) world frame: the cache prefix the step read
+    memory: str
+    step: int
+    points: torch.Tensor  # (N, 3) world frame: the cache prefix the step read (written before it)
     features: torch.Tensor  # (N, C)
-    counts: torch.Tensor  # (step,) int64: the cache's size after each earlier step
+    point_steps: torch.Tensor  # (N,) int64: the step that lifted each point
     camera: Camera  # the reading camera on the read grid (latent cells, or pixels)
+    grid: tuple[int, int]  # (rows, cols) of the read grid
     depth_tie_bits: int
     seen: torch.Tensor | None  # (N,) bool: seen along this camera's rays (the latent read's seen_rays), else None
+    uv: torch.Tensor  # (N, 2) (col, row) on the read grid, as project_points gives them
+    depth: torch.Tensor  # (N,) float32: z in the reading camera
+    landed: torch.Tensor  # (N,) bool: in front of the camera and rounded onto the grid, as the splat rounds
+    cell: torch.Tensor  # (N,) int64: row * cols + col of the cell a landed point went to (0 where not landed)
+    tied: torch.Tensor  # (N,) bool: landed, and within the tie tolerance of the nearest point left in its cell
+    dropped: torch.Tensor  # (N,) bool: landed, and clearly in front of a seen point of its cell (off its ray)
 
-    def steps_of(self, index: torch.Tensor) -> torch.Tensor:
-        """The step that lifted each cache entry of ``index`` (any shape, int): the write it falls in."""
-        return torch.searchsorted(self.counts, index.contiguous(), right=True)
+    def per_cell(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(rows, cols) int64: how many points landed in each cell; (rows, cols) bool: the cells where two or more
+        points tie for the win."""
+        rows, cols = self.grid
+        counts = torch.bincount(self.cell[self.landed], minlength=rows * cols)
+        ties = torch.bincount(self.cell[self.tied], minlength=rows * cols) >= 2
+        return counts.reshape(rows, cols), ties.reshape(rows, cols)
+
+    def owners(self, source: torch.Tensor) -> torch.Tensor:
+        """(rows, cols) int64: the step that lifted each cell's winner (``source``: indices into this cache, -1 in
+        holes), -1 in holes."""
+        source = source.to(torch.int64)
+        return torch.where(source >= 0, self.point_steps[source.clamp(min=0)], -1)
 
 
 def read_grid(rollout: Rollout, memory: str) -> tuple[int, int]:
@@ -200,9 +221,9 @@ def trace_cell(rollout: Rollout, memory: str, step: int, row: int, col: int) -> 
         reason = HOLE_NO_DEPTH if place is None else HOLE_OUTSIDE if not any(v.in_view for v in views) else HOLE_UNFILLED
         return CellTrace(**common, covered=False, winner=None, candidates=(), hole_reason=reason, place=place,
                          closest_views=views, rule=f"no point landed here: a hole ({reason})")
-    read = _step_read(rollout, memory, step)
+    read = step_read(rollout, memory, step)
     candidates = _candidates(read, row, col)
-    lifted = int(read.steps_of(torch.tensor(index)))
+    lifted = int(read.point_steps[index])
     winner = Winner(index=index, step=lifted, depth=float(record.source_depth[row, col]),
                     position=tuple(float(v) for v in read.points[index]),
                     footprint=_lifted_footprint(rollout, memory, read.points[index], lifted))
@@ -224,11 +245,11 @@ def owners_under_rules(rollout: Rollout, step: int) -> RuleOwners:
     rollout ran. The rule the rollout ran with gives its recorded owners; where the two differ, later views of a
     surface took cells the first view saw (the paper) or kept them (first-hand)."""
     _check_step(rollout, "latent", step)
-    read = _step_read(rollout, "latent", step)
+    read = step_read(rollout, "latent", step)
     owners = {}
     for bits in (PAPER_TIE_BITS, FIRST_HAND_TIE_BITS):
         source = splat_points(read.points, read.features, read.camera, depth_tie_bits=bits, seen=read.seen).point_index
-        steps = torch.where(source >= 0, read.steps_of(source), -1)  # (h, w)
+        steps = read.owners(source)  # (h, w)
         owners[bits] = source, steps
     (paper_source, paper), (first_source, first_hand) = owners[PAPER_TIE_BITS], owners[FIRST_HAND_TIE_BITS]
     return RuleOwners(step=step, paper=paper, first_hand=first_hand, differ=paper != first_hand,
@@ -281,22 +302,39 @@ def _cell_box(row: int, col: int, grid: tuple[int, int], frame: tuple[int, int])
     return col * width // cols, row * height // rows, (col + 1) * width // cols, (row + 1) * height // rows
 
 
-def _step_read(rollout: Rollout, memory: str, step: int) -> _StepRead:
-    """The cache ``memory`` read at ``step`` (the points written before it), each point's step, and the read's
-    camera and options, as the memory's ``read`` had them."""
+def step_read(rollout: Rollout, memory: str, step: int) -> StepRead:
+    """The cache ``memory`` read at ``step`` (the points written before it), each point's step, the read's camera and
+    options as the memory's ``read`` had them, and where each point landed under its z-test: the rule of
+    :func:`~mirage_viz.geometry.splat.splat_points`, per point (the same projection, rounding and float32 limits).
+    Raises ``ValueError`` as :func:`trace_cell` does."""
+    _check_step(rollout, memory, step)
     records = rollout.records[memory]
     counts = torch.tensor([r.cache_points for r in records[:step]], dtype=torch.int64)  # [step] cache after each
     points, features = rollout.caches[memory]
     points, features = points[: int(counts[-1])], features[: int(counts[-1])]  # [N, 3], [N, C]
+    point_steps = torch.searchsorted(counts, torch.arange(points.shape[0]), right=True)  # [N]
     bits, seen_rays = _read_rule(rollout, memory)
     rows, cols = read_grid(rollout, memory)
     camera = _on_grid(records[step].camera, rows, cols)
     seen = None
     if seen_rays:  # [N] as LatentSpatialMemory.read: each point's lifting camera centre, this read's rays
         centers = torch.stack([camera_center(r.camera) for r in records[:step]])  # [step, 3]
-        seen = seen_along_ray(points, centers[torch.searchsorted(counts, torch.arange(points.shape[0]), right=True)],
-                              camera)
-    return _StepRead(points, features, counts, camera, bits, seen)
+        seen = seen_along_ray(points, centers[point_steps], camera)
+    uv, z = project_points(points, camera)  # [N, 2], [N]: the whole cache at once, as the splat projects it
+    col, row = uv[:, 0].round(), uv[:, 1].round()
+    landed = (z > SPLAT_NEAR) & (col >= 0) & (col < cols) & (row >= 0) & (row < rows)  # [N]
+    cell = torch.where(landed, row * cols + col, 0).to(torch.int64)  # [N]
+    factor = 1.0 + 2.0**-bits
+    dropped = torch.zeros_like(landed)  # [N]
+    if seen is not None:  # clearly in front of a seen point of its cell, a point drops out
+        on = landed & seen
+        seen_min = torch.full((rows * cols,), math.inf).scatter_reduce(0, cell[on], z[on], "amin")  # [cells]
+        dropped = landed & (z * factor < seen_min[cell]) & seen_min[cell].isfinite()  # cells a seen point reached
+    kept = landed & ~dropped
+    nearest = torch.full((rows * cols,), math.inf).scatter_reduce(0, cell[kept], z[kept], "amin")  # [cells]
+    tied = kept & (z <= nearest[cell] * factor)  # [N]
+    return StepRead(memory, step, points, features, point_steps, camera, (rows, cols), bits, seen, uv, z, landed, cell,
+                    tied, dropped)
 
 
 def _on_grid(camera: Camera, rows: int, cols: int) -> Camera:
@@ -314,25 +352,15 @@ def _read_rule(rollout: Rollout, memory: str) -> tuple[int, bool]:
     return rollout.config.latent.depth_tie_bits, rollout.config.latent.seen_rays
 
 
-def _candidates(read: _StepRead, row: int, col: int) -> tuple[Candidate, ...]:
-    """Every point of the read's cache that lands in cell ``(row, col)``, nearest first, flagged as the z-test of
-    :func:`~mirage_viz.geometry.splat.splat_points` treats it (the same projection, rounding and float32 limits)."""
-    uv, z = project_points(read.points, read.camera)  # [N, 2], [N]
-    cell = uv.round_()  # [N, 2] (col, row) of the nearest cell, as the splat rounds
-    landed = torch.gt(z, SPLAT_NEAR).logical_and_(cell[:, 0] == col).logical_and_(cell[:, 1] == row)  # [N]
-    index = torch.nonzero(landed).squeeze(1)  # [M] in write order
-    depth = z[index]  # [M] float32
-    factor = 1.0 + 2.0**-read.depth_tie_bits
+def _candidates(read: StepRead, row: int, col: int) -> tuple[Candidate, ...]:
+    """Every point of the read's cache that landed in cell ``(row, col)``, nearest first, flagged as the z-test of
+    :func:`~mirage_viz.geometry.splat.splat_points` treats it (:func:`step_read`)."""
+    index = torch.nonzero(read.landed & (read.cell == row * read.grid[1] + col)).squeeze(1)  # [M] in write order
     seen = torch.zeros_like(index, dtype=torch.bool) if read.seen is None else read.seen[index]  # [M]
-    dropped = torch.zeros_like(seen)  # [M]
-    if bool(seen.any()):  # the points clearly in front of the nearest seen point are off its ray
-        dropped = depth * factor < depth[seen].min()
-    nearest = depth[~dropped].min()
-    tied = ~dropped & (depth <= nearest * factor)  # [M]
-    order = torch.argsort(depth, stable=True)
-    steps = read.steps_of(index)  # [M]
-    return tuple(Candidate(index=int(index[i]), step=int(steps[i]), depth=float(depth[i]),
-                           tied=bool(tied[i]), seen=bool(seen[i]), dropped=bool(dropped[i])) for i in order)
+    order = torch.argsort(read.depth[index], stable=True)
+    return tuple(Candidate(index=int(index[i]), step=int(read.point_steps[index[i]]), depth=float(read.depth[index[i]]),
+                           tied=bool(read.tied[index[i]]), seen=bool(seen[i]), dropped=bool(read.dropped[index[i]]))
+                 for i in order)
 
 
 def _lifted_footprint(rollout: Rollout, memory: str, point: torch.Tensor, step: int) -> tuple[int, int, int, int]:

@@ -29,16 +29,15 @@ import torch
 from PIL import Image, ImageDraw
 
 from mirage_viz.backbone import Backbone, load_embedded_backbone
-from mirage_viz.geometry.cameras import Camera
 from mirage_viz.geometry.depth import downsample_depth
-from mirage_viz.geometry.projection import project_points
-from mirage_viz.geometry.splat import SPLAT_NEAR, refine_splat_subcell, splat_points
-from mirage_viz.geometry.visibility import camera_center, seen_along_ray
+from mirage_viz.geometry.splat import refine_splat_subcell, splat_points
+from mirage_viz.geometry.visibility import camera_center
 from mirage_viz.image import to_uint8_image
-from mirage_viz.memories import RGBPointCloudMemory
 from mirage_viz.metrics import psnr as psnr_of
 from mirage_viz.rollout.records import Rollout, StepRecord
-from mirage_viz.rollout.trace import FIRST_HAND_TIE_BITS, PAPER_TIE_BITS, RuleOwners, owners_under_rules
+from mirage_viz.rollout.engine import step_noise
+from mirage_viz.rollout.trace import (FIRST_HAND_TIE_BITS, PAPER_TIE_BITS, RuleOwners, StepRead, owners_under_rules,
+                                      step_read)
 from mirage_viz.viz.figures import rollout_pca
 from mirage_viz.viz.pca import PCABasis
 from mirage_viz.viz.step_view import _ERROR_LUT, _font, _hatch, _wrap, image_data_uri
@@ -118,103 +117,15 @@ class Lesson:
                 Stage("The z-test lesson: the frame each rule gives", (made, self.sentences[1]), self.frames_picture)]
 
 
-@dataclass(frozen=True)
-class _Read:
-    """The cache a step's read started from, and where each of its points landed on the read grid."""
-
-    memory: str
-    step: int
-    points: torch.Tensor  # (N, 3) world frame: the cache the step read (written before it)
-    features: torch.Tensor  # (N, C)
-    point_steps: torch.Tensor  # (N,) int64: the step that lifted each point
-    camera: Camera  # the step's camera on the read grid
-    grid: tuple[int, int]  # (rows, cols)
-    depth_tie_bits: int
-    seen: torch.Tensor | None  # (N,) bool under seen rays, else None
-    uv: torch.Tensor  # (N, 2) on the read grid
-    landed: torch.Tensor  # (N,) bool: in front of the camera, rounded onto the grid
-    cell: torch.Tensor  # (N,) int64: row * cols + col of the cell each landed point went to (0 where not landed)
-    depth: torch.Tensor  # (N,) float32, z in the step's camera
-
-    @property
-    def unit(self) -> str:
-        return "cell" if self.memory == "latent" else "pixel"
+def _unit(read: StepRead) -> str:
+    return "cell" if read.memory == "latent" else "pixel"
 
 
-# -- the read, rebuilt from the rollout ---------------------------------------------------------------------------
-
-def _check(rollout: Rollout, memory: str, step: int) -> StepRecord:
-    """The record of ``memory`` at ``step``, or a ``ValueError`` saying what can be staged."""
-    staged = [name for name in rollout.records if name in ("latent", "rgb") and name not in rollout.snapshots]
-    if memory not in rollout.records or memory not in ("latent", "rgb"):
-        reason = "the no-memory stores nothing, so it has no read to stage; " if memory == "none" else ""
-        raise ValueError(f"{reason}unknown memory {memory!r} for a walkthrough; in this rollout: "
-                         f"{', '.join(staged) or 'none'}")
-    if memory in rollout.snapshots:
-        raise ValueError(f"the {memory} memory here fuses its cache per voxel: a fused point stands for several steps, "
-                         "so the walkthrough needs the flat cache (voxel_size None)")
-    records = rollout.records[memory]
-    if isinstance(step, bool) or not isinstance(step, int) or not 1 <= step < len(records):
-        first = "step 0 is the given first frame: it read no memory; " if step == 0 else ""
-        raise ValueError(f"{first}step must be a step that read memory, 1 to {len(records) - 1}, got {step!r}")
-    if records[step].source is None:
-        raise ValueError(f"the {memory} record of step {step} keeps no read source (a rollout made before reads "
-                         "recorded their winners): run it again to stage it")
-    return records[step]
-
-
-def _read_rule(rollout: Rollout, memory: str) -> tuple[int, bool]:
-    """The z-test tolerance (depth_tie_bits) and seen-rays rule ``memory``'s read ran with."""
-    if memory == "rgb":
-        return RGBPointCloudMemory.depth_tie_bits, False
-    return rollout.config.latent.depth_tie_bits, rollout.config.latent.seen_rays
-
-
-def _read_of(rollout: Rollout, memory: str, step: int) -> _Read:
-    """The cache ``memory`` read at ``step``, its points' steps, and where each landed on the read grid."""
-    records = rollout.records[memory]
-    points, features = rollout.cache_at(memory, step - 1)  # [N, 3], [N, C]
-    counts = torch.tensor([r.cache_points for r in records[:step]], dtype=torch.int64)  # [step] cache after each
-    point_steps = torch.searchsorted(counts, torch.arange(points.shape[0]), right=True)  # [N]
-    rows, cols = records[step].source.shape
-    camera = records[step].camera
-    if (camera.intrinsics.height, camera.intrinsics.width) != (rows, cols):
-        camera = camera.scaled_to(cols, rows)  # the latent grid, as the latent memory scales it
-    bits, seen_rays = _read_rule(rollout, memory)
-    seen = None
-    if seen_rays:  # as LatentSpatialMemory.read: each point's lifting camera centre, this read's rays
-        centers = torch.stack([camera_center(r.camera) for r in records[:step]])  # [step, 3]
-        seen = seen_along_ray(points, centers[point_steps], camera)
-    uv, z = project_points(points, camera)  # [N, 2], [N]
-    col, row = uv[:, 0].round(), uv[:, 1].round()
-    landed = (z > SPLAT_NEAR) & (col >= 0) & (col < cols) & (row >= 0) & (row < rows)  # [N]
-    cell = torch.where(landed, row * cols + col, 0).to(torch.int64)  # [N]
-    return _Read(memory, step, points, features, point_steps, camera, (rows, cols), bits, seen, uv, landed, cell, z)
-
-
-def _per_cell(read: _Read) -> tuple[torch.Tensor, torch.Tensor]:
-    """(rows, cols) int64: how many points landed in each cell; (rows, cols) bool: the cells where two or more points
-    tie with the nearest (within the z-test's tolerance, after seen rays drop the points clearly in front)."""
-    rows, cols = read.grid
-    cell, depth = read.cell[read.landed], read.depth[read.landed]  # [M]
-    counts = torch.bincount(cell, minlength=rows * cols)
-    factor = 1.0 + 2.0**-read.depth_tie_bits
-    kept = torch.ones_like(cell, dtype=torch.bool)  # [M]
-    if read.seen is not None:  # as splat_points: clearly in front of a seen point in its cell, a point drops out
-        seen = read.seen[read.landed]
-        seen_min = torch.full((rows * cols,), math.inf).scatter_reduce(0, cell[seen], depth[seen], "amin")
-        kept = ~(depth * factor < seen_min[cell])
-    nearest = torch.full((rows * cols,), math.inf).scatter_reduce(0, cell[kept], depth[kept], "amin")
-    tied = kept & (depth <= nearest[cell] * factor)
-    ties = torch.bincount(cell[tied], minlength=rows * cols) >= 2
-    return counts.reshape(rows, cols), ties.reshape(rows, cols)
-
-
-def _owners(read: _Read, source: torch.Tensor) -> torch.Tensor:
-    """(rows, cols) int64: the step that lifted each cell's winner (``source``: indices into the read cache), -1 in
-    holes."""
-    source = source.to(torch.int64)
-    return torch.where(source >= 0, read.point_steps[source.clamp(min=0)], -1)
+def _check(rollout: Rollout, memory: str, step: int) -> tuple[StepRecord, StepRead]:
+    """The record of ``memory`` at ``step`` and the read it ran (:func:`~mirage_viz.rollout.trace.step_read`), or its
+    ``ValueError`` saying what can be staged."""
+    read = step_read(rollout, memory, step)
+    return rollout.records[memory][step], read
 
 
 # -- colours and drawing -------------------------------------------------------------------------------------------
@@ -374,7 +285,7 @@ def _count(value: int, noun: str) -> str:
     return f"{value:,} {noun}{'' if value == 1 else 's'}"
 
 
-def _from_above(rollout: Rollout, read: _Read, colors: np.ndarray, side: int) -> np.ndarray:
+def _from_above(rollout: Rollout, read: StepRead, colors: np.ndarray, side: int) -> np.ndarray:
     """The cache seen from above (x right, z forward up the picture), each point in its step's colour, the cameras of
     the steps so far as dark squares and this step's as a ring with its view direction."""
     picture = np.full((side, side, 3), 245, np.uint8)
@@ -406,7 +317,7 @@ def _from_above(rollout: Rollout, read: _Read, colors: np.ndarray, side: int) ->
     return np.asarray(image)
 
 
-def _lift_stage(rollout: Rollout, read: _Read, colors: np.ndarray, side: int) -> Stage:
+def _lift_stage(rollout: Rollout, read: StepRead, colors: np.ndarray, side: int) -> Stage:
     records = rollout.records[read.memory]
     previous = records[read.step - 1]
     lifted = previous.cache_points - (records[read.step - 2].cache_points if read.step >= 2 else 0)
@@ -430,7 +341,7 @@ def _lift_stage(rollout: Rollout, read: _Read, colors: np.ndarray, side: int) ->
     steps = "step 0" if read.step == 1 else "steps 0 and 1" if read.step == 2 else f"steps 0 to {read.step - 1}"
     second = (f"Before step {read.step} the memory holds {_count(read.points.shape[0], 'point')} lifted by {steps}, "
               "seen from above on the right, each coloured by the step that lifted it.")
-    panels = [(frame_title, frame), (f"its depth per {read.unit}", _depth_picture(depth, side, low, high)),
+    panels = [(frame_title, frame), (f"its depth per {_unit(read)}", _depth_picture(depth, side, low, high)),
               ("the memory from above, with the cameras (ring: this step's)",
                _from_above(rollout, read, colors, side))]
     present = sorted(set(read.point_steps.unique().tolist()))
@@ -440,15 +351,15 @@ def _lift_stage(rollout: Rollout, read: _Read, colors: np.ndarray, side: int) ->
     return Stage("1. Lift: earlier frames become 3D points", (first, second), _compose([panels], legend))
 
 
-def _project_stage(read: _Read, colors: np.ndarray, side: int, counts: torch.Tensor) -> Stage:
+def _project_stage(read: StepRead, colors: np.ndarray, side: int, counts: torch.Tensor) -> Stage:
     rows, cols = read.grid
     total, landed = read.points.shape[0], int(read.landed.sum())
     reached = int((counts > 0).sum())
     first = (f"All {_count(total, 'cached point')} were projected into step {read.step}'s camera, on its {rows}x{cols} "
              f"{'latent grid' if read.memory == 'latent' else 'pixel grid'}: {landed:,} landed inside it (dots, "
              f"coloured by the step that lifted them) and {total - landed:,} fell outside the view or behind the camera.")
-    second = (f"Each point goes to the {read.unit} its centre falls nearest to, with no rendering and no network: "
-              f"{reached:,} of the {rows * cols:,} {read.unit}s received at least one point.")
+    second = (f"Each point goes to the {_unit(read)} its centre falls nearest to, with no rendering and no network: "
+              f"{reached:,} of the {rows * cols:,} {_unit(read)}s received at least one point.")
     scale = side / cols
     index = torch.nonzero(read.landed).squeeze(1).numpy()
     index = index[_stride(len(index), _MAX_DOTS)]
@@ -470,7 +381,7 @@ def _project_stage(read: _Read, colors: np.ndarray, side: int, counts: torch.Ten
     legend.insert(0, ("hatch", (0, 0, 0), "no point"))
     present = sorted(set(read.point_steps[index].tolist()))
     panels = [(f"every cached point where it lands in step {read.step}'s camera", picture),
-              (f"how many points landed in each {read.unit}", count_picture)]
+              (f"how many points landed in each {_unit(read)}", count_picture)]
     return Stage("2. Project: the memory seen from the new camera", (first, second),
                  _compose([panels], [*legend, *_step_legend(colors, present)]))
 
@@ -479,19 +390,19 @@ def _tolerance(bits: int) -> str:
     return "a factor of 2" if bits == 0 else f"{100 * 2.0**-bits:.2g}%"
 
 
-def _ztest_stage(rollout: Rollout, read: _Read, record: StepRecord, colors: np.ndarray, side: int,
+def _ztest_stage(rollout: Rollout, read: StepRead, record: StepRecord, colors: np.ndarray, side: int,
                  counts: torch.Tensor, ties: torch.Tensor) -> Stage:
     rows, cols = read.grid
-    owners = _owners(read, record.source)
+    owners = read.owners(record.source)
     several = counts >= 2
     first_cells = int((owners == 0).sum())
-    first = (f"{int(several.sum()):,} of the {rows * cols:,} {read.unit}s were reached by more than one point; in each, "
+    first = (f"{int(several.sum()):,} of the {rows * cols:,} {_unit(read)}s were reached by more than one point; in each, "
              "the z-test keeps one, and the picture colours it by the step whose point won (grey: only one point came).")
     seen = (" Seen rays first dropped the points clearly in front of a point its own camera saw along this ray."
             if read.seen is not None else "")
     second = (f"The nearest point wins, but depths within {_tolerance(read.depth_tie_bits)} of the nearest tie "
               f"(depth_tie_bits {read.depth_tie_bits}) and the earliest written of them wins: {int(ties.sum()):,} "
-              f"{read.unit}s were such ties (dots), and step 0, the first frame, won {first_cells:,} {read.unit}s in "
+              f"{_unit(read)}s were such ties (dots), and step 0, the first frame, won {first_cells:,} {_unit(read)}s in "
               f"all.{seen}")
     cell_colors = np.where(several.numpy()[..., None], colors[owners.clamp(min=0).numpy()],
                            np.array(_ONE_POINT, np.uint8))
@@ -506,22 +417,22 @@ def _ztest_stage(rollout: Rollout, read: _Read, record: StepRecord, colors: np.n
               *_step_legend(colors, present),
               ("fill", tuple(int(v) for v in _DEPTH_STOPS[0]), f"near ({low:.1f} m)"),
               ("fill", tuple(int(v) for v in _DEPTH_STOPS[-1]), f"far ({high:.1f} m)")]
-    panels = [(f"the step whose point won each {read.unit}", picture),
+    panels = [(f"the step whose point won each {_unit(read)}", picture),
               (f"the winner's depth in step {read.step}'s camera", _depth_picture(depth, side, low, high))]
-    return Stage(f"3. Z-test: one point per {read.unit}", (first, second), _compose([panels], legend))
+    return Stage(f"3. Z-test: one point per {_unit(read)}", (first, second), _compose([panels], legend))
 
 
-def _holes_stage(read: _Read, record: StepRecord, basis: PCABasis, side: int) -> Stage:
+def _holes_stage(read: StepRead, record: StepRecord, basis: PCABasis, side: int) -> Stage:
     rows, cols = read.grid
     hit = record.source >= 0  # the read's own grid: latent cells, or the RGB memory's pixels
     holes = int((~hit).sum())
     share = holes / (rows * cols)
     if holes:
-        first = (f"{holes:,} of the {rows * cols:,} {read.unit}s ({share:.0%}) received no point: no earlier frame saw "
+        first = (f"{holes:,} of the {rows * cols:,} {_unit(read)}s ({share:.0%}) received no point: no earlier frame saw "
                  "that part of the view, it was hidden from them, or their points spread too thin to reach every "
-                 f"{read.unit}. These are the holes (hatched): memory hands the generator nothing there.")
+                 f"{_unit(read)}. These are the holes (hatched): memory hands the generator nothing there.")
     else:
-        first = (f"None of the {rows * cols:,} {read.unit}s is a hole: every part of this view was seen by an earlier "
+        first = (f"None of the {rows * cols:,} {_unit(read)}s is a hole: every part of this view was seen by an earlier "
                  "frame, so memory hands the generator something everywhere.")
     behind = "the truth" if record.true_frame is not None else "the generated frame"
     if read.memory == "latent":
@@ -531,19 +442,19 @@ def _holes_stage(read: _Read, record: StepRecord, basis: PCABasis, side: int) ->
         render = record.memory_render if record.memory_render is not None else torch.zeros_like(record.frame)
         covered = _holes_on(_enlarge(render, side), ~hit)
         first_title, what = "the pixel render, holes hatched", "pixel render (the VAE encodes it next)"
-    second = (f"The {rows * cols - holes:,} covered {read.unit}s form the {what}, on the left; on the right, {behind} "
+    second = (f"The {rows * cols - holes:,} covered {_unit(read)}s form the {what}, on the left; on the right, {behind} "
               "with the holes over it: what the generator has to make up.")
     shown = record.true_frame if record.true_frame is not None else record.frame
     panels = [(first_title, covered), (f"{behind} under the holes", _holes_on(_enlarge(shown, side), ~hit))]
     return Stage("4. Holes: what memory does not hold", (first, second),
-                 _compose([panels], [("hatch", (0, 0, 0), f"hole: no point reached the {read.unit}")]))
+                 _compose([panels], [("hatch", (0, 0, 0), f"hole: no point reached the {_unit(read)}")]))
 
 
 def _score(record: StepRecord) -> str:
     return "inf" if record.psnr == float("inf") else f"{record.psnr:.1f}"
 
 
-def _generate_stage(rollout: Rollout, read: _Read, record: StepRecord, side: int) -> Stage:
+def _generate_stage(rollout: Rollout, read: StepRead, record: StepRecord, side: int) -> Stage:
     steps = rollout.setup.num_inference_steps if rollout.setup is not None else None
     sampler = rollout.config.sampler
     how = f"in {_count(steps, 'denoising step')}" if steps else "in its denoising steps"
@@ -584,11 +495,10 @@ def walkthrough(rollout: Rollout, step: int, memory: str = "latent", basis: PCAB
 
     Raises ``ValueError`` for the no-memory, a fused cache, step 0 or a step out of range.
     """
-    record = _check(rollout, memory, step)
-    read = _read_of(rollout, memory, step)
+    record, read = _check(rollout, memory, step)
     colors = step_colors(rollout)
     side = record.frame.shape[-2] * _panel_scale(record.frame.shape[-2])
-    counts, ties = _per_cell(read)
+    counts, ties = read.per_cell()
     return [_lift_stage(rollout, read, colors, side), _project_stage(read, colors, side, counts),
             _ztest_stage(rollout, read, record, colors, side, counts, ties),
             _holes_stage(read, record, basis or rollout_pca(rollout), side), _generate_stage(rollout, read, record, side)]
@@ -619,8 +529,7 @@ def conditioning_under_rule(rollout: Rollout, step: int, depth_tie_bits: int) ->
     the rollout ran (seen rays, sub-cell warp): the conditioning latent (C, h, w), its mask (h, w) and each cell's
     winner (h, w) int64 (index into the cache the step read, -1 in holes). With the rollout's own tolerance it is the
     record's conditioning."""
-    record = _check(rollout, "latent", step)
-    read = _read_of(rollout, "latent", step)
+    record, read = _check(rollout, "latent", step)
     options = rollout.config.latent
     splat = splat_points(read.points, read.features, read.camera, depth_tie_bits=depth_tie_bits, seen=read.seen)
     if options.warp == "subcell":
@@ -643,12 +552,6 @@ def _backbone_for(rollout: Rollout, backbone: Backbone | None) -> Backbone:
     return backbone
 
 
-def _step_noise(rollout: Rollout, step: int) -> torch.Generator:
-    """The noise the engine drew ``step`` from (RolloutEngine: ``seed * 1_000_003 + step``, the same for every
-    memory); a test pins it against the recorded latents."""
-    return torch.Generator().manual_seed(rollout.config.seed * 1_000_003 + step)
-
-
 def _outcome(rollout: Rollout, step: int, bits: int, rule: str, owners: torch.Tensor,
              backbone: Callable[[], Backbone], generate: bool) -> RuleOutcome:
     """One rule's outcome at ``step``: the record's own for the rule the rollout ran, else read, decoded and
@@ -664,7 +567,7 @@ def _outcome(rollout: Rollout, step: int, bits: int, rule: str, owners: torch.Te
     if generate:
         sampler = rollout.config.sampler
         steps = rollout.setup.num_inference_steps if rollout.setup is not None else None
-        generated = backbone().generate(latent, mask.float(), _step_noise(rollout, step), steps, sampler.known_cells,
+        generated = backbone().generate(latent, mask.float(), step_noise(rollout.config, step), steps, sampler.known_cells,
                                         sampler.average_samples)
         frame = backbone().decode(generated[None])[0]
     score = None if frame is None or record.true_frame is None else psnr_of(frame, record.true_frame)
@@ -739,7 +642,7 @@ def ztest_lesson(rollout: Rollout, step: int, backbone: Backbone | None = None, 
     colours = "each cell is coloured by the step that owns it (step 0 blue, later steps warmer)"
     why = f"No cell changes owner here; {colours}."
     if differ:  # how much nearer the paper's winners lay: past its tie, within first-hand ties
-        depth = _read_of(rollout, "latent", step).depth  # [N] in this step's camera
+        depth = step_read(rollout, "latent", step).depth  # [N] in this step's camera
         ratio = depth[owners.first_hand_source[owners.differ]] / depth[owners.paper_source[owners.differ]]
         why = (f"In the {differ} outlined cells a later frame's point lay a median "
                f"{100 * (float(ratio.median()) - 1):.1f}% nearer than the first-hand winner, past the paper's tie, so "

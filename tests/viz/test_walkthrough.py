@@ -143,13 +143,13 @@ def test_each_rules_read_is_the_memorys_splat(studio_loops, setting):
 def test_the_other_rule_is_generated_on_the_steps_own_noise(studio_loops, backbone):
     """Regenerating the rule that ran, as the lesson generates the other, gives the recorded latent back: the same
     sampler, the same noise."""
-    from mirage_viz.viz.walkthrough import _step_noise
+    from mirage_viz.rollout.engine import step_noise
 
     rollout = studio_loops["keep what memory holds"]
     for step in (3, len(rollout) - 1):
         record = rollout.records["latent"][step]
         sampler = rollout.config.sampler
-        latent = backbone.generate(record.conditioning_latent, record.mask.float(), _step_noise(rollout, step),
+        latent = backbone.generate(record.conditioning_latent, record.mask.float(), step_noise(rollout.config, step),
                                    rollout.setup.num_inference_steps, sampler.known_cells, sampler.average_samples)
         assert torch.equal(latent, record.generated_latent)
     lesson = ztest_lesson(rollout, len(rollout) - 1, backbone)
