@@ -29,7 +29,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, NamedTuple
 
 import gradio as gr
 
@@ -543,18 +543,19 @@ class _Handlers:
         return view, cache, table, _status(text), download
 
     # -- trace a cell ------------------------------------------------------------------------------
-    def trace_picture(self, step: float, picture: str, request: gr.Request = None) -> tuple:
-        """The Rollout tab's picture to click at ``step`` (the answer cleared: it was of another step), and the
-        step it shows."""
-        return _trace_picture(self.sessions.rollout(_session_id(request)), step, picture)
+    def trace_picture(self, step: float, picture: str, shown: _Shown | None = None,
+                      request: gr.Request = None) -> tuple:
+        """The Rollout tab's picture to click at ``step`` (the answer cleared: it was of another step) and what it
+        shows; nothing changes when it shows that already (the slider repeats its change event on clicks)."""
+        return _trace_picture(self.sessions.rollout(_session_id(request)), step, picture, shown)
 
-    def trace(self, step: int | None, picture: str, evt: gr.SelectData, request: gr.Request = None) -> tuple:
-        """A click on the Rollout tab's picture, which shows ``step``: the place under it traced in every memory
+    def trace(self, shown: _Shown | None, picture: str, evt: gr.SelectData, request: gr.Request = None) -> tuple:
+        """A click on the Rollout tab's picture, which shows ``shown``: the place under it traced in every memory
         (the picture with the cell outlined, the answer, and the trace kept for :meth:`trace_figure`)."""
         rollout = self.sessions.rollout(_session_id(request))
         if rollout is None or len(rollout) == 0:
             raise _refused("No rollout yet: press Run, then click a cell of the picture to trace it.")
-        return _trace_answer(rollout, step, picture, evt)
+        return _trace_answer(rollout, _shown_step(rollout, shown), picture, evt)
 
     def trace_figure(self, view: TraceView | None, request: gr.Request = None) -> object:
         """The Rollout tab's 3D caches with the traced winners and their rays (after the answer: it shows first)."""
@@ -566,12 +567,12 @@ class _Handlers:
         rollout = None if drive is None else drive.rollout
         return _trace_picture(rollout, len(rollout) - 1 if rollout is not None else 0, picture)
 
-    def drive_trace(self, step: int | None, picture: str, evt: gr.SelectData, request: gr.Request = None) -> tuple:
-        """A click on the Drive tab's picture, which shows ``step`` (None: the drive's last): traced there."""
+    def drive_trace(self, shown: _Shown | None, picture: str, evt: gr.SelectData, request: gr.Request = None) -> tuple:
+        """A click on the Drive tab's picture, which shows ``shown`` (None: the drive's last step): traced there."""
         drive = self.sessions.drive(_session_id(request))
         if drive is None or len(drive.rollout) == 0:
             raise _refused("No drive yet: press Start here, take a step, then click a cell of the picture to trace it.")
-        return _trace_answer(drive.rollout, step, picture, evt)
+        return _trace_answer(drive.rollout, _shown_step(drive.rollout, shown), picture, evt)
 
     def drive_trace_figure(self, view: TraceView | None, request: gr.Request = None) -> object:
         """The Drive tab's 3D caches with the traced winners and their rays."""
@@ -642,19 +643,36 @@ TRACE_HINT = ("Click a cell of the picture to see where that piece of memory cam
               "memory beside it, and the ray to it in the 3D caches.")
 
 
-def _trace_picture(rollout: Rollout | None, step: float, picture: str) -> tuple:
+class _Shown(NamedTuple):
+    """What a picture to click shows: a click traces that step, whatever moved since it was drawn."""
+
+    rollout: int  # id() of the rollout drawn
+    steps: int  # how many steps it had then
+    step: int
+    picture: str
+
+
+def _shown_step(rollout: Rollout, shown: _Shown | None) -> int | None:
+    """The step a picture of ``rollout`` shows (None: it shows another rollout's, or nothing yet)."""
+    return shown.step if isinstance(shown, _Shown) and shown.rollout == id(rollout) else None
+
+
+def _trace_picture(rollout: Rollout | None, step: float, picture: str, shown: _Shown | None = None) -> tuple:
     """The picture to click at ``step`` of ``rollout`` (empty before a rollout), the hint in the answer's place and
-    the step the picture shows (a click traces that step, whatever moved since)."""
+    what the picture shows; three no-op updates when it shows exactly that already (``shown``)."""
     hint = f'<p class="mv-trace-hint">{html.escape(TRACE_HINT)}</p>'
     if rollout is None or len(rollout) == 0:
         return gr.Image(value=None, label="the picture to click: press Run (or Start here) first"), hint, None
     step = max(0, min(int(step or 0), len(rollout) - 1))
+    showing = _Shown(id(rollout), len(rollout), step, picture or CLICK_PICTURES[0])
+    if showing == shown:
+        return gr.update(), gr.update(), gr.update()
     try:
-        shown = click_picture(rollout, step, picture or CLICK_PICTURES[0])
+        drawn = click_picture(rollout, step, picture or CLICK_PICTURES[0])
     except ValueError as error:
         raise _refused(str(error)) from None
     note = " (step 0 read no memory: move to a later step to trace)" if step == 0 else ": click a cell"
-    return gr.Image(value=shown.image, label=f"{shown.caption}{note}"), hint, step
+    return gr.Image(value=drawn.image, label=f"{drawn.caption}{note}"), hint, showing
 
 
 def _trace_answer(rollout: Rollout, step: int | None, picture: str, evt: gr.SelectData) -> tuple:
@@ -887,13 +905,15 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
             step_slider.change(handlers.staged, [step_slider, staged_shown], staged_html, api_visibility="private",
                                concurrency_limit=1, concurrency_id="staged", trigger_mode="always_last",
                                show_progress="hidden")
-            # the picture to click follows the step (streamed, scrubbed) and the choice; a click answers in place
-            trace_step = gr.State()  # the step the picture shows: a click traces it, whatever moved since
-            gr.on([step_slider.change, trace_choice.change], handlers.trace_picture, [step_slider, trace_choice],
-                  [trace_image, trace_html, trace_step], api_visibility="private", concurrency_limit=2,
+            # the picture to click follows the step view (streamed, scrubbed: not the slider's change, which the
+            # slider repeats on every click in the page) and the choice; a click answers in place
+            trace_shown = gr.State()  # what the picture shows: a click traces that step, whatever moved since
+            gr.on([view_html.change, trace_choice.change], handlers.trace_picture,
+                  [step_slider, trace_choice, trace_shown], [trace_image, trace_html, trace_shown],
+                  api_visibility="private", concurrency_limit=2,
                   concurrency_id="trace", trigger_mode="always_last", show_progress="hidden")
             traced = gr.State()  # the last trace, kept on the server for the 3D view drawn after the answer
-            trace_image.select(handlers.trace, [trace_step, trace_choice], [trace_image, trace_html, traced],
+            trace_image.select(handlers.trace, [trace_shown, trace_choice], [trace_image, trace_html, traced],
                                api_visibility="private", concurrency_limit=2, concurrency_id="trace",
                                trigger_mode="always_last", show_progress="hidden").success(
                 handlers.trace_figure, traced, cache_plot, api_visibility="private", concurrency_limit=2,
@@ -951,16 +971,17 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
                                               concurrency_limit=None, show_progress="minimal",
                                               show_progress_on=drive_status))
             # the picture to click follows the drive's last step: after every press, and when the choice changes
-            drive_trace_step = gr.State()
+            drive_trace_shown = gr.State()
             for press in presses:
                 press.then(handlers.drive_trace_picture, drive_trace_choice,
-                           [drive_trace_image, drive_trace_html, drive_trace_step], api_visibility="private",
+                           [drive_trace_image, drive_trace_html, drive_trace_shown], api_visibility="private",
                            concurrency_limit=2, concurrency_id="trace", show_progress="hidden")
             drive_trace_choice.change(handlers.drive_trace_picture, drive_trace_choice,
-                                      [drive_trace_image, drive_trace_html, drive_trace_step], api_visibility="private",
-                                      concurrency_limit=2, concurrency_id="trace", show_progress="hidden")
+                                      [drive_trace_image, drive_trace_html, drive_trace_shown],
+                                      api_visibility="private", concurrency_limit=2, concurrency_id="trace",
+                                      show_progress="hidden")
             drive_traced = gr.State()
-            drive_trace_image.select(handlers.drive_trace, [drive_trace_step, drive_trace_choice],
+            drive_trace_image.select(handlers.drive_trace, [drive_trace_shown, drive_trace_choice],
                                      [drive_trace_image, drive_trace_html, drive_traced], api_visibility="private",
                                      concurrency_limit=2, concurrency_id="trace", trigger_mode="always_last",
                                      show_progress="hidden").success(

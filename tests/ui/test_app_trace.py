@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-pytest.importorskip("gradio")
+gr = pytest.importorskip("gradio")
 
 from mirage_viz.models.hub import ModelAccess  # noqa: E402
 from mirage_viz.rollout import trace_pixel  # noqa: E402
@@ -53,8 +53,10 @@ def covered_pixel(rollout, step):
 def test_a_click_answers_with_the_engines_step_and_depth(handlers, small_rollout):
     request = visitor(handlers, "trace-a", small_rollout)
     step = 2
+    _, _, shown = handlers.trace_picture(step, "warped latent", None, request)  # the slider moved to step 2
+    assert handlers.trace_picture(step, "warped latent", shown, request) == (gr.update(),) * 3  # shown already
     x, y = covered_pixel(small_rollout, step)
-    picture, answer, kept = handlers.trace(step, "warped latent", click(small_rollout, x, y), request)
+    picture, answer, kept = handlers.trace(shown, "warped latent", click(small_rollout, x, y), request)
     text = words(answer)
     for memory in ("latent", "rgb"):
         trace = trace_pixel(small_rollout, memory, step, x, y)
@@ -64,21 +66,22 @@ def test_a_click_answers_with_the_engines_step_and_depth(handlers, small_rollout
     assert picture.value is not None and "the traced cell outlined" in picture.label
     figure = handlers.trace_figure(kept, request)  # the 3D caches, drawn after the answer
     assert any(t.name and t.name.startswith("latent: from step") for t in figure.data)
-    shown, hint, shown_step = handlers.trace_picture(3, "truth", request)  # a new step: the picture follows
-    assert "step 3: the true view" in shown.label and "Click a cell" in hint and shown_step == 3  # the answer clears
+    drawn, hint, shown = handlers.trace_picture(3, "truth", shown, request)  # a new step: the picture follows
+    assert "step 3: the true view" in drawn.label and "Click a cell" in hint and shown.step == 3  # the answer clears
 
 
 def test_refusals_are_messages_never_tracebacks(handlers, small_rollout):
     with pytest.raises(Refusal, match="No rollout yet: press Run"):
-        handlers.trace(1, "warped latent", click(small_rollout, 5, 5), visitor(handlers, "trace-empty"))
-    empty_picture, _, shown_step = handlers.trace_picture(0, "warped latent", visitor(handlers, "trace-empty"))
-    assert "press Run" in empty_picture.label and shown_step is None
+        handlers.trace(None, "warped latent", click(small_rollout, 5, 5), visitor(handlers, "trace-empty"))
+    empty_picture, _, shown = handlers.trace_picture(0, "warped latent", None, visitor(handlers, "trace-empty"))
+    assert "press Run" in empty_picture.label and shown is None
     request = visitor(handlers, "trace-b", small_rollout)
+    _, _, shown = handlers.trace_picture(0, "warped latent", None, request)
     with pytest.raises(Refusal) as refused:
-        handlers.trace(0, "warped latent", click(small_rollout, 5, 5), request)
+        handlers.trace(shown, "warped latent", click(small_rollout, 5, 5), request)
     assert "step 0 is the given first frame" in refused.value.text
     with pytest.raises(Refusal, match="off the 512x512 picture"):
-        handlers.trace(1, "warped latent", SimpleNamespace(index=[600, 3]), request)
+        handlers.trace(None, "warped latent", SimpleNamespace(index=[600, 3]), request)
     with pytest.raises(Refusal, match="No drive yet"):
         handlers.drive_trace(None, "warped latent", click(small_rollout, 5, 5), request)
 
@@ -86,10 +89,10 @@ def test_refusals_are_messages_never_tracebacks(handlers, small_rollout):
 def test_the_drive_tab_traces_its_last_step(handlers, small_rollout):
     request = visitor(handlers, "trace-drive", drive=SimpleNamespace(rollout=small_rollout))
     last = len(small_rollout) - 1
-    shown, _, shown_step = handlers.drive_trace_picture("decoded frame", request)
-    assert shown.label.startswith(f"step {last}: the latent memory's decoded frame") and shown_step == last
+    drawn, _, shown = handlers.drive_trace_picture("decoded frame", request)
+    assert drawn.label.startswith(f"step {last}: the latent memory's decoded frame") and shown.step == last
     x, y = covered_pixel(small_rollout, last)
-    _, answer, kept = handlers.drive_trace(shown_step, "decoded frame", click(small_rollout, x, y), request)
+    _, answer, kept = handlers.drive_trace(shown, "decoded frame", click(small_rollout, x, y), request)
     trace = trace_pixel(small_rollout, "latent", last, x, y)
     assert f"From step {trace.winner.step}, at depth {trace.winner.depth:.2f} m" in words(answer)
     assert kept.step == last and handlers.drive_trace_figure(kept, request).data
@@ -104,9 +107,9 @@ def test_a_rollout_from_a_photo_traces_without_truth(handlers, backbone):
     rollout = run_rollout(RolloutConfig(trajectory="pan_left", magnitude=10.0, steps=2, size=128), backbone=backbone,
                           photo=photo)
     request = visitor(handlers, "trace-photo", rollout)
-    shown, _, _ = handlers.trace_picture(2, "truth", request)
-    assert "no true view to show: a photo" in shown.label
+    drawn, _, shown = handlers.trace_picture(2, "truth", None, request)
+    assert "no true view to show: a photo" in drawn.label
     x, y = covered_pixel(rollout, 2)
-    _, answer, kept = handlers.trace(2, "truth", click(rollout, x, y), request)
+    _, answer, kept = handlers.trace(shown, "truth", click(rollout, x, y), request)
     trace = trace_pixel(rollout, "latent", 2, x, y)
     assert kept.trace("latent") == trace and f"at depth {trace.winner.depth:.2f} m" in words(answer)
