@@ -33,7 +33,7 @@ from mirage_viz.rollout.records import Rollout
 
 __all__ = ["FIRST_HAND_TIE_BITS", "HOLE_NO_DEPTH", "HOLE_OUTSIDE", "HOLE_UNFILLED", "PAPER_TIE_BITS", "Candidate",
            "CellTrace", "EarlierView", "RuleOwners", "StepRead", "Winner", "cell_of_pixel", "owners_under_rules",
-           "pixels_of_cell", "read_grid", "step_read", "trace_cell", "trace_pixel"]
+           "pixels_of_cell", "read_grid", "step_read", "steps_of_points", "trace_cell", "trace_pixel"]
 
 PAPER_TIE_BITS = DEPTH_TIE_BITS  # the paper's z-test: depths within 3.1% tie, the earliest written wins
 FIRST_HAND_TIE_BITS = 0  # first-hand ties: depths within a factor of 2 tie, so the first view of a surface is kept
@@ -278,8 +278,9 @@ def _check_step(rollout: Rollout, memory: str, step: int) -> None:
     if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step < len(records):
         raise ValueError(f"step must be a step of the rollout that read memory, 1 to {len(records) - 1}, got {step!r}")
     if step == 0:
-        raise ValueError("step 0 is the given first frame: it wrote memory but read none, so it has no cell to trace; "
-                         f"accepted: steps 1 to {len(records) - 1}")
+        later = f"steps 1 to {len(records) - 1}" if len(records) > 1 else "a later step, once one is generated"
+        raise ValueError(f"step 0 is the given first frame: it wrote memory but read none, so it has no cell to trace; "
+                         f"accepted: {later}")
     if records[step].source is None:
         raise ValueError(f"the {memory} record of step {step} keeps no read source (a rollout made before reads "
                          "recorded their winners): run it again to trace it")
@@ -302,6 +303,14 @@ def _cell_box(row: int, col: int, grid: tuple[int, int], frame: tuple[int, int])
     return col * width // cols, row * height // rows, (col + 1) * width // cols, (row + 1) * height // rows
 
 
+def steps_of_points(rollout: Rollout, memory: str, step: int, index: torch.Tensor) -> torch.Tensor:
+    """The step that lifted each cache entry of ``index`` (any shape, int; -1 stays -1), in the cache ``memory`` read at
+    ``step``: the write each falls in, from the records' cache sizes (no projection)."""
+    counts = torch.tensor([r.cache_points for r in rollout.records[memory][:step]], dtype=torch.int64)  # [step]
+    index = index.to(torch.int64)
+    return torch.where(index >= 0, torch.searchsorted(counts, index.clamp(min=0).contiguous(), right=True), -1)
+
+
 def step_read(rollout: Rollout, memory: str, step: int) -> StepRead:
     """The cache ``memory`` read at ``step`` (the points written before it), each point's step, the read's camera and
     options as the memory's ``read`` had them, and where each point landed under its z-test: the rule of
@@ -309,10 +318,10 @@ def step_read(rollout: Rollout, memory: str, step: int) -> StepRead:
     Raises ``ValueError`` as :func:`trace_cell` does."""
     _check_step(rollout, memory, step)
     records = rollout.records[memory]
-    counts = torch.tensor([r.cache_points for r in records[:step]], dtype=torch.int64)  # [step] cache after each
+    count = records[step - 1].cache_points  # the cache after the step before: what this step read
     points, features = rollout.caches[memory]
-    points, features = points[: int(counts[-1])], features[: int(counts[-1])]  # [N, 3], [N, C]
-    point_steps = torch.searchsorted(counts, torch.arange(points.shape[0]), right=True)  # [N]
+    points, features = points[:count], features[:count]  # [N, 3], [N, C]
+    point_steps = steps_of_points(rollout, memory, step, torch.arange(count))  # [N]
     bits, seen_rays = _read_rule(rollout, memory)
     rows, cols = read_grid(rollout, memory)
     camera = _on_grid(records[step].camera, rows, cols)

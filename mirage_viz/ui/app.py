@@ -902,9 +902,9 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
                 concurrency_limit=1, concurrency_id="staged", show_progress="hidden")
             staged_box.collapse(lambda: False, None, staged_shown, queue=False, show_progress="hidden",
                                 api_visibility="private")
-            step_slider.change(handlers.staged, [step_slider, staged_shown], staged_html, api_visibility="private",
-                               concurrency_limit=1, concurrency_id="staged", trigger_mode="always_last",
-                               show_progress="hidden")
+            view_html.change(handlers.staged, [step_slider, staged_shown], staged_html, api_visibility="private",
+                             concurrency_limit=1, concurrency_id="staged", trigger_mode="always_last",
+                             show_progress="hidden")  # the step view's change: the slider's repeats on every click
             # the picture to click follows the step view (streamed, scrubbed: not the slider's change, which the
             # slider repeats on every click in the page) and the choice; a click answers in place
             trace_shown = gr.State()  # what the picture shows: a click traces that step, whatever moved since

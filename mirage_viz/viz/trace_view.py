@@ -27,7 +27,7 @@ from PIL import Image, ImageDraw
 
 from mirage_viz.image import to_uint8_image
 from mirage_viz.rollout.records import Rollout
-from mirage_viz.rollout.trace import CellTrace, EarlierView, cell_of_pixel, pixels_of_cell, trace_pixel
+from mirage_viz.rollout.trace import CellTrace, EarlierView, cell_of_pixel, pixels_of_cell, steps_of_points, trace_pixel
 from mirage_viz.viz.figures import cache_figure, plot_xyz, rollout_pca
 from mirage_viz.viz.pca import PCABasis
 from mirage_viz.viz.step_view import HOLE_COLORS, Tile, image_data_uri
@@ -333,8 +333,7 @@ def _block_sentence(rollout: Rollout, memory: str, step: int, box: tuple[int, in
     records = rollout.records[memory]
     source = records[step].source[y0:y1, x0:x1].reshape(-1).long()  # [n] winners of the read's splat, -1 in holes
     covered = source[source >= 0]
-    counts = torch.tensor([r.cache_points for r in records[:step]], dtype=torch.int64)  # cache after each step
-    steps = torch.searchsorted(counts, covered, right=True)  # the step whose write holds each winner
+    steps = steps_of_points(rollout, memory, step, covered)  # the step whose write holds each winner
     found, many = torch.unique(steps, return_counts=True)
     parts = ", ".join(f"step {int(s)} ({int(n)})" for s, n in zip(found, many))
     total, holes = source.numel(), int((source < 0).sum())

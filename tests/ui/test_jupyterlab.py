@@ -157,7 +157,7 @@ INSPECTOR_JS = """() => {
     readout: out.querySelector('.widget-slider .widget-readout')?.textContent?.trim() ?? null,
     plots: plots.length,
     drawn: plots.filter(p => p.querySelector('.main-svg') && p.getBoundingClientRect().width > 100).length,
-    traces: plots.map(p => p.querySelectorAll('.trace, .scatterlayer path, .gl-container canvas').length),
+    traces: plots.map(p => p.querySelectorAll('.trace, .scatterlayer path, .gl-container canvas, .imagelayer image').length),
     titles: [...out.querySelectorAll('.js-plotly-plot .gtitle')].map(e => e.textContent),
     view: [...out.querySelectorAll('.widget-html .mv-title, .widget-html h4')].map(e => e.textContent).slice(0, 1),
     images: [...out.querySelectorAll('.widget-html img')].map(e => [e.naturalWidth, e.src.slice(-48)]),
@@ -216,7 +216,8 @@ def test_jupyterlab_runs_the_inspector_notebook_draws_its_widgets_and_the_slider
             assert not re.search(TEXT_REPR, before["text"]), before["text"][:300]
             assert before["handle"] and before["handle"]["now"] in ("3", "3.0") and before["handle"]["width"] > 0, before
             assert before["readout"] == "3", before
-            assert before["plots"] == 2 and all(count > 0 for count in before["traces"]), before
+            # the caches in 3D, the charts and the picture a click traces
+            assert before["plots"] == 3 and all(count > 0 for count in before["traces"]), before
             assert "Step 3: the caches in 3D" in before["titles"], before["titles"]
             assert before["view"] and before["view"][0].startswith("Step 3 of 6"), before["view"]
             assert len(before["images"]) == 11 and min(w for w, _ in before["images"]) > 0, before["images"]  # decoded
@@ -234,8 +235,8 @@ def test_jupyterlab_runs_the_inspector_notebook_draws_its_widgets_and_the_slider
             assert after["readout"] == "2" and after["drawn"] >= 2 and all(count > 0 for count in after["traces"]), after
             assert after["images"] != before["images"]  # new frames, not only new titles
             assert not page.evaluate(ERRORS_JS)
-            # and the notebook's static plotly figure (the charts over steps) is drawn too: three plots in all
-            assert page.locator(".jp-OutputArea .js-plotly-plot .main-svg").count() >= 3
+            # and the notebook's static plotly figure (the charts over steps) is drawn too: four plots in all
+            assert page.locator(".jp-OutputArea .js-plotly-plot .main-svg").count() >= 4
             page.screenshot(path=str(tmp_path / "lab_after_slider_1280x800.png"))
         finally:
             browser.close()
