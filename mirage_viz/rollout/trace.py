@@ -33,7 +33,8 @@ from mirage_viz.rollout.records import Rollout
 
 __all__ = ["FIRST_HAND_TIE_BITS", "HOLE_NO_DEPTH", "HOLE_OUTSIDE", "HOLE_UNFILLED", "PAPER_TIE_BITS", "Candidate",
            "CellTrace", "EarlierView", "RuleOwners", "StepRead", "Winner", "cell_of_pixel", "owners_under_rules",
-           "pixels_of_cell", "read_grid", "step_read", "steps_of_points", "trace_cell", "trace_pixel"]
+           "StepTrace", "pixels_of_cell", "read_grid", "step_read", "steps_of_points", "trace_cell", "trace_pixel",
+           "trace_step"]
 
 PAPER_TIE_BITS = DEPTH_TIE_BITS  # the paper's z-test: depths within 3.1% tie, the earliest written wins
 FIRST_HAND_TIE_BITS = 0  # first-hand ties: depths within a factor of 2 tie, so the first view of a surface is kept
@@ -236,6 +237,30 @@ def trace_pixel(rollout: Rollout, memory: str, step: int, x: int, y: int) -> Cel
     """:func:`trace_cell` at the cell under pixel ``(x, y)`` of the decoded frame (a click on a frame)."""
     _check_step(rollout, memory, step)
     return trace_cell(rollout, memory, step, *cell_of_pixel(rollout, memory, x, y))
+
+
+@dataclass(frozen=True)
+class StepTrace:
+    """Every cell of one step's read at once (what :func:`trace_cell` says of each, as arrays): for pages that answer
+    a click without a server, such as ``report.html``."""
+
+    memory: str
+    step: int
+    owner: torch.Tensor  # (rows, cols) int64: the step that lifted each cell's winner (the engine's splat); -1 in holes
+    depth: torch.Tensor  # (rows, cols) float32: the winner's depth in this step's camera, metres; 0 in holes
+    landed: torch.Tensor  # (rows, cols) int64: how many cached points landed in each cell
+    ties: torch.Tensor  # (rows, cols) bool: two or more of them tied for the win (the earliest written won)
+    depth_tie_bits: int
+
+
+def trace_step(rollout: Rollout, memory: str, step: int) -> StepTrace:
+    """:func:`trace_cell`'s winner and counts for every cell of ``memory``'s read at ``step`` (the winner from the
+    engine's record, the counts from :func:`step_read`)."""
+    read = step_read(rollout, memory, step)
+    record = rollout.records[memory][step]
+    counts, ties = read.per_cell()
+    return StepTrace(memory, step, read.owners(record.source), record.source_depth.float(), counts, ties,
+                     read.depth_tie_bits)
 
 
 def owners_under_rules(rollout: Rollout, step: int) -> RuleOwners:

@@ -9,12 +9,16 @@ plotly.js is inlined (about 4.6 MB), so nothing is fetched from the network.
 from __future__ import annotations
 
 import html
+import json
 import math
+
+import torch
 
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 from mirage_viz.rollout.records import Rollout
+from mirage_viz.rollout.trace import steps_of_points, trace_step
 from mirage_viz.viz.figures import cache_figure, metrics_figure, rollout_pca
 from mirage_viz.viz.pca import PCABasis
 from mirage_viz.viz.step_view import StepView, step_view, step_view_html
@@ -36,6 +40,9 @@ table.mv-table th:first-child,table.mv-table td:first-child{text-align:left}
 .mv-controls input[type=range]{flex:1;max-width:600px}
 .mv-controls button{font-size:14px;padding:3px 10px}
 .mv-plot{width:100%;min-height:420px;background:#fff}
+.mv-step img{cursor:crosshair}
+#mv-trace{font-size:15px;line-height:1.45;background:#fff;border:1px solid #ddd;border-radius:6px;padding:8px 14px;
+ min-height:48px}
 </style>"""
 
 _SCRIPT = """<script>
@@ -60,6 +67,35 @@ _SCRIPT = """<script>
     if (event.key === "ArrowLeft") show(Number(slider.value) - 1);
     if (event.key === "ArrowRight") show(Number(slider.value) + 1);
   });
+  const traces = JSON.parse(document.getElementById("mv-traces").textContent);
+  const answer = document.getElementById("mv-trace");
+  function traceClick(event) {  // a click on any picture of the step view: the cell under it, from the engine's trace
+    const step = Number(slider.value), table = traces[step];
+    if (!table) { answer.textContent = "Nothing to trace at step " + step + ": step 0 is the given first frame, which " +
+      "read no memory, and only a flat latent memory's cells are traced here."; return; }
+    const box = event.target.getBoundingClientRect();
+    const row = Math.min(table.rows - 1, Math.floor((event.clientY - box.top) / box.height * table.rows));
+    const col = Math.min(table.cols - 1, Math.floor((event.clientX - box.left) / box.width * table.cols));
+    const cell = row * table.cols + col, lines = [];
+    if (table.latent) {
+      const t = table.latent, n = t.landed[cell];
+      if (t.owner[cell] < 0) lines.push("latent memory: a hole, no cached point landed in this cell.");
+      else lines.push("latent memory: from step " + t.owner[cell] + ", at depth " + t.depth[cell].toFixed(2) +
+        " m; " + n + " point" + (n === 1 ? "" : "s") + " landed here" + (n === 1 ? "" : t.ties[cell] ?
+        ": they tied within the z-test's tolerance and the earliest written won" : ": the nearest won") + ".");
+    }
+    if (table.rgb) {
+      const t = table.rgb, covered = t.covered[cell];
+      lines.push("rgb memory: " + covered + " of " + t.pixels + " pixels of this cell covered" +
+        (covered ? ", most from step " + t.owner[cell] : "") + ".");
+    }
+    answer.innerHTML = "";
+    const head = document.createElement("b");
+    head.textContent = "Step " + step + ", latent cell (" + row + ", " + col + ")";
+    answer.appendChild(head);
+    lines.forEach(function (line) { const p = document.createElement("div"); p.textContent = line; answer.appendChild(p); });
+  }
+  document.querySelectorAll(".mv-step img").forEach(function (image) { image.addEventListener("click", traceClick); });
   Plotly.newPlot("mv-metrics", figures.metrics.data, figures.metrics.layout, {responsive: true});
   show(steps.length - 1);
 })();
@@ -107,6 +143,34 @@ def _json_for_script(members: list[str]) -> str:
     return ("{" + ",".join(members) + "}").replace("</", "<\\/")
 
 
+def _trace_tables(rollout: Rollout) -> list[str]:
+    """Per step that read memory, every latent cell's answer to a click (:func:`~mirage_viz.rollout.trace.trace_step`):
+    the latent memory's winner step, depth, points landed and ties; the RGB memory's covered pixels under the cell and
+    the step most of them came from (its winners, :attr:`StepRecord.source`). JSON members '"step":{...}'; none
+    without a flat latent memory."""
+    members = []
+    for step in range(1, len(rollout)):
+        table: dict[str, object] = {}
+        try:
+            trace = trace_step(rollout, "latent", step)
+        except ValueError:  # no latent memory kept, or a fused one: no latent grid to answer on
+            continue
+        rows, cols = trace.owner.shape
+        table.update(rows=rows, cols=cols, latent={
+            "owner": trace.owner.flatten().tolist(), "landed": trace.landed.flatten().tolist(),
+            "depth": [round(v, 3) for v in trace.depth.flatten().tolist()], "ties": trace.ties.flatten().int().tolist()})
+        source = rollout.records["rgb"][step].source if "rgb" in rollout.records else None
+        if source is not None:  # (H, W) the RGB read's winners: the step of each, summarised per latent cell
+            owner = steps_of_points(rollout, "rgb", step, source)  # (H, W), -1 in holes
+            height, width = owner.shape
+            blocks = owner.reshape(rows, height // rows, cols, width // cols).permute(0, 2, 1, 3).reshape(rows, cols, -1)
+            votes = (blocks[..., None] == torch.arange(step)).sum(2)  # (rows, cols, step): pixels from each step
+            table["rgb"] = {"pixels": blocks.shape[-1], "covered": (blocks >= 0).sum(-1).flatten().tolist(),
+                            "owner": votes.argmax(-1).flatten().tolist()}
+        members.append(f'"{step}":{json.dumps(table, separators=(",", ":"))}')
+    return members
+
+
 def rollout_report_html(rollout: Rollout, basis: PCABasis | None = None, max_points: int = REPORT_MAX_POINTS,
                         views: list[StepView] | None = None) -> str:
     """The whole page for ``rollout``: a slider over its steps (step view and 3D caches) and the charts."""
@@ -134,8 +198,11 @@ def rollout_report_html(rollout: Rollout, basis: PCABasis | None = None, max_poi
         '<button id="mv-next" type="button">next &rarr;</button>',
         f'<span id="mv-step-label">Step {last} of {last}</span></div>',
         "<h2>What each memory made of the step</h2>", views,
+        "<h2>Trace a cell</h2>", '<div id="mv-trace">Click any picture above: where that piece of each memory came '
+        "from, and how many points competed for it.</div>",
         "<h2>The caches in 3D (drag to turn, scroll to zoom)</h2>", '<div id="mv-cache" class="mv-plot"></div>',
         "<h2>Over the steps</h2>", '<div id="mv-metrics" class="mv-plot"></div>',
         f'<script type="application/json" id="mv-cache-figures">{_json_for_script(figures)}</script>',
+        f'<script type="application/json" id="mv-traces">{_json_for_script(_trace_tables(rollout))}</script>',
         _SCRIPT, "</body></html>",
     ])

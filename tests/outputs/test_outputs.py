@@ -123,6 +123,22 @@ def test_the_report_is_offline(written):
     assert page.count("data:image/webp;base64,") >= 4 * 8
 
 
+def test_the_report_carries_every_cells_trace(rollout, written):
+    """A click in report.html answers from the trace the page carries: the engine's own (trace_step) for every cell."""
+    import json
+
+    from mirage_viz.rollout.trace import trace_step
+
+    page = (written / "report.html").read_text()
+    traces = json.loads(re.search(r'<script type="application/json" id="mv-traces">(.*?)</script>', page, re.DOTALL)[1])
+    assert sorted(traces) == ["1", "2", "3"]  # step 0 read no memory
+    for step in (1, 3):
+        table, trace = traces[str(step)], trace_step(rollout, "latent", step)
+        assert (table["rows"], table["cols"]) == (8, 8) and table["latent"]["owner"] == trace.owner.flatten().tolist()
+        assert table["latent"]["landed"] == trace.landed.flatten().tolist()
+        assert table["rgb"]["pixels"] == 64 and len(table["rgb"]["covered"]) == 64
+
+
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is installed by scripts/setup.sh")
 def test_the_report_opens_offline_in_chromium_with_its_plots_drawn(written):
     from playwright.sync_api import sync_playwright
@@ -147,6 +163,9 @@ def test_the_report_opens_offline_in_chromium_with_its_plots_drawn(written):
             page.locator("#mv-step").fill("1")  # the slider moves the step view and the 3D view together
             page.wait_for_function("() => document.querySelector('#mv-cache .gtitle').textContent.startsWith('Step 1')")
             assert "Step 1 of 3" in page.locator(".mv-step:not([hidden])").inner_text()
+            page.locator(".mv-step:not([hidden]) img").first.click(position={"x": 20, "y": 20})  # trace that cell
+            answer = page.locator("#mv-trace").inner_text()
+            assert "Step 1, latent cell (0, 0)" in answer and "latent memory:" in answer and "rgb memory:" in answer
             assert errors == [] and fetched == []
         finally:
             browser.close()

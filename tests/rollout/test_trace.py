@@ -8,7 +8,7 @@ import torch
 from mirage_viz.geometry.projection import project_points
 from mirage_viz.rollout import (FIRST_HAND_TIE_BITS, PAPER_TIE_BITS, RolloutConfig, cell_of_pixel, owners_under_rules,
                                 pixels_of_cell, read_grid, run_rollout, trace_cell, trace_pixel)
-from mirage_viz.rollout.trace import HOLE_NO_DEPTH, HOLE_OUTSIDE, HOLE_UNFILLED
+from mirage_viz.rollout.trace import HOLE_NO_DEPTH, HOLE_OUTSIDE, HOLE_UNFILLED, trace_step
 
 SETTINGS = ("paper", "keep what memory holds")
 TRACED_STEPS = (2, 4, 6)  # 6: the loop's return to the first view
@@ -84,6 +84,15 @@ def test_every_latent_cell_traced_agrees_with_the_engines_splat(loops, setting):
         assert sum(len(trace.candidates) for trace in traces) == landed_on_grid(rollout, "latent", step)
         assert all(trace.depth_tie_bits == rollout.config.latent.depth_tie_bits for trace in traces)
         assert all(trace.setting == setting for trace in traces)
+        table = trace_step(rollout, "latent", step)  # every cell at once, as report.html carries it
+        for trace in traces:
+            cell = (trace.row, trace.col)
+            assert int(table.landed[cell]) == len(trace.candidates)
+            assert bool(table.ties[cell]) == (sum(c.tied for c in trace.candidates) >= 2)
+            if trace.covered:
+                assert int(table.owner[cell]) == trace.winner.step and float(table.depth[cell]) == trace.winner.depth
+            else:
+                assert int(table.owner[cell]) == -1
 
 
 @pytest.mark.parametrize("setting", SETTINGS)
