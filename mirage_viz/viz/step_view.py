@@ -34,14 +34,14 @@ from mirage_viz.viz.figures import rollout_pca
 from mirage_viz.image import to_uint8_image
 from mirage_viz.viz.pca import PCABasis
 
-__all__ = ["tile_row_html", "ERROR_RANGE", "Tile", "StepView", "step_view", "step_view_html", "step_view_image", "error_image",
+__all__ = ["tile_row_html", "ERROR_LUT", "ERROR_RANGE", "hatch_holes", "label_font", "wrap_text", "Tile", "StepView", "step_view", "step_view_html", "step_view_image", "error_image",
            "image_data_uri"]
 
 ERROR_RANGE = 0.5  # mean absolute error per pixel (in [0, 1] colour) shown at the colour map's top
 HOLE_COLORS = ((255, 79, 160), (40, 40, 40))  # magenta and dark grey stripes: "nothing here"
 _ERROR_STOPS = np.array([  # an inferno-like map: black, purple, orange, pale yellow
     [0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]], dtype=np.float32)
-_ERROR_LUT = np.stack([np.interp(np.linspace(0, len(_ERROR_STOPS) - 1, 256), np.arange(len(_ERROR_STOPS)), _ERROR_STOPS[:, c])
+ERROR_LUT = np.stack([np.interp(np.linspace(0, len(_ERROR_STOPS) - 1, 256), np.arange(len(_ERROR_STOPS)), _ERROR_STOPS[:, c])
                        for c in range(3)], axis=1).round().astype(np.uint8)  # (256, 3)
 
 
@@ -73,7 +73,7 @@ def _stripes(height: int, width: int) -> np.ndarray:
     return ((rows + cols) // max(2, width // 64)) % 2 == 0
 
 
-def _hatch(image: np.ndarray, holes: np.ndarray) -> np.ndarray:
+def hatch_holes(image: np.ndarray, holes: np.ndarray) -> np.ndarray:
     """``image`` (H, W, 3) uint8 with ``holes`` (H, W) bool drawn as diagonal stripes (a copy)."""
     stripe = _stripes(*holes.shape)
     out = image.copy()
@@ -91,7 +91,7 @@ def _latent_tile(title: str, caption: str, record: StepRecord, basis: PCABasis, 
     """The conditioning latent of ``record`` in PCA colours, upsampled to (height, width), holes hatched."""
     colors = basis.image(record.conditioning_latent)  # (3, h, w)
     blocks = F.interpolate(colors[None], size=(height, width), mode="nearest")[0]
-    return Tile(title, caption, _hatch(to_uint8_image(blocks), ~_upsample_mask(record.mask, height, width)))
+    return Tile(title, caption, hatch_holes(to_uint8_image(blocks), ~_upsample_mask(record.mask, height, width)))
 
 
 def error_image(frame: torch.Tensor, truth: torch.Tensor) -> tuple[np.ndarray, float]:
@@ -99,7 +99,7 @@ def error_image(frame: torch.Tensor, truth: torch.Tensor) -> tuple[np.ndarray, f
     map (H, W, 3) uint8 from 0 (black) to ``ERROR_RANGE`` and above (pale yellow), and the mean error."""
     error = (frame.float() - truth.float()).abs().mean(dim=0)  # (H, W)
     level = (error * (255 / ERROR_RANGE)).round_().clamp_(0, 255).to(torch.uint8).numpy()  # (H, W) in 0..255
-    return _ERROR_LUT[level], float(error.mean())
+    return ERROR_LUT[level], float(error.mean())
 
 
 def _score(record: StepRecord) -> str:
@@ -141,7 +141,7 @@ def step_view(rollout: Rollout, step: int, basis: PCABasis | None = None) -> Ste
             render = to_uint8_image(record.memory_render)
             hit = record.memory_render_mask
             if hit is not None:
-                render = _hatch(render, ~hit.numpy())
+                render = hatch_holes(render, ~hit.numpy())
             conditioning.append(Tile(f"{name} memory: pixel render", "rasterized point cloud, holes hatched", render))
             conditioning.append(_latent_tile(f"{name} memory: render re-encoded", f"latent, PCA colours; {covered}",
                                              record, basis, height, width))
@@ -149,7 +149,7 @@ def step_view(rollout: Rollout, step: int, basis: PCABasis | None = None) -> Ste
             conditioning.append(_latent_tile(f"{name} memory: warped latent", f"PCA colours; {covered}",
                                              record, basis, height, width))
             if record.conditioning_frame is not None:
-                decoded = _hatch(to_uint8_image(record.conditioning_frame), ~_upsample_mask(record.mask, height, width))
+                decoded = hatch_holes(to_uint8_image(record.conditioning_frame), ~_upsample_mask(record.mask, height, width))
                 conditioning.append(Tile(f"{name} memory: warped latent, decoded",
                                          "what the latent memory alone remembers", decoded))
     return StepView(step, len(rollout) - 1, frames, errors, conditioning)
@@ -226,7 +226,7 @@ def tile_row_html(heading: str, tiles: list[Tile], columns: int | None = None, i
 
 
 @functools.lru_cache(maxsize=4)
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+def label_font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)  # Pillow's bundled scalable font: no system font needed
 
 
@@ -239,7 +239,7 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, width:
     return text.rstrip() + "..."
 
 
-def _wrap(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, width: int, lines: int) -> list[str]:
+def wrap_text(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, width: int, lines: int) -> list[str]:
     """``text`` broken at spaces into at most ``lines`` lines of ``width`` pixels (the last one shortened)."""
     out: list[str] = []
     words = text.split(" ")
@@ -262,7 +262,7 @@ def step_view_image(view: StepView, columns: int | None = None, tile_width: int 
     Width and height are even (H.264's 4:2:0 sampling needs both).
     """
     columns = max(columns or 0, len(view.frames), len(view.conditioning), 1)
-    title_font, caption_font, heading_font = _font(14), _font(13), _font(17)
+    title_font, caption_font, heading_font = label_font(14), label_font(13), label_font(17)
     pad, line_height, text_height, heading_height = 8, 18, 58, 30  # a title of up to two lines, a caption of one
     tile_height = tile_width  # frames are square (the size rule); a taller one is scaled to fit
     row_height = text_height + tile_height + pad
@@ -275,7 +275,7 @@ def step_view_image(view: StepView, columns: int | None = None, tile_width: int 
         top = heading_height + row * row_height
         for column, tile in enumerate(tiles):
             left = pad + column * (tile_width + pad)
-            title = _wrap(draw, tile.title, title_font, tile_width, lines=2)
+            title = wrap_text(draw, tile.title, title_font, tile_width, lines=2)
             for index, line in enumerate(title):
                 draw.text((left, top + index * line_height), line, fill=(240, 240, 240), font=title_font)
             draw.text((left, top + len(title) * line_height + 1), _fit(draw, tile.caption, caption_font, tile_width),

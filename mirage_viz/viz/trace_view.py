@@ -30,7 +30,7 @@ from mirage_viz.rollout.records import Rollout
 from mirage_viz.rollout.trace import CellTrace, EarlierView, cell_of_pixel, pixels_of_cell, steps_of_points, trace_pixel
 from mirage_viz.viz.figures import cache_figure, plot_xyz, rollout_pca
 from mirage_viz.viz.pca import PCABasis
-from mirage_viz.viz.step_view import HOLE_COLORS, Tile, image_data_uri
+from mirage_viz.viz.step_view import HOLE_COLORS, Tile, hatch_holes, image_data_uri
 
 __all__ = ["CLICK_PICTURES", "ClickPicture", "MemoryTraceView", "TraceView", "click_figure", "click_picture",
            "click_scale", "pixel_of_click", "trace_cache_figure", "trace_overlay", "trace_view", "trace_view_html"]
@@ -130,7 +130,7 @@ def click_picture(rollout: Rollout, step: int, picture: str = "warped latent", b
         height, width = record.frame.shape[-2:]
         colors = F.interpolate(basis.image(record.conditioning_latent)[None], size=(height, width), mode="nearest")[0]
         holes = F.interpolate(record.mask[None, None].float(), size=(height, width), mode="nearest")[0, 0] < 0.5
-        image = _hatch(to_uint8_image(colors), holes.numpy())
+        image = hatch_holes(to_uint8_image(colors), holes.numpy())
         caption = f"step {step}: the {name} memory's warped latent (PCA colours, holes hatched)"
     elif picture == "warped latent":
         caption = "step 0 is the given first frame: no memory was read; its decoded frame"
@@ -363,16 +363,6 @@ def _scale_for(rollout: Rollout, size: int) -> int:
 def _enlarge(image: np.ndarray, scale: int) -> np.ndarray:
     """(H, W, 3) -> (H * scale, W * scale, 3), each pixel a block."""
     return image if scale == 1 else np.repeat(np.repeat(image, scale, axis=0), scale, axis=1)
-
-
-def _hatch(image: np.ndarray, holes: np.ndarray) -> np.ndarray:
-    """``image`` (H, W, 3) with ``holes`` (H, W) striped as the step view draws them (a copy)."""
-    rows, cols = np.ogrid[: holes.shape[0], : holes.shape[1]]
-    stripe = ((rows + cols) // max(2, holes.shape[1] // 64)) % 2 == 0
-    out = image.copy()
-    out[holes & stripe] = HOLE_COLORS[0]
-    out[holes & ~stripe] = HOLE_COLORS[1]
-    return out
 
 
 def _outlined(image: np.ndarray, boxes: list[tuple[int, ...]]) -> np.ndarray:

@@ -40,7 +40,7 @@ from mirage_viz.rollout.trace import (FIRST_HAND_TIE_BITS, PAPER_TIE_BITS, RuleO
                                       step_read)
 from mirage_viz.viz.figures import rollout_pca
 from mirage_viz.viz.pca import PCABasis
-from mirage_viz.viz.step_view import _ERROR_LUT, _font, _hatch, _wrap, image_data_uri
+from mirage_viz.viz.step_view import ERROR_LUT, hatch_holes, image_data_uri, label_font, wrap_text
 
 __all__ = ["STAGE_NAMES", "Lesson", "RuleOutcome", "Stage", "conditioning_under_rule", "revisited_step",
            "step_colors", "walkthrough", "walkthrough_html", "ztest_lesson"]
@@ -163,7 +163,7 @@ def _enlarge(image: torch.Tensor, side: int) -> np.ndarray:
 def _holes_on(picture: np.ndarray, holes: torch.Tensor) -> np.ndarray:
     """``picture`` with the cells of ``holes`` (h, w) bool hatched."""
     blocks = _cells_image(holes.numpy()[..., None], picture.shape[0])[..., 0]
-    return _hatch(picture, blocks)
+    return hatch_holes(picture, blocks)
 
 
 def _grid_lines(picture: np.ndarray, rows: int, cols: int, strength: float = 0.35) -> np.ndarray:
@@ -236,7 +236,7 @@ def _step_legend(colors: np.ndarray, steps: list[int], first_note: str = " (firs
 
 def _compose(rows: list[list[tuple[str, np.ndarray]]], legend: list[LegendEntry] = ()) -> np.ndarray:
     """Panels (title, picture) in rows, each titled above (up to two lines), and a legend under them, on white."""
-    title_font, legend_font = _font(15), _font(14)
+    title_font, legend_font = label_font(15), label_font(14)
     pad, line, title_lines = 12, 19, 2
     tile_w = max(picture.shape[1] for row in rows for _, picture in row)
     tile_h = max(picture.shape[0] for row in rows for _, picture in row)
@@ -258,7 +258,7 @@ def _compose(rows: list[list[tuple[str, np.ndarray]]], legend: list[LegendEntry]
         top = pad + r * row_h
         for c, (title, picture) in enumerate(row):
             left = pad + c * (tile_w + pad)
-            for index, text in enumerate(_wrap(draw, title, title_font, tile_w, lines=title_lines)):
+            for index, text in enumerate(wrap_text(draw, title, title_font, tile_w, lines=title_lines)):
                 draw.text((left, top + index * line), text, fill=_INK, font=title_font)
             canvas.paste(Image.fromarray(picture), (left, top + title_lines * line + 4))
     top = pad + len(rows) * row_h
@@ -268,7 +268,7 @@ def _compose(rows: list[list[tuple[str, np.ndarray]]], legend: list[LegendEntry]
         if kind == "fill":
             draw.rectangle(box, fill=color, outline=_SOFT_INK)
         elif kind == "hatch":
-            swatch = _hatch(np.full((16, 18, 3), 255, np.uint8), np.ones((16, 18), bool))
+            swatch = hatch_holes(np.full((16, 18, 3), 255, np.uint8), np.ones((16, 18), bool))
             canvas.paste(Image.fromarray(swatch), (x, y + 1))
         elif kind == "dot":
             draw.rectangle(box, fill=_ONE_POINT)
@@ -606,7 +606,7 @@ def _frames_picture(outcomes: tuple[RuleOutcome, RuleOutcome], truth: torch.Tens
         difference = (paper.frame - first.frame).abs().mean(dim=0)  # (H, W)
         level = (difference * (255 / _DIFFERENCE_RANGE)).round().clamp(0, 255).to(torch.uint8).numpy()
         rows[1].append((f"where the two frames differ: 0 (black) to {_DIFFERENCE_RANGE:g} and more (yellow)",
-                        _cells_image(_ERROR_LUT[level], side)))
+                        _cells_image(ERROR_LUT[level], side)))
     return _compose(rows)
 
 
