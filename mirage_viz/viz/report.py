@@ -164,9 +164,11 @@ def _trace_tables(rollout: Rollout) -> list[str]:
             owner = steps_of_points(rollout, "rgb", step, source)  # (H, W), -1 in holes
             height, width = owner.shape
             blocks = owner.reshape(rows, height // rows, cols, width // cols).permute(0, 2, 1, 3).reshape(rows, cols, -1)
-            votes = (blocks[..., None] == torch.arange(step)).sum(2)  # (rows, cols, step): pixels from each step
+            cell = torch.arange(rows * cols)[:, None].expand(-1, blocks.shape[-1])  # (cells, pixels per cell)
+            votes = torch.bincount((cell * (step + 1) + blocks.reshape(rows * cols, -1) + 1).flatten(),
+                                   minlength=rows * cols * (step + 1)).reshape(rows * cols, step + 1)[:, 1:]  # no holes
             table["rgb"] = {"pixels": blocks.shape[-1], "covered": (blocks >= 0).sum(-1).flatten().tolist(),
-                            "owner": votes.argmax(-1).flatten().tolist()}
+                            "owner": votes.argmax(-1).tolist()}  # the step most covered pixels came from
         members.append(f'"{step}":{json.dumps(table, separators=(",", ":"))}')
     return members
 
