@@ -160,7 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
                          help=f"transformers depth-estimation model (hub id or folder) used when depth is estimated (default: "
                          f"{DEFAULT_DEPTH_MODEL} for --image, else the embedded estimator); 'embedded' for the shipped "
                          "estimator, which is also the fallback when the model cannot be loaded")
-    rollout.add_argument("--depth-scale", type=float, default=3.0, help="median depth in metres given to relative depth predictions")
+    rollout.add_argument("--sequence", type=Path, default=None,
+                         help="a posed image sequence as the world: a nerfstudio transforms.json with its frames, a COLMAP "
+                         "text model with its images folder, or a RealEstate10K file clip.txt with its frames in "
+                         "clip/<timestamp>.png. Its first image is the first frame, its cameras the path (--steps picks "
+                         "evenly), its images the truth each step is scored against; depth is estimated")
+    rollout.add_argument("--depth-scale", type=float, default=None,
+                         help="median depth in metres: given to relative depth predictions (default 3); with --sequence, "
+                         "given to the first frame's estimated depth when the file has no sparse points to set it")
     rollout.add_argument("--vae", default=None, help="hub id or folder of an AutoencoderKL / AutoencoderTiny, or embedded-sharp: the embedded VAE "
                          "with a decoder trained to draw edges (default: embedded)")
     rollout.add_argument("--generator", default=None,
@@ -470,27 +477,34 @@ def _rollout(args: argparse.Namespace) -> int:
     from mirage_viz.outputs.writer import OutputParts, write_rollout
     from mirage_viz.scenes.photo import load_photo
     from mirage_viz.scenes.camera_files import read_cameras
+    from mirage_viz.scenes.sequence import load_sequence
 
     config = _config(args)
     config = _with_memory_setting(config, args.memory_setting)
     check_output_dir(args.out, args.overwrite)  # before any model runs
-    trajectory = None
+    trajectory, sequence = None, None
+    if args.sequence is not None and (args.image is not None or args.trajectory_file is not None):
+        raise ValueError("--sequence brings its first frame and its cameras; accepted: --sequence alone, or --image "
+                         "and --trajectory-file without it")
+    if args.sequence is not None:
+        sequence = load_sequence(args.sequence, args.size, args.steps, args.trajectory_format, args.depth_scale)
     if args.trajectory_file is not None:
         trajectory = read_cameras(args.trajectory_file, args.trajectory_format)
         if args.steps is not None and args.steps != trajectory.steps:
             trajectory = trajectory.subsample(args.steps)
     photo = load_photo(args.image, args.size, args.fov) if args.image is not None else None
     # every setting and camera checked before models load; on the CPU, the size against this machine too
-    plan_rollout(config, trajectory=trajectory, photo=photo, device=args.device)
+    plan = plan_rollout(config, trajectory=trajectory, photo=photo, device=args.device, sequence=sequence)
     check_decoder_sharpness_models(config.decoder.decoder_sharpness, args.vae, args.generator)
-    backbone = _backbone(args, photo=photo is not None)
+    backbone = _backbone(args, photo=photo is not None or sequence is not None)
     for notice in backbone.notices:
         print(f"mirage-viz rollout: note: {notice}", file=sys.stderr)
-    if photo is not None:
-        print(f"mirage-viz rollout: {photo.name} ({photo.original_size[0]}x{photo.original_size[1]}) as the first frame, "
-              f"field of view {photo.fov_degrees:.1f} degrees ({photo.fov_source})", file=sys.stderr)
+    first = photo if sequence is None else sequence.first_photo
+    if first is not None:
+        print(f"mirage-viz rollout: {first.name} ({first.original_size[0]}x{first.original_size[1]}) as the first frame, "
+              f"field of view {plan.setup.fov_degrees:.1f} degrees ({plan.setup.fov_source})", file=sys.stderr)
     with tqdm(desc="rollout", unit="step", disable=args.quiet, file=sys.stderr) as bar:
-        for rollout in iter_rollout(config, backbone=backbone, trajectory=trajectory, photo=photo):
+        for rollout in iter_rollout(config, backbone=backbone, trajectory=trajectory, photo=photo, sequence=sequence):
             bar.total = len(rollout.cameras)
             bar.update()
     parts = OutputParts(video=not args.no_video, ply=not args.no_ply, gif=args.gif)
@@ -544,7 +558,7 @@ def _backbone(args: argparse.Namespace, photo: bool):
 
     return build_backbone(vae=args.vae, generator=args.generator, depth=depth_model_for(args.depth_model, photo, args.depth),
                           prompt=args.prompt, device=args.device, cpu_offload=args.cpu_offload,
-                          depth_scale=args.depth_scale, guidance_scale=args.guidance)
+                          depth_scale=3.0 if args.depth_scale is None else args.depth_scale, guidance_scale=args.guidance)
 
 
 def main(argv: list[str] | None = None) -> int:

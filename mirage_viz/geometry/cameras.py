@@ -81,6 +81,11 @@ class Intrinsics:
             height=int(height),
         )
 
+    def cropped(self, left: int, top: int, width: int, height: int) -> Intrinsics:
+        """The same camera seen through the window of ``width`` x ``height`` pixels whose top-left pixel is
+        (``left``, ``top``): the principal point moves by the window's corner, the focal lengths stay."""
+        return Intrinsics(fx=self.fx, fy=self.fy, cx=self.cx - left, cy=self.cy - top, width=int(width), height=int(height))
+
     @property
     def matrix(self) -> torch.Tensor:
         """The 3x3 calibration matrix K (float64): ``[[fx, 0, cx], [0, fy, cy], [0, 0, 1]]``."""

@@ -20,6 +20,7 @@ from mirage_viz.options import OptionGroup
 from mirage_viz.rollout.step_cost import MEASURED, check_step_fits_machine
 from mirage_viz.scenes.depth_errors import parse_depth_errors
 from mirage_viz.scenes.photo import DEFAULT_FOV_DEGREES, Photo
+from mirage_viz.scenes.sequence import ImageSequence
 from mirage_viz.scenes.trajectories import MAX_STEPS, Trajectory, check_trajectory_name, make_trajectory
 from mirage_viz.scenes.worlds import DEFAULT_WORLD, WORLD_NAMES, SyntheticWorld, make_world
 
@@ -197,10 +198,10 @@ def option_groups() -> dict[str, type[OptionGroup]]:
 class RolloutSetup:
     """What a rollout's config resolved to, as it runs (on :attr:`Rollout.setup` and in ``summary.json``)."""
 
-    first_frame: Literal["world", "photo"]  # the world's view at the first camera, or a photo
-    world: str | None  # the world and its seed (None for a photo)
+    first_frame: Literal["world", "photo", "sequence"]  # the world's view at the first camera, a photo, or a sequence's
+    world: str | None  # the world and its seed (None for a photo or a sequence)
     world_seed: int | None
-    photo: str | None  # the photo's file name (None for a world)
+    photo: str | None  # the photo's file name (a sequence: its first image's; None for a world)
     trajectory: str  # a preset's name (maybe "+back_to_start"), or "custom" for poses given as a trajectory
     steps: int  # generated steps after the first frame (a drive: so far)
     size: int  # square frames, pixels
@@ -211,6 +212,9 @@ class RolloutSetup:
     depth_source: DepthSource  # what lifts generated frames: the world's true depth, or the estimator
     num_inference_steps: int | None  # denoising steps per frame (None: planned without a backbone)
     depth_errors: str = ""  # the errors put on the true depth, as a canonical spec ("": the exact truth)
+    sequence: str | None = None  # a posed image sequence's camera file, format and frames ("transforms.json (nerfstudio, 13 frames)")
+    depth_scale: float = 1.0  # the factor on estimated depth that puts it in the poses' units (a sequence's rule)
+    depth_scale_rule: str = ""  # the rule that gave it (ImageSequence.depth_factor); "" where no rule applies
 
     def to_dict(self) -> dict:
         return asdict(self) | {"intrinsics": self.intrinsics.to_dict()}
@@ -235,19 +239,30 @@ def plan_rollout(
     world: SyntheticWorld | None = None,
     backbone: Backbone | None = None,
     device: str | torch.device | None = None,
+    sequence: ImageSequence | None = None,
 ) -> RolloutPlan:
     """Check a rollout's inputs, resolve what will run and lay out its cameras, without running any model.
 
     A photo brings its own size, field of view and intrinsics, and no truth (depth is estimated); a trajectory
-    brings its steps. Raises ``ValueError`` naming the first problem: a bad setting, or (for a synthetic world)
+    brings its steps; a camera file's intrinsics, cut as the photo was, replace the photo's unless a field of view is
+    set. A posed image sequence is its first frame as a photo with its file's trajectory. Raises ``ValueError`` naming the first problem: a bad setting, or (for a synthetic world)
     the first step whose camera stands outside the room or in an object. ``backbone`` (when given) sets the size
     rule and the default denoising steps; without one, sizes must be multiples of 32 (the embedded models' rule).
     On the CPU (the backbone's device, else ``device`` as ``build_backbone`` takes it, else the CPU) a size whose
     step is estimated beyond this machine is refused with the estimate (``rollout.step_cost``); CUDA has no such bound.
     """
     config = config or RolloutConfig()
-    own_intrinsics = photo is None and trajectory is not None and trajectory.intrinsics is not None and config.fov_degrees is None
-    if photo is not None:
+    if sequence is not None:
+        if photo is not None or trajectory is not None or world is not None:
+            raise ValueError("a posed image sequence brings its first frame and its cameras; accepted: a sequence alone, "
+                             "or a photo, a world and a trajectory without one")
+        photo, trajectory = sequence.first_photo, sequence.trajectory
+    own_intrinsics = (trajectory is not None and trajectory.intrinsics is not None and config.fov_degrees is None
+                      and (photo is None or photo.fov_source != "setting"))
+    if photo is not None and own_intrinsics:  # the file's intrinsics, cut as the photo was
+        size, fov_source, depth_source = int(photo.image.shape[-1]), "file", "estimated"
+        fov = photo.intrinsics_from(trajectory.intrinsics[0], f"the camera file {trajectory.name!r}").fov_x_degrees
+    elif photo is not None:
         size, fov, fov_source, depth_source = int(photo.image.shape[-1]), photo.fov_degrees, photo.fov_source, "estimated"
     elif own_intrinsics:
         size, fov, fov_source, depth_source = config.size, trajectory.intrinsics[0].fov_x_degrees, "file", config.depth_source
@@ -280,19 +295,24 @@ def plan_rollout(
         backbone.check_decoder_sharpness(config.decoder.decoder_sharpness)  # the embedded VAE's decoder only
     world = None if photo is not None else world or make_world(config.world, config.world_seed)
     trajectory = trajectory or make_trajectory(name, steps, config.magnitude)
-    base = photo.intrinsics if photo is not None else Intrinsics.from_fov(size, size, fov)
-    cameras = trajectory.cameras(base, own_intrinsics=own_intrinsics)
+    if photo is not None and own_intrinsics:
+        where = f"the camera file {trajectory.name!r}"
+        cameras = [Camera(photo.intrinsics_from(k, where), pose) for k, pose in zip(trajectory.intrinsics, trajectory.camera_to_world)]
+    else:
+        base = photo.intrinsics if photo is not None else Intrinsics.from_fov(size, size, fov)
+        cameras = trajectory.cameras(base, own_intrinsics=own_intrinsics)
     _check_fields_of_view(cameras)
     if world is not None:  # every camera must stand in the room, out of every object
         world.check_cameras(cameras)
     setup = RolloutSetup(
-        first_frame="photo" if photo is not None else "world", world=None if photo is not None else config.world,
+        first_frame="sequence" if sequence is not None else "photo" if photo is not None else "world", world=None if photo is not None else config.world,
         world_seed=None if photo is not None else config.world_seed, photo=None if photo is None else photo.name,
         trajectory=name, steps=steps, size=size, fov_degrees=float(fov),
         fov_source=fov_source, intrinsics=cameras[0].intrinsics,
         intrinsics_vary=any(c.intrinsics != cameras[0].intrinsics for c in cameras),
         depth_source=depth_source, num_inference_steps=inference_steps,
-        depth_errors=parse_depth_errors(config.depth_errors).spec)
+        depth_errors=parse_depth_errors(config.depth_errors).spec,
+        sequence=None if sequence is None else sequence.source)
     return RolloutPlan(config=config, setup=setup, world=world, trajectory=trajectory, cameras=cameras)
 
 

@@ -7,6 +7,7 @@ so the differences between their rollouts come from memory alone.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -21,6 +22,7 @@ from mirage_viz.rollout.records import Rollout, StepRecord
 from mirage_viz.rollout.step import StageTimer, run_step
 from mirage_viz.scenes.depth_errors import depth_abs_rel, hole_fraction, parse_depth_errors
 from mirage_viz.scenes.photo import Photo, load_photo
+from mirage_viz.scenes.sequence import ImageSequence, load_sequence
 from mirage_viz.scenes.trajectories import Trajectory
 from mirage_viz.scenes.worlds import Render, SyntheticWorld
 
@@ -68,10 +70,13 @@ class RolloutEngine:
         world: SyntheticWorld | None = None,
         trajectory: Trajectory | None = None,
         photo: Photo | None = None,
+        sequence: ImageSequence | None = None,
     ) -> None:
         self.backbone = backbone or load_embedded_backbone()
-        self.photo = photo
-        plan = plan_rollout(config, trajectory=trajectory, photo=photo, world=world, backbone=self.backbone)
+        self.photo = photo if sequence is None else sequence.first_photo
+        self.sequence = sequence
+        plan = plan_rollout(config, trajectory=trajectory, photo=photo, world=world, backbone=self.backbone,
+                            sequence=sequence)
         self.config, self.setup, self.world = plan.config, plan.setup, plan.world
         self.backbone = self.backbone.with_decoder_sharpness(self.config.decoder.decoder_sharpness)  # itself at 0
         self.trajectory, self.cameras = plan.trajectory, plan.cameras
@@ -82,6 +87,11 @@ class RolloutEngine:
         factor = self.backbone.downsample_factor
         self.latent_shape = (self.backbone.latent_channels, size // factor, size // factor)
         self._undo: list[dict[str, object]] = []  # per step run: every memory's snapshot from before it
+        self.depth_factor = 1.0  # on estimated depth: a sequence's poses and the estimator agree in units
+        if sequence is not None:
+            first_depth = self.backbone.estimate_depth(self.photo.image)  # [H, W]
+            self.depth_factor, rule = sequence.depth_factor(first_depth, self.cameras[0])
+            self.setup = replace(self.setup, depth_scale=self.depth_factor, depth_scale_rule=rule)
 
     def __len__(self) -> int:
         return len(self.cameras)
@@ -116,7 +126,7 @@ class RolloutEngine:
         step = self.steps_done
         before = {name: memory.snapshot() for name, memory in self.memories.items()}
         try:
-            truth = None if self.world is None else self.world.render(camera)
+            truth = self._truth(step, camera)
             if step == 0:
                 records = self._first_step(camera, truth)
             else:
@@ -154,6 +164,16 @@ class RolloutEngine:
                        snapshots={name: [] for name in fused},
                        memory_info={name: memory.info() for name, memory in self.memories.items()})
 
+    def _truth(self, step: int, camera: Camera) -> Render | None:
+        """What ``step`` is scored against: the world's view at ``camera``, or a sequence's real frame when ``camera``
+        is the one the file gave for that step (no depth); None for a photo, or a sequence driven elsewhere."""
+        if self.world is not None:
+            return self.world.render(camera)
+        planned = self.sequence is not None and step < len(self.cameras) and self.cameras[step].intrinsics == camera.intrinsics
+        if planned and torch.equal(self.cameras[step].camera_to_world, camera.camera_to_world):
+            return Render(rgb=self.sequence.truth(step), depth=None)
+        return None
+
     def _depth(self, frame: torch.Tensor, truth: Render | None, step: int) -> tuple[torch.Tensor, str]:
         """The depth (H, W) that lifts ``frame`` at ``step`` and its source: the true depth with the config's errors
         (NaN in holes), or the estimator's."""
@@ -162,14 +182,15 @@ class RolloutEngine:
                 return truth.depth, "truth"
             noise = torch.Generator().manual_seed(_DEPTH_ERROR_SEEDS + self.config.seed * 1_000_003 + step)
             return self.depth_errors.apply(truth.depth, noise), "truth"
-        return self.backbone.estimate_depth(frame), "estimated"
+        depth = self.backbone.estimate_depth(frame)  # [H, W] in the estimator's units
+        return (depth if self.depth_factor == 1.0 else depth * self.depth_factor), "estimated"
 
     def _depth_record(self, depth: torch.Tensor, depth_source: str, truth: Render | None) -> dict[str, object]:
         """What a record says of the depth it used: its errors, its distance from the truth, its holes."""
         return {"depth_source": depth_source,
                 "depth_model": self.backbone.depth_name if depth_source == "estimated" else None,
                 "depth_errors": self.depth_errors.spec if depth_source == "truth" else "",
-                "depth_abs_rel": None if truth is None else depth_abs_rel(depth, truth.depth),
+                "depth_abs_rel": None if truth is None or truth.depth is None else depth_abs_rel(depth, truth.depth),
                 "depth_holes": hole_fraction(depth)}
 
     def _first_step(self, camera: Camera, truth: Render | None) -> dict[str, StepRecord]:
@@ -229,6 +250,7 @@ def iter_rollout(
     backbone: Backbone | None = None,
     trajectory: Trajectory | None = None,
     photo: Photo | str | Path | None = None,
+    sequence: ImageSequence | str | Path | None = None,
 ) -> Iterator[Rollout]:
     """Stream a rollout: yields the same growing :class:`Rollout` after each step (caches included).
 
@@ -237,11 +259,16 @@ def iter_rollout(
     The photo's size and field of view replace ``config.size`` and ``config.fov_degrees``: a path is
     loaded at ``config.size`` with its EXIF field of view (else 60 degrees); to choose the field of view,
     pass ``load_photo(path, size, fov_degrees)``.
+    ``sequence`` (an :class:`~mirage_viz.scenes.sequence.ImageSequence` or the path of its camera file) is the world:
+    its first image the first frame, its cameras the trajectory, its images the truth each step is scored against;
+    a path is read at ``config.size`` with every pose (``load_sequence(path, size, steps)`` to subsample).
     Inputs are checked and the models loaded before the first step runs.
     """
     if photo is not None and not isinstance(photo, Photo):
         photo = load_photo(photo, (config or RolloutConfig()).size)
-    engine = RolloutEngine(config, backbone=backbone, trajectory=trajectory, photo=photo)
+    if sequence is not None and not isinstance(sequence, ImageSequence):
+        sequence = load_sequence(sequence, (config or RolloutConfig()).size)
+    engine = RolloutEngine(config, backbone=backbone, trajectory=trajectory, photo=photo, sequence=sequence)
     rollout = engine.new_rollout(list(engine.cameras))
     for records, camera in zip(engine, engine.cameras):
         rollout.append(records, camera, engine.caches())
@@ -254,13 +281,14 @@ def run_rollout(
     trajectory: Trajectory | None = None,
     on_step: Callable[[int, Rollout], None] | None = None,
     photo: Photo | str | Path | None = None,
+    sequence: ImageSequence | str | Path | None = None,
 ) -> Rollout:
     """Run a whole rollout and keep every record and the final caches.
 
-    ``on_step(step, rollout)`` is called as each step finishes; ``photo`` as in :func:`iter_rollout`.
+    ``on_step(step, rollout)`` is called as each step finishes; ``photo`` and ``sequence`` as in :func:`iter_rollout`.
     """
     rollout = None
-    for rollout in iter_rollout(config, backbone=backbone, trajectory=trajectory, photo=photo):
+    for rollout in iter_rollout(config, backbone=backbone, trajectory=trajectory, photo=photo, sequence=sequence):
         if on_step is not None:
             on_step(len(rollout) - 1, rollout)
     return rollout

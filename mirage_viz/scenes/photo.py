@@ -31,13 +31,14 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from mirage_viz.geometry.cameras import FOV_RANGE, Intrinsics, check_fov_degrees
 from mirage_viz.inputs import open_input_file
 
-__all__ = ["DEFAULT_FOV_DEGREES", "MAX_ASPECT_RATIO", "MAX_FILE_BYTES", "MAX_PIXELS", "MIN_SIDE", "PHOTOS_DIR", "Photo", "load_photo", "sample_photos"]
+__all__ = ["ASPECT_TOLERANCE", "DEFAULT_FOV_DEGREES", "MAX_ASPECT_RATIO", "MAX_FILE_BYTES", "MAX_PIXELS", "MIN_SIDE", "PHOTOS_DIR", "Photo", "centre_square", "load_photo", "sample_photos"]
 
 DEFAULT_FOV_DEGREES = 60.0
 MAX_PIXELS = 50_000_000  # refuse larger images before decoding them
 MAX_ASPECT_RATIO = 8.0  # longest side / shortest side: a panorama, not a strip
 MAX_FILE_BYTES = 256 * 2**20
 MIN_SIDE = 32
+ASPECT_TOLERANCE = 0.01  # a camera file and a photo of the same camera differ in aspect by rounding only
 PHOTOS_DIR = Path(str(importlib.resources.files("mirage_viz") / "assets" / "photos"))  # package data
 _DIAGONAL_35MM = math.hypot(36.0, 24.0)  # mm: "35 mm equivalent" focal lengths refer to this diagonal
 _EXIF_IFD, _FOCAL_35MM = 0x8769, 0xA405
@@ -57,6 +58,20 @@ class Photo:
     def intrinsics(self) -> Intrinsics:
         size = self.image.shape[-1]
         return Intrinsics.from_fov(size, size, self.fov_degrees)
+
+    def intrinsics_from(self, file: Intrinsics, where: str = "the camera file") -> Intrinsics:
+        """A camera file's intrinsics ``file`` (at its own image size) as they see this photo's square: scaled to the
+        photo's size, then cut as the photo was (:func:`centre_square`) and scaled to the model size. A file whose
+        image has another shape than the photo is refused: its intrinsics would not describe these pixels."""
+        width, height = self.original_size
+        if abs(file.width / file.height - width / height) > ASPECT_TOLERANCE * width / height:
+            raise ValueError(f"{self.name} is {width} x {height} pixels but {where} describes images of {file.width} x "
+                             f"{file.height}, another shape; accepted: a photo of the shape the file's intrinsics "
+                             f"describe (crop or pad the photo to {file.width / file.height:.3f}:1), or --fov to use "
+                             "the photo alone with the file's poses")
+        size = self.image.shape[-1]
+        left, top, side, _ = centre_square(width, height, size)
+        return file.scaled_to(width, height).cropped(left, top, side, side).scaled_to(size, size)
 
 
 def sample_photos() -> list[Path]:
@@ -108,12 +123,19 @@ def _reducible(image: Image.Image) -> Image.Image:
     return image
 
 
-def _centre_square(image: Image.Image, size: int) -> Image.Image:
-    """The centre square of ``image``, box-reduced by a whole factor to no less than ``2 * size`` a side."""
-    width, height = image.size
+def centre_square(width: int, height: int, size: int) -> tuple[int, int, int, int]:
+    """The square a photo of ``width`` x ``height`` pixels is cut to, as ``(left, top, side, factor)``: centred, its
+    side a whole multiple of the ``factor`` it is box-reduced by (to no less than ``2 * size`` a side), so that
+    the crop and its intrinsics (:meth:`Photo.intrinsics_from`) are exact."""
     side = min(width, height)
-    left, top = (width - side) // 2, (height - side) // 2
     factor = max(1, side // (2 * size))
+    side -= side % factor
+    return (width - side) // 2, (height - side) // 2, side, factor
+
+
+def _centre_square(image: Image.Image, size: int) -> Image.Image:
+    """The centre square of ``image`` (:func:`centre_square`), box-reduced by a whole factor."""
+    left, top, side, factor = centre_square(*image.size, size)
     return _reducible(image).reduce(factor, box=(left, top, left + side, top + side))
 
 

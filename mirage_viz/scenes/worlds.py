@@ -27,10 +27,11 @@ PLAIN, CHECKER, STRIPES, WAVES = 0, 1, 2, 3
 
 @dataclass
 class Render:
-    """A rendered view: rgb (3, H, W) in [0, 1] and metric depth (H, W) > 0."""
+    """A rendered view: rgb (3, H, W) in [0, 1] and metric depth (H, W) > 0 (None: a real frame, whose depth
+    nobody measured)."""
 
     rgb: torch.Tensor
-    depth: torch.Tensor
+    depth: torch.Tensor | None
 
 
 @dataclass

@@ -12,13 +12,16 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+import torch
+
 from mirage_viz.geometry.cameras import Camera, Intrinsics, invert_pose
 from mirage_viz.geometry.conventions import quaternion_wxyz_from_rotation, rotation_from_quaternion_wxyz
 from mirage_viz.scenes.camera_files.text import (NumberedLines, camera_to_world_from_world_to_camera, check_cameras,
                                                  check_pose_count, file_intrinsics, parse_numbers, trajectory_from_file)
 from mirage_viz.scenes.trajectories import Trajectory
 
-__all__ = ["FILES", "check_colmap_output", "is_colmap_path", "read_colmap", "write_colmap", "write_colmap_files"]
+__all__ = ["FILES", "check_colmap_output", "colmap_image_names", "is_colmap_path", "read_colmap", "read_colmap_points",
+           "write_colmap", "write_colmap_files"]
 
 MAX_IMAGES_BYTES = 8 * 2**30  # read line by line: real POINTS2D lines are long, and only 10,000 images are kept
 # model -> its parameters; the first 3 (f cx cy) or 4 (fx fy cx cy) are the pinhole, the rest distortion (must be 0)
@@ -78,17 +81,18 @@ def _natural_key(name: str) -> list[str | int]:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
-def read_colmap(path: str | Path) -> Trajectory:
-    """OpenCV ``camera_to_world`` poses and intrinsics from a COLMAP text model (the folder, or the path of its
-    ``images.txt`` or ``cameras.txt``), ordered by image NAME in natural order (``frame_2`` before ``frame_10``):
-    a capture's frame order. The trajectory is named after the folder."""
+def _model_folder(path: str | Path) -> Path:
     path = Path(path)
     if not is_colmap_path(path):
         raise ValueError(f"{path} is not a COLMAP text model; accepted: a folder with cameras.txt and images.txt, or "
                          "the path of either (convert a binary model with colmap model_converter --output_type TXT)")
-    folder = path if path.is_dir() else path.parent
-    cameras = _read_cameras(folder / "cameras.txt")
-    images = []  # (name, line number, [image id, qw qx qy qz, tx ty tz], camera id)
+    return path if path.is_dir() else path.parent
+
+
+def _read_images(folder: Path, cameras: dict[int, Intrinsics]) -> list[tuple[str, int, list[float], int, int]]:
+    """``images.txt``'s images as (NAME, line, [IMAGE_ID qw qx qy qz tx ty tz], CAMERA_ID, IMAGE_ID), in the order of
+    their names (natural: ``frame_2`` before ``frame_10``), a capture's frame order."""
+    images = []
     seen: dict[int, int] = {}  # image id -> its line
     with NumberedLines(folder / "images.txt", "COLMAP images.txt", MAX_IMAGES_BYTES) as lines:
         for line in lines.data_lines():
@@ -105,11 +109,20 @@ def read_colmap(path: str | Path) -> Trajectory:
             camera_id = _colmap_id(fields[8], "CAMERA_ID", lines)
             if camera_id not in cameras:
                 raise lines.error(f"CAMERA_ID {camera_id} is not in cameras.txt; accepted: one of {sorted(cameras)[:20]}")
-            images.append((fields[9], lines.number, numbers, camera_id))
+            images.append((fields[9], lines.number, numbers, camera_id, image_id))
             lines.skip_line()  # POINTS2D
-    images.sort(key=lambda image: _natural_key(image[0]))
+    return sorted(images, key=lambda image: _natural_key(image[0]))
+
+
+def read_colmap(path: str | Path) -> Trajectory:
+    """OpenCV ``camera_to_world`` poses and intrinsics from a COLMAP text model (the folder, or the path of its
+    ``images.txt`` or ``cameras.txt``), ordered by image NAME in natural order (``frame_2`` before ``frame_10``):
+    a capture's frame order. The trajectory is named after the folder."""
+    folder = _model_folder(path)
+    cameras = _read_cameras(folder / "cameras.txt")
+    images = _read_images(folder, cameras)
     poses = []
-    for _, number, numbers, _ in images:
+    for _, number, numbers, _, _ in images:
         where = f"COLMAP images.txt file {folder / 'images.txt'} line {number}"
         try:
             rotation = rotation_from_quaternion_wxyz(numbers[1:5])  # (3, 3) world-to-camera
@@ -118,6 +131,33 @@ def read_colmap(path: str | Path) -> Trajectory:
         poses.append(camera_to_world_from_world_to_camera(rotation, numbers[5:8], where))
     intrinsics = [cameras[image[3]] for image in images]
     return trajectory_from_file(folder, "COLMAP", folder.name, poses, intrinsics)
+
+
+def colmap_image_names(path: str | Path) -> list[tuple[str, int]]:
+    """(NAME, IMAGE_ID) of a COLMAP text model's images, in :func:`read_colmap`'s order."""
+    folder = _model_folder(path)
+    return [(image[0], image[4]) for image in _read_images(folder, _read_cameras(folder / "cameras.txt"))]
+
+
+def read_colmap_points(path: str | Path, image_id: int, max_points: int = 1_000_000) -> torch.Tensor:
+    """The world positions (N, 3) of the sparse points in ``points3D.txt`` whose track holds ``image_id`` (the points
+    that image sees); (0, 3) when the model has no ``points3D.txt`` or none of its points are seen there.
+    Lines: ``POINT3D_ID X Y Z R G B ERROR TRACK[] as (IMAGE_ID, POINT2D_IDX)``."""
+    file = _model_folder(path) / "points3D.txt"
+    points: list[list[float]] = []
+    if not file.is_file():
+        return torch.zeros(0, 3, dtype=torch.float64)
+    with NumberedLines(file, "COLMAP points3D.txt", MAX_IMAGES_BYTES) as lines:
+        for line in lines.data_lines():
+            fields = line.split()
+            if len(fields) < 8 or len(fields) % 2:
+                raise lines.error(f"{len(fields)} columns; accepted: POINT3D_ID X Y Z R G B ERROR, then pairs of "
+                                  "IMAGE_ID POINT2D_IDX")
+            if str(image_id) in fields[8::2]:
+                points.append(parse_numbers(fields[1:4], lines.where, "X Y Z"))
+                if len(points) > max_points:
+                    raise lines.error(f"over {max_points:,} points seen by image {image_id}; accepted: at most that")
+    return torch.tensor(points, dtype=torch.float64).reshape(-1, 3)  # [N, 3] world
 
 
 def write_colmap(cameras: Sequence[Camera], path: str | Path, name: str = "custom") -> list[Path]:

@@ -19,7 +19,7 @@ from mirage_viz.scenes.camera_files.text import (check_cameras, check_pose, chec
                                                  json_numbers, read_name, trajectory_from_file, write_text_atomically)
 from mirage_viz.scenes.trajectories import Trajectory
 
-__all__ = ["read_nerfstudio", "write_nerfstudio"]
+__all__ = ["nerfstudio_file_paths", "read_nerfstudio", "write_nerfstudio"]
 
 WHAT = "nerfstudio transforms"
 INTRINSIC_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h")
@@ -67,6 +67,18 @@ def read_nerfstudio(path: str | Path) -> Trajectory:
     own = data.get("mirage_viz")
     return trajectory_from_file(path, WHAT, read_name(own.get("name") if isinstance(own, dict) else None, path),
                                 poses, intrinsics)
+
+
+def nerfstudio_file_paths(path: str | Path) -> list[str]:
+    """Each frame's ``file_path`` (the image, relative to the file's folder), in :func:`read_nerfstudio`'s order."""
+    data = read_json_file(path, WHAT)
+    frames = data.get("frames") if isinstance(data, dict) else None
+    paths = [frame.get("file_path") if isinstance(frame, dict) else None for frame in frames or []]
+    for index, file_path in enumerate(paths):
+        if not isinstance(file_path, str) or not file_path.strip() or len(file_path) > 4096:
+            raise ValueError(f"{WHAT} file {path} frames[{index}] has no 'file_path'; accepted: each frame's image as "
+                             "a path relative to the file's folder (images/frame_00000.png)")
+    return paths
 
 
 def _keys(k: Intrinsics) -> dict:

@@ -23,7 +23,8 @@ from mirage_viz.scenes.camera_files.text import (NumberedLines, camera_to_world_
                                                  trajectory_from_file, write_text_atomically)
 from mirage_viz.scenes.trajectories import Trajectory
 
-__all__ = ["DEFAULT_IMAGE_SIZE", "is_realestate10k_file", "is_url_line", "read_realestate10k", "write_realestate10k"]
+__all__ = ["DEFAULT_IMAGE_SIZE", "is_realestate10k_file", "is_url_line", "read_realestate10k", "realestate10k_timestamps",
+           "write_realestate10k"]
 
 WHAT = "RealEstate10K camera"
 COLUMNS = 19
@@ -84,6 +85,21 @@ def read_realestate10k(path: str | Path, image_size: tuple[int, int] = DEFAULT_I
         world_to_camera = torch.tensor(row[7:], dtype=torch.float64).reshape(3, 4)  # (3, 4) OpenCV
         poses.append(camera_to_world_from_world_to_camera(world_to_camera[:, :3], world_to_camera[:, 3], where))
     return trajectory_from_file(path, WHAT, read_name(name, path), poses, intrinsics)
+
+
+def realestate10k_timestamps(path: str | Path) -> list[str]:
+    """Each frame's timestamp (microseconds, as written: the name of its image, ``<timestamp>.png``), in
+    :func:`read_realestate10k`'s order."""
+    stamps = []
+    with NumberedLines(path, WHAT) as lines:
+        for line in lines.data_lines():
+            if not stamps and is_url_line(line):
+                continue
+            stamp = line.split()[0]
+            if not stamp.isdigit() or len(stamp) > 20:
+                raise lines.error(f"timestamp {stamp[:40]!r} is not a whole number of microseconds; accepted: {LAYOUT}")
+            stamps.append(stamp)
+    return stamps
 
 
 def write_realestate10k(cameras: Sequence[Camera], path: str | Path, name: str = "custom") -> list[Path]:
