@@ -6,7 +6,7 @@ The package is built in layers, each importing only the ones before it (``tests/
 
 0. base: ``checks``, ``image``, ``inputs``, ``metrics``, ``options``
 1. ``geometry``: cameras, rays and poses, projection, the splat, depth downsampling
-2. ``memories`` (latent, RGB, none) and ``models`` (VAE, denoiser, depth, hub access)
+2. ``memories`` (latent, RGB, none), ``models`` (VAE, denoiser, depth, hub access), ``consistency`` (no-truth scores)
 3. ``backbone`` (the models together) and ``scenes`` (worlds, trajectories, photos, training views)
 4. ``rollout``: config and setup, one step, the engine, records, drive mode
 5. ``viz`` (pictures of a rollout) and ``training``

@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "mirage_viz"
 LAYERS = [
     {"checks", "image", "inputs", "metrics", "options"},
     {"geometry"},
-    {"memories", "models"},
+    {"memories", "models", "consistency"},
     {"backbone", "scenes"},
     {"rollout"},
     {"viz", "training"},
