@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from mirage_viz.geometry import Camera, backproject_depth, check_depth, project_points, rows_with_depth
 from mirage_viz.image import to_uint8_image
 
-__all__ = ["CameraError", "StepConsistency", "camera_control_error", "consistency_scores", "flow_agreement",
+__all__ = ["CameraError", "RolloutConsistency", "StepConsistency", "camera_control_error", "consistency_scores", "flow_agreement",
            "mean_scores", "reprojection_error"]
 
 View = tuple[torch.Tensor, torch.Tensor, Camera]  # (frame (3, H, W), depth (H, W), camera)
@@ -45,6 +45,7 @@ MIN_BASELINE_M = 1e-6  # asked camera centres closer than this: a pure rotation,
 DEPTH_AGREEMENT = 0.05  # a pixel lands on the surface an earlier frame saw when its depth is within 5% of that frame's
 FLOW_TOLERANCE_PX = 1.0  # forward and backward flow must cancel to within 1 px ...
 FLOW_TOLERANCE_SHARE = 0.05  # ... or 5% of the flow's length, whichever is larger (long flow is less precise)
+MAX_EARLIER_VIEWS = 6  # earlier frames a frame is reprojected into: the nearest cameras (a step's cost stays bounded)
 DECIMALS = 4  # digits kept by StepConsistency.to_dict: well below any difference that means something
 
 
@@ -308,25 +309,65 @@ def flow_agreement(frame_a: torch.Tensor, frame_b: torch.Tensor) -> float:
 
 # -- a rollout -------------------------------------------------------------------------------------------------------
 
+class RolloutConsistency:
+    """One memory's rollout scored as it grows: :meth:`add` each frame (the first included) with its depth and camera
+    and get its :class:`StepConsistency` (None for the first); :meth:`undo` takes the last back out.
+
+    Camera control and flow compare frame t with frame t - 1; reprojection compares it with the ``MAX_EARLIER_VIEWS``
+    earlier frames whose cameras stand nearest (so a step costs the same however long the rollout, and a return to
+    an earlier place is compared with the frames first made there). Each frame is described by SIFT once.
+    """
+
+    def __init__(self) -> None:
+        self._views: list[View] = []
+        self._grays: list[np.ndarray] = []  # [H, W] uint8 each
+        self._features: list[Features] = []
+
+    def __len__(self) -> int:
+        return len(self._views)
+
+    def add(self, frame: torch.Tensor, depth: torch.Tensor, camera: Camera) -> StepConsistency | None:
+        """Score ``frame`` (3, H, W) with its ``depth`` (H, W; NaN holes) at ``camera`` against the frames before it."""
+        view = _check_view(frame, depth, camera, f"frame {len(self)}")
+        gray = _gray(view[0])
+        features = _features(gray)
+        score = None
+        if self._views:
+            previous = self._views[-1][2]
+            control = _camera_error(self._features[-1], features, previous, camera)
+            score = StepConsistency(
+                step=len(self), camera_rotation_error_deg=control.rotation_deg,
+                camera_direction_error_deg=control.direction_deg, camera_matches=control.matches,
+                reprojection_error=_reprojection_error(view, self._nearest(camera)),
+                flow_agreement=_flow_agreement(self._grays[-1], gray))
+        self._views.append(view)
+        self._grays.append(gray)
+        self._features.append(features)
+        return score
+
+    def undo(self) -> None:
+        """Forget the last frame added."""
+        for kept in (self._views, self._grays, self._features):
+            kept.pop()
+
+    def _nearest(self, camera: Camera) -> list[View]:
+        """The ``MAX_EARLIER_VIEWS`` earlier views whose camera centres are nearest ``camera``'s (the latest on ties)."""
+        centre = camera.camera_to_world[:3, 3]
+        distances = [float((view[2].camera_to_world[:3, 3] - centre).norm()) for view in self._views]
+        order = sorted(range(len(distances)), key=lambda index: (distances[index], -index))
+        return [self._views[index] for index in sorted(order[:MAX_EARLIER_VIEWS])]
+
+
 def consistency_scores(frames: Sequence[torch.Tensor], depths: Sequence[torch.Tensor], cameras: Sequence[Camera]
                        ) -> list[StepConsistency]:
     """The scores of every generated step of a rollout (``frames[0]`` is the given first frame, which gets no entry:
-    the list holds steps 1..T): camera control error and flow agreement from frame t - 1 to frame t, reprojection
-    error of frame t into frames 0..t - 1. Each frame is converted to numpy and described by SIFT once."""
+    the list holds steps 1..T), as :class:`RolloutConsistency` gives them step by step."""
     if not len(frames) == len(depths) == len(cameras):
         raise ValueError(f"one depth and one camera per frame: got {len(frames)} frames, {len(depths)} depths and "
                          f"{len(cameras)} cameras")
-    views = [_check_view(*view, f"frame {t}") for t, view in enumerate(zip(frames, depths, cameras, strict=True))]
-    grays = [_gray(frame) for frame, _, _ in views]  # [H, W] uint8 each
-    features = [_features(gray) for gray in grays]
-    scores = []
-    for t in range(1, len(views)):
-        camera = _camera_error(features[t - 1], features[t], cameras[t - 1], cameras[t])
-        scores.append(StepConsistency(
-            step=t, camera_rotation_error_deg=camera.rotation_deg, camera_direction_error_deg=camera.direction_deg,
-            camera_matches=camera.matches, reprojection_error=_reprojection_error(views[t], views[:t]),
-            flow_agreement=_flow_agreement(grays[t - 1], grays[t])))
-    return scores
+    tracker = RolloutConsistency()
+    scores = [tracker.add(frame, depth, camera) for frame, depth, camera in zip(frames, depths, cameras)]
+    return [score for score in scores if score is not None]
 
 
 def mean_scores(scores: Sequence[StepConsistency]) -> dict[str, float | None]:

@@ -14,6 +14,7 @@ from typing import Callable, Iterator
 import torch
 
 from mirage_viz.backbone import Backbone, load_embedded_backbone
+from mirage_viz.consistency import RolloutConsistency
 from mirage_viz.geometry.cameras import Camera
 from mirage_viz.memories import MEMORY_NAMES, LatentSpatialMemory, MemoryRead, NoMemory, Observation, RGBPointCloudMemory, SpatialMemory
 from mirage_viz.metrics import psnr, ssim
@@ -61,6 +62,9 @@ class RolloutEngine:
     Step ``k`` draws its noise from ``seed * 1_000_003 + k`` whichever way it is reached, so a steered run
     and the plan of the same cameras give the same frames; its depth errors (``config.depth_errors``) draw from
     a seed of their own made from the same two numbers, the same for every memory.
+
+    Each record carries the scores that need no truth (``record.consistency``: :mod:`mirage_viz.consistency`,
+    against the memory's own earlier frames); ``scores=False`` leaves them out (``None``).
     """
 
     def __init__(
@@ -71,6 +75,7 @@ class RolloutEngine:
         trajectory: Trajectory | None = None,
         photo: Photo | None = None,
         sequence: ImageSequence | None = None,
+        scores: bool = True,
     ) -> None:
         self.backbone = backbone or load_embedded_backbone()
         self.photo = photo if sequence is None else sequence.first_photo
@@ -87,6 +92,8 @@ class RolloutEngine:
         factor = self.backbone.downsample_factor
         self.latent_shape = (self.backbone.latent_channels, size // factor, size // factor)
         self._undo: list[dict[str, object]] = []  # per step run: every memory's snapshot from before it
+        self.scores = scores
+        self._scored = {name: RolloutConsistency() for name in self.memories}  # the frames so far, per memory
         self.depth_factor = 1.0  # on estimated depth: a sequence's poses and the estimator agree in units
         if sequence is not None:
             first_depth = self.backbone.estimate_depth(self.photo.image)  # [H, W]
@@ -111,6 +118,7 @@ class RolloutEngine:
         for memory in self.memories.values():
             memory.reset()
         self._undo.clear()
+        self._scored = {name: RolloutConsistency() for name in self.memories}
 
     def step(self, camera: Camera) -> dict[str, StepRecord]:
         """Run the next step at ``camera`` for every memory: step 0 writes the first frame, later ones generate.
@@ -136,8 +144,14 @@ class RolloutEngine:
                 turn = names[step % len(names):] + names[: step % len(names)]
                 ran = {name: self._step(step, camera, self.memories[name], truth) for name in turn}
                 records = {name: ran[name] for name in names}
+            if self.scores:
+                for name, record in records.items():
+                    record.consistency = self._scored[name].add(record.frame, record.depth, camera)
         except BaseException:
             self._restore(before)
+            for scored in self._scored.values():  # a step that failed after some frames were scored
+                if len(scored) > step:
+                    scored.undo()
             raise
         self._undo.append(before)
         return records
@@ -147,6 +161,9 @@ class RolloutEngine:
         if not self._undo:
             raise ValueError("nothing to undo: no step has run since the last reset")
         self._restore(self._undo.pop())
+        for scored in self._scored.values():
+            if len(scored) > self.steps_done:
+                scored.undo()
 
     def _restore(self, snapshots: dict[str, object]) -> None:
         for name, snapshot in snapshots.items():

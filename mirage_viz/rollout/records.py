@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from mirage_viz.consistency import StepConsistency, mean_scores
 from mirage_viz.geometry.cameras import Camera
 from mirage_viz.memories import FeatureKind, MemoryInfo
 from mirage_viz.rollout.config import RolloutConfig, RolloutSetup
@@ -49,6 +50,9 @@ class StepRecord:
     # truth; None without truth, e.g. a photo): estimated depth and noisy truth on one axis of depth error
     depth_abs_rel: float | None = None
     depth_holes: float = 0.0  # fraction of pixels without depth (not lifted)
+    # the scores that need no truth (mirage_viz.consistency): camera control and flow against the step before,
+    # reprojection into the nearest earlier frames; None for step 0 (and when the engine ran without them)
+    consistency: StepConsistency | None = None
 
     @property
     def mask_coverage(self) -> float:
@@ -68,6 +72,7 @@ class StepRecord:
             "depth_holes": round(self.depth_holes, 5),
             "psnr": _json_number(self.psnr, 4),
             "ssim": _json_number(self.ssim, 5),
+            "consistency": None if self.consistency is None else self.consistency.to_dict(),
         }
 
 
@@ -164,6 +169,11 @@ class Rollout:
         points, features = self.caches[memory]
         return points[:count], features[:count]
 
+    def consistency_means(self, memory: str) -> dict[str, float | None]:
+        """``memory``'s scores that need no truth, each averaged over the steps that have it (None where none has)."""
+        means = mean_scores([r.consistency for r in self.records[memory] if r.consistency is not None])
+        return {name: _json_number(value, 4) for name, value in means.items()}
+
     def summary(self) -> dict:
         """The JSON-ready summary written as ``summary.json``."""
         config = self.config.to_dict() | {"backbone": self.backbone_name, "convention": "opencv camera_to_world"}
@@ -171,7 +181,8 @@ class Rollout:
             "config": config,
             "setup": None if self.setup is None else self.setup.to_dict(),
             "notices": list(self.notices),
-            "memories": {name: {"steps": [r.summary() for r in records]} for name, records in self.records.items()},
+            "memories": {name: {"consistency": self.consistency_means(name), "steps": [r.summary() for r in records]}
+                         for name, records in self.records.items()},
         }
 
 

@@ -43,6 +43,11 @@ SCHEMA = pa.schema([
     # mean |image gradient| of the frame over the truth's (metrics.gradient_mean_abs): 1 holds as much edge and
     # texture contrast as the truth; null without truth
     ("sharpness_mean_abs", pa.float64()),
+    # the scores that need no truth (mirage_viz.consistency); null at step 0, and a camera error where too few matches
+    ("camera_rotation_error_deg", pa.float64()),
+    ("camera_direction_error_deg", pa.float64()),
+    ("reprojection_error", pa.float64()),
+    ("flow_agreement", pa.float64()),
     ("mask_coverage", pa.float64()),  # cells of the warped latent (or render) that memory covered
     ("cache_points", pa.int64()),
     ("cache_bytes", pa.int64()),
@@ -52,29 +57,41 @@ SCHEMA = pa.schema([
     ("depth_holes", pa.float64()),  # fraction of pixels without depth
 ])
 TIMING_COLUMNS = ("read_ms", "step_ms")
-# Columns added since the shipped sweep was made, with the value an older table gets for them: its runs ran under the
-# paper's setting, and their sharpness was not measured.
-ADDED_COLUMNS: dict[str, str | None] = {"memory_setting": "paper", "sharpness_mean_abs": None}
-_OLDER_SCHEMA = pa.schema([field for field in SCHEMA if field.name not in ADDED_COLUMNS])
+# Columns added since the shipped sweep was made, in the order they came, with the value an older table gets for
+# them: its runs ran under the paper's setting, and their sharpness and truth-free scores were not measured.
+CONSISTENCY_COLUMNS = ("camera_rotation_error_deg", "camera_direction_error_deg", "reprojection_error", "flow_agreement")
+ADDED_COLUMNS: dict[str, str | None] = {"memory_setting": "paper", "sharpness_mean_abs": None,
+                                        **dict.fromkeys(CONSISTENCY_COLUMNS)}
+# the columns a table written before each addition lacks (the shipped sweep: every added one)
+_MISSING_BEFORE = (frozenset(ADDED_COLUMNS), frozenset(CONSISTENCY_COLUMNS))
 _sharpness = SHARPNESS_MEASURES["sharpness_mean_abs"]
 
 
+def _missing_columns(schema: pa.Schema) -> frozenset[str] | None:
+    """The added columns a table of ``schema`` lacks (none: it is :data:`SCHEMA`), or None for no sweep table."""
+    for missing in (frozenset(), *_MISSING_BEFORE):
+        if schema.equals(pa.schema([f for f in SCHEMA if f.name not in missing]), check_metadata=False):
+            return missing
+    return None
+
+
 def conform_table(table: pa.Table, where: str) -> pa.Table:
-    """``table`` in :data:`SCHEMA`: as it is, or a table of the schema before :data:`ADDED_COLUMNS` with those
+    """``table`` in :data:`SCHEMA`: as it is, or a table written before some of :data:`ADDED_COLUMNS` came with those
     columns filled in; any other schema is a ``ValueError`` naming ``where``."""
-    if table.schema.equals(SCHEMA, check_metadata=False):
-        return table
-    if not table.schema.equals(_OLDER_SCHEMA, check_metadata=False):
+    missing = _missing_columns(table.schema)
+    if missing is None:
         raise ValueError(f"{where} is not a mirage_viz sweep table (its columns: {table.column_names[:8]}...)")
+    if not missing:
+        return table
     for index, field in enumerate(SCHEMA):
-        if field.name in ADDED_COLUMNS:
+        if field.name in missing:
             table = table.add_column(index, field, pa.array([ADDED_COLUMNS[field.name]] * table.num_rows, field.type))
     return table.replace_schema_metadata(None)
 
 
 def is_sweep_schema(schema: pa.Schema) -> bool:
     """Whether a table of ``schema`` is a sweep table :func:`conform_table` takes."""
-    return schema.equals(SCHEMA, check_metadata=False) or schema.equals(_OLDER_SCHEMA, check_metadata=False)
+    return _missing_columns(schema) is not None
 
 
 @functools.lru_cache(maxsize=1)
@@ -114,6 +131,8 @@ def execute_run(spec: RunSpec, threads: int | None = 1, backbone: Backbone | Non
                 "psnr": _finite(record.psnr), "ssim": record.ssim,
                 "sharpness_mean_abs": None if record.true_frame is None  # frames (3, H, W) in [0, 1]
                 else _sharpness(record.frame) / _sharpness(record.true_frame),
+                **{column: None if record.consistency is None else getattr(record.consistency, column)
+                   for column in CONSISTENCY_COLUMNS},
                 "mask_coverage": record.mask_coverage,
                 "cache_points": record.cache_points, "cache_bytes": record.cache_bytes,
                 "read_ms": record.timings_ms["read"], "step_ms": sum(record.timings_ms.values()),

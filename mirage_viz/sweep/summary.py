@@ -17,10 +17,12 @@ import pyarrow as pa
 __all__ = ["SETTING_COLUMNS", "SUMMARY_COLUMNS", "run_scores", "summarize", "t_interval"]
 
 # what a summary row is about (depth_mode: the one that ran, a memory setting's own where it sets one)
+# the scores that need no truth, as means over generated steps (mirage_viz.consistency)
+FREE_COLUMNS = ["camera_rotation_error_deg", "reprojection_error", "flow_agreement"]
 SETTING_COLUMNS = ["trajectory", "steps", "size", "depth", "depth_mode", "memory_setting"]
 REPLICATE_COLUMNS = ["world", "world_seed", "seed"]  # what varies within one
 SUMMARY_COLUMNS = [*SETTING_COLUMNS, "memory", "runs", "revisit_psnr", "revisit_psnr_ci", "revisit_ssim", "mean_psnr",
-                   "mean_psnr_ci", "sharpness_mean_abs", "hole_rate", "read_ms", "step_ms", "depth_abs_rel"]
+                   "mean_psnr_ci", "sharpness_mean_abs", *FREE_COLUMNS, "hole_rate", "read_ms", "step_ms", "depth_abs_rel"]
 PAIRS = (("latent", "rgb"), ("latent", "none"))
 
 # two-sided 95% Student-t quantiles by degrees of freedom (scipy.stats.t.ppf(0.975, df)); above 30, interpolated
@@ -46,7 +48,8 @@ def t_interval(values: pd.Series) -> float:
 
 def run_scores(table: pa.Table) -> pd.DataFrame:
     """One row per run x memory: ``revisit_psnr`` / ``revisit_ssim`` (the return frame; NaN for a path that does
-    not return), ``mean_psnr`` and ``sharpness_mean_abs`` over generated steps (NaN without truth), ``hole_rate``
+    not return), ``mean_psnr`` and ``sharpness_mean_abs`` over generated steps (NaN without truth), the truth-free
+    scores' means (:data:`FREE_COLUMNS`), ``hole_rate``
     (1 - cells covered, generated steps), median ``read_ms`` and ``step_ms`` of generated steps, mean
     ``depth_abs_rel`` over all steps."""
     rows = table.to_pandas()
@@ -54,6 +57,7 @@ def run_scores(table: pa.Table) -> pd.DataFrame:
     generated = rows[rows["step"] > 0]
     scores = generated.groupby(keys, sort=False).agg(
         mean_psnr=("psnr", "mean"), sharpness_mean_abs=("sharpness_mean_abs", "mean"),
+        **{column: (column, "mean") for column in FREE_COLUMNS},
         hole_rate=("mask_coverage", lambda c: 1.0 - c.mean()), read_ms=("read_ms", "median"),
         step_ms=("step_ms", "median"))
     depth = rows.groupby(keys, sort=False)["depth_abs_rel"].mean().rename("depth_abs_rel")
@@ -74,7 +78,8 @@ def summarize(table: pa.Table) -> pd.DataFrame:
                     "revisit_psnr": group["revisit_psnr"].mean(), "revisit_psnr_ci": t_interval(group["revisit_psnr"]),
                     "revisit_ssim": group["revisit_ssim"].mean(), "mean_psnr": group["mean_psnr"].mean(),
                     "mean_psnr_ci": t_interval(group["mean_psnr"]),
-                    "sharpness_mean_abs": group["sharpness_mean_abs"].mean(), "hole_rate": group["hole_rate"].mean(),
+                    "sharpness_mean_abs": group["sharpness_mean_abs"].mean(),
+                    **{column: group[column].mean() for column in FREE_COLUMNS}, "hole_rate": group["hole_rate"].mean(),
                     "read_ms": group["read_ms"].median(), "step_ms": group["step_ms"].median(),
                     "depth_abs_rel": group["depth_abs_rel"].mean()})
     wide = scores.set_index(["run_id", *SETTING_COLUMNS, "memory"])[["revisit_psnr", "mean_psnr", "depth_abs_rel"]]
@@ -91,6 +96,7 @@ def summarize(table: pa.Table) -> pd.DataFrame:
                         "revisit_psnr": group["revisit_psnr"].mean(), "revisit_psnr_ci": t_interval(group["revisit_psnr"]),
                         "revisit_ssim": math.nan, "mean_psnr": group["mean_psnr"].mean(),
                         "mean_psnr_ci": t_interval(group["mean_psnr"]), "sharpness_mean_abs": math.nan,
+                        **dict.fromkeys(FREE_COLUMNS, math.nan),
                         "hole_rate": math.nan, "read_ms": math.nan, "step_ms": math.nan,
                         "depth_abs_rel": group["depth_abs_rel"].mean()})
     return pd.DataFrame(out, columns=SUMMARY_COLUMNS)

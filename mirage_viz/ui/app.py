@@ -28,6 +28,7 @@ import signal
 import sys
 import tempfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, NamedTuple
 
@@ -40,12 +41,13 @@ from mirage_viz.bench.report import bench_headlines, bench_markdown, load_bench,
 from mirage_viz.models.hub import ModelAccess
 from mirage_viz.models.hub_depth import DEPTH_SCALE_RANGE, check_depth_scale
 from mirage_viz.rollout.records import Rollout
-from mirage_viz.rollout.config import MEMORY_SETTINGS, RolloutConfig, memory_setting_of, plan_rollout
+from mirage_viz.rollout.config import MEMORY_SETTINGS, RolloutConfig, RolloutSetup, memory_setting_of, plan_rollout
 from mirage_viz.rollout.engine import iter_rollout
 from mirage_viz.rollout.drive import MOVES, DriveSession
 from mirage_viz.viz.figures import cache_figure, metrics_figure, rollout_pca
 from mirage_viz.outputs.writer import OutputParts, write_rollout
 from mirage_viz.scenes.photo import Photo, load_photo, sample_photos
+from mirage_viz.scenes.sequence import EXAMPLE_SEQUENCE, ImageSequence, load_sequence
 from mirage_viz.viz.preview import path_preview_figure, path_preview_html, preview_path
 from mirage_viz.viz.sweep_figures import sweep_figures
 from mirage_viz.sweep import load_results, summarize
@@ -65,6 +67,8 @@ SHIPPED_BENCH = ASSETS_DIR / "bench" / "bench.json"  # `mirage-viz bench` measur
 
 MAX_STEPS = 48
 SIZES = (128, 256)
+# posed footage a visitor may run (shipped, so no path of the server is ever named by a visitor)
+FOOTAGE = {"room loop: a held-out world rendered as 12 posed images (nerfstudio)": EXAMPLE_SEQUENCE}
 MAX_UPLOAD = "25mb"  # per uploaded file (a photo or a bench.json)
 UPLOADS_PER_VISITOR = 100 * 2**20  # what one visitor's uploads hold at once (four files at the cap)
 UPLOADS_ON_SERVER = 1024 * 2**20  # what all uploads hold at once
@@ -84,7 +88,10 @@ EXAMPLES = [
     ["studio", "push_in", 0.0, 6, 128, 1, None],
     *[[DEFAULT_WORLD, "pan_left", 20.0, 4, 128, 0, str(path)] for path in sample_photos()[:2]],
 ]
-TABLE_HEADERS = ["memory", "PSNR (dB)", "SSIM", "cells covered", "cache points", "cache MB", "read (ms)", "step (ms)"]
+# PSNR and SSIM need the truth; the next three do not (mirage_viz.consistency): camera-control rotation error,
+# reprojection error into the nearest earlier frames, share of optical flow that agrees both ways
+TABLE_HEADERS = ["memory", "PSNR (dB)", "SSIM", "camera off (deg)", "reprojection", "flow agrees", "cells covered",
+                 "cache points", "cache MB", "read (ms)", "step (ms)"]
 DRIVE_KEYS = {  # key -> button: the keyboard drives like the buttons (ignored while typing in a field)
     "w": "forward", "ArrowUp": "forward", "s": "back", "ArrowDown": "back", "a": "left", "d": "right",
     "q": "turn_left", "ArrowLeft": "turn_left", "e": "turn_right", "ArrowRight": "turn_right", "r": "up", "f": "down",
@@ -216,8 +223,13 @@ def _table(rollout: Rollout, step: int) -> list[list[object]]:
     for name, records in rollout.records.items():
         r = records[step]
         psnr = None if r.psnr is None or not math.isfinite(r.psnr) else round(r.psnr, 2)
-        rows.append([name, psnr, None if r.ssim is None else round(r.ssim, 3), f"{r.mask_coverage:.0%}", r.cache_points,
-                     round(r.cache_bytes / 1e6, 2), round(r.timings_ms["read"], 1), round(sum(r.timings_ms.values()), 1)])
+        c = r.consistency
+        free = [None, None, None] if c is None else [
+            None if c.camera_rotation_error_deg is None else round(c.camera_rotation_error_deg, 2),
+            None if c.reprojection_error is None else round(c.reprojection_error, 4), round(c.flow_agreement, 3)]
+        rows.append([name, psnr, None if r.ssim is None else round(r.ssim, 3), *free, f"{r.mask_coverage:.0%}",
+                     r.cache_points, round(r.cache_bytes / 1e6, 2), round(r.timings_ms["read"], 1),
+                     round(sum(r.timings_ms.values()), 1)])
     return rows
 
 
@@ -333,11 +345,42 @@ def _camera_file(paths: list[str] | str | None, steps: int) -> Trajectory | None
         raise _refused(f"camera file: {error}") from None
 
 
-def _request(world, trajectory, magnitude, steps, size, seed, photo_path, fov, back_to_start,
-             camera_files) -> tuple[RolloutConfig, Trajectory | None, Photo | None]:
-    """The Rollout tab's inputs as what a run takes: the config, a camera file's path, a photo (each checked)."""
+def _request(world, trajectory, magnitude, steps, size, seed, photo_path, fov, back_to_start, camera_files,
+             footage="") -> tuple[RolloutConfig, Trajectory | None, Photo | None, ImageSequence | None]:
+    """The Rollout tab's inputs as what a run takes: the config, a camera file's path, a photo, a shipped posed image
+    sequence (each checked)."""
     config = _config(world, trajectory, magnitude, steps, size, seed, bool(back_to_start))
-    return config, _camera_file(camera_files, config.steps), _photo(photo_path, config.size, fov)
+    camera_path, photo = _camera_file(camera_files, config.steps), _photo(photo_path, config.size, fov)
+    return config, camera_path, photo, _footage(footage, config, camera_path is not None or photo is not None)
+
+
+def _footage(label: str | None, config: RolloutConfig, other_start: bool) -> ImageSequence | None:
+    """The shipped sequence named ``label`` (one of :data:`FOOTAGE`; "" none) at the config's size, its poses picked
+    evenly down to the steps asked for."""
+    if not label:
+        return None
+    if label not in FOOTAGE:
+        raise _refused(f"unknown footage {str(label)[:80]!r}; accepted: one of {', '.join(map(repr, FOOTAGE))}")
+    if other_start:
+        raise _refused("posed footage brings its first frame and its cameras; accepted: footage, or a photo and a "
+                       "camera file, not both")
+    path = FOOTAGE[label]
+    total = len(json.loads(path.read_text())["frames"]) - 1  # a shipped file: read back as written
+    try:
+        return load_sequence(path, config.size, config.steps if config.steps < total else None)
+    except ValueError as error:
+        raise _refused(str(error)) from None
+
+
+@dataclass(frozen=True)
+class _Start:
+    """Where a run starts, checked: a camera file's path, a photo, a posed image sequence (or none: a world), and the
+    setup they resolve to."""
+
+    camera_path: Trajectory | None
+    photo: Photo | None
+    sequence: ImageSequence | None
+    setup: RolloutSetup
 
 
 class _Handlers:
@@ -348,39 +391,41 @@ class _Handlers:
         self.forget: Callable[[str], None] | None = None  # drops Gradio's own record of a session that ended
 
     def preview(self, world, trajectory, magnitude, steps, size, seed, photo_path=None, fov=0.0, back_to_start=False,
-                camera_files=None, request: gr.Request = None) -> tuple:
+                camera_files=None, footage="", request: gr.Request = None) -> tuple:
         """The path Run would take, before it runs: its first and last true views and its cameras over the first
         frame's point cloud, from the very cameras the run uses (:func:`plan_rollout` on the same inputs). A path
         that cannot run says why in place of the views."""
         self._claim(request, photo_path, camera_files)
         try:
-            config, camera_path, photo = _request(world, trajectory, magnitude, steps, size, seed, photo_path, fov,
-                                                  back_to_start, camera_files)
-            plan = plan_rollout(config, trajectory=camera_path, photo=photo)
+            config, camera_path, photo, sequence = _request(world, trajectory, magnitude, steps, size, seed, photo_path,
+                                                            fov, back_to_start, camera_files, footage)
+            plan = plan_rollout(config, trajectory=camera_path, photo=photo, sequence=sequence)
         except (gr.Error, ValueError) as error:
             message = getattr(error, "text", None) or str(error)
             return _status(f"This path cannot run: {message}"), None
-        depth = _backbone("", "", "", "", 3.0, self.access).estimate_depth if photo is not None else None
-        preview = preview_path(plan, photo, depth)
+        first = photo if sequence is None else sequence.first_photo
+        depth = _backbone("", "", "", "", 3.0, self.access).estimate_depth if first is not None else None
+        preview = preview_path(plan, first, depth)
         return path_preview_html(preview, columns=1), path_preview_figure(preview)
 
     def run(self, world, trajectory, magnitude, steps, size, seed, photo_path=None, fov=0.0, depth_model=DEFAULT_DEPTH_MODEL,
             vae="", generator="", prompt="", depth_scale=3.0, back_to_start=False, camera_files=None,
-            memory_setting="paper", request: gr.Request = None) -> Iterator[tuple]:
+            memory_setting="paper", footage="", request: gr.Request = None) -> Iterator[tuple]:
         """Stream the rollout: after each step, every panel and the slider on that step; Stop ends it after a step.
 
         Inputs are checked first; then the run waits for a free slot (the line is bounded: beyond it the visitor
         is told the app is busy), loads its models and streams.
         """
         self._claim(request, photo_path, camera_files)
-        config, camera_path, photo = _request(world, trajectory, magnitude, steps, size, seed, photo_path, fov,
-                                              back_to_start, camera_files)
+        config, camera_path, photo, sequence = _request(world, trajectory, magnitude, steps, size, seed, photo_path, fov,
+                                                        back_to_start, camera_files, footage)
         config = _with_memory_setting(config, memory_setting)
-        try:
-            plan_rollout(config, trajectory=camera_path, photo=photo)  # every camera checked before the line
+        try:  # every camera checked before the line
+            plan = plan_rollout(config, trajectory=camera_path, photo=photo, sequence=sequence)
         except ValueError as error:
             raise _refused(str(error)) from None
-        depth = str(depth_model_for(depth_model or "", photo is not None, config.depth_source) or "")
+        start = _Start(camera_path, photo, sequence, plan.setup)
+        depth = str(depth_model_for(depth_model or "", photo is not None or sequence is not None, config.depth_source) or "")
         try:
             depth_scale = check_depth_scale(depth_scale)
         except ValueError as error:
@@ -397,12 +442,12 @@ class _Handlers:
         except (SessionBusy, ServerBusy) as error:
             raise _refused(str(error)) from None
         try:
-            yield from watched(ticket, self._run(ticket, config, camera_path, photo, models, str(prompt or ""), depth_scale))
+            yield from watched(ticket, self._run(ticket, config, start, models, str(prompt or ""), depth_scale))
         finally:
             self.sessions.end_run(ticket)
 
-    def _run(self, ticket: RunTicket, config: RolloutConfig, camera_path: Trajectory | None, photo: Photo | None,
-             models: tuple[str, str, str], prompt: str, depth_scale: float) -> Iterator[tuple]:
+    def _run(self, ticket: RunTicket, config: RolloutConfig, start: _Start, models: tuple[str, str, str], prompt: str,
+             depth_scale: float) -> Iterator[tuple]:
         """Wait for a slot (saying the place in line), load the models, stream; the slot is always given back."""
         try:
             for ahead in self.slots.wait(ticket):
@@ -415,25 +460,30 @@ class _Handlers:
             return
         try:
             backbone = _backbone(*models, prompt, depth_scale, self.access)
-            steps = config.steps if camera_path is None else camera_path.steps
+            steps = start.setup.steps
             yield (*[gr.update()] * 5, _status(f"Running step 0 of {steps}: the first frame.", 0, steps + 1), gr.update())
-            yield from self._stream(ticket, config, camera_path, photo, backbone)
+            yield from self._stream(ticket, config, start, backbone)
         finally:
             self.slots.release(ticket)
 
-    def _stream(self, ticket: RunTicket, config: RolloutConfig, camera_path: Trajectory | None, photo: Photo | None,
-                backbone: Backbone) -> Iterator[tuple]:
+    def _stream(self, ticket: RunTicket, config: RolloutConfig, start: _Start, backbone: Backbone) -> Iterator[tuple]:
         notes = ("".join(f"\n\nNote: {notice}" for notice in backbone.notices) + _setting_note(config)
                  + _sampler_note(config, backbone))
         if backbone.name != "embedded":  # say which models ran when the visitor named any
             notes += f"\n\nModels: {backbone.name}."
-        if photo is not None:
-            notes += (f"\n\nFirst frame: {photo.name} ({photo.original_size[0]}x{photo.original_size[1]}), field of view "
-                      f"{photo.fov_degrees:.1f} degrees ({photo.fov_source}); depth from {backbone.depth_name}; no truth to score.")
-        steps = config.steps if camera_path is None else camera_path.steps
+        setup, first = start.setup, start.photo if start.sequence is None else start.sequence.first_photo
+        if first is not None:
+            scored = ("scored against its real frames" if start.sequence is not None
+                      else "no truth to score against, only the scores that need none")
+            notes += (f"\n\nFirst frame: {first.name} ({first.original_size[0]}x{first.original_size[1]}), field of view "
+                      f"{setup.fov_degrees:.1f} degrees ({setup.fov_source}); depth from {backbone.depth_name}; {scored}.")
+        if start.sequence is not None:
+            notes += f"\n\nFootage: {start.sequence.source}."
+        steps = setup.steps
         total, rollout = steps + 1, None
         try:
-            for rollout in iter_rollout(config, backbone=backbone, trajectory=camera_path, photo=photo):
+            for rollout in iter_rollout(config, backbone=backbone, trajectory=start.camera_path, photo=start.photo,
+                                        sequence=start.sequence):
                 self.sessions.publish(ticket, rollout)
                 step = len(rollout) - 1
                 following = "" if step == steps else f" Running step {step + 1}..."
@@ -841,6 +891,9 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
                                     file_types=["image"], type="filepath", height=120)
                     camera_file = gr.File(label=CAMERA_FILE_HELP, file_count="multiple", file_types=[".json", ".txt"],
                                           type="filepath", height=120)
+                    footage = gr.Dropdown(["", *FOOTAGE], value="", label="posed footage as the world (optional)",
+                                          info="real frames at their cameras: the first is the first frame, the others "
+                                          "the truth each step is scored against (--sequence in the CLI)")
                     with gr.Accordion("photo, depth and hub models", open=False):
                         fov = gr.Number(0.0, label="field of view of the photo (degrees; 0 = EXIF focal length, else 60)", minimum=0)
                         depth_model = gr.Textbox(DEFAULT_DEPTH_MODEL, label=f"depth model for photos (transformers hub id{folders}; "
@@ -873,8 +926,8 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
                                 file_count="multiple")
 
             inputs = [world, trajectory, magnitude, steps, size, seed, photo, fov, depth_model, vae, generator, prompt, depth_scale,
-                      back_to_start, camera_file, memory_setting]
-            path_inputs = [world, trajectory, magnitude, steps, size, seed, photo, fov, back_to_start, camera_file]
+                      back_to_start, camera_file, memory_setting, footage]
+            path_inputs = [world, trajectory, magnitude, steps, size, seed, photo, fov, back_to_start, camera_file, footage]
             panel_outputs = [view_html, cache_plot, metrics_plot, table]
             # no Gradio limit: every run reaches RunSlots at once, which lets RUN_CONCURRENCY compute, RUNS_WAITING
             # wait in line (told their place) and answers the next one "busy" immediately; progress shows in the

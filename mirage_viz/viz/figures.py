@@ -6,6 +6,8 @@ camera looks along the plot's second axis.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import plotly.graph_objects as go
 import torch
@@ -222,17 +224,21 @@ def frames_figure(rollout: Rollout, step: int) -> go.Figure:
 
 
 def metrics_figure(rollout: Rollout) -> go.Figure:
-    """Charts over steps, one line per memory: PSNR and SSIM against the truth, covered cells, cache size,
-    read time and the whole step's time."""
+    """Charts over steps, one line per memory: PSNR and SSIM against the truth, the three scores that need none
+    (:mod:`mirage_viz.consistency`), covered cells, cache size, read time and the whole step's time."""
+    free = lambda name: lambda r: None if r.consistency is None else getattr(r.consistency, name)  # noqa: E731
     charts = (("PSNR (dB)", lambda r: _finite(r.psnr), "linear"), ("SSIM", lambda r: r.ssim, "linear"),
+              ("camera off (deg; no truth needed)", free("camera_rotation_error_deg"), "linear"),
+              ("reprojection error (no truth needed)", free("reprojection_error"), "linear"),
+              ("flow agrees (no truth needed)", free("flow_agreement"), "linear"),
               ("cells covered by memory", lambda r: r.mask_coverage, "linear"),
               ("cache (MB, log)", lambda r: r.cache_bytes / 1e6 or None, "log"),
               ("read (ms, log)", lambda r: r.timings_ms["read"] or None, "log"),
               ("step (ms)", lambda r: sum(r.timings_ms.values()), "linear"))
-    columns, gap_x, gap_y = 3, 0.07, 0.2
-    width, height = (1 - gap_x * (columns - 1)) / columns, (1 - gap_y) / 2
+    columns, rows, gap_x, gap_y = 3, math.ceil(len(charts) / 3), 0.07, 0.1
+    width, height = (1 - gap_x * (columns - 1)) / columns, (1 - gap_y * (rows - 1)) / rows
     traces, layout = [], dict(
-        template=dict(layout=dict()), height=430, margin=dict(l=45, r=10, t=30, b=40), font=dict(size=12), uirevision="metrics",
+        template=dict(layout=dict()), height=170 + 200 * rows, margin=dict(l=45, r=10, t=30, b=40), font=dict(size=12), uirevision="metrics",
         legend=dict(orientation="h", x=0, y=-0.12, yanchor="top"), annotations=[])
     for index, (title, value, scale) in enumerate(charts):
         row, column = divmod(index, columns)
@@ -240,7 +246,7 @@ def metrics_figure(rollout: Rollout) -> go.Figure:
         left, top = column * (width + gap_x), 1 - row * (height + gap_y)
         grid = dict(showgrid=True, gridcolor="#dddddd", zeroline=False)
         layout[f"xaxis{suffix}"] = dict(domain=[left, min(1.0, left + width)], anchor=f"y{suffix}", tickformat="d", **grid,
-                                        title=dict(text="step", standoff=2) if row else None)
+                                        title=dict(text="step", standoff=2) if row == rows - 1 else None)
         layout[f"yaxis{suffix}"] = dict(domain=[max(0.0, top - height), min(1.0, top)], anchor=f"x{suffix}", type=scale, **grid)
         layout["annotations"].append(dict(text=title, x=left + width / 2, y=top, xref="paper", yref="paper",
                                           xanchor="center", yanchor="bottom", showarrow=False, font=dict(size=13)))

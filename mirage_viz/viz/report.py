@@ -112,13 +112,17 @@ def _number(value: float | None, digits: int, unit: str = "") -> str:
 
 
 def _summary_table(rollout: Rollout) -> str:
-    """Per memory: mean PSNR / SSIM over generated steps, the last cache, mean read and step times."""
-    header = ["memory", "mean PSNR", "mean SSIM", "cells covered", "cache points", "cache MB", "read ms", "step ms"]
+    """Per memory: mean PSNR / SSIM over generated steps, the means of the scores that need no truth, the last cache,
+    mean read and step times."""
+    header = ["memory", "mean PSNR", "mean SSIM", "camera off (no truth)", "reprojection (no truth)",
+              "flow agrees (no truth)", "cells covered", "cache points", "cache MB", "read ms", "step ms"]
     rows = []
     for name, records in rollout.records.items():
-        generated, last = records[1:], records[-1]
+        generated, last, free = records[1:], records[-1], rollout.consistency_means(name)
         rows.append([
             f"{name} memory", _number(_mean([r.psnr for r in generated]), 2, " dB"), _number(_mean([r.ssim for r in generated]), 3),
+            _number(free["camera_rotation_error_deg"], 2, "°"), _number(free["reprojection_error"], 4),
+            _number(None if free["flow_agreement"] is None else 100 * free["flow_agreement"], 0, " %"),
             _number(_mean([r.mask_coverage * 100 for r in generated]), 0, " %"), f"{last.cache_points:,}",
             _number(last.cache_bytes / 1e6, 2), _number(_mean([r.timings_ms["read"] for r in generated]), 1),
             _number(_mean([sum(r.timings_ms.values()) for r in generated]), 0),
@@ -130,7 +134,8 @@ def _summary_table(rollout: Rollout) -> str:
 
 def _describe(rollout: Rollout) -> str:
     setup = rollout.setup
-    start = f"photo {setup.photo}" if setup.photo else f"world {setup.world} (seed {setup.world_seed})"
+    start = (f"footage {setup.sequence}" if setup.sequence else f"photo {setup.photo}" if setup.photo
+             else f"world {setup.world} (seed {setup.world_seed})")
     parts = [start, f"trajectory {setup.trajectory}", f"{len(rollout) - 1} of {setup.steps} steps",
              f"{setup.size} px", f"field of view {setup.fov_degrees:.4g} degrees ({setup.fov_source})",
              f"seed {rollout.config.seed}",

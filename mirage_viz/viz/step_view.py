@@ -34,7 +34,7 @@ from mirage_viz.viz.figures import rollout_pca
 from mirage_viz.image import to_uint8_image
 from mirage_viz.viz.pca import PCABasis
 
-__all__ = ["tile_row_html", "ERROR_LUT", "ERROR_RANGE", "hatch_holes", "label_font", "wrap_text", "Tile", "StepView", "step_view", "step_view_html", "step_view_image", "error_image",
+__all__ = ["consistency_caption", "tile_row_html", "ERROR_LUT", "ERROR_RANGE", "hatch_holes", "label_font", "wrap_text", "Tile", "StepView", "step_view", "step_view_html", "step_view_image", "error_image",
            "image_data_uri"]
 
 ERROR_RANGE = 0.5  # mean absolute error per pixel (in [0, 1] colour) shown at the colour map's top
@@ -102,11 +102,30 @@ def error_image(frame: torch.Tensor, truth: torch.Tensor) -> tuple[np.ndarray, f
     return ERROR_LUT[level], float(error.mean())
 
 
+def consistency_caption(record: StepRecord) -> str:
+    """The scores that need no truth of ``record`` in a few words ("" for step 0): the camera-control error (rotation,
+    and the direction of travel where the step moves), the reprojection error, the share of flow that agrees."""
+    score = record.consistency
+    if score is None:
+        return ""
+    if score.camera_rotation_error_deg is None:
+        camera = "camera: too few matches"
+    else:
+        direction = "" if score.camera_direction_error_deg is None else f", heading {score.camera_direction_error_deg:.1f}°"
+        camera = f"camera off {score.camera_rotation_error_deg:.1f}°{direction}"
+    reprojection = "-" if score.reprojection_error is None else f"{score.reprojection_error:.3f}"
+    return f"{camera}; reprojection {reprojection}; flow {score.flow_agreement:.0%} agrees"
+
+
 def _score(record: StepRecord) -> str:
+    """What a frame's caption says of it: PSNR and SSIM against the truth, then the scores that need none."""
     if record.psnr is None:
-        return "no truth to score against"
-    psnr = "inf" if record.psnr == float("inf") else f"{record.psnr:.1f}"
-    return f"PSNR {psnr} dB, SSIM {record.ssim:.3f}"
+        truth = "no truth to score against"
+    else:
+        psnr = "inf" if record.psnr == float("inf") else f"{record.psnr:.1f}"
+        truth = f"PSNR {psnr} dB, SSIM {record.ssim:.3f}"
+    free = consistency_caption(record)
+    return f"{truth}; {free}" if free else truth
 
 
 def step_view(rollout: Rollout, step: int, basis: PCABasis | None = None) -> StepView:

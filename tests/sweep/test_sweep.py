@@ -37,7 +37,9 @@ def test_the_tables_schema_is_pinned():
         ("run_id", "string"), ("world", "string"), ("world_seed", "int64"), ("trajectory", "string"),
         ("steps", "int32"), ("size", "int32"), ("depth", "string"), ("depth_mode", "string"), ("seed", "int64"),
         ("memory_setting", "string"), ("memory", "string"), ("step", "int32"), ("revisit", "bool"), ("psnr", "double"),
-        ("ssim", "double"), ("sharpness_mean_abs", "double"), ("mask_coverage", "double"), ("cache_points", "int64"),
+        ("ssim", "double"), ("sharpness_mean_abs", "double"), ("camera_rotation_error_deg", "double"),
+        ("camera_direction_error_deg", "double"), ("reprojection_error", "double"), ("flow_agreement", "double"),
+        ("mask_coverage", "double"), ("cache_points", "int64"),
         ("cache_bytes", "int64"), ("read_ms", "double"),
         ("step_ms", "double"), ("depth_abs_rel", "double"), ("depth_holes", "double")]
 
@@ -184,6 +186,18 @@ def test_the_shipped_table_made_before_the_memory_settings_loads_conformed_and_k
     pq.write_table(half, tmp_path / "half.parquet")
     with pytest.raises(ValueError, match="is not a mirage_viz sweep table"):
         load_results(tmp_path / "half.parquet")
+
+
+def test_a_table_written_before_the_truth_free_scores_is_conformed_with_them_null(tmp_path):
+    from mirage_viz.sweep.run import CONSISTENCY_COLUMNS
+    grid = SweepGrid(**TINY)
+    first = run_sweep(grid, tmp_path / "s")
+    assert first.table["flow_agreement"].null_count == first.table.num_rows // (grid.steps[0] + 1)  # step 0 only
+    (run,) = (tmp_path / "s" / "runs").glob("*.parquet")
+    pq.write_table(pq.read_table(run).drop_columns(list(CONSISTENCY_COLUMNS)), run)
+    again = run_sweep(grid, tmp_path / "s")
+    assert again.ran == 0 and again.table.schema.equals(SCHEMA, check_metadata=False)
+    assert again.table["reprojection_error"].null_count == again.table.num_rows
 
 
 def test_a_sweep_folder_written_before_the_memory_settings_resumes_without_running_again(tmp_path):
