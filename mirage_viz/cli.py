@@ -221,6 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--overwrite", action="store_true",
                        help="replace an output directory mirage_viz wrote earlier (never one holding other files)")
     bench.add_argument("--quiet", action="store_true", help="no progress lines")
+    bench.add_argument("--update-truth-free", type=Path, default=None, metavar="BENCH_JSON",
+                       help="re-run only the truth-free scores' part (scored against PSNR on held-out worlds), with the "
+                       "config of an existing bench.json, into it and its bench.md; every other figure kept as measured")
     return parser
 
 
@@ -439,6 +442,8 @@ def _bench(args: argparse.Namespace) -> int:
     from mirage_viz.bench import BenchConfig, run_bench, write_bench
     from mirage_viz.outputs.folder import check_output_dir
 
+    if args.update_truth_free is not None:
+        return _update_truth_free(args.update_truth_free, args.quiet)
     config = BenchConfig.quick_preset() if args.quick else BenchConfig()
     if args.sizes is not None:
         # every VAE at the sizes given; quick times the slow SD layout at the smallest only
@@ -464,6 +469,22 @@ def _bench(args: argparse.Namespace) -> int:
         value = "-" if target["value"] is None else f"{target['value']:,.2f}"
         print(f"{target['target']}: {value} (bar {target['bar']:,.2f}) {verdict}")
     print(f"wrote {out / 'bench.json'}, {out / 'bench.md'} and {out / 'bench.html'} in {time.perf_counter() - start:.0f} s")
+    return 0
+
+
+def _update_truth_free(path: Path, quiet: bool) -> int:
+    """``bench --update-truth-free``: the truth-free part re-run into ``path`` (a bench.json) and its bench.md."""
+    import json
+
+    from mirage_viz.bench import bench_markdown, load_bench
+    from mirage_viz.bench.run import with_truth_free
+    from mirage_viz.scenes.camera_files.text import write_text_atomically
+
+    say = (lambda message: None) if quiet else (lambda message: print(message, file=sys.stderr, flush=True))
+    result = with_truth_free(load_bench(path), say)
+    write_text_atomically(path, json.dumps(result, indent=1))
+    write_text_atomically(path.with_name("bench.md"), bench_markdown(result))
+    print(f"wrote the truth-free part into {path} and {path.with_name('bench.md')}")
     return 0
 
 

@@ -163,6 +163,7 @@ def bench_markdown(result: dict, targets: bool = True) -> str:
          _fmt(r["read_ms_median"], 3)]
         for name, r in caches["rollouts"].items()
     ])
+    lines += _truth_free_markdown(result.get("truth_free"))
     throughput = result["read_throughput"]
     lines += ["", f"## Read throughput: a {throughput['steps']}-step cache at {throughput['size']}x{throughput['size']}", ""]
     lines += _table(["storage", "points", "bytes", "read (ms)", "GB/s read", "copy GB/s, main memory", "copy GB/s, same size",
@@ -172,6 +173,28 @@ def bench_markdown(result: dict, targets: bool = True) -> str:
         for dtype, r in ((d, throughput[d]) for d in ("float32", "float16"))
     ])
     return "\n".join(lines) + "\n"
+
+
+def _truth_free_markdown(part: dict | None) -> list[str]:
+    """The truth-free scores against PSNR (:mod:`mirage_viz.bench.truth_free`): how far each orders the memories and the
+    settings as PSNR does, and the camera-control error of the true frames."""
+    if not part:
+        return []
+    truth = part["truth_camera_error"]
+    lines = ["", f"## Scores that need no truth, checked against it ({part['steps']}-step loops at {part['size']} px, "
+             f"{', '.join(part['worlds'])}, {part['seeds']} held-out seeds each, settings: {', '.join(part['settings'])})", "",
+             f"How far to trust each score on footage: the share of runs in which it ranks latent, RGB and none as PSNR "
+             f"against the truth does, and Kendall's tau between the two rankings (1: the same order, -1: reversed), over "
+             f"the memories of a run and over the settings of a world, seed and memory. The true frames' own camera-control "
+             f"error: median {_fmt(truth['rotation_deg_median'])} degrees of rotation ({_fmt(100 * truth['rotation_under_1_deg'], 0)}% "
+             f"of pairs under 1 degree) and {_fmt(truth['direction_deg_median'])} degrees of heading, over {truth['measured']} "
+             f"of {truth['pairs']} step pairs with enough matches.", ""]
+    lines += _table(["score (docs/consistency.md)", "runs ranked", "orders the memories as PSNR", "tau, memories",
+                     "tau, settings"], [
+        [score, str(a["runs_ranked"]), "-" if a["orders_memories_as_psnr"] is None else f"{100 * a['orders_memories_as_psnr']:.0f}%",
+         _fmt(a["memories_kendall_tau"]), _fmt(a["settings_kendall_tau"])]
+        for score, a in part["agreement"].items()])
+    return lines
 
 
 def bench_figure(result: dict) -> go.Figure:

@@ -12,7 +12,7 @@ import torch
 
 from mirage_viz.backbone import SHARP_VAE, build_backbone, load_embedded_backbone
 from mirage_viz.geometry.depth import DEPTH_DOWNSAMPLE_MODES
-from mirage_viz.rollout.config import RolloutConfig
+from mirage_viz.rollout.config import MEMORY_SETTINGS, RolloutConfig
 from mirage_viz.rollout.engine import run_rollout
 from mirage_viz.memories import LatentSpatialMemory, RGBPointCloudMemory
 from mirage_viz.memories.voxel_cache import check_voxel_size
@@ -24,8 +24,9 @@ from mirage_viz.bench.fidelity import (PAPER_EMPTY_CELL_RATES, half_precision_di
                                       memory_options, read_quality, rollout_scores, trajectory_views)
 from mirage_viz.bench.peak import PEAK_MEMORY_SUPPORTED, measure_peak_memory
 from mirage_viz.bench.speed import SpeedSetting, measure_speed
+from mirage_viz.bench.truth_free import truth_free_agreement
 
-__all__ = ["BENCH_FORMAT", "BenchConfig", "run_bench", "HALF_PRECISION_TOLERANCE"]
+__all__ = ["BENCH_FORMAT", "BenchConfig", "run_bench", "run_truth_free", "with_truth_free", "HALF_PRECISION_TOLERANCE"]
 
 BENCH_FORMAT = "mirage_viz.bench/v1"
 MATCH_DB = 0.1  # the latent memory "matches" the RGB memory when its mean loop PSNR is at most this far below
@@ -55,6 +56,10 @@ class BenchConfig:
     voxel_sizes: tuple[float, ...] = (0.02, 0.04, 0.08)
     fusion_voxel_size: float = 0.04  # the fused variant carried into rollouts
     read_cache_steps: int = 100
+    # the truth-free scores against PSNR: loops in these worlds, this many held-out seeds each, under these settings
+    truth_free_worlds: tuple[str, ...] = ("room", "studio", "gallery")
+    truth_free_seeds: int = 2
+    truth_free_settings: tuple[str, ...] = ("paper", "keep what memory holds")
     size: int = 256  # image size of the fidelity and cache parts
     seed: int = 0
     quick: bool = False
@@ -66,7 +71,8 @@ class BenchConfig:
         return cls(sizes=(128, 256), sd_sizes=(128,), speed_steps=12, read_repeats=5, step_repeats=2,
                    peak_memory_sizes=(256,), fidelity_worlds=("room",), fidelity_steps=12, option_worlds=("studio",),
                    option_loop_steps=(12,), long_loop_steps=48,
-                   variant_rollout_steps=12, voxel_sizes=(0.04,), read_cache_steps=100, quick=True)
+                   variant_rollout_steps=12, voxel_sizes=(0.04,), read_cache_steps=100, truth_free_worlds=("room",),
+                   truth_free_settings=("paper",), quick=True)
 
     def validate(self) -> None:
         for size in self.sizes + (self.sd_sizes or ()) + (self.peak_memory_sizes or ()) + (self.size,):
@@ -89,6 +95,12 @@ class BenchConfig:
             raise ValueError(f"option_worlds must be names from {', '.join(WORLD_NAMES)}, got {list(self.option_worlds)}")
         if not self.fidelity_worlds or any(w not in WORLD_NAMES for w in self.fidelity_worlds):
             raise ValueError(f"fidelity_worlds must be names from {', '.join(WORLD_NAMES)}, got {list(self.fidelity_worlds)}")
+        if any(w not in WORLD_NAMES for w in self.truth_free_worlds):
+            raise ValueError(f"truth_free_worlds must be names from {', '.join(WORLD_NAMES)}, got {list(self.truth_free_worlds)}")
+        if isinstance(self.truth_free_seeds, bool) or not isinstance(self.truth_free_seeds, int) or not 1 <= self.truth_free_seeds <= 20:
+            raise ValueError(f"truth_free_seeds must be an integer in [1, 20], got {self.truth_free_seeds!r}")
+        if not self.truth_free_settings or any(s not in MEMORY_SETTINGS for s in self.truth_free_settings):
+            raise ValueError(f"truth_free_settings must be names from {', '.join(MEMORY_SETTINGS)}, got {list(self.truth_free_settings)}")
 
 
 def _speed_settings(config: BenchConfig) -> list[SpeedSetting]:
@@ -121,8 +133,8 @@ def _targets(result: dict) -> list[dict]:
     targets = []
     speed = result["speed"]
 
-    def add(name: str, value: float | None, bar: float) -> None:
-        met = None if value is None else value >= bar
+    def add(name: str, value: float | None, bar: float, lower: bool = False) -> None:
+        met = None if value is None else value <= bar if lower else value >= bar
         targets.append({"target": name, "value": value, "bar": bar, "met": met})
 
     embedded_256 = speed.get("embedded", {}).get("256")
@@ -169,7 +181,35 @@ def _targets(result: dict) -> list[dict]:
             "figures' measure)", latent["sharpness"], 0.85)
         add(f"{name}: sharpness of generated frames, latent (gradient length / truth's: for comparison)",
             latent.get("sharpness_length"), 0.85)
+    truth_free = result.get("truth_free")
+    if truth_free:  # a bench from before the truth-free scores has none
+        truth = truth_free["truth_camera_error"]
+        add("truth-free: camera-control rotation error of the true frames, median (deg; the estimator works)",
+            truth["rotation_deg_median"], 1.0, lower=True)
+        for score, agreement in truth_free["agreement"].items():
+            add(f"truth-free: {score} orders latent/rgb/none as PSNR does (share of runs)",
+                agreement["orders_memories_as_psnr"], 0.8)
     return targets
+
+
+def run_truth_free(config: BenchConfig, backbone, say: Callable[[str], None]) -> dict:
+    """The bench's truth-free part (:func:`~mirage_viz.bench.truth_free.truth_free_agreement`) as ``config`` asks."""
+    say(f"truth-free scores against PSNR: loops in {', '.join(config.truth_free_worlds)}, {config.truth_free_seeds} "
+        f"held-out seeds each, settings {', '.join(config.truth_free_settings)}")
+    return truth_free_agreement(config.truth_free_worlds, config.truth_free_seeds, config.truth_free_settings,
+                                config.fidelity_steps, config.size, backbone, config.seed, say)
+
+
+def with_truth_free(result: dict, say: Callable[[str], None] | None = None) -> dict:
+    """``result`` (a bench.json's) with its truth-free part run again under its own config, and its targets anew;
+    every other figure as it was measured."""
+    config = BenchConfig(**{key: tuple(value) if isinstance(value, list) else value
+                            for key, value in result["config"].items()})
+    config.validate()
+    updated = dict(result, config=asdict(config))
+    updated["truth_free"] = run_truth_free(config, load_embedded_backbone(), say or (lambda message: None))
+    updated["targets"] = _targets(updated)
+    return updated
 
 
 def _machine() -> dict:
@@ -287,5 +327,7 @@ def run_bench(config: BenchConfig | None = None, progress: Callable[[str], None]
     # the read against the machine's memory bandwidth
     say(f"read throughput: a {config.read_cache_steps}-step cache at {config.size}x{config.size}")
     result["read_throughput"] = read_throughput(backbone, config.read_cache_steps, config.size)
+    if config.truth_free_worlds:
+        result["truth_free"] = run_truth_free(config, backbone, say)
     result["targets"] = _targets(result)
     return result

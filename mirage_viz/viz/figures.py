@@ -250,10 +250,15 @@ def metrics_figure(rollout: Rollout) -> go.Figure:
         layout[f"yaxis{suffix}"] = dict(domain=[max(0.0, top - height), min(1.0, top)], anchor=f"x{suffix}", type=scale, **grid)
         layout["annotations"].append(dict(text=title, x=left + width / 2, y=top, xref="paper", yref="paper",
                                           xanchor="center", yanchor="bottom", showarrow=False, font=dict(size=13)))
+        values = {name: np.array([value(r) for r in records], dtype=np.float64) for name, records in rollout.records.items()}
+        if len(rollout) > 1 and all(np.isnan(v[1:]).all() for v in values.values()):  # say why a panel is empty
+            layout["annotations"].append(dict(
+                text="not measured at any step:<br>too few feature matches" if "camera" in title else "not measured",
+                x=left + width / 2, y=top - height / 2, xref="paper", yref="paper", showarrow=False,
+                font=dict(size=12, color="#666666")))
         for name, records in rollout.records.items():
             traces.append(dict(
-                type="scatter", x=np.array([r.step for r in records], dtype=np.int32),
-                y=np.array([value(r) for r in records], dtype=np.float64), name=f"{name} memory", legendgroup=name,
+                type="scatter", x=np.array([r.step for r in records], dtype=np.int32), y=values[name], name=f"{name} memory", legendgroup=name,
                 showlegend=index == 0, mode="lines+markers", xaxis=f"x{suffix}", yaxis=f"y{suffix}",
                 line=dict(color=rollout.memory_info[name].color, width=2), marker=dict(size=5)))
     return figure_from_traces(traces, layout)

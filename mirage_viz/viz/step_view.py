@@ -147,7 +147,9 @@ def step_view(rollout: Rollout, step: int, basis: PCABasis | None = None) -> Ste
             image, mean = error_image(record.frame, truth)
             errors.append(Tile(f"{name}: error against the truth", f"mean {mean:.3f} (colour scale 0 to {ERROR_RANGE:g})", image))
     if truth is not None:
-        frames.append(Tile("truth", "the world rendered at this camera", to_uint8_image(truth)))
+        seen = ("the real frame at this camera" if rollout.setup is not None and rollout.setup.first_frame == "sequence"
+                else "the world rendered at this camera")
+        frames.append(Tile("truth", seen, to_uint8_image(truth)))
         errors.append(None)
     height, width = first.frame.shape[-2:]
     conditioning: list[Tile] = []

@@ -20,7 +20,7 @@ SHIPPED_BENCH = ROOT / "mirage_viz" / "assets" / "bench" / "bench.json"
 TINY = dict(sizes=(64,), vaes=("embedded", "sd"), sd_sizes=(64,), speed_steps=3, read_repeats=3, step_repeats=2,
             peak_memory_sizes=(), fidelity_worlds=("room",), fidelity_steps=3, long_loop_steps=4, variant_rollout_steps=2,
             voxel_sizes=(0.05,), fusion_voxel_size=0.05, read_cache_steps=4, size=64, option_worlds=("studio",),
-            option_loop_steps=(3,))
+            option_loop_steps=(3,), truth_free_worlds=("room",), truth_free_seeds=1, truth_free_settings=("paper",))
 
 
 @pytest.fixture(scope="module")
@@ -263,3 +263,40 @@ def test_what_the_memory_settings_doc_says_holds_on_the_shipped_bench():
     missed = {name: [t["target"] for t in targets if t["target"].startswith(f"{name}: ") and not t["met"]]
               for name in MEMORY_SETTINGS}
     assert [name for name, bars in missed.items() if all("gradient energy" in bar for bar in bars)] == ["sharp and close"]
+
+
+def test_kendall_tau_counts_concordant_minus_discordant_pairs():
+    from mirage_viz.bench.truth_free import _kendall_tau
+
+    assert _kendall_tau([1, 2, 3], [10, 20, 30]) == 1.0 and _kendall_tau([1, 2, 3], [3, 2, 1]) == -1.0
+    assert _kendall_tau([1, 2, 3], [1, 3, 2]) == pytest.approx(1 / 3) and _kendall_tau([1], [1]) is None
+
+
+def test_agreement_ranks_each_score_against_psnr_with_its_sign():
+    """A lower error, or a higher flow agreement, ranks a memory as a higher PSNR does."""
+    from mirage_viz.bench.truth_free import _agreement
+
+    def run(seed, psnr, error, flow):
+        memories = {name: {"mean_psnr": p, "camera_rotation_error_deg": e, "camera_direction_error_deg": None,
+                           "reprojection_error": e, "flow_agreement": f}
+                    for name, p, e, f in zip(("latent", "rgb", "none"), psnr, error, flow)}
+        return {"world": "room", "world_seed": seed, "setting": "paper", "memories": memories}
+
+    runs = [run(0, (22, 23, 18), (0.02, 0.01, 0.05), (0.6, 0.7, 0.3)),  # both scores agree with PSNR
+            run(1, (22, 23, 18), (0.01, 0.02, 0.05), (0.7, 0.6, 0.3))]  # both swap latent and rgb
+    agreement = _agreement(runs)
+    for score in ("reprojection_error", "flow_agreement", "camera_rotation_error_deg"):
+        assert agreement[score]["orders_memories_as_psnr"] == 0.5 and agreement[score]["runs_ranked"] == 2
+        assert agreement[score]["memories_kendall_tau"] == pytest.approx((1 + 1 / 3) / 2, abs=1e-4)
+    assert agreement["camera_direction_error_deg"]["runs_ranked"] == 0  # never measured: no ranking, no claim
+
+
+@pytest.mark.slow
+def test_the_bench_checks_the_truth_free_scores_against_psnr(tiny_bench):
+    part = tiny_bench["truth_free"]
+    assert part["runs"] and part["runs"][0]["world_seed"] >= 5000  # held out from every model's training
+    assert set(part["agreement"]) == {"camera_rotation_error_deg", "camera_direction_error_deg", "reprojection_error",
+                                      "flow_agreement"}
+    assert part["truth_camera_error"]["pairs"] == 3 and "Scores that need no truth" in bench_markdown(tiny_bench)
+    names = [t["target"] for t in tiny_bench["targets"]]
+    assert any(name.startswith("truth-free: camera-control rotation error of the true frames") for name in names)

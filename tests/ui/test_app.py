@@ -299,6 +299,30 @@ def test_a_photo_runs_as_the_first_frame_and_a_bad_one_gets_a_message(app_url, t
     assert client.predict(None, api_name="/bench")[0].startswith("Shown: the shipped run")  # still answering
 
 
+def test_posed_footage_runs_scored_against_its_frames_and_cannot_name_a_server_path(app_url, tmp_path):
+    from gradio_client import handle_file
+
+    from mirage_viz.ui.app import FOOTAGE
+
+    client = Client(app_url, verbose=False)
+    (label,) = FOOTAGE
+    outputs = client.predict(world="room", trajectory="loop", steps=2, size=128, seed=0, depth_model="embedded",
+                             footage=label, api_name="/run")
+    status, downloads = text(outputs[5]), outputs[6]
+    assert "Footage: transforms.json (nerfstudio, 3 frames)" in status and "scored against its real frames" in status
+    summary = json.loads(Path(next(d for d in downloads if d.endswith("summary.json"))).read_text())
+    assert summary["setup"]["first_frame"] == "sequence" and summary["setup"]["fov_source"] == "file"
+    step = summary["memories"]["latent"]["steps"][2]
+    assert isinstance(step["psnr"], float) and isinstance(step["consistency"]["flow_agreement"], float)
+    assert "reprojection" in outputs[0]  # the step view's captions carry the scores that need no truth
+    for footage in ("/etc/passwd", "../transforms.json"):
+        with pytest.raises(Exception, match="unknown footage"):
+            client.predict(world="room", trajectory="loop", steps=1, size=128, footage=footage, api_name="/run")
+    photo = handle_file(str(Path(__file__).resolve().parents[2] / "mirage_viz" / "assets" / "photos" / "chelsea.png"))
+    with pytest.raises(Exception, match="posed footage brings its first frame and its cameras"):
+        client.predict(world="room", trajectory="loop", steps=1, size=128, photo_path=photo, footage=label, api_name="/run")
+
+
 def drive_state(outputs) -> tuple[int, int]:
     """(step, latent cache points) from a drive press's status line."""
     found = re.search(r"Step (\d+) of at most 48; the latent cache holds ([\d,]+) points", text(outputs[3]))
