@@ -31,7 +31,8 @@ from mirage_viz.scenes.camera_files.realestate10k import FRAMES_PER_SECOND, real
 from mirage_viz.scenes.photo import Photo, load_photo
 from mirage_viz.scenes.trajectories import MAX_STEPS, Trajectory
 
-__all__ = ["EXAMPLE_SEQUENCE", "MIN_ANCHOR_POINTS", "SEQUENCE_FORMATS", "ImageSequence", "load_sequence", "write_sequence"]
+__all__ = ["EXAMPLE_SEQUENCE", "MIN_ANCHOR_POINTS", "SEQUENCE_FORMATS", "ImageSequence", "extract_sequence_zip",
+           "load_sequence", "write_sequence"]
 
 SEQUENCE_FORMATS: tuple[CameraFormat, ...] = ("nerfstudio", "colmap", "realestate10k")  # the formats that name images
 MIN_ANCHOR_POINTS = 20  # sparse points the first image must see before their median ratio is trusted
@@ -132,7 +133,8 @@ def _image_paths(path: Path, format: CameraFormat) -> tuple[list[Path], list[str
 def load_sequence(path: str | Path, size: int = 256, steps: int | None = None, format: CameraFormat | None = None,
                   depth_scale: float | None = None) -> ImageSequence:
     """Read a posed image sequence: its cameras, then its images (``steps`` picked evenly along the poses as
-    :meth:`Trajectory.subsample` does; every pose when ``None``), each cut and resized to ``size`` as a photo is.
+    :meth:`Trajectory.subsample` does; every pose when ``None`` or at least the file's), each cut and resized to
+    ``size`` as a photo is.
 
     Raises ``ValueError`` naming what is wrong: a format that names no images, missing or unreadable frames, frames
     of another shape than the file's intrinsics describe, too many frames for a rollout.
@@ -159,7 +161,7 @@ def load_sequence(path: str | Path, size: int = 256, steps: int | None = None, f
             raise ValueError(f"the frame {paths[0]} could not be read ({type(error).__name__}); is it an image?") from None
     trajectory = read_cameras(path, format, image_size=image_size)
     index = list(range(trajectory.steps + 1))
-    if steps is not None and steps != trajectory.steps:
+    if steps is not None and steps < trajectory.steps:
         trajectory = trajectory.subsample(steps)
         index = torch.linspace(0, len(index) - 1, steps + 1, dtype=torch.float64).round().long().tolist()
     if trajectory.steps > MAX_STEPS:
@@ -180,6 +182,54 @@ def load_sequence(path: str | Path, size: int = 256, steps: int | None = None, f
     return ImageSequence(name=path.name, format=format, trajectory=trajectory, frames=frames,
                          frame_names=tuple(names[i] for i in index), first_photo=first,
                          anchor_points=anchors.double(), depth_scale=None if depth_scale is None else float(depth_scale))
+
+
+MAX_ZIP_MEMBERS = MAX_STEPS + 100  # every frame a rollout may run, the camera files and a few more
+MAX_ZIP_BYTES = 512 * 2**20  # uncompressed: a zip bomb stops here
+ZIP_SUFFIXES = (".json", ".txt", *IMAGE_SUFFIXES)  # what is taken out of a zip; anything else stays in it
+
+
+def extract_sequence_zip(path: str | Path, folder: str | Path) -> Path:
+    """Take a posed image sequence out of the zip ``path`` into the existing, empty ``folder`` and return its camera
+    file (a ``transforms.json``, a COLMAP model's folder, or a RealEstate10K ``.txt`` with its frames' folder), for
+    :func:`load_sequence`. Only camera files and images come out; links, paths that lead out of ``folder``, more than
+    ``MAX_ZIP_MEMBERS`` entries or ``MAX_ZIP_BYTES`` unpacked are refused, and so is a zip holding no sequence or
+    more than one."""
+    import shutil
+    import zipfile
+
+    folder = Path(folder)
+    name = Path(path).name
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as error:
+        raise ValueError(f"{name} is not a zip file ({type(error).__name__}); accepted: a .zip of a posed image "
+                         f"sequence; {ACCEPTED}") from None
+    with archive:
+        members = [m for m in archive.infolist() if not m.is_dir() and Path(m.filename).suffix.lower() in ZIP_SUFFIXES]
+        if len(archive.infolist()) > MAX_ZIP_MEMBERS:
+            raise ValueError(f"{name} holds {len(archive.infolist()):,} entries; accepted: at most {MAX_ZIP_MEMBERS:,}")
+        if sum(m.file_size for m in members) > MAX_ZIP_BYTES:
+            raise ValueError(f"{name} unpacks to over {MAX_ZIP_BYTES // 2**20} MB; accepted: at most that")
+        for member in members:
+            parts = Path(member.filename.replace("\\", "/")).parts
+            link = (member.external_attr >> 16) & 0o170000 == 0o120000
+            if link or member.filename.startswith("/") or ".." in parts or ":" in member.filename or not parts:
+                raise ValueError(f"{name}: the entry {member.filename[:200]!r} is a link or leads out of the zip's "
+                                 "folder; accepted: files inside it")
+            target = folder.joinpath(*parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(member) as source, open(target, "wb") as out:
+                shutil.copyfileobj(source, out, 2**20)
+                if out.tell() > member.file_size:  # a header that lied about its size
+                    raise ValueError(f"{name}: the entry {member.filename[:200]!r} is larger than its header says")
+    found = sorted({p.parent if p.name in ("cameras.txt", "images.txt") else p for p in folder.rglob("*")
+                    if p.name in ("transforms.json", "cameras.txt", "images.txt")
+                    or (p.suffix == ".txt" and p.with_suffix("").is_dir())}, key=lambda p: (len(p.parts), str(p)))
+    if len(found) != 1:
+        listed = ", ".join(str(p.relative_to(folder)) for p in found[:5]) or "none"
+        raise ValueError(f"{name} holds {len(found)} sequences ({listed}); accepted: a zip of one sequence; {ACCEPTED}")
+    return found[0]
 
 
 def write_sequence(frames: torch.Tensor, cameras: list[Camera], path: str | Path, format: CameraFormat,

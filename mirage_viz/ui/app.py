@@ -47,7 +47,7 @@ from mirage_viz.rollout.drive import MOVES, DriveSession
 from mirage_viz.viz.figures import cache_figure, metrics_figure, rollout_pca
 from mirage_viz.outputs.writer import OutputParts, write_rollout
 from mirage_viz.scenes.photo import Photo, load_photo, sample_photos
-from mirage_viz.scenes.sequence import EXAMPLE_SEQUENCE, ImageSequence, load_sequence
+from mirage_viz.scenes.sequence import EXAMPLE_SEQUENCE, ImageSequence, extract_sequence_zip, load_sequence
 from mirage_viz.viz.preview import path_preview_figure, path_preview_html, preview_path
 from mirage_viz.viz.sweep_figures import sweep_figures
 from mirage_viz.sweep import load_results, summarize
@@ -346,30 +346,31 @@ def _camera_file(paths: list[str] | str | None, steps: int) -> Trajectory | None
 
 
 def _request(world, trajectory, magnitude, steps, size, seed, photo_path, fov, back_to_start, camera_files,
-             footage="") -> tuple[RolloutConfig, Trajectory | None, Photo | None, ImageSequence | None]:
-    """The Rollout tab's inputs as what a run takes: the config, a camera file's path, a photo, a shipped posed image
-    sequence (each checked)."""
+             footage="", footage_zip=None) -> tuple[RolloutConfig, Trajectory | None, Photo | None, ImageSequence | None]:
+    """The Rollout tab's inputs as what a run takes: the config, a camera file's path, a photo, a posed image
+    sequence, shipped or uploaded (each checked)."""
     config = _config(world, trajectory, magnitude, steps, size, seed, bool(back_to_start))
     camera_path, photo = _camera_file(camera_files, config.steps), _photo(photo_path, config.size, fov)
-    return config, camera_path, photo, _footage(footage, config, camera_path is not None or photo is not None)
+    return config, camera_path, photo, _footage(footage, footage_zip, config, camera_path is not None or photo is not None)
 
 
-def _footage(label: str | None, config: RolloutConfig, other_start: bool) -> ImageSequence | None:
-    """The shipped sequence named ``label`` (one of :data:`FOOTAGE`; "" none) at the config's size, its poses picked
-    evenly down to the steps asked for."""
-    if not label:
+def _footage(label: str | None, zip_path: str | None, config: RolloutConfig, other_start: bool) -> ImageSequence | None:
+    """The shipped sequence named ``label`` (one of :data:`FOOTAGE`; "" none) or the one in the uploaded zip, at the
+    config's size, its poses picked evenly down to the steps asked for. The zip is unpacked into a folder of its own,
+    read, and the folder removed: the sequence's frames are held in memory."""
+    if not label and not zip_path:
         return None
-    if label not in FOOTAGE:
+    if label and label not in FOOTAGE:
         raise _refused(f"unknown footage {str(label)[:80]!r}; accepted: one of {', '.join(map(repr, FOOTAGE))}")
-    if other_start:
-        raise _refused("posed footage brings its first frame and its cameras; accepted: footage, or a photo and a "
-                       "camera file, not both")
-    path = FOOTAGE[label]
-    total = len(json.loads(path.read_text())["frames"]) - 1  # a shipped file: read back as written
+    if other_start or (label and zip_path):
+        raise _refused("posed footage brings its first frame and its cameras; accepted: one footage (shipped or "
+                       "uploaded), or a photo and a camera file, not both")
     try:
-        return load_sequence(path, config.size, config.steps if config.steps < total else None)
+        with tempfile.TemporaryDirectory(prefix="mirage_viz-footage-") as folder:
+            path = FOOTAGE[label] if label else extract_sequence_zip(zip_path, folder)
+            return load_sequence(path, config.size, config.steps)
     except ValueError as error:
-        raise _refused(str(error)) from None
+        raise _refused(f"footage: {error}") from None
 
 
 @dataclass(frozen=True)
@@ -391,14 +392,14 @@ class _Handlers:
         self.forget: Callable[[str], None] | None = None  # drops Gradio's own record of a session that ended
 
     def preview(self, world, trajectory, magnitude, steps, size, seed, photo_path=None, fov=0.0, back_to_start=False,
-                camera_files=None, footage="", request: gr.Request = None) -> tuple:
+                camera_files=None, footage="", footage_zip=None, request: gr.Request = None) -> tuple:
         """The path Run would take, before it runs: its first and last true views and its cameras over the first
         frame's point cloud, from the very cameras the run uses (:func:`plan_rollout` on the same inputs). A path
         that cannot run says why in place of the views."""
-        self._claim(request, photo_path, camera_files)
+        self._claim(request, photo_path, camera_files, footage_zip)
         try:
             config, camera_path, photo, sequence = _request(world, trajectory, magnitude, steps, size, seed, photo_path,
-                                                            fov, back_to_start, camera_files, footage)
+                                                            fov, back_to_start, camera_files, footage, footage_zip)
             plan = plan_rollout(config, trajectory=camera_path, photo=photo, sequence=sequence)
         except (gr.Error, ValueError) as error:
             message = getattr(error, "text", None) or str(error)
@@ -410,15 +411,15 @@ class _Handlers:
 
     def run(self, world, trajectory, magnitude, steps, size, seed, photo_path=None, fov=0.0, depth_model=DEFAULT_DEPTH_MODEL,
             vae="", generator="", prompt="", depth_scale=3.0, back_to_start=False, camera_files=None,
-            memory_setting="paper", footage="", request: gr.Request = None) -> Iterator[tuple]:
+            memory_setting="paper", footage="", footage_zip=None, request: gr.Request = None) -> Iterator[tuple]:
         """Stream the rollout: after each step, every panel and the slider on that step; Stop ends it after a step.
 
         Inputs are checked first; then the run waits for a free slot (the line is bounded: beyond it the visitor
         is told the app is busy), loads its models and streams.
         """
-        self._claim(request, photo_path, camera_files)
+        self._claim(request, photo_path, camera_files, footage_zip)
         config, camera_path, photo, sequence = _request(world, trajectory, magnitude, steps, size, seed, photo_path, fov,
-                                                        back_to_start, camera_files, footage)
+                                                        back_to_start, camera_files, footage, footage_zip)
         config = _with_memory_setting(config, memory_setting)
         try:  # every camera checked before the line
             plan = plan_rollout(config, trajectory=camera_path, photo=photo, sequence=sequence)
@@ -894,6 +895,10 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
                     footage = gr.Dropdown(["", *FOOTAGE], value="", label="posed footage as the world (optional)",
                                           info="real frames at their cameras: the first is the first frame, the others "
                                           "the truth each step is scored against (--sequence in the CLI)")
+                    footage_zip = gr.File(label=f"or your own posed footage as a .zip ({MAX_UPLOAD.upper()} max): a "
+                                          "transforms.json with its images, a COLMAP model with images/, or a "
+                                          "RealEstate10K clip.txt with clip/<timestamp>.png", file_types=[".zip"],
+                                          type="filepath", height=120)
                     with gr.Accordion("photo, depth and hub models", open=False):
                         fov = gr.Number(0.0, label="field of view of the photo (degrees; 0 = EXIF focal length, else 60)", minimum=0)
                         depth_model = gr.Textbox(DEFAULT_DEPTH_MODEL, label=f"depth model for photos (transformers hub id{folders}; "
@@ -926,8 +931,9 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
                                 file_count="multiple")
 
             inputs = [world, trajectory, magnitude, steps, size, seed, photo, fov, depth_model, vae, generator, prompt, depth_scale,
-                      back_to_start, camera_file, memory_setting, footage]
-            path_inputs = [world, trajectory, magnitude, steps, size, seed, photo, fov, back_to_start, camera_file, footage]
+                      back_to_start, camera_file, memory_setting, footage, footage_zip]
+            path_inputs = [world, trajectory, magnitude, steps, size, seed, photo, fov, back_to_start, camera_file, footage,
+                           footage_zip]
             panel_outputs = [view_html, cache_plot, metrics_plot, table]
             # no Gradio limit: every run reaches RunSlots at once, which lets RUN_CONCURRENCY compute, RUNS_WAITING
             # wait in line (told their place) and answers the next one "busy" immediately; progress shows in the

@@ -73,6 +73,27 @@ def test_rollout_from_a_trajectory_file_and_selected_memories(tmp_path, backbone
     assert set(summary["memories"]) == {"latent", "none"} and summary["setup"]["steps"] == 1
 
 
+def test_rollout_from_a_posed_sequence_scores_against_its_frames_and_records_its_rules(tmp_path, backbone, capsys):
+    from mirage_viz.scenes.sequence import EXAMPLE_SEQUENCE
+
+    out = tmp_path / "run"
+    assert main(["rollout", "--sequence", str(EXAMPLE_SEQUENCE), "--steps", "2", "--size", "64", "--depth-model",
+                 "embedded", "--memories", "latent,none", "--out", str(out), "--quiet", "--no-video", "--no-ply"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    setup = summary["setup"]
+    assert setup["sequence"] == "transforms.json (nerfstudio, 3 frames)" and setup["fov_source"] == "file"
+    assert setup["depth_scale"] == 1.0 and setup["depth_scale_rule"].startswith("the depth estimator's own")
+    assert isinstance(summary["memories"]["latent"]["steps"][2]["psnr"], float)  # scored against the real frame
+    assert set(summary["memories"]["latent"]["consistency"]) == {
+        "camera_rotation_error_deg", "camera_direction_error_deg", "camera_matches", "reprojection_error", "flow_agreement"}
+    assert "frame_00000.png (256x256) as the first frame, field of view 60.0 degrees (file)" in capsys.readouterr().err
+    assert main(["rollout", "--sequence", str(EXAMPLE_SEQUENCE), "--image", str(EXAMPLE_SEQUENCE), "--out",
+                 str(tmp_path / "x")]) == 2
+    assert "--sequence brings its first frame and its cameras" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    assert main(["rollout", "--sequence", str(tmp_path / "none.json"), "--out", str(tmp_path / "x")]) == 2
+    assert not (tmp_path / "x").exists()
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -161,3 +161,57 @@ def test_a_photo_along_a_camera_file_takes_the_files_intrinsics_cut_as_the_photo
     write_cameras([Camera(wide, pose) for pose in poses], tmp_path / "wide.json", "mirage_viz")
     with pytest.raises(ValueError, match="is 320 x 240 pixels but the camera file .* describes images of 1000 x 400"):
         plan_rollout(RolloutConfig(size=64), trajectory=read_cameras(tmp_path / "wide.json"), photo=photo)
+
+
+def zipped(folder, out):
+    import zipfile
+
+    with zipfile.ZipFile(out, "w") as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                archive.write(path, path.relative_to(folder).as_posix())
+    return out
+
+
+@pytest.mark.parametrize("format", SEQUENCE_FORMATS)
+def test_a_zipped_sequence_unpacks_to_its_camera_file(tmp_path, format):
+    from mirage_viz.scenes.sequence import extract_sequence_zip
+
+    _, cameras, frames = world_views()
+    path = written(tmp_path / "made", format, frames, cameras)
+    archive = zipped(tmp_path / "made", tmp_path / "footage.zip")
+    (tmp_path / "out").mkdir()
+    found = extract_sequence_zip(archive, tmp_path / "out")
+    assert found.relative_to(tmp_path / "out") == path.relative_to(tmp_path / "made")
+    assert torch.equal(load_sequence(found, SIZE).frames, load_sequence(path, SIZE).frames)
+
+
+def test_hostile_zips_are_refused_and_write_nothing_outside(tmp_path, monkeypatch):
+    import zipfile
+
+    import mirage_viz.scenes.sequence as sequence_module
+    from mirage_viz.scenes.sequence import extract_sequence_zip
+
+    def attempt(name, write, match):
+        archive = tmp_path / f"{name}.zip"
+        with zipfile.ZipFile(archive, "w") as out:
+            write(out)
+        folder = tmp_path / name
+        folder.mkdir()
+        with pytest.raises(ValueError, match=match):
+            extract_sequence_zip(archive, folder)
+
+    attempt("slip", lambda z: z.writestr("../evil.json", "{}"), "leads out of the zip's folder")
+    link = zipfile.ZipInfo("images/link.png")
+    link.external_attr = 0o120777 << 16  # a symbolic link
+    attempt("link", lambda z: z.writestr(link, "/etc/passwd"), "is a link")
+    attempt("two", lambda z: (z.writestr("a/transforms.json", "{}"), z.writestr("b/transforms.json", "{}")),
+            r"holds 2 sequences \(a/transforms.json, b/transforms.json\)")
+    attempt("none", lambda z: z.writestr("notes.md", "hello"), "holds 0 sequences")
+    monkeypatch.setattr(sequence_module, "MAX_ZIP_BYTES", 1000)
+    attempt("bomb", lambda z: z.writestr("transforms.json", "0" * 5000, compress_type=zipfile.ZIP_DEFLATED),
+            "unpacks to over")
+    (tmp_path / "plain.zip").write_text("not a zip")
+    with pytest.raises(ValueError, match="plain.zip is not a zip file"):
+        extract_sequence_zip(tmp_path / "plain.zip", tmp_path)
+    assert not (tmp_path.parent / "evil.json").exists()
