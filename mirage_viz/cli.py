@@ -279,7 +279,10 @@ def _add_sweep_command(commands: argparse._SubParsersAction) -> None:
             ("--depth-modes", str, "bilinear", "depth downsampling to the latent grid"),
             ("--seeds", int, "0", "noise seeds"),
             ("--memory-settings", str, "paper", f"memory settings: {', '.join(MEMORY_SETTINGS)} (names hold spaces: "
-             "quote the list, as in --memory-settings 'paper,keep what memory holds')")):
+             "quote the list, as in --memory-settings 'paper,keep what memory holds')"),
+            ("--sequences", str, "none", "posed image sequences' camera files (as rollout --sequence), each run for "
+             "every steps, size, depth mode, seed and memory setting with estimated depth; without --worlds, no "
+             "procedural world runs")):
         sweep.add_argument(flag, type=_axis(kind), default=None, help=f"comma-separated {what} (default {default})")
     sweep.add_argument("--engine", choices=ENGINES, default="local",
                        help="local: this machine (one process, or --workers processes); ray: Ray tasks on a local Ray or "
@@ -303,7 +306,9 @@ def _sweep(args: argparse.Namespace) -> int:
     grid = load_grid(args.grid) if args.grid is not None else SweepGrid()
     flags = {"worlds": args.worlds, "world_seeds": args.world_seeds, "trajectories": args.trajectories,
              "steps": args.steps, "sizes": args.sizes, "depths": args.depths, "depth_modes": args.depth_modes,
-             "seeds": args.seeds, "memory_settings": args.memory_settings}
+             "seeds": args.seeds, "memory_settings": args.memory_settings, "sequences": args.sequences}
+    if args.sequences is not None and args.worlds is None and args.grid is None:
+        flags["worlds"] = ()  # the sequences alone
     grid = replace(grid, **{axis: values for axis, values in flags.items() if values is not None})
     start = time.perf_counter()
     bar = tqdm(desc="sweep", unit="run", disable=args.quiet, file=sys.stderr)

@@ -9,9 +9,10 @@ embedded estimator) or the truth with controlled errors, written as a :mod:`mira
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from mirage_viz.checks import check_choice
@@ -23,7 +24,9 @@ __all__ = ["AXES", "DEFAULT_MAX_RUNS", "RunSpec", "SweepGrid", "check_memory_set
            "parse_depth_quality"]
 
 DEFAULT_MAX_RUNS = 1_000
-AXES = ("worlds", "world_seeds", "trajectories", "steps", "sizes", "depths", "depth_modes", "seeds", "memory_settings")
+AXES = ("worlds", "world_seeds", "trajectories", "steps", "sizes", "depths", "depth_modes", "seeds", "memory_settings",
+        "sequences")
+SEQUENCE_TRAJECTORY = "sequence"  # a sequence run's trajectory column: the file's own cameras
 DEFAULT_DEPTH_MODE = "bilinear"  # the depth_modes axis's default: the only one a setting's own depth mode replaces
 _INTEGER_AXES = {"world_seeds", "steps", "sizes", "seeds"}
 _FILE_SAFE = re.compile(r"[^A-Za-z0-9._+=-]")
@@ -70,9 +73,24 @@ class RunSpec:
     depth_mode: str
     seed: int
     memory_setting: str = "paper"  # a name of MEMORY_SETTINGS
+    # a posed image sequence's camera file (mirage_viz.scenes.sequence) as the world, "" for a procedural world: its
+    # rows name it as their world, with world seed 0, trajectory "sequence" and estimated depth
+    sequence: str = ""
 
     def __post_init__(self) -> None:
         check_memory_setting(self.memory_setting, self.depth_mode)
+
+    @classmethod
+    def of_sequence(cls, path: str, steps: int, size: int, depth_mode: str, seed: int, memory_setting: str) -> RunSpec:
+        """The run of the posed image sequence at ``path`` (its first ``steps`` steps, picked evenly)."""
+        return cls(world=path, world_seed=0, trajectory=SEQUENCE_TRAJECTORY, steps=steps, size=size, depth="estimated",
+                   depth_mode=depth_mode, seed=seed, memory_setting=memory_setting, sequence=path)
+
+    def load_sequence(self):
+        """The sequence this run reads (None for a procedural world)."""
+        from mirage_viz.scenes.sequence import load_sequence
+
+        return load_sequence(self.sequence, self.size, self.steps) if self.sequence else None
 
     @property
     def depth_mode_run(self) -> str:
@@ -84,19 +102,25 @@ class RunSpec:
         """A file-safe name made of the settings: equal settings, equal names, so a rerun skips finished runs. The
         memory setting is named only when it is not "paper", so runs made before the axis keep their names."""
         setting = "" if self.memory_setting == "paper" else f"-{self.memory_setting}"
-        name = (f"{self.world}-w{self.world_seed}-{self.trajectory}-{self.steps}steps-{self.size}px-{self.depth}-"
+        world = self.world
+        if self.sequence:  # the file's folder and name, and a short hash of the whole path (two clips may share a name)
+            path = Path(self.sequence)
+            world = f"{path.parent.name}_{path.name}_{hashlib.sha1(self.sequence.encode()).hexdigest()[:8]}"
+        name = (f"{world}-w{self.world_seed}-{self.trajectory}-{self.steps}steps-{self.size}px-{self.depth}-"
                 f"{self.depth_mode}-s{self.seed}{setting}")
         return _FILE_SAFE.sub("_", name)
 
     def config(self) -> RolloutConfig:
         """The rollout this run asks for, under its memory setting (whose options replace the axes' values)."""
         depth_source, depth_errors = parse_depth_quality(self.depth)
-        return RolloutConfig(world=self.world, world_seed=self.world_seed, trajectory=self.trajectory, steps=self.steps,
-                             size=self.size, seed=self.seed, depth_source=depth_source, depth_errors=depth_errors,
-                             ).with_options(depth_mode=self.depth_mode).with_memory_setting(self.memory_setting)
+        scene = {} if self.sequence else dict(world=self.world, world_seed=self.world_seed, trajectory=self.trajectory)
+        return RolloutConfig(**scene, steps=self.steps, size=self.size, seed=self.seed, depth_source=depth_source,
+                             depth_errors=depth_errors).with_options(depth_mode=self.depth_mode).with_memory_setting(
+                                 self.memory_setting)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The settings as the table's columns (the sequence, if any, is the world column)."""
+        return {key: value for key, value in asdict(self).items() if key != "sequence"}
 
 
 @dataclass(frozen=True)
@@ -112,19 +136,23 @@ class SweepGrid:
     depth_modes: tuple[str, ...] = (DEFAULT_DEPTH_MODE,)
     seeds: tuple[int, ...] = (0,)
     memory_settings: tuple[str, ...] = ("paper",)  # names of MEMORY_SETTINGS; see check_memory_setting
+    # posed image sequences' camera files, each run with steps x sizes x depth_modes x seeds x memory_settings (the
+    # world axes and depths apply to the worlds only; worlds may be empty when sequences are given)
+    sequences: tuple[str, ...] = ()
     runs_count: int = field(init=False, repr=False, compare=False, default=0)
 
     def __post_init__(self) -> None:
-        count = 1
         for axis in AXES:
             values = tuple(getattr(self, axis))
-            if not values:
+            may_be_empty = axis == "sequences" or (axis == "worlds" and self.sequences)
+            if not values and not may_be_empty:
                 raise ValueError(f"the grid's {axis} axis is empty; give at least one value")
             if len(set(values)) != len(values):
                 raise ValueError(f"the grid's {axis} axis repeats a value: {list(values)}; give each value once")
             object.__setattr__(self, axis, values)
-            count *= len(values)
-        object.__setattr__(self, "runs_count", count)
+        shared = len(self.steps) * len(self.sizes) * len(self.depth_modes) * len(self.seeds) * len(self.memory_settings)
+        worlds = len(self.worlds) * len(self.world_seeds) * len(self.trajectories) * len(self.depths)
+        object.__setattr__(self, "runs_count", (worlds + len(self.sequences)) * shared)
         for setting, mode in itertools.product(self.memory_settings, self.depth_modes):
             check_memory_setting(setting, mode)
 
@@ -137,7 +165,9 @@ class SweepGrid:
                              "shrink an axis or raise --max-runs")
         for value in self.depths:
             parse_depth_quality(value)
-        specs = [RunSpec(*values) for values in itertools.product(*(getattr(self, axis) for axis in AXES))]
+        specs = [RunSpec(*values) for values in itertools.product(*(getattr(self, axis) for axis in AXES[:-1]))]
+        specs += [RunSpec.of_sequence(path, *values) for path in self.sequences for values in itertools.product(
+            self.steps, self.sizes, self.depth_modes, self.seeds, self.memory_settings)]
         checked: set[tuple] = set()
         for spec in specs:  # each distinct rollout setting once: the seed and the depth do not move cameras
             key = (spec.world, spec.world_seed, spec.trajectory, spec.steps, spec.size, spec.depth_mode, spec.depth,
@@ -145,7 +175,7 @@ class SweepGrid:
             if key not in checked:
                 checked.add(key)
                 try:
-                    plan_rollout(spec.config())
+                    plan_rollout(spec.config(), sequence=spec.load_sequence())
                 except ValueError as error:
                     raise ValueError(f"run {spec.run_id}: {error}") from None
         return specs
@@ -173,5 +203,7 @@ class SweepGrid:
 
 def load_grid(path: str | Path) -> SweepGrid:
     """A grid from a JSON file of axes (``{"worlds": ["room", "studio"], "seeds": [0, 1, 2]}``; missing axes keep
-    their defaults)."""
-    return SweepGrid.from_dict(read_json_file(path, "sweep grid"), f"sweep grid {path}")
+    their defaults); ``sequences`` given relative to the file's folder are read from there."""
+    grid = SweepGrid.from_dict(read_json_file(path, "sweep grid"), f"sweep grid {path}")
+    folder = Path(path).parent
+    return replace(grid, sequences=tuple(str(folder / s) if not Path(s).is_absolute() else s for s in grid.sequences))

@@ -118,7 +118,7 @@ def execute_run(spec: RunSpec, threads: int | None = 1, backbone: Backbone | Non
     one per memory and step, with the columns of :data:`SCHEMA`. ``depth_mode`` is the one that ran
     (:attr:`RunSpec.depth_mode_run`: the memory setting's own where it sets one)."""
     with _torch_threads(threads):
-        rollout = run_rollout(spec.config(), backbone=backbone or process_backbone())
+        rollout = run_rollout(spec.config(), backbone=backbone or process_backbone(), sequence=spec.load_sequence())
     first, last = rollout.cameras[0].camera_to_world, rollout.cameras[-1].camera_to_world
     returns = bool(torch.allclose(first, last, atol=1e-6))
     settings = spec.to_dict() | {"depth_mode": spec.depth_mode_run}

@@ -446,3 +446,23 @@ def test_an_empty_axis_a_foreign_folder_and_a_corrupt_run_are_refused_and_nothin
     err = capsys.readouterr().err
     assert victim.name in err and "not a readable Parquet file" in err and "delete it" in err
     assert victim.read_bytes() == b"PAR1 not really" and len(list((out / "runs").glob("*.parquet"))) == 2
+
+
+def test_a_sweep_runs_posed_sequences_scored_against_their_frames(tmp_path):
+    from mirage_viz.scenes.sequence import EXAMPLE_SEQUENCE
+
+    grid = SweepGrid(worlds=(), sequences=(str(EXAMPLE_SEQUENCE),), steps=(2,), sizes=(64,))
+    assert grid.runs_count == 1
+    result = run_sweep(grid, tmp_path / "s")
+    rows = result.table.to_pandas()
+    assert set(rows["world"]) == {str(EXAMPLE_SEQUENCE)} and set(rows["trajectory"]) == {"sequence"}
+    assert set(rows["depth"]) == {"estimated"} and rows.loc[rows["step"] > 0, "psnr"].notna().all()
+    assert rows.loc[rows["step"] > 0, "flow_agreement"].notna().all()
+    (run_id,) = set(rows["run_id"])
+    assert run_id.startswith("room_loop_transforms.json_") and "-sequence-2steps-64px-estimated-" in run_id
+    both = SweepGrid(sequences=(str(EXAMPLE_SEQUENCE),), steps=(2,), sizes=(64,), seeds=(0, 1))
+    assert both.runs_count == 4 and len(both.runs()) == 4  # the room world and the sequence, two seeds each
+    with pytest.raises(ValueError, match="missing|no such|does not exist|not found"):
+        SweepGrid(worlds=(), sequences=(str(tmp_path / "nowhere" / "transforms.json"),)).runs()
+    with pytest.raises(ValueError, match="worlds axis is empty"):
+        SweepGrid(worlds=())
