@@ -4,7 +4,8 @@ On held-out procedural worlds, full rollouts of the three memories under each me
 PSNR against the true frames, and each truth-free score against nothing but the frames and the cameras. A score
 earns trust on footage as far as it orders the memories (and the settings) the way PSNR does:
 
-- ``orders_memories_as_psnr``: the share of runs in which the score ranks latent, RGB and none in PSNR's order;
+- ``orders_memories_as_psnr``: the share of runs in which the score ranks latent, RGB and none in PSNR's order (a
+  memory the score never measured in a run, such as frames too blurred to pose, ranks last; two such memories tie);
 - ``memories_kendall_tau``: Kendall's tau between the two rankings of a run's memories, averaged over runs;
 - ``settings_kendall_tau``: the same between the settings, for one world, seed and memory, averaged.
 
@@ -15,6 +16,7 @@ error should be near zero (``truth_camera_error``).
 from __future__ import annotations
 
 import itertools
+import math
 import statistics
 from collections.abc import Callable, Sequence
 
@@ -39,7 +41,8 @@ def _kendall_tau(a: Sequence[float], b: Sequence[float]) -> float | None:
     pairs = list(itertools.combinations(range(len(a)), 2))
     if not pairs:
         return None
-    signs = [np.sign(a[i] - a[j]) * np.sign(b[i] - b[j]) for i, j in pairs]
+    order = lambda x, y: (x > y) - (x < y)  # noqa: E731 - the sign of a comparison (infinities tie with themselves)
+    signs = [order(a[i], a[j]) * order(b[i], b[j]) for i, j in pairs]
     return float(sum(signs) / len(pairs))
 
 
@@ -67,12 +70,15 @@ def _agreement(runs: list[dict]) -> dict:
     for score, sign in SCORES.items():
         orders, memory_taus = [], []
         for run in runs:
-            rows = [(m["mean_psnr"], m[score]) for m in run["memories"].values() if m.get(score) is not None]
-            if len(rows) < len(run["memories"]) or len(rows) < 2:
-                continue  # a memory the score could not measure: no ranking to compare
-            psnr, value = [r[0] for r in rows], [sign * r[1] for r in rows]
-            memory_taus.append(_kendall_tau(psnr, value))
-            orders.append(list(np.argsort(psnr)) == list(np.argsort(value)))
+            memories = list(run["memories"].values())
+            if all(m.get(score) is None for m in memories):
+                continue  # measured for no memory of the run: no ranking to compare
+            # a memory whose frames the score could never measure (too few matches to pose them) ranks last
+            psnr = [m["mean_psnr"] for m in memories]
+            value = [-math.inf if m.get(score) is None else sign * m[score] for m in memories]
+            tau = _kendall_tau(psnr, value)
+            memory_taus.append(tau)
+            orders.append(tau == 1.0)  # every pair in PSNR's order, none tied
         setting_taus = []
         groups: dict[tuple, list[tuple[float, float]]] = {}
         for run in runs:
