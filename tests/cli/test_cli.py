@@ -1,4 +1,5 @@
 import json
+import math
 import os
 import subprocess
 import sys
@@ -92,6 +93,26 @@ def test_rollout_from_a_posed_sequence_scores_against_its_frames_and_records_its
     assert "--sequence brings its first frame and its cameras" in capsys.readouterr().err and not (tmp_path / "x").exists()
     assert main(["rollout", "--sequence", str(tmp_path / "none.json"), "--out", str(tmp_path / "x")]) == 2
     assert not (tmp_path / "x").exists()
+
+
+def test_a_photo_along_a_camera_file_runs_the_files_intrinsics(tmp_path, backbone, capsys):
+    from mirage_viz.geometry.cameras import Camera, Intrinsics
+    from mirage_viz.scenes.camera_files import write_cameras
+    from mirage_viz.scenes.photo import sample_photos
+    from mirage_viz.scenes.trajectories import make_trajectory
+
+    photo = sample_photos()[0]  # chelsea.png, 451 x 300
+    k = Intrinsics(fx=300.0, fy=300.0, cx=225.0, cy=149.5, width=451, height=300)  # 73.9 degrees across
+    write_cameras([Camera(k, pose) for pose in make_trajectory("pan_left", 1).camera_to_world], tmp_path / "c.json",
+                  "mirage_viz")
+    out = tmp_path / "run"
+    assert main(["rollout", "--image", str(photo), "--trajectory-file", str(tmp_path / "c.json"), "--size", "64",
+                 "--depth-model", "embedded", "--memories", "latent", "--out", str(out), "--quiet", "--no-video",
+                 "--no-ply"]) == 0
+    setup = json.loads((out / "summary.json").read_text())["setup"]
+    side = 300  # the photo's centre square: the file's focal length over it
+    assert setup["fov_source"] == "file" and setup["fov_degrees"] == pytest.approx(2 * math.degrees(math.atan(side / 2 / 300)))
+    assert "(file)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
