@@ -109,12 +109,12 @@ def consistency_caption(record: StepRecord) -> str:
     if score is None:
         return ""
     if score.camera_rotation_error_deg is None:
-        camera = "camera: too few matches"
+        camera = "camera: no pose"  # too few feature matches to estimate one
     else:
         direction = "" if score.camera_direction_error_deg is None else f", heading {score.camera_direction_error_deg:.1f}°"
         camera = f"camera off {score.camera_rotation_error_deg:.1f}°{direction}"
     reprojection = "-" if score.reprojection_error is None else f"{score.reprojection_error:.3f}"
-    return f"{camera}; reprojection {reprojection}; flow {score.flow_agreement:.0%} agrees"
+    return f"{camera}; reprojection {reprojection}; flow agrees {score.flow_agreement:.0%}"
 
 
 def _score(record: StepRecord) -> str:
@@ -284,7 +284,7 @@ def step_view_image(view: StepView, columns: int | None = None, tile_width: int 
     """
     columns = max(columns or 0, len(view.frames), len(view.conditioning), 1)
     title_font, caption_font, heading_font = label_font(14), label_font(13), label_font(17)
-    pad, line_height, text_height, heading_height = 8, 18, 58, 30  # a title of up to two lines, a caption of one
+    pad, line_height, text_height, heading_height = 8, 18, 58, 30  # three lines: a title of one or two, the caption after
     tile_height = tile_width  # frames are square (the size rule); a taller one is scaled to fit
     row_height = text_height + tile_height + pad
     width = pad + columns * (tile_width + pad)
@@ -299,8 +299,9 @@ def step_view_image(view: StepView, columns: int | None = None, tile_width: int 
             title = wrap_text(draw, tile.title, title_font, tile_width, lines=2)
             for index, line in enumerate(title):
                 draw.text((left, top + index * line_height), line, fill=(240, 240, 240), font=title_font)
-            draw.text((left, top + len(title) * line_height + 1), _fit(draw, tile.caption, caption_font, tile_width),
-                      fill=(185, 185, 190), font=caption_font)
+            caption = wrap_text(draw, tile.caption, caption_font, tile_width, lines=3 - len(title))  # what room is left
+            for index, line in enumerate(caption, start=len(title)):
+                draw.text((left, top + index * line_height + 1), line, fill=(185, 185, 190), font=caption_font)
             picture = Image.fromarray(tile.image)
             scale = min(tile_width / picture.width, tile_height / picture.height)
             picture = picture.resize((round(picture.width * scale), round(picture.height * scale)), Image.Resampling.NEAREST)
