@@ -176,7 +176,8 @@ def measure_payload(url: str, steps: int = 8, size: int = 256, trajectory: str =
     api = base + config.get("api_prefix", "/gradio_api")
     fn_index = next(d.get("id", i) for i, d in enumerate(config["dependencies"]) if d.get("api_name") == "run")
     session = secrets.token_hex(8)
-    data = ["room", trajectory, 0.0, steps, size, 0, None, 0.0, "embedded", "", "", "", 3.0, False, None, "paper"]  # ... depth scale, back to start, camera file, memory setting
+    data = ["room", trajectory, 0.0, steps, size, 0, None, 0.0, "embedded", "", "", "", 3.0, False, None, "paper", "",
+            None]  # ... depth scale, back to start, camera file, memory setting, footage (shipped, zip)
     deadline = time.monotonic() + timeout_s
     records, outputs = [], [None] * len(RUN_OUTPUTS)
     with httpx.Client(timeout=httpx.Timeout(30, read=min(timeout_s, 300))) as client:

@@ -175,6 +175,10 @@ def bench_markdown(result: dict, targets: bool = True) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _percent(share: float | None) -> float | None:
+    return None if share is None else 100 * share
+
+
 def _truth_free_markdown(part: dict | None) -> list[str]:
     """The truth-free scores against PSNR (:mod:`mirage_viz.bench.truth_free`): how far each orders the memories and the
     settings as PSNR does, and the camera-control error of the true frames."""
@@ -186,12 +190,12 @@ def _truth_free_markdown(part: dict | None) -> list[str]:
              f"How far to trust each score on footage: the share of runs in which it ranks latent, RGB and none as PSNR "
              f"against the truth does, and Kendall's tau between the two rankings (1: the same order, -1: reversed), over "
              f"the memories of a run and over the settings of a world, seed and memory. The true frames' own camera-control "
-             f"error: median {_fmt(truth['rotation_deg_median'])} degrees of rotation ({_fmt(100 * truth['rotation_under_1_deg'], 0)}% "
+             f"error: median {_fmt(truth['rotation_deg_median'])} degrees of rotation ({_fmt(_percent(truth['rotation_under_1_deg']), 0)}% "
              f"of pairs under 1 degree) and {_fmt(truth['direction_deg_median'])} degrees of heading, over {truth['measured']} "
              f"of {truth['pairs']} step pairs with enough matches.", ""]
     lines += _table(["score (docs/consistency.md)", "runs ranked", "orders the memories as PSNR", "tau, memories",
                      "tau, settings"], [
-        [score, str(a["runs_ranked"]), "-" if a["orders_memories_as_psnr"] is None else f"{100 * a['orders_memories_as_psnr']:.0f}%",
+        [score, str(a["runs_ranked"]), "-" if a["orders_memories_as_psnr"] is None else f"{_percent(a['orders_memories_as_psnr']):.0f}%",
          _fmt(a["memories_kendall_tau"]), _fmt(a["settings_kendall_tau"])]
         for score, a in part["agreement"].items()])
     return lines

@@ -62,7 +62,7 @@ def small_server(backbone):
 
 
 ONE_STEP = ("room", "push_in", 0.0, 1, 128, 0)
-EVERY_INPUT = (*ONE_STEP, None, 0.0, "embedded", "", "", "", 3.0, False, None, "paper")  # the plain API takes all
+EVERY_INPUT = (*ONE_STEP, None, 0.0, "embedded", "", "", "", 3.0, False, None, "paper", "", None)  # the plain API takes all
 
 
 def test_an_open_page_keeps_its_rollout_and_a_full_store_says_busy(small_server):
