@@ -13,6 +13,7 @@ import copy
 import dataclasses
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -148,6 +149,25 @@ class Backbone:
         if samples == 1:
             return draw()
         return torch.stack([draw() for _ in range(samples)]).mean(0)  # (samples, C, h, w) -> (C, h, w)
+
+    @torch.no_grad()
+    def generate_shared(self, warped_latents: torch.Tensor, masks: torch.Tensor,
+                        noise: Callable[[], torch.Generator], num_inference_steps: int | None = None,
+                        known_cells: bool = False, samples: int = 1) -> torch.Tensor:
+        """Warped latents (B, C, h, w) and masks (B, h, w) -> generated latents (B, C, h, w), every item from the same
+        noise (``noise()`` makes a generator seeded alike each time): each equals :meth:`generate` of that item with
+        ``noise()``. One batched call per denoising step where the generator has ``generate_batch``; else one call
+        per item."""
+        check_average_samples(samples)
+        steps = num_inference_steps or self.num_inference_steps
+        batch = getattr(self.denoiser, "generate_batch", None)
+        if batch is None:
+            return torch.stack([self.generate(w, m, noise(), steps, known_cells, samples)
+                                for w, m in zip(warped_latents, masks)])
+        generator = noise()
+        options = {"known_cells": True} if known_cells else {}
+        draws = [batch(warped_latents, masks, steps, generator, self.device, self.dtype, **options) for _ in range(samples)]
+        return draws[0] if samples == 1 else torch.stack(draws).mean(0)  # (samples, B, C, h, w) -> (B, C, h, w)
 
     def check_decoder_sharpness(self, amount: float) -> None:
         """Raise ``ValueError`` unless :meth:`with_decoder_sharpness` can give ``amount`` to this backbone."""

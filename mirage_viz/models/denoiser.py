@@ -64,7 +64,7 @@ class WarpConditionedPipeline:
     """Generate a view's latent from the warped latent and its hole mask."""
 
     def __init__(self, unet: UNet2DModel, scheduler: SchedulerMixin) -> None:
-        self.unet = unet.eval()
+        self.unet = unet.eval().to(memory_format=torch.channels_last)  # channels-last convolutions: faster on CPU
         self.scheduler = scheduler
 
     @classmethod
@@ -100,6 +100,15 @@ class WarpConditionedPipeline:
                       known_cells)
         return output.latents[0].float().cpu()
 
+    def generate_batch(self, warped_latents: torch.Tensor, masks: torch.Tensor, num_inference_steps: int,
+                       generator: torch.Generator, device: torch.device, dtype: torch.dtype,
+                       known_cells: bool = False) -> torch.Tensor:
+        """Latents (B, C, h, w) from warped latents (B, C, h, w) and masks (B, h, w) in one batched call, every item
+        drawn from the same noise: each equals :meth:`generate` of that item with a generator seeded alike."""
+        output = self(warped_latents.to(device, dtype), masks.to(device, dtype), num_inference_steps, generator,
+                      known_cells, shared_noise=True)
+        return output.latents.float().cpu()
+
     @torch.no_grad()
     def __call__(
         self,
@@ -108,12 +117,14 @@ class WarpConditionedPipeline:
         num_inference_steps: int = 6,
         generator: torch.Generator | None = None,
         known_cells: bool = False,
+        shared_noise: bool = False,
     ) -> DenoiserOutput:
         """warped_latent (B, C, h, w), 0 in holes; mask (B, 1, h, w) or (B, h, w), 1 where covered.
 
         ``known_cells`` (RePaint-style): after every denoising step the covered cells are set to the warped latent
         noised to the next step's level, and at the end to the warped latent itself, so what memory holds comes back
         exactly and the model only fills, and blends into, the holes. Off: the paper's conditioning only.
+        ``shared_noise``: one draw of noise for the whole batch (each item as if generated alone from the same seed).
         """
         # 1. check inputs
         if warped_latent.ndim != 4 or warped_latent.shape[1] != self.latent_channels:
@@ -127,7 +138,11 @@ class WarpConditionedPipeline:
         mask = mask.float()
         # 2. prepare
         self.scheduler.set_timesteps(num_inference_steps)
-        latents = randn_tensor(warped_latent.shape, generator=generator, device=warped_latent.device, dtype=warped_latent.dtype)
+        batch = warped_latent.shape[0]
+        noise_shape = (1, *warped_latent.shape[1:]) if shared_noise else warped_latent.shape
+        draw = lambda: randn_tensor(noise_shape, generator=generator, device=warped_latent.device,  # noqa: E731
+                                    dtype=warped_latent.dtype).expand(batch, -1, -1, -1)
+        latents = draw()
         latents = latents * self.scheduler.init_noise_sigma
         # 3. denoise
         timesteps = self.scheduler.timesteps
@@ -137,9 +152,7 @@ class WarpConditionedPipeline:
             latents = self.scheduler.step(prediction, t, latents, generator=generator).prev_sample
             if known_cells:
                 if index + 1 < len(timesteps):  # the covered cells at the next step's noise level
-                    noise = randn_tensor(warped_latent.shape, generator=generator, device=warped_latent.device,
-                                         dtype=warped_latent.dtype)
-                    known = self.scheduler.add_noise(warped_latent, noise, timesteps[index + 1 : index + 2])
+                    known = self.scheduler.add_noise(warped_latent, draw(), timesteps[index + 1 : index + 2])
                 else:
                     known = warped_latent
                 latents = mask * known + (1.0 - mask) * latents

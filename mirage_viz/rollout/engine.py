@@ -1,8 +1,9 @@
 """The generation engine: one camera trajectory, several memories side by side, one record a step.
 
 Each step reads as the algorithm: read memory -> generate -> decode -> depth -> write memory
-(:func:`mirage_viz.rollout.step.run_step`). Every memory gets the same backbone and the same noise at each step,
-so the differences between their rollouts come from memory alone.
+(:func:`mirage_viz.rollout.step.run_steps`: the memories share the step's noise, so they are generated and decoded
+together). Every memory gets the same backbone and the same noise at each step, so the differences between their
+rollouts come from memory alone.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from mirage_viz.memories import MEMORY_NAMES, LatentSpatialMemory, MemoryRead, N
 from mirage_viz.metrics import psnr, ssim
 from mirage_viz.rollout.config import RolloutConfig, plan_rollout
 from mirage_viz.rollout.records import Rollout, StepRecord
-from mirage_viz.rollout.step import StageTimer, run_step
+from mirage_viz.rollout.step import StageTimer, StepOutput, run_steps
 from mirage_viz.scenes.depth_errors import depth_abs_rel, hole_fraction, parse_depth_errors
 from mirage_viz.scenes.photo import Photo, load_photo
 from mirage_viz.scenes.sequence import ImageSequence, load_sequence
@@ -138,12 +139,7 @@ class RolloutEngine:
             if step == 0:
                 records = self._first_step(camera, truth)
             else:
-                # each memory leads in turn: on a busy machine (a browser drawing the last step, say) the slow
-                # start of a step falls on every memory alike, not always on the first
-                names = list(self.memories)
-                turn = names[step % len(names):] + names[: step % len(names)]
-                ran = {name: self._step(step, camera, self.memories[name], truth) for name in turn}
-                records = {name: ran[name] for name in names}
+                records = self._step(step, camera, truth)
             if self.scores:
                 for name, record in records.items():
                     record.consistency = self._scored[name].add(record.frame, record.depth, camera)
@@ -237,11 +233,20 @@ class RolloutEngine:
             )
         return records
 
-    def _step(self, step: int, camera: Camera, memory: SpatialMemory, truth: Render | None) -> StepRecord:
-        noise = step_noise(self.config, step)  # the same for every memory
-        out = run_step(memory, self.backbone, camera, self.latent_shape, noise,
-                       lambda frame: self._depth(frame, truth, step), self.setup.num_inference_steps,
-                       known_cells=self.config.sampler.known_cells, samples=self.config.sampler.average_samples)
+    def _step(self, step: int, camera: Camera, truth: Render | None) -> dict[str, StepRecord]:
+        """A generated step of every memory: read each, generate and decode them together on the step's noise (the
+        same for every memory), then each one's depth and write (:func:`~mirage_viz.rollout.step.run_steps`)."""
+        # each memory reads first in turn: on a busy machine (a browser drawing the last step, say) the slow start of
+        # a step falls on every memory alike, not always on the first
+        names = list(self.memories)
+        turn = names[step % len(names):] + names[: step % len(names)]
+        outputs = run_steps({name: self.memories[name] for name in turn}, self.backbone, camera, self.latent_shape,
+                            lambda: step_noise(self.config, step), lambda frame: self._depth(frame, truth, step),
+                            self.setup.num_inference_steps, known_cells=self.config.sampler.known_cells,
+                            samples=self.config.sampler.average_samples)
+        return {name: self._record(step, camera, self.memories[name], outputs[name], truth) for name in names}
+
+    def _record(self, step: int, camera: Camera, memory: SpatialMemory, out: StepOutput, truth: Render | None) -> StepRecord:
         stats = memory.stats()
         return StepRecord(
             step=step, memory=memory.name, camera=camera, conditioning_latent=out.read.latent, mask=out.read.mask,

@@ -7,7 +7,7 @@ data, the step measures each stage with a :class:`StageTimer`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -17,7 +17,7 @@ from mirage_viz.backbone import Backbone
 from mirage_viz.geometry.cameras import Camera
 from mirage_viz.memories import MemoryRead, Observation, SpatialMemory
 
-__all__ = ["STAGES", "StageTimer", "StepOutput", "run_step", "timed_ms"]
+__all__ = ["STAGES", "StageTimer", "StepOutput", "run_step", "run_steps", "timed_ms"]
 
 STAGES = ("read", "generate", "decode", "depth", "write")
 
@@ -94,3 +94,44 @@ def run_step(
         (write_to or memory).write(Observation(camera=camera, image=frame, latent=latent, depth=depth_map))
     return StepOutput(read=read, latent=latent, frame=frame, depth=depth_map, depth_source=depth_source,
                       timings_ms=timer.ms)
+
+
+def run_steps(
+    memories: Mapping[str, SpatialMemory],
+    backbone: Backbone,
+    camera: Camera,
+    latent_shape: tuple[int, int, int],
+    noise: Callable[[], torch.Generator],
+    depth: DepthFunction,
+    num_inference_steps: int | None = None,
+    known_cells: bool = False,
+    samples: int = 1,
+) -> dict[str, StepOutput]:
+    """One step at ``camera`` of several memories that share its noise (``noise()``: a generator seeded alike each
+    time), the generator and the decoder run once for all: each memory is read (timed alone), the latents are
+    generated in one batched call per denoising step and decoded in one call, then each frame's depth is taken and
+    written into its memory (timed alone). Each memory's frames equal :func:`run_step`'s with ``noise()``; its
+    ``generate`` and ``decode`` times are its share of the batch's (the batch's time over the memories)."""
+    timers = {name: StageTimer() for name in memories}
+    reads: dict[str, MemoryRead] = {}
+    for name, memory in memories.items():
+        with timers[name]("read"):
+            reads[name] = memory.read(camera, latent_shape)
+    shared = StageTimer()
+    with shared("generate"):
+        latents = backbone.generate_shared(torch.stack([r.latent for r in reads.values()]),  # [B, C, h, w]
+                                           torch.stack([r.mask.float() for r in reads.values()]),  # [B, h, w]
+                                           noise, num_inference_steps, known_cells, samples)
+    with shared("decode"):
+        frames = backbone.decode(latents)  # [B, 3, H, W]
+    outputs = {}
+    for (name, memory), latent, frame in zip(memories.items(), latents, frames):
+        timer = timers[name]
+        timer.ms.update({stage: shared.ms[stage] / len(memories) for stage in ("generate", "decode")})
+        with timer("depth"):
+            depth_map, depth_source = depth(frame)
+        with timer("write"):
+            memory.write(Observation(camera=camera, image=frame, latent=latent, depth=depth_map))
+        outputs[name] = StepOutput(read=reads[name], latent=latent, frame=frame, depth=depth_map,
+                                   depth_source=depth_source, timings_ms={stage: timer.ms[stage] for stage in STAGES})
+    return outputs

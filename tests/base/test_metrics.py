@@ -3,11 +3,12 @@
 
 import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 
 from mirage_viz.image import gaussian_blur
-from mirage_viz.metrics import SHARPNESS_MEASURES, gradient_energy, gradient_length, gradient_mean_abs, psnr, sharpness_ratios
+from mirage_viz.metrics import SHARPNESS_MEASURES, gradient_energy, gradient_length, gradient_mean_abs, psnr, sharpness_ratios, ssim
 
 
 def test_gradient_energy_is_the_mean_squared_step_and_falls_with_blur():
@@ -69,3 +70,23 @@ def test_gaussian_blur_keeps_flat_images_and_loses_energy_with_sigma():
     edge[..., 8:] = 1.0
     energies = [gradient_energy(blur(edge, sigma)) for sigma in (0.5, 1.0, 2.0)]
     assert gradient_energy(edge) > energies[0] > energies[1] > energies[2]
+
+def test_ssim_equals_the_reference_window_done_map_by_map():
+    """The fast SSIM (one depthwise convolution for its five maps) against the plain one: each map blurred by the
+    11x11 Gaussian window on its own."""
+    import torch.nn.functional as F
+
+    def reference(x, y, window=11, sigma=1.5):
+        x, y = x.reshape(-1, 1, *x.shape[-2:]), y.reshape(-1, 1, *y.shape[-2:])
+        coords = torch.arange(window, dtype=torch.float32) - window // 2
+        g = torch.exp(-(coords**2) / (2 * sigma**2))
+        g = g / g.sum()
+        blur = lambda t: F.conv2d(t, (g[:, None] * g[None, :])[None, None])  # noqa: E731
+        mx, my = blur(x), blur(y)
+        vx, vy, c = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
+        return float((((2 * mx * my + 1e-4) * (2 * c + 9e-4)) / ((mx**2 + my**2 + 1e-4) * (vx + vy + 9e-4))).mean())
+
+    generator = torch.Generator().manual_seed(3)
+    a, b = torch.rand(2, 3, 40, 56, generator=generator), torch.rand(2, 3, 40, 56, generator=generator)
+    for x, y in ((a[0], b[0]), (a, b), (a[0], 0.8 * a[0] + 0.2 * b[0])):
+        assert ssim(x, y) == pytest.approx(reference(x, y), abs=1e-6)
