@@ -141,8 +141,8 @@ def test_each_rules_read_is_the_memorys_splat(studio_loops, setting):
 
 @pytest.mark.slow
 def test_the_other_rule_is_generated_on_the_steps_own_noise(studio_loops, backbone):
-    """Regenerating the rule that ran, as the lesson generates the other, gives the recorded latent back: the same
-    sampler, the same noise."""
+    """Regenerating the rule that ran, as the lesson generates the other, gives the recorded latent back (within float
+    tolerance: the engine generated it in a batch with the other memories): the same sampler, the same noise."""
     from mirage_viz.rollout.engine import step_noise
 
     rollout = studio_loops["keep what memory holds"]
@@ -151,7 +151,7 @@ def test_the_other_rule_is_generated_on_the_steps_own_noise(studio_loops, backbo
         sampler = rollout.config.sampler
         latent = backbone.generate(record.conditioning_latent, record.mask.float(), step_noise(rollout.config, step),
                                    rollout.setup.num_inference_steps, sampler.known_cells, sampler.average_samples)
-        assert torch.equal(latent, record.generated_latent)
+        assert torch.allclose(latent, record.generated_latent, atol=1e-4)  # the engine's batch: float tolerance
     lesson = ztest_lesson(rollout, len(rollout) - 1, backbone)
     assert lesson.first_hand.ran and lesson.first_hand.frame is rollout.records["latent"][-1].frame
     assert lesson.paper.frame is not None and not lesson.paper.ran
