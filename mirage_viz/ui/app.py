@@ -894,11 +894,11 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
                                           type="filepath", height=120)
                     footage = gr.Dropdown(["", *FOOTAGE], value="", label="posed footage as the world (optional)",
                                           info="real frames at their cameras: the first is the first frame, the others "
-                                          "the truth each step is scored against (--sequence in the CLI)")
-                    footage_zip = gr.File(label=f"or your own posed footage as a .zip ({MAX_UPLOAD.upper()} max): a "
-                                          "transforms.json with its images, a COLMAP model with images/, or a "
-                                          "RealEstate10K clip.txt with clip/<timestamp>.png", file_types=[".zip"],
-                                          type="filepath", height=120)
+                                          "the truth each step is scored against (--sequence in the CLI). Your own, "
+                                          "zipped below: a transforms.json with its images, a COLMAP model with "
+                                          "images/, or a RealEstate10K clip.txt with clip/<timestamp>.png")
+                    footage_zip = gr.File(label=f"your own footage as a .zip ({MAX_UPLOAD.upper()} max)",
+                                          file_types=[".zip"], type="filepath", height=120)
                     with gr.Accordion("photo, depth and hub models", open=False):
                         fov = gr.Number(0.0, label="field of view of the photo (degrees; 0 = EXIF focal length, else 60)", minimum=0)
                         depth_model = gr.Textbox(DEFAULT_DEPTH_MODEL, label=f"depth model for photos (transformers hub id{folders}; "
