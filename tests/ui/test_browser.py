@@ -1,20 +1,13 @@
 """A real browser (Debian chromium driven by Playwright) runs an example, sees the panels update and scrubs."""
 
 import re
-import shutil
 
 import pytest
+from headless_chromium import CHROMIUM, FLAGS, require_browser
 
 pytestmark = pytest.mark.slow  # runs the app, a browser, a kernel or a build: the full tier only
 
-playwright_sync = pytest.importorskip("playwright.sync_api")
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-if not shutil.which("chromium"):
-    pytest.skip("Debian chromium is not installed (scripts/setup.sh installs it)", allow_module_level=True)
-
-
-FLAGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+playwright_sync = require_browser()
 
 
 @pytest.fixture

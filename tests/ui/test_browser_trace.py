@@ -1,19 +1,13 @@
 """Trace a cell in a real browser (Debian chromium driven by Playwright): a click on the picture answers in place."""
 
 import re
-import shutil
 
 import pytest
+from headless_chromium import CHROMIUM, FLAGS, require_browser
 
 pytestmark = pytest.mark.slow  # runs the app and a browser: the full tier only
 
-playwright_sync = pytest.importorskip("playwright.sync_api")
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-if not shutil.which("chromium"):
-    pytest.skip("Debian chromium is not installed (scripts/setup.sh installs it)", allow_module_level=True)
-
-FLAGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+playwright_sync = require_browser()
 
 
 def test_a_click_on_the_picture_shows_where_the_cell_came_from(app_url):
