@@ -27,9 +27,12 @@ import torch.nn.functional as F
 from mirage_viz.geometry import Camera, backproject_depth, check_depth, project_points, rows_with_depth
 from mirage_viz.image import to_uint8_image
 
-__all__ = ["CameraError", "RolloutConsistency", "StepConsistency", "camera_control_error", "consistency_scores", "flow_agreement",
+__all__ = ["SCORES", "CameraError", "RolloutConsistency", "StepConsistency", "camera_control_error", "consistency_scores", "flow_agreement",
            "mean_scores", "reprojection_error"]
 
+# each score a step gets (StepConsistency's fields) and its sign: +1 when higher is better (as PSNR), -1 when lower
+SCORES: dict[str, int] = {"camera_rotation_error_deg": -1, "camera_direction_error_deg": -1, "reprojection_error": -1,
+                          "flow_agreement": +1}
 View = tuple[torch.Tensor, torch.Tensor, Camera]  # (frame (3, H, W), depth (H, W), camera)
 Features = tuple[np.ndarray, np.ndarray]  # SIFT keypoints (N, 2) pixels float64, descriptors (N, 128) float32
 

@@ -23,16 +23,13 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from mirage_viz.backbone import Backbone
-from mirage_viz.consistency import consistency_scores
+from mirage_viz.consistency import SCORES, consistency_scores
 from mirage_viz.rollout.config import RolloutConfig, RolloutPlan, plan_rollout
 from mirage_viz.rollout.engine import run_rollout
 from mirage_viz.scenes.data import HELD_OUT_SEED_START
 
-__all__ = ["SCORES", "truth_free_agreement"]
+__all__ = ["truth_free_agreement"]
 
-# each truth-free score (mirage_viz.consistency's names) and its sign: +1 when higher is better, as PSNR
-SCORES: dict[str, int] = {"camera_rotation_error_deg": -1, "camera_direction_error_deg": -1, "reprojection_error": -1,
-                          "flow_agreement": +1}
 
 
 def _kendall_tau(a: Sequence[float], b: Sequence[float]) -> float | None:

@@ -14,7 +14,6 @@ there are enough, else a median depth given by the user (``--depth-scale``), els
 from __future__ import annotations
 
 import importlib.resources
-import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from PIL import Image
 from mirage_viz.geometry.cameras import Camera
 from mirage_viz.geometry.projection import project_points
 from mirage_viz.image import to_uint8_image
+from mirage_viz.models.hub_depth import check_depth_scale
 from mirage_viz.scenes.camera_files import CameraFormat, detect_camera_format, read_cameras, write_cameras
 from mirage_viz.scenes.camera_files.colmap import colmap_image_names, read_colmap_points
 from mirage_viz.scenes.camera_files.nerfstudio import nerfstudio_file_paths
@@ -105,20 +105,20 @@ def _inside(folder: Path, name: str, where: str) -> Path:
     return path
 
 
-def _image_paths(path: Path, format: CameraFormat) -> tuple[list[Path], list[str]]:
-    """Each frame's image path and name, in the file's pose order."""
+def _image_paths(path: Path, format: CameraFormat) -> tuple[list[Path], list[str], list[int] | None]:
+    """Each frame's image path and name, in the file's pose order, and COLMAP's image ids (None for the others)."""
     if format == "nerfstudio":
         names = nerfstudio_file_paths(path)
-        return [_inside(path.parent, name, f"nerfstudio file {path}") for name in names], names
+        return [_inside(path.parent, name, f"nerfstudio file {path}") for name in names], names, None
     if format == "colmap":
         model = path if path.is_dir() else path.parent
-        names = [name for name, _ in colmap_image_names(model)]
+        names, ids = map(list, zip(*colmap_image_names(model)))
         folders = [model / "images", model.parent / "images", model.parent.parent / "images"]
         found = next((folder for folder in folders if (folder / names[0]).is_file()), None)
         if found is None:
             raise ValueError(f"the COLMAP model {model} names images ({names[0]}, ...) that are in none of "
                              f"{', '.join(str(f) for f in folders)}; {ACCEPTED}")
-        return [_inside(found, name, f"COLMAP model {model}") for name in names], names
+        return [_inside(found, name, f"COLMAP model {model}") for name in names], names, ids
     stamps = realestate10k_timestamps(path)
     folder = path.with_suffix("")
     if not folder.is_dir():
@@ -127,7 +127,7 @@ def _image_paths(path: Path, format: CameraFormat) -> tuple[list[Path], list[str
     for stamp in stamps:
         found = [folder / f"{stamp}{suffix}" for suffix in IMAGE_SUFFIXES if (folder / f"{stamp}{suffix}").is_file()]
         paths.append(found[0] if found else folder / f"{stamp}.png")
-    return paths, [p.name for p in paths]
+    return paths, [p.name for p in paths], None
 
 
 def load_sequence(path: str | Path, size: int = 256, steps: int | None = None, format: CameraFormat | None = None,
@@ -144,10 +144,9 @@ def load_sequence(path: str | Path, size: int = 256, steps: int | None = None, f
     if format not in SEQUENCE_FORMATS:
         raise ValueError(f"{path} is a {format} camera file, which names no images; {ACCEPTED} (a camera path without "
                          "images runs with --trajectory-file)")
-    if depth_scale is not None and not (isinstance(depth_scale, (int, float)) and math.isfinite(depth_scale)
-                                        and 0.01 <= depth_scale <= 1000):
-        raise ValueError(f"depth_scale is the first frame's median depth in metres, in [0.01, 1000], got {depth_scale!r}")
-    paths, names = _image_paths(path, format)
+    if depth_scale is not None:
+        depth_scale = check_depth_scale(depth_scale)  # the same range as a relative depth model's median
+    paths, names, image_ids = _image_paths(path, format)
     missing = [name for p, name in zip(paths, names) if not p.is_file()]
     if missing:
         raise ValueError(f"{len(missing)} of the {len(names)} frames of {path} are missing ({', '.join(missing[:5])}"
@@ -178,7 +177,7 @@ def load_sequence(path: str | Path, size: int = 256, steps: int | None = None, f
         photos.append(photo)
     frames = torch.stack([torch.from_numpy(to_uint8_image(p.image)).permute(2, 0, 1) for p in photos])  # [N+1, 3, s, s]
     first = replace(photos[0], image=frames[0].float() / 255.0)  # the first frame is the truth of step 0, to the bit
-    anchors = read_colmap_points(path, colmap_image_names(path)[index[0]][1]) if format == "colmap" else torch.zeros(0, 3)
+    anchors = torch.zeros(0, 3) if image_ids is None else read_colmap_points(path, image_ids[index[0]])
     return ImageSequence(name=path.name, format=format, trajectory=trajectory, frames=frames,
                          frame_names=tuple(names[i] for i in index), first_photo=first,
                          anchor_points=anchors.double(), depth_scale=None if depth_scale is None else float(depth_scale))

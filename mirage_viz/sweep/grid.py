@@ -19,6 +19,7 @@ from mirage_viz.checks import check_choice
 from mirage_viz.inputs import read_json_file
 from mirage_viz.rollout.config import MEMORY_SETTINGS, RolloutConfig, plan_rollout
 from mirage_viz.scenes.depth_errors import parse_depth_errors
+from mirage_viz.scenes.sequence import ImageSequence, load_sequence
 
 __all__ = ["AXES", "DEFAULT_MAX_RUNS", "RunSpec", "SweepGrid", "check_memory_setting", "load_grid",
            "parse_depth_quality"]
@@ -86,10 +87,8 @@ class RunSpec:
         return cls(world=path, world_seed=0, trajectory=SEQUENCE_TRAJECTORY, steps=steps, size=size, depth="estimated",
                    depth_mode=depth_mode, seed=seed, memory_setting=memory_setting, sequence=path)
 
-    def load_sequence(self):
+    def load_sequence(self) -> ImageSequence | None:
         """The sequence this run reads (None for a procedural world)."""
-        from mirage_viz.scenes.sequence import load_sequence
-
         return load_sequence(self.sequence, self.size, self.steps) if self.sequence else None
 
     @property

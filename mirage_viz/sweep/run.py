@@ -16,6 +16,7 @@ import pyarrow as pa
 import torch
 
 from mirage_viz.backbone import Backbone, load_embedded_backbone
+from mirage_viz.consistency import SCORES
 from mirage_viz.metrics import SHARPNESS_MEASURES
 from mirage_viz.rollout.engine import run_rollout
 from mirage_viz.sweep.grid import RunSpec
@@ -59,7 +60,7 @@ SCHEMA = pa.schema([
 TIMING_COLUMNS = ("read_ms", "step_ms")
 # Columns added since the shipped sweep was made, in the order they came, with the value an older table gets for
 # them: its runs ran under the paper's setting, and their sharpness and truth-free scores were not measured.
-CONSISTENCY_COLUMNS = ("camera_rotation_error_deg", "camera_direction_error_deg", "reprojection_error", "flow_agreement")
+CONSISTENCY_COLUMNS = tuple(SCORES)  # the scores that need no truth, one column each
 ADDED_COLUMNS: dict[str, str | None] = {"memory_setting": "paper", "sharpness_mean_abs": None,
                                         **dict.fromkeys(CONSISTENCY_COLUMNS)}
 # the columns a table written before each addition lacks (the shipped sweep: every added one)
