@@ -406,7 +406,7 @@ class _Handlers:
             return _status(f"This path cannot run: {message}"), None
         first = photo if sequence is None else sequence.first_photo
         depth = _backbone("", "", "", "", 3.0, self.access).estimate_depth if first is not None else None
-        preview = preview_path(plan, first, depth)
+        preview = preview_path(plan, photo, depth, sequence=sequence)
         return path_preview_html(preview, columns=1), path_preview_figure(preview)
 
     def run(self, world, trajectory, magnitude, steps, size, seed, photo_path=None, fov=0.0, depth_model=DEFAULT_DEPTH_MODEL,

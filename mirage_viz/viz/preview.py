@@ -20,6 +20,7 @@ from mirage_viz.geometry.projection import backproject_depth
 from mirage_viz.image import to_uint8_image
 from mirage_viz.rollout.config import RolloutPlan
 from mirage_viz.scenes.photo import Photo
+from mirage_viz.scenes.sequence import ImageSequence
 from mirage_viz.viz.figures import cloud_trace, figure_from_traces, frustum, plot_xyz, scene_layout
 from mirage_viz.viz.step_view import Tile, tile_row_html
 
@@ -43,9 +44,10 @@ class PathPreview:
 
 def preview_path(plan: RolloutPlan, photo: Photo | None = None,
                  estimate_depth: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                 max_points: int = PREVIEW_MAX_POINTS) -> PathPreview:
-    """The preview of ``plan``: renders the world at the first and last cameras (a photo: the photo, no last view),
-    and lifts the first frame with its true depth, or a photo with ``estimate_depth(image (3, H, W)) -> (H, W)``."""
+                 max_points: int = PREVIEW_MAX_POINTS, sequence: ImageSequence | None = None) -> PathPreview:
+    """The preview of ``plan``: renders the world at the first and last cameras (a photo: the photo, no last view; a
+    posed image sequence: its first and last real frames), and lifts the first frame with its true depth, or a photo's
+    or a sequence's with ``estimate_depth(image (3, H, W)) -> (H, W)``."""
     setup, cameras = plan.setup, plan.cameras
     if plan.world is not None:
         first = plan.world.render(cameras[0])
@@ -54,9 +56,12 @@ def preview_path(plan: RolloutPlan, photo: Photo | None = None,
         depth_note = "true depth"
         where = f"{setup.world} (seed {setup.world_seed})"
     else:
-        if photo is None:
-            raise ValueError("a plan without a world is a photo's: give the photo to preview it")
-        first_view, last_view, where = photo.image, None, setup.photo
+        if photo is None and sequence is None:
+            raise ValueError("a plan without a world is a photo's or a sequence's: give it to preview it")
+        if sequence is not None:
+            photo = sequence.first_photo
+        last_view = None if sequence is None else sequence.truth(len(cameras) - 1)
+        first_view, where = photo.image, setup.sequence or setup.photo
         depth = estimate_depth(photo.image) if estimate_depth is not None else None
         depth_note = "estimated depth" if depth is not None else "no depth estimator: cameras only"
     if depth is not None:

@@ -215,3 +215,13 @@ def test_hostile_zips_are_refused_and_write_nothing_outside(tmp_path, monkeypatc
     with pytest.raises(ValueError, match="plain.zip is not a zip file"):
         extract_sequence_zip(tmp_path / "plain.zip", tmp_path)
     assert not (tmp_path.parent / "evil.json").exists()
+
+
+def test_the_path_preview_of_footage_shows_its_last_real_frame():
+    from mirage_viz.viz.preview import path_preview_html, preview_path
+
+    sequence = load_sequence(EXAMPLE_SEQUENCE, 64, steps=2)
+    preview = preview_path(plan_rollout(RolloutConfig(size=64), sequence=sequence), sequence=sequence)
+    assert torch.equal(preview.last_view, sequence.truth(2)) and "transforms.json (nerfstudio" in preview.title
+    html = path_preview_html(preview)
+    assert "true view at the last camera (step 2)" in html and "no truth beyond step 0" not in html
