@@ -57,7 +57,7 @@ def preview_path(plan: RolloutPlan, photo: Photo | None = None,
         where = f"{setup.world} (seed {setup.world_seed})"
     else:
         if photo is None and sequence is None:
-            raise ValueError("a plan without a world is a photo's or a sequence's: give it to preview it")
+            raise ValueError("a plan without a world is a photo's or a sequence's: give the photo (or the sequence) to preview it")
         if sequence is not None:
             photo = sequence.first_photo
         last_view = None if sequence is None else sequence.truth(len(cameras) - 1)
