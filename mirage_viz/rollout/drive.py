@@ -14,6 +14,7 @@ draws the same noise however it was reached.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, replace
 
 import torch
@@ -75,8 +76,10 @@ class DriveSession:
         max_steps: the most generated steps the drive may hold (every step's frames are kept in memory).
         step_m: metres per move (forward, back, left, right, up, down).
         turn_degrees: degrees per turn.
+        defer_scores: leave each press's scores that need no truth (``record.consistency``) for :meth:`score`, so a
+            press answers with its frames first (the app scores when the driver pauses).
 
-    Every refused press raises ``ValueError`` saying what was wrong and what is accepted, and changes nothing.
+    Presses and :meth:`score` may come from several threads: one runs at a time. Every refused press raises ``ValueError`` saying what was wrong and what is accepted, and changes nothing.
     """
 
     def __init__(
@@ -87,6 +90,7 @@ class DriveSession:
         max_steps: int = 48,
         step_m: float = 0.25,
         turn_degrees: float = 15.0,
+        defer_scores: bool = False,
     ) -> None:
         if isinstance(max_steps, bool) or not isinstance(max_steps, int) or not 1 <= max_steps <= MAX_STEPS:
             raise ValueError(f"max_steps must be an integer in [1, {MAX_STEPS}], got {max_steps!r}")
@@ -105,6 +109,9 @@ class DriveSession:
                                     trajectory=start, photo=photo)
         self.start = self.engine.cameras[0]
         self.rollout: Rollout = self.engine.new_rollout()
+        self.defer_scores = defer_scores
+        self.changes = 0  # presses that changed the drive so far (a step, an undo): a view can tell it is out of date
+        self.lock = threading.RLock()  # held by every press: ``with drive.lock:`` reads the rollout unchanged
         self._advance(self.start)
 
     @property
@@ -139,18 +146,27 @@ class DriveSession:
 
     def undo(self) -> Rollout:
         """Take the last step back out of every memory and the rollout."""
-        if self.steps == 0:
-            raise ValueError("nothing to undo: the drive is at its first frame (step 0)")
-        self.engine.undo()
-        self.rollout.pop()
-        self.rollout.setup = replace(self.rollout.setup, steps=self.steps)
-        return self.rollout
+        with self.lock:
+            if self.steps == 0:
+                raise ValueError("nothing to undo: the drive is at its first frame (step 0)")
+            self.engine.undo()
+            self.rollout.pop()
+            self.rollout.setup = replace(self.rollout.setup, steps=self.steps)
+            self.changes += 1
+            return self.rollout
 
     def reset(self) -> Rollout:
         """Back to step 0 only (every memory holds the first frame alone)."""
-        while self.steps:
-            self.undo()
-        return self.rollout
+        with self.lock:
+            while self.steps:
+                self.undo()
+            return self.rollout
+
+    def score(self) -> Rollout:
+        """Fill in the scores of the steps a press left unscored (``defer_scores``), in order."""
+        with self.lock:
+            self.engine.score()
+            return self.rollout
 
     def trajectory(self) -> Trajectory:
         """The path so far, start pose first (name ``"drive"``); save it to replay the drive as a planned rollout."""
@@ -161,6 +177,10 @@ class DriveSession:
 
     def _advance(self, camera: Camera, refused: str = "cannot start") -> Rollout:
         """Run the next step at ``camera``, after checking the cap and (in a world) where it stands."""
+        with self.lock:
+            return self._advance_locked(camera, refused)
+
+    def _advance_locked(self, camera: Camera, refused: str) -> Rollout:
         if len(self.rollout) > self.max_steps:
             raise ValueError(f"{refused}: the drive holds at most max_steps = {self.max_steps} steps; accepted: undo, "
                              "reset, or save the path so far")
@@ -170,7 +190,8 @@ class DriveSession:
             position = ", ".join(f"{v:.2f}" for v in camera.camera_to_world[:3, 3].tolist())
             raise ValueError(f"{refused}: the camera would stand at ({position}) m, where {problem}; "
                              f"the drive stays at step {self.steps}")
-        records = self.engine.step(camera)
+        records = self.engine.step(camera, score=not self.defer_scores)
         self.rollout.append(records, camera, self.engine.caches())
         self.rollout.setup = replace(self.rollout.setup, steps=self.steps)  # the path so far
+        self.changes += 1
         return self.rollout

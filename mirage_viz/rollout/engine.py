@@ -65,7 +65,9 @@ class RolloutEngine:
     a seed of their own made from the same two numbers, the same for every memory.
 
     Each record carries the scores that need no truth (``record.consistency``: :mod:`mirage_viz.consistency`,
-    against the memory's own earlier frames); ``scores=False`` leaves them out (``None``).
+    against the memory's own earlier frames); ``scores=False`` leaves them out (``None``). ``step(camera,
+    score=False)`` leaves its step's scores for later: :meth:`score` fills in every step left so, in order (a drive
+    shows a press's frames first and scores them when the driver pauses).
     """
 
     def __init__(
@@ -95,6 +97,7 @@ class RolloutEngine:
         self._undo: list[dict[str, object]] = []  # per step run: every memory's snapshot from before it
         self.scores = scores
         self._scored = {name: RolloutConsistency() for name in self.memories}  # the frames so far, per memory
+        self._unscored: list[tuple[Camera, dict[str, StepRecord]]] = []  # steps run with score=False, in order
         self.depth_factor = 1.0  # on estimated depth: a sequence's poses and the estimator agree in units
         if sequence is not None:
             first_depth = self.backbone.estimate_depth(self.photo.image)  # [H, W]
@@ -120,13 +123,15 @@ class RolloutEngine:
             memory.reset()
         self._undo.clear()
         self._scored = {name: RolloutConsistency() for name in self.memories}
+        self._unscored.clear()
 
-    def step(self, camera: Camera) -> dict[str, StepRecord]:
+    def step(self, camera: Camera, score: bool = True) -> dict[str, StepRecord]:
         """Run the next step at ``camera`` for every memory: step 0 writes the first frame, later ones generate.
 
         ``camera`` must see the planned image grid (``self.intrinsics``' width and height; its focal length and
         principal point may differ: a zoom, or a camera file). Where a step fails, every memory
-        is put back as it was before it.
+        is put back as it was before it. ``score=False`` leaves the step's scores (``record.consistency``) to
+        :meth:`score`.
         """
         k = camera.intrinsics
         if (k.width, k.height) != (self.intrinsics.width, self.intrinsics.height):
@@ -141,24 +146,39 @@ class RolloutEngine:
             else:
                 records = self._step(step, camera, truth)
             if self.scores:
-                for name, record in records.items():
-                    record.consistency = self._scored[name].add(record.frame, record.depth, camera)
+                self._unscored.append((camera, records))
+            if score:
+                self.score()
         except BaseException:
             self._restore(before)
-            for scored in self._scored.values():  # a step that failed after some frames were scored
-                if len(scored) > step:
-                    scored.undo()
+            self._forget_scores(step)
             raise
         self._undo.append(before)
         return records
+
+    def score(self) -> None:
+        """Score every step run with ``score=False`` since the last call, in order: each record's ``consistency``
+        is filled in (nothing to do when every step is scored, or the engine runs without scores)."""
+        while self._unscored:
+            camera, records = self._unscored[0]
+            for name, record in records.items():
+                if len(self._scored[name]) <= records[name].step:  # not scored yet (a failed call scored a part)
+                    record.consistency = self._scored[name].add(record.frame, record.depth, camera)
+            self._unscored.pop(0)
 
     def undo(self) -> None:
         """Take the last step back out of every memory (the step after it reuses its index and noise)."""
         if not self._undo:
             raise ValueError("nothing to undo: no step has run since the last reset")
         self._restore(self._undo.pop())
+        self._forget_scores(self.steps_done)
+
+    def _forget_scores(self, step: int) -> None:
+        """Take ``step`` (the last one run) out of the scores: unscored, or its frames from every memory's tracker."""
+        if self._unscored and next(iter(self._unscored[-1][1].values())).step == step:
+            self._unscored.pop()
         for scored in self._scored.values():
-            if len(scored) > self.steps_done:
+            if len(scored) > step:
                 scored.undo()
 
     def _restore(self, snapshots: dict[str, object]) -> None:

@@ -171,3 +171,27 @@ def test_reset_goes_back_to_the_first_frame(backbone):
 def test_bad_drive_settings_are_refused(backbone, kwargs, message):
     with pytest.raises(ValueError, match=message):
         DriveSession(RolloutConfig(size=256), backbone=backbone, **kwargs)
+
+
+def test_deferred_scores_are_filled_in_later_as_they_would_have_been(backbone):
+    """A drive that answers with its frames first: its presses leave the scores that need no truth unset, ``score``
+    fills them in, in order, equal to a drive scored at every press; an undone unscored step is never scored."""
+    presses = ("forward", "turn_left", "undo", "right", "forward")
+    drives = {defer: DriveSession(config(), backbone=backbone, defer_scores=defer) for defer in (False, True)}
+    for defer, drive in drives.items():
+        for press in presses:
+            drive.undo() if press == "undo" else drive.move(press)
+    deferred, scored = drives[True], drives[False]
+    assert deferred.changes == len(presses) + 1  # the first frame, each move and the undo
+    assert all(r.consistency is None for records in deferred.rollout.records.values() for r in records)
+    deferred.score()
+    for name, records in scored.rollout.records.items():
+        expected = [r.consistency for r in records[1:]]
+        assert [r.consistency for r in deferred.rollout.records[name][1:]] == expected
+        assert all(score is not None and score.step == step for step, score in enumerate(expected, start=1))
+    deferred.move("back")  # undone before it was scored: never scored
+    deferred.undo()
+    for drive in (deferred, scored):
+        drive.move("back")
+    deferred.score()
+    assert deferred.rollout.records["latent"][-1].consistency == scored.rollout.records["latent"][-1].consistency
