@@ -28,6 +28,7 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, NamedTuple
@@ -80,8 +81,10 @@ RUNS_PER_VISITOR = 2  # of those running and waiting, one visitor's at most
 MAX_ROLLOUTS = int(os.environ.get("MIRAGE_VIZ_MAX_ROLLOUTS", 6))  # sessions holding a rollout at once
 GRADIO_SESSIONS_KEPT = 100  # Gradio's own per-session records (about 1 MB each), least recently used dropped first
 SESSION_TTL_S = float(os.environ.get("MIRAGE_VIZ_SESSION_TTL_S", 1800))  # an idle session's rollout is freed after this
+DRAWN_AT_THE_END = " The 3D caches and the charts are drawn when the run is done."
 APP_MAX_POINTS = 3_000  # latent points in the 3D view (half as many RGB points): a light payload, a responsive browser
 DRIVE_SIZES = (128, 256)
+DRIVE_SETTLE_S = 0.8  # a pause this long after a press, and the drive's 3D caches and scores are drawn
 EXAMPLES = [
     [DEFAULT_WORLD, "loop", 0.0, 8, 128, 0, None],
     [DEFAULT_WORLD, "orbit_left", 0.0, 6, 128, 0, None],
@@ -233,15 +236,17 @@ def _table(rollout: Rollout, step: int) -> list[list[object]]:
     return rows
 
 
-def _panels(rollout: Rollout | None, step: float, metrics: bool = True) -> tuple:
+def _panels(rollout: Rollout | None, step: float, metrics: bool = True, cache: bool = True) -> tuple:
     """Every per-step panel for ``step`` of ``rollout``: the step view (HTML), the 3D caches, the charts over
-    steps (``gr.update()`` when ``metrics`` is False: they do not change with the step) and the table."""
+    steps and the table. ``metrics`` False leaves the charts as they are (``gr.update()``: they do not change with the
+    step), ``cache`` False the 3D caches (a browser without a GPU takes about a second to draw them: while a run
+    streams or a driver presses, the frames come first)."""
     if rollout is None or len(rollout) == 0:
         return None, None, None, []
     step = max(0, min(int(step), len(rollout) - 1))
     basis = rollout_pca(rollout)
     view = step_view_html(step_view(rollout, step, basis))
-    return (view, cache_figure(rollout, step, basis, max_points=APP_MAX_POINTS),
+    return (view, cache_figure(rollout, step, basis, max_points=APP_MAX_POINTS) if cache else gr.update(),
             metrics_figure(rollout) if metrics else gr.update(), _table(rollout, step))
 
 
@@ -462,7 +467,9 @@ class _Handlers:
         try:
             backbone = _backbone(*models, prompt, depth_scale, self.access)
             steps = start.setup.steps
-            yield (*[gr.update()] * 5, _status(f"Running step 0 of {steps}: the first frame.", 0, steps + 1), gr.update())
+            # the last run's 3D caches and charts go: this run's are drawn once it is done (the frames stream first)
+            yield (gr.update(), None, None, *[gr.update()] * 2,
+                   _status(f"Running step 0 of {steps}: the first frame.{DRAWN_AT_THE_END}", 0, steps + 1), gr.update())
             yield from self._stream(ticket, config, start, backbone)
         finally:
             self.slots.release(ticket)
@@ -487,8 +494,8 @@ class _Handlers:
                                         sequence=start.sequence):
                 self.sessions.publish(ticket, rollout)
                 step = len(rollout) - 1
-                following = "" if step == steps else f" Running step {step + 1}..."
-                yield (*_panels(rollout, step), _slider(step),
+                following = "" if step == steps else f" Running step {step + 1}...{DRAWN_AT_THE_END}"
+                yield (*_panels(rollout, step, metrics=False, cache=False), _slider(step),
                        _status(f"Step {step} of {steps} done.{following}{notes}", step + 1, total), gr.update())
                 if ticket.should_stop:
                     break
@@ -521,7 +528,7 @@ class _Handlers:
         photo = _photo(photo_path, config.size, 0.0)
         depth = depth_model_for("embedded", photo is not None, config.depth_source)  # a drive must answer fast
         return self._drive_press(request, lambda _: DriveSession(config, backbone=build_backbone(depth=depth), photo=photo,
-                                                                  max_steps=MAX_STEPS), start=True)
+                                                                  max_steps=MAX_STEPS, defer_scores=True), start=True)
 
     def press(self, action: str) -> Callable[..., tuple]:
         """The handler of one drive button (Gradio finds the request by the handler's own annotation)."""
@@ -575,10 +582,26 @@ class _Handlers:
         finally:
             self.sessions.end_run(ticket)
 
+    def drive_settled(self, request: gr.Request = None) -> tuple:
+        """After a press: once the driver has paused for ``DRIVE_SETTLE_S``, the drive's last step is scored and its 3D
+        caches and table are shown (the press showed its frames first); a newer press meanwhile leaves both as they
+        are (it will settle in turn)."""
+        drive = self.sessions.drive(_session_id(request))
+        if drive is None:
+            return gr.skip(), gr.skip()
+        changes = drive.changes
+        time.sleep(DRIVE_SETTLE_S)
+        with drive.lock:
+            if drive.changes != changes:
+                return gr.skip(), gr.skip()
+            rollout = drive.score()
+            _, cache, _, table = _panels(rollout, len(rollout) - 1, metrics=False)
+        return cache, table
+
     def _drive_outputs(self, ticket: RunTicket, drive: DriveSession) -> tuple:
         rollout = drive.rollout
         step = len(rollout) - 1
-        view, cache, _, table = _panels(rollout, step, metrics=False)
+        view, cache, _, table = _panels(rollout, step, metrics=False, cache=False)
         held = "; ".join(f"the {rollout.memory_info[name].label} holds {rollout.records[name][step].cache_points:,} points"
                          for name in rollout.memories_holding("latent"))
         text = f"Step {step} of at most {drive.max_steps}; {held}.{_setting_note(rollout.config)}"
@@ -1029,6 +1052,12 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
             presses.append(reset_button.click(handlers.press("reset"), None, drive_outputs, api_name="drive_reset",
                                               concurrency_limit=None, show_progress="minimal",
                                               show_progress_on=drive_status))
+            # the 3D caches and the scores follow when the driver pauses (an API caller asks for them: /drive_scores)
+            for index, press in enumerate(presses):
+                press.success(handlers.drive_settled, None, [drive_cache, drive_table],
+                              api_name="drive_scores" if index == 0 else None,
+                              api_visibility="public" if index == 0 else "private", concurrency_limit=None,
+                              show_progress="hidden")
             # the picture to click follows the drive's last step: after every press, and when the choice changes
             drive_trace_shown = gr.State()
             for press in presses:
