@@ -50,13 +50,17 @@ class OutputParts:
     report: bool = True  # report.html
 
 
+PNG_LEVEL = 1  # zlib level of the frames: a quarter of the time of Pillow's default (6) for files 27% larger
+# (python experiments/writer_settings.py)
+
+
 def _write_frames(rollout: Rollout, folder: Path) -> list[Path]:
     written = []
     for name, records in rollout.records.items():
         (folder / "frames" / name).mkdir(parents=True)
         for record in records:
             path = folder / "frames" / name / f"step_{record.step:03d}.png"
-            Image.fromarray(to_uint8_image(record.frame)).save(path)
+            Image.fromarray(to_uint8_image(record.frame)).save(path, compress_level=PNG_LEVEL)
             written.append(path)
     first = next(iter(rollout.records.values()))
     truths = [r for r in first if r.true_frame is not None]
@@ -64,7 +68,7 @@ def _write_frames(rollout: Rollout, folder: Path) -> list[Path]:
         (folder / "frames" / "truth").mkdir(parents=True)
         for record in truths:
             path = folder / "frames" / "truth" / f"step_{record.step:03d}.png"
-            Image.fromarray(to_uint8_image(record.true_frame)).save(path)
+            Image.fromarray(to_uint8_image(record.true_frame)).save(path, compress_level=PNG_LEVEL)
             written.append(path)
     return written
 
