@@ -1,4 +1,4 @@
-"""Measure the app's budgets (issue 10) and write the figures as JSON; never asserts on a time.
+"""Measure the app's budgets (issues 10 and 36) and write the figures as JSON; never asserts on a time.
 
     python scripts/app_speed.py [--quick] [--steps 8] [--size 256] [--out runs/app_speed.json]
 
@@ -9,10 +9,13 @@ The budgets, each reported with its figure and ``within_budget``:
    the charts and their JSON). The bytes are the real ones: the app is served in this process and the run is
    submitted through Gradio's queue protocol (``/gradio_api/queue/join``, then the SSE stream of
    ``/gradio_api/queue/data``), each message counted as it arrives and decoded per output.
-2. In a real browser (Debian chromium driven by Playwright), Run to the downloads offered (the same output folder
-   the command line writes) of the same rollout within twice the time of the command line
-   (``python -m mirage_viz.cli rollout``, the whole command in a subprocess).
-3. A drive step at 128 px in the browser: key press to the updated panels within 1.5 s.
+2. In a real browser (Debian chromium driven by Playwright), Run to Done (every step shown, the 3D caches and the
+   charts drawn: they are drawn once the run is done) within 10 s; also to the downloads offered (the same output
+   folder the command line writes), and its ratio to the command line (``python -m mirage_viz.cli rollout``, the
+   whole command in a subprocess).
+3. A drive press at 128 px in the browser, the keys pressed one after another: key press to the press's frames (its
+   status line and step view) at most 0.5 s at the median; the 3D caches and the scores follow when the driver
+   pauses (timed after the last key).
 
 Where the browser's time goes: the served demo's run and drive handlers are wrapped (in this process only) to
 note when the server yielded each step or ran each press, the page notes when each step showed (its status line,
@@ -40,8 +43,8 @@ from typing import Callable
 
 PANELS_BUDGET_MS = 60.0
 PAYLOAD_BUDGET_KB = 300.0  # kB = 1000 bytes
-BROWSER_RUN_BUDGET_RATIO = 2.0
-DRIVE_PRESS_BUDGET_S = 1.5
+BROWSER_RUN_BUDGET_S = 10.0  # issue 36: click on Run to Done, with the 3D caches drawn
+DRIVE_PRESS_BUDGET_S = 0.5  # issue 36: the median press, key to its frames
 DRIVE_KEYS = ("w", "w", "q", "e", "d", "b")  # each press adds one step ("b", back to the start, too)
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -383,7 +386,8 @@ def measure_browser_run(page, steps: int = 8, yields: list | None = None,
     timeline = {str(k): {"yielded_s": yielded.get(k),
                          "status_shown_s": shown.get(f"status {k}"), "plot_3d_shown_s": shown.get(f"plot {k}")}
                 for k in status}
-    timeline["done"] = {"yielded_s": yielded.get("done"), "status_shown_s": shown.get("done")}
+    timeline["done"] = {"yielded_s": yielded.get("done"), "status_shown_s": shown.get("done"),
+                        "plot_3d_shown_s": shown.get(f"plot {steps}")}  # the last step's 3D caches: drawn at the end
     timeline["downloads"] = {"yielded_s": yielded.get("downloads"), "status_shown_s": shown.get("downloads")}
 
     def lags(what: str) -> dict | None:
@@ -442,15 +446,19 @@ def time_handlers(demo) -> dict[str, list]:
 
 def measure_drive(page, keys: tuple[str, ...] = DRIVE_KEYS, spans: list | None = None, timeout_s: float = 60,
                   meter: CpuMeter | None = None) -> dict:
-    """Start a drive (128 px, the default), then press ``keys`` one at a time, each timed from the key press to the
-    status line saying the next step, to the step view's first image changing and to the 3D plot's title saying
-    the step; the budget's figure is the last of the three. With ``spans`` (``notes["drive"]`` of
-    :func:`time_handlers`) each press is split: key to the handler starting, the handler, and its end to the page
-    showing the step (Gradio's output processing, the stream and the browser's work)."""
+    """Start a drive (128 px, the default), then press ``keys`` one after another as a driver would, each as soon as
+    the last one's frames show: each timed from the key press to the status line saying the step and to the step
+    view's first image changing (the budget's figure: the later of the two). The 3D caches and the scores follow
+    when the driver pauses: after the last key, the time to the 3D plot's title saying the last step (the pause
+    included). With ``spans`` (``notes["drive"]`` of :func:`time_handlers`) each press is split: key to the handler
+    starting, the handler, and its end to the page showing the step (Gradio's output processing, the stream and the
+    browser's work)."""
     page.get_by_role("tab", name="Drive").click()
     start = time.perf_counter()
     page.get_by_role("button", name="Start here").click()
     page.get_by_text("Step 0 of at most").first.wait_for(timeout=timeout_s * 1e3)
+    page.wait_for_function("() => { %s return plotTitle('Step 0: the caches in 3D'); }" % _PLOT_TITLE_JS,
+                           timeout=timeout_s * 1e3)  # the start settled: its 3D caches drawn
     start_s = time.perf_counter() - start
     page.get_by_text("Steer the camera yourself").click()  # somewhere neutral: no field has the focus
     page.evaluate("() => document.activeElement && document.activeElement.blur()")
@@ -461,19 +469,22 @@ def measure_drive(page, keys: tuple[str, ...] = DRIVE_KEYS, spans: list | None =
         page.evaluate(_WATCH_PRESS, [f"Step {n} of at most", f"Step {n}: the caches in 3D"])
         begin = time.perf_counter()
         page.keyboard.press(key)
-        page.wait_for_function("() => window.__mvPress.status !== null", timeout=timeout_s * 1e3)
+        page.wait_for_function("() => window.__mvPress.status !== null && window.__mvPress.image !== null",
+                               timeout=timeout_s * 1e3)
         wall = time.perf_counter() - begin
-        try:
-            page.wait_for_function("() => window.__mvPress.image !== null && window.__mvPress.plot !== null",
-                                   timeout=10_000)
-        except Exception:  # noqa: BLE001 - a panel that never showed the step is a figure (None), not a failure
-            pass
+        if n == len(keys):  # the driver pauses: the 3D caches and the scores follow
+            try:
+                page.wait_for_function("() => window.__mvPress.plot !== null", timeout=15_000)
+            except Exception:  # noqa: BLE001 - a 3D view that never showed the step is a figure (None), not a failure
+                pass
         probe = page.evaluate("window.__mvPress")
         since_key = (lambda t: None if t is None or probe["key"] is None else round((t - probe["key"]) / 1e3, 3))
         press = {"key": key, "step": n, "wall_s": round(wall, 3), "key_to_status_s": since_key(probe["status"]),
-                 "key_to_image_s": since_key(probe["image"]), "key_to_plot_3d_s": since_key(probe["plot"])}
-        seen = [press[k] for k in ("key_to_status_s", "key_to_image_s", "key_to_plot_3d_s")]
-        press["key_to_all_panels_s"] = None if None in seen else max(seen)
+                 "key_to_image_s": since_key(probe["image"])}
+        seen = [press[k] for k in ("key_to_status_s", "key_to_image_s")]
+        press["key_to_frames_s"] = None if None in seen else max(seen)
+        if n == len(keys):
+            press["key_to_plot_3d_s"] = since_key(probe["plot"])
         if spans and probe["key"] is not None and probe["status"] is not None:
             to_epoch = (lambda t: None if t is None else (probe["origin"] + t) / 1e3)
             key_at, shown_at = to_epoch(probe["key"]), to_epoch(probe["status"])
@@ -481,21 +492,22 @@ def measure_drive(page, keys: tuple[str, ...] = DRIVE_KEYS, spans: list | None =
             if ran:
                 (a, b) = ran[-1]
                 press.update(key_to_handler_s=round(a - key_at, 3), handler_s=round(b - a, 3),
-                             handler_end_to_status_s=round(shown_at - b, 3),
-                             handler_end_to_plot_3d_s=None if probe["plot"] is None
-                             else round(to_epoch(probe["plot"]) - b, 3))
+                             handler_end_to_status_s=round(shown_at - b, 3))
         presses.append(press)
-    cpu = meter.stop()  # over all the presses (and the waits for the image and the 3D plot, at most 10 s each)
-    complete = [p["key_to_all_panels_s"] for p in presses if p["key_to_all_panels_s"] is not None]
+    cpu = meter.stop()  # over all the presses and the last one's 3D caches
+    complete = [p["key_to_frames_s"] for p in presses if p["key_to_frames_s"] is not None]
     figures = {part: _stats([p[part] for p in presses if p.get(part) is not None], 3)
-               for part in ("key_to_all_panels_s", "key_to_status_s", "key_to_image_s", "key_to_plot_3d_s", "wall_s",
-                            "key_to_handler_s", "handler_s", "handler_end_to_status_s", "handler_end_to_plot_3d_s")
+               for part in ("key_to_frames_s", "key_to_status_s", "key_to_image_s", "wall_s", "key_to_handler_s",
+                            "handler_s", "handler_end_to_status_s")
                if any(p.get(part) is not None for p in presses)}
-    return {"budget_s": DRIVE_PRESS_BUDGET_S, "median_s": round(statistics.median(complete), 3) if complete else None,
+    median = statistics.median(complete) if complete else None
+    return {"budget_s": DRIVE_PRESS_BUDGET_S, "median_s": None if median is None else round(median, 3),
             "max_s": round(max(complete), 3) if complete else None,
-            "within_budget": len(complete) == len(presses) and max(complete) <= DRIVE_PRESS_BUDGET_S,
-            "measured": "key press to the last of: the status line, the step view's first image, the 3D plot's title",
-            "presses_without_every_panel": len(presses) - len(complete), **figures,
+            "within_budget": len(complete) == len(presses) and median <= DRIVE_PRESS_BUDGET_S,
+            "measured": "key press to the later of: the status line and the step view's first image (the frames); "
+                        "the next key pressed as soon as they show",
+            "last_key_to_plot_3d_s": presses[-1].get("key_to_plot_3d_s"),
+            "presses_without_their_frames": len(presses) - len(complete), **figures,
             "start_here_s": round(start_s, 2), "presses": presses, "cpu_s_all_presses": cpu, "load_average": _load()}
 
 
@@ -539,10 +551,13 @@ def measure_browser(url: str, steps: int, cli_s: float | None, notes: dict | Non
             page.get_by_role("button", name="Run", exact=True).wait_for(timeout=60_000)
             results["page_ready_s"] = round(time.perf_counter() - start, 2)
             results["run"] = _attempt(lambda: measure_browser_run(page, steps, (notes or {}).get("run")))
-            if cli_s and "wall_s" in results["run"]:
-                ratio = results["run"]["wall_s"] / cli_s
-                results["run"].update(cli_s=cli_s, ratio_to_cli=round(ratio, 2), budget_ratio=BROWSER_RUN_BUDGET_RATIO,
-                                      within_budget=ratio <= BROWSER_RUN_BUDGET_RATIO)
+            run = results["run"]
+            shown = (run.get("after_click_s") or {}).get("done") or {}
+            if None not in (shown.get("status_shown_s"), shown.get("plot_3d_shown_s")):
+                done = max(shown["status_shown_s"], shown["plot_3d_shown_s"])
+                run.update(done_s=done, budget_s=BROWSER_RUN_BUDGET_S, within_budget=done <= BROWSER_RUN_BUDGET_S)
+            if cli_s and "wall_s" in run:
+                run.update(cli_s=cli_s, ratio_to_cli=round(run["wall_s"] / cli_s, 2))
             results["drive"] = _attempt(lambda: measure_drive(page, spans=(notes or {}).get("drive")))
         finally:
             browser.close()
@@ -624,15 +639,15 @@ def _summary(result: dict) -> None:
     browser = result.get("browser") or {}
     if "error" in browser:
         line("browser", browser, str)
-    line("browser Run to Done", browser.get("run"), lambda f: f"{f['wall_s']} s, {f.get('ratio_to_cli')}x the command "
-         f"line (budget {BROWSER_RUN_BUDGET_RATIO:g}x); a step's status shows "
+    line("browser Run to Done", browser.get("run"), lambda f: f"{f.get('done_s')} s (budget {BROWSER_RUN_BUDGET_S:g} s), "
+         f"the downloads at {f['wall_s']} s, {f.get('ratio_to_cli')}x the command line; a step's status shows "
          f"{(f.get('yielded_to_status_shown_s') or {}).get('median')} s and its 3D plot "
          f"{(f.get('yielded_to_plot_3d_shown_s') or {}).get('median')} s after the server yielded it (medians); "
          f"CPU s: server {f['cpu_s']['server_process_s']}, browser {f['cpu_s']['browser_processes_s']}")
-    line("drive press to panels", browser.get("drive"), lambda f: f"median {f['median_s']} s, max {f['max_s']} s (budget "
-         f"{f['budget_s']:g} s); the handler {(f.get('handler_s') or {}).get('median')} s, then the status "
-         f"{(f.get('handler_end_to_status_s') or {}).get('median')} s and the 3D plot "
-         f"{(f.get('handler_end_to_plot_3d_s') or {}).get('median')} s later")
+    line("drive press to its frames", browser.get("drive"), lambda f: f"median {f['median_s']} s, max {f['max_s']} s "
+         f"(budget {f['budget_s']:g} s at the median); the handler {(f.get('handler_s') or {}).get('median')} s, then "
+         f"the status {(f.get('handler_end_to_status_s') or {}).get('median')} s later; the last key to its 3D caches "
+         f"(the pause included) {f.get('last_key_to_plot_3d_s')} s")
 
 if __name__ == "__main__":
     main()
