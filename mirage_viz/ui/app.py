@@ -1076,7 +1076,7 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
                 handlers.drive_trace_figure, drive_traced, drive_cache, api_visibility="private",
                 concurrency_limit=2, concurrency_id="trace", show_progress="hidden")
             demo.load(None, js=_KEYBOARD_JS)
-        with gr.Tab("Benchmark"):
+        with gr.Tab("Benchmark") as bench_tab:
             gr.Markdown("The paper's claims measured side by side: the latent memory against the RGB memory, same "
                         "frames, same machine. Measure yours with `mirage-viz bench` (`--quick`: a few minutes) and show "
                         "its `bench.json` here.")
@@ -1095,7 +1095,6 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
                 bench_tables = gr.Markdown()
             bench_outputs = [bench_note, *headline_parts, targets_box, targets_table, bench_tables]
             bench_upload.upload(handlers.bench, bench_upload, bench_outputs, api_name="bench")
-            demo.load(show_bench, None, bench_outputs)
             with gr.Accordion("Across scenes, paths and depth quality: the shipped sweep", open=False):
                 gr.Markdown(SWEEP_INTRO)
                 sweep_plots = []
@@ -1105,13 +1104,24 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
                         sweep_plots.extend(gr.Plot(show_label=False, min_width=620) for _ in range(2))
                 sweep_table = gr.Dataframe(label="summary: means over 27 replicates (3 worlds x 3 layouts x 3 seeds) "
                                            "with 95% intervals", interactive=False, wrap=True)
-            demo.load(show_sweep, None, [*sweep_plots, sweep_table])
+            # drawn when the tab first opens, not with the page: the Rollout tab's first run has the machine to itself
+            bench_drawn = gr.State(False)
+            benchmark_outputs = [*bench_outputs, *sweep_plots, sweep_table]
+            bench_tab.select(functools.partial(_benchmark_tab, outputs=len(benchmark_outputs)), bench_drawn,
+                             [*benchmark_outputs, bench_drawn],
+                             api_visibility="private", show_progress="hidden")
         demo.unload(handlers.close)
     handlers.forget = functools.partial(_forget_gradio_session, demo)
     demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=RUN_CONCURRENCY)
     demo.mirage_sessions = sessions  # for the server's owner: stats() and shutdown()
     demo.mirage_uploads = uploads  # launch() puts it in front of the upload route
     return demo
+
+
+def _benchmark_tab(drawn: bool, outputs: int) -> tuple:
+    """The Benchmark tab's ``outputs`` panels of the shipped bench and sweep, the first time it opens (later: as they
+    are, an uploaded bench kept), and that it is drawn."""
+    return (*[gr.skip()] * outputs, True) if drawn else (*show_bench(), *show_sweep(), True)
 
 
 def launch(demo: gr.Blocks | None = None, **kwargs: object) -> tuple:
