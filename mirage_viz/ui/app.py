@@ -620,8 +620,12 @@ class _Handlers:
     def trace_picture(self, step: float, picture: str, shown: _Shown | None = None,
                       request: gr.Request = None) -> tuple:
         """The Rollout tab's picture to click at ``step`` (the answer cleared: it was of another step) and what it
-        shows; nothing changes when it shows that already (the slider repeats its change event on clicks)."""
-        return _trace_picture(self.sessions.rollout(_session_id(request)), step, picture, shown)
+        shows; nothing changes when it shows that already (the slider repeats its change event on clicks), nor while
+        a run streams (the frames first: the picture follows when it is done)."""
+        session_id = _session_id(request)
+        if self.sessions.running(session_id):  # emptied once (it showed the last rollout), then left as it is
+            return _picture_after_the_run() if shown is not None else (gr.skip(), gr.skip(), gr.skip())
+        return _trace_picture(self.sessions.rollout(session_id), step, picture, shown)
 
     def trace(self, shown: _Shown | None, picture: str, evt: gr.SelectData, request: gr.Request = None) -> tuple:
         """A click on the Rollout tab's picture, which shows ``shown``: the place under it traced in every memory
@@ -747,6 +751,13 @@ def _trace_picture(rollout: Rollout | None, step: float, picture: str, shown: _S
         raise _refused(str(error)) from None
     note = " (step 0 read no memory: move to a later step to trace)" if step == 0 else ": click a cell"
     return gr.Image(value=drawn.image, label=f"{drawn.caption}{note}"), hint, showing
+
+
+def _picture_after_the_run() -> tuple:
+    """The Rollout tab's picture to click while a run streams: none yet (:func:`_trace_picture`'s outputs; no step
+    shown)."""
+    return (gr.Image(value=None, label="the picture to click: shown when the run is done"),
+            f'<p class="mv-trace-hint">{html.escape(TRACE_HINT)}</p>', None)
 
 
 def _trace_answer(rollout: Rollout, step: int | None, picture: str, evt: gr.SelectData) -> tuple:
@@ -963,7 +974,7 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
             # status line only, never over the panels
             memory_setting.change(_setting_sentence, memory_setting, setting_sentence, queue=False, show_progress="hidden",
                                   api_visibility="private")
-            run_button.click(handlers.run, inputs, [*panel_outputs, step_slider, status, downloads], api_name="run",
+            run_event = run_button.click(handlers.run, inputs, [*panel_outputs, step_slider, status, downloads], api_name="run",
                              concurrency_limit=None, show_progress="hidden")
             run_button.click(lambda: gr.Accordion(open=False), None, preview_box, queue=False, show_progress="hidden")
             # the preview follows every input that changes the path (the latest change wins), and opens again
@@ -987,13 +998,16 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
             view_html.change(handlers.staged, [step_slider, staged_shown], staged_html, api_visibility="private",
                              concurrency_limit=1, concurrency_id="staged", trigger_mode="always_last",
                              show_progress="hidden")  # the step view's change: the slider's repeats on every click
-            # the picture to click follows the step view (streamed, scrubbed: not the slider's change, which the
-            # slider repeats on every click in the page) and the choice; a click answers in place
+            # the picture to click follows the step view (scrubbed: not the slider's change, which the slider
+            # repeats on every click in the page) and the choice; a click answers in place. While a run streams it
+            # waits (the frames first) and shows once the run is over
             trace_shown = gr.State()  # what the picture shows: a click traces that step, whatever moved since
-            gr.on([view_html.change, trace_choice.change], handlers.trace_picture,
-                  [step_slider, trace_choice, trace_shown], [trace_image, trace_html, trace_shown],
-                  api_visibility="private", concurrency_limit=2,
-                  concurrency_id="trace", trigger_mode="always_last", show_progress="hidden")
+            trace_follows = dict(inputs=[step_slider, trace_choice, trace_shown],
+                                 outputs=[trace_image, trace_html, trace_shown], api_visibility="private",
+                                 concurrency_limit=2, concurrency_id="trace", show_progress="hidden")
+            gr.on([view_html.change, trace_choice.change], handlers.trace_picture, trigger_mode="always_last",
+                  **trace_follows)
+            run_event.then(handlers.trace_picture, **trace_follows)
             traced = gr.State()  # the last trace, kept on the server for the 3D view drawn after the answer
             trace_image.select(handlers.trace, [trace_shown, trace_choice], [trace_image, trace_html, traced],
                                api_visibility="private", concurrency_limit=2, concurrency_id="trace",

@@ -220,6 +220,12 @@ class SessionStore:
                 self._remove_retired_locked(session)
 
     # -- a visitor ----------------------------------------------------------------------------
+    def running(self, session_id: str) -> bool:
+        """Whether the session has a run (or a drive press) going."""
+        with self._lock:
+            session = self._sessions.get(session_id)
+            return session is not None and session.ticket is not None
+
     def rollout(self, session_id: str) -> Rollout | None:
         """The session's latest rollout (None when it has none or it was freed); counts as a use."""
         session = self._use(session_id)
