@@ -9,8 +9,8 @@ The budgets, each reported with its figure and ``within_budget``:
    the charts and their JSON). The bytes are the real ones: the app is served in this process and the run is
    submitted through Gradio's queue protocol (``/gradio_api/queue/join``, then the SSE stream of
    ``/gradio_api/queue/data``), each message counted as it arrives and decoded per output.
-2. In a real browser (Debian chromium driven by Playwright), Run to Done (every step shown, the 3D caches and the
-   charts drawn: they are drawn once the run is done) within 10 s; also to the downloads offered (the same output
+2. In a real browser (Debian chromium driven by Playwright), once the page has settled (its path preview drawn),
+   Run to Done (every step shown, the 3D caches and the charts drawn: they are drawn once the run is done) within 10 s; also to the downloads offered (the same output
    folder the command line writes), and its ratio to the command line (``python -m mirage_viz.cli rollout``, the
    whole command in a subprocess).
 3. A drive press at 128 px in the browser, the keys pressed one after another: key press to the press's frames (its
@@ -550,6 +550,9 @@ def measure_browser(url: str, steps: int, cli_s: float | None, notes: dict | Non
             page.goto(url, timeout=60_000)
             page.get_by_role("button", name="Run", exact=True).wait_for(timeout=60_000)
             results["page_ready_s"] = round(time.perf_counter() - start, 2)
+            # the page settled: the path preview (drawn on load, a 3D plot) shown, before Run is clicked
+            page.wait_for_function("() => { %s return plotTitle('its cameras'); }" % _PLOT_TITLE_JS, timeout=60_000)
+            results["page_settled_s"] = round(time.perf_counter() - start, 2)
             results["run"] = _attempt(lambda: measure_browser_run(page, steps, (notes or {}).get("run")))
             run = results["run"]
             shown = (run.get("after_click_s") or {}).get("done") or {}

@@ -1052,8 +1052,10 @@ def build_demo(model_folders: tuple[str | Path, ...] | None = None, max_rollouts
                     with gr.Accordion("Trace a cell: click the picture, see where that piece of memory came from",
                                       open=True):
                         drive_trace_image, drive_trace_choice, drive_trace_html = _trace_panel("drive-trace")
-                    drive_cache = gr.Plot(label="3D caches (drag to turn; click a legend entry to show or hide it)")
-                    drive_table = gr.Dataframe(headers=TABLE_HEADERS, label="this step, per memory", interactive=False)
+                    drive_cache = gr.Plot(label="3D caches, drawn when you pause (drag to turn; click a legend entry to "
+                                                "show or hide it)")
+                    drive_table = gr.Dataframe(headers=TABLE_HEADERS, label="this step, per memory (the scores that need "
+                                               "no truth when you pause)", interactive=False)
             drive_outputs = [drive_html, drive_cache, drive_table, drive_status, drive_download]
             presses = [start_button.click(handlers.drive_start, [drive_world, drive_photo, drive_size, drive_seed,
                                                                  drive_setting], drive_outputs,
