@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--out", type=Path, default=Path("runs/live_speed.json"))
-    parser.add_argument("--no-cli", action="store_true", help="skip the command-line run")
+    parser.add_argument("--no-cli", action="store_true", help="skip the command line and the app's start-up")
     args = parser.parse_args(argv)
     backbone = load_embedded_backbone()
     config = RolloutConfig(trajectory="loop", steps=args.steps, size=args.size)
