@@ -14,6 +14,7 @@ too), and visitors load models by hub id only, or from the folders whoever start
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import functools
 import html
@@ -28,7 +29,6 @@ import signal
 import sys
 import tempfile
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, NamedTuple
@@ -582,21 +582,16 @@ class _Handlers:
         finally:
             self.sessions.end_run(ticket)
 
-    def drive_settled(self, request: gr.Request = None) -> tuple:
+    async def drive_settled(self, request: gr.Request = None) -> tuple:
         """After a press: once the driver has paused for ``DRIVE_SETTLE_S``, the drive's last step is scored and its 3D
         caches and table are shown (the press showed its frames first); a newer press meanwhile leaves both as they
-        are (it will settle in turn)."""
+        are (it will settle in turn). The pause holds no thread: presses from many visitors never starve the server."""
         drive = self.sessions.drive(_session_id(request))
         if drive is None:
             return gr.skip(), gr.skip()
         changes = drive.changes
-        time.sleep(DRIVE_SETTLE_S)
-        with drive.lock:
-            if drive.changes != changes:
-                return gr.skip(), gr.skip()
-            rollout = drive.score()
-            _, cache, _, table = _panels(rollout, len(rollout) - 1, metrics=False)
-        return cache, table
+        await asyncio.sleep(DRIVE_SETTLE_S)
+        return await asyncio.to_thread(_settled_panels, drive, changes)
 
     def _drive_outputs(self, ticket: RunTicket, drive: DriveSession) -> tuple:
         rollout = drive.rollout
@@ -751,6 +746,17 @@ def _trace_picture(rollout: Rollout | None, step: float, picture: str, shown: _S
         raise _refused(str(error)) from None
     note = " (step 0 read no memory: move to a later step to trace)" if step == 0 else ": click a cell"
     return gr.Image(value=drawn.image, label=f"{drawn.caption}{note}"), hint, showing
+
+
+def _settled_panels(drive: DriveSession, changes: int) -> tuple:
+    """The drive's last step scored, and its 3D caches and table; both left as they are when the drive changed
+    since ``changes`` (a press came meanwhile)."""
+    with drive.lock:
+        if drive.changes != changes:
+            return gr.skip(), gr.skip()
+        rollout = drive.score()
+        _, cache, _, table = _panels(rollout, len(rollout) - 1, metrics=False)
+    return cache, table
 
 
 def _picture_after_the_run() -> tuple:

@@ -217,6 +217,9 @@ def test_browser_drive_by_keyboard_undo_back_to_start_and_two_sessions_apart(ser
         wait_drive(one, 3, 1024)
         assert "Step 1 of at most 48" in drive_status(two)  # the other session saw none of it
         assert one.locator("#drive-view img").count() == 11
+        # the driver paused: the last step is scored and its 3D caches are drawn (the scores: test_app's /drive_scores)
+        one.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot .gtitle')].some("
+                              "e => e.textContent.includes('Step 3: the caches in 3D'))", timeout=30_000)
         one.screenshot(path=str(tmp_path / "drive_1280x800.png"), full_page=True)
         labels = one.evaluate(OVERLAPS_JS, LABELS.replace("#step-view", "#drive-view"))
         assert labels["clash"] == [], labels
