@@ -439,8 +439,8 @@ def time_handlers(demo) -> dict[str, list]:
         name = str(block_fn.api_name or "")
         if name == "run" and inspect.isgeneratorfunction(block_fn.fn):
             block_fn.fn = run_timed(block_fn.fn)
-        elif name.startswith("drive_"):
-            block_fn.fn = drive_timed(block_fn.fn)
+        elif name.startswith("drive_") and not inspect.iscoroutinefunction(block_fn.fn):  # the presses, not the
+            block_fn.fn = drive_timed(block_fn.fn)  # scores and 3D caches drawn after a pause (/drive_scores)
     return notes
 
 
