@@ -29,6 +29,7 @@ import signal
 import sys
 import tempfile
 import threading
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, NamedTuple
@@ -395,6 +396,8 @@ class _Handlers:
     def __init__(self, sessions: SessionStore, slots: RunSlots, access: ModelAccess, uploads: UploadLedger) -> None:
         self.sessions, self.slots, self.access, self.uploads = sessions, slots, access, uploads
         self.forget: Callable[[str], None] | None = None  # drops Gradio's own record of a session that ended
+        # each drive's changes when its 3D caches were last drawn after a pause: drawn once per change
+        self._settled: weakref.WeakKeyDictionary[DriveSession, int] = weakref.WeakKeyDictionary()
 
     def preview(self, world, trajectory, magnitude, steps, size, seed, photo_path=None, fov=0.0, back_to_start=False,
                 camera_files=None, footage="", footage_zip=None, request: gr.Request = None) -> tuple:
@@ -585,12 +588,16 @@ class _Handlers:
     async def drive_settled(self, request: gr.Request = None) -> tuple:
         """After a press: once the driver has paused for ``DRIVE_SETTLE_S``, the drive's last step is scored and its 3D
         caches and table are shown (the press showed its frames first); a newer press meanwhile leaves both as they
-        are (it will settle in turn). The pause holds no thread: presses from many visitors never starve the server."""
+        are (it will settle in turn), and so does a drive drawn already since its last change (one drawing per press,
+        however often this is called). The pause holds no thread: presses from many visitors never starve the server."""
         drive = self.sessions.drive(_session_id(request))
-        if drive is None:
+        if drive is None or self._settled.get(drive) == drive.changes:
             return gr.skip(), gr.skip()
         changes = drive.changes
         await asyncio.sleep(DRIVE_SETTLE_S)
+        if self._settled.get(drive) == changes:  # a call beside this one drew it meanwhile
+            return gr.skip(), gr.skip()
+        self._settled[drive] = changes
         return await asyncio.to_thread(_settled_panels, drive, changes)
 
     def _drive_outputs(self, ticket: RunTicket, drive: DriveSession) -> tuple:

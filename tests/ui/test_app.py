@@ -370,6 +370,8 @@ def test_drive_moves_undoes_returns_and_downloads_a_path_that_loads(app_url):
     plot, table = client.predict(api_name="/drive_scores")  # then the scores that need no truth, and the 3D caches
     assert isinstance(table["data"][0][table["headers"].index("flow agrees")], float)
     assert "Step 3: the caches in 3D" in json.dumps(plot)
+    again = client.predict(api_name="/drive_scores")  # drawn once per press, however often asked
+    assert again == ({"__type__": "update"}, {"__type__": "update"})
     assert drive_state(client.predict(api_name="/drive_reset")) == (0, 256)
 
 
