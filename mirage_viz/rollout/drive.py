@@ -79,7 +79,8 @@ class DriveSession:
         defer_scores: leave each press's scores that need no truth (``record.consistency``) for :meth:`score`, so a
             press answers with its frames first (the app scores when the driver pauses).
 
-    Presses and :meth:`score` may come from several threads: one runs at a time. Every refused press raises ``ValueError`` saying what was wrong and what is accepted, and changes nothing.
+    Presses and :meth:`score` may come from several threads: one runs at a time. Every refused press raises
+    ``ValueError`` saying what was wrong and what is accepted, and changes nothing.
     """
 
     def __init__(
@@ -178,20 +179,17 @@ class DriveSession:
     def _advance(self, camera: Camera, refused: str = "cannot start") -> Rollout:
         """Run the next step at ``camera``, after checking the cap and (in a world) where it stands."""
         with self.lock:
-            return self._advance_locked(camera, refused)
-
-    def _advance_locked(self, camera: Camera, refused: str) -> Rollout:
-        if len(self.rollout) > self.max_steps:
-            raise ValueError(f"{refused}: the drive holds at most max_steps = {self.max_steps} steps; accepted: undo, "
-                             "reset, or save the path so far")
-        world = self.engine.world
-        problem = None if world is None else world.camera_problem(camera)
-        if problem is not None:
-            position = ", ".join(f"{v:.2f}" for v in camera.camera_to_world[:3, 3].tolist())
-            raise ValueError(f"{refused}: the camera would stand at ({position}) m, where {problem}; "
-                             f"the drive stays at step {self.steps}")
-        records = self.engine.step(camera, score=not self.defer_scores)
-        self.rollout.append(records, camera, self.engine.caches())
-        self.rollout.setup = replace(self.rollout.setup, steps=self.steps)  # the path so far
-        self.changes += 1
-        return self.rollout
+            if len(self.rollout) > self.max_steps:
+                raise ValueError(f"{refused}: the drive holds at most max_steps = {self.max_steps} steps; accepted: "
+                                 "undo, reset, or save the path so far")
+            world = self.engine.world
+            problem = None if world is None else world.camera_problem(camera)
+            if problem is not None:
+                position = ", ".join(f"{v:.2f}" for v in camera.camera_to_world[:3, 3].tolist())
+                raise ValueError(f"{refused}: the camera would stand at ({position}) m, where {problem}; "
+                                 f"the drive stays at step {self.steps}")
+            records = self.engine.step(camera, score=not self.defer_scores)
+            self.rollout.append(records, camera, self.engine.caches())
+            self.rollout.setup = replace(self.rollout.setup, steps=self.steps)  # the path so far
+            self.changes += 1
+            return self.rollout

@@ -721,6 +721,7 @@ def _session_id(request: gr.Request | None) -> str:
 TRACE_HINT = ("Click a cell of the picture to see where that piece of memory came from: the step that lifted it, "
               "its depth, the points it beat and the rule that decided, or why it is a hole; the same place in the RGB "
               "memory beside it, and the ray to it in the 3D caches.")
+TRACE_HINT_HTML = f'<p class="mv-trace-hint">{html.escape(TRACE_HINT)}</p>'  # in the answer's place until a click
 
 
 class _Shown(NamedTuple):
@@ -740,9 +741,8 @@ def _shown_step(rollout: Rollout, shown: _Shown | None) -> int | None:
 def _trace_picture(rollout: Rollout | None, step: float, picture: str, shown: _Shown | None = None) -> tuple:
     """The picture to click at ``step`` of ``rollout`` (empty before a rollout), the hint in the answer's place and
     what the picture shows; three no-op updates when it shows exactly that already (``shown``)."""
-    hint = f'<p class="mv-trace-hint">{html.escape(TRACE_HINT)}</p>'
     if rollout is None or len(rollout) == 0:
-        return gr.Image(value=None, label="the picture to click: press Run (or Start here) first"), hint, None
+        return gr.Image(value=None, label="the picture to click: press Run (or Start here) first"), TRACE_HINT_HTML, None
     step = max(0, min(int(step or 0), len(rollout) - 1))
     showing = _Shown(id(rollout), len(rollout), step, picture or CLICK_PICTURES[0])
     if showing == shown:
@@ -752,7 +752,7 @@ def _trace_picture(rollout: Rollout | None, step: float, picture: str, shown: _S
     except ValueError as error:
         raise _refused(str(error)) from None
     note = " (step 0 read no memory: move to a later step to trace)" if step == 0 else ": click a cell"
-    return gr.Image(value=drawn.image, label=f"{drawn.caption}{note}"), hint, showing
+    return gr.Image(value=drawn.image, label=f"{drawn.caption}{note}"), TRACE_HINT_HTML, showing
 
 
 def _settled_panels(drive: DriveSession, changes: int) -> tuple:
@@ -770,7 +770,7 @@ def _picture_after_the_run() -> tuple:
     """The Rollout tab's picture to click while a run streams: none yet (:func:`_trace_picture`'s outputs; no step
     shown)."""
     return (gr.Image(value=None, label="the picture to click: shown when the run is done"),
-            f'<p class="mv-trace-hint">{html.escape(TRACE_HINT)}</p>', None)
+            TRACE_HINT_HTML, None)
 
 
 def _trace_answer(rollout: Rollout, step: int | None, picture: str, evt: gr.SelectData) -> tuple:
@@ -876,7 +876,7 @@ def _trace_panel(name: str) -> tuple[gr.Image, gr.Radio, gr.HTML]:
             image = gr.Image(label="the picture to click: press Run (or Start here) first", interactive=False,
                              buttons=[], elem_id=f"{name}-picture", format="png", height=400)
         with gr.Column(scale=3, min_width=440):
-            answer = gr.HTML(f'<p class="mv-trace-hint">{html.escape(TRACE_HINT)}</p>', elem_id=f"{name}-answer",
+            answer = gr.HTML(TRACE_HINT_HTML, elem_id=f"{name}-answer",
                              min_height=120)
     return image, choice, answer
 
